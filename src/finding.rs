@@ -1,0 +1,152 @@
+//! Findings: what is wrong, where, for which traffic, and how to fix it (SPEC "JSON output").
+//!
+//! Every analysis (trace, check, split, logs) reports problems as [`Finding`]s. The first
+//! eleven fields are the SPEC's contract and are always serialised, in this order; the
+//! rest are additions, present only when they say something.
+
+use serde::Serialize;
+
+use crate::addr::Cidr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// Which way the traffic was initiated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowDirection {
+    CloudToOnprem,
+    OnpremToCloud,
+}
+
+impl FlowDirection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowDirection::CloudToOnprem => "cloud_to_onprem",
+            FlowDirection::OnpremToCloud => "onprem_to_cloud",
+        }
+    }
+    /// "VPC→IDC" / "IDC→VPC", as an engineer says it.
+    pub fn arrow(self) -> &'static str {
+        match self {
+            FlowDirection::CloudToOnprem => "VPC→IDC",
+            FlowDirection::OnpremToCloud => "IDC→VPC",
+        }
+    }
+    /// The FAQ case for a reachability failure of a flow started this way.
+    pub fn faq(self) -> u8 {
+        match self {
+            FlowDirection::CloudToOnprem => 3,
+            FlowDirection::OnpremToCloud => 4,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub faq: u8,
+    pub direction: Option<FlowDirection>,
+    pub connection: Option<String>,
+    pub device: Option<String>,
+    pub rule: Option<String>,
+    pub source: Vec<Cidr>,
+    pub destination: Vec<Cidr>,
+    pub message: String,
+    pub fix: String,
+    /// Protocols and ports affected, where the deciding rule distinguishes them
+    /// (`tcp/22`, `udp`, `all`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
+    /// Known endpoints (instances, hosts) inside the affected source/destination ranges.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<String>,
+    /// The fix as a structured change, when the tool can apply it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<serde_json::Value>,
+    /// The fix in the device's own configuration language (Huawei, iptables, Alibaba API…).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vendor_fix: Vec<String>,
+    /// Whether re-analysing the topology with the fix applied made the traffic pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+    /// Log lines to expect on each end (faq 1/2), or other supporting detail.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expected_logs: Vec<String>,
+    /// For `logs`: the file and the 1-based lines that show the finding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<usize>,
+}
+
+impl Finding {
+    /// A finding with the contract fields set and every addition empty.
+    pub fn new(code: &'static str, severity: Severity, faq: u8, message: impl Into<String>, fix: impl Into<String>) -> Finding {
+        Finding {
+            code,
+            severity,
+            faq,
+            direction: None,
+            connection: None,
+            device: None,
+            rule: None,
+            source: Vec::new(),
+            destination: Vec::new(),
+            message: message.into(),
+            fix: fix.into(),
+            services: Vec::new(),
+            endpoints: Vec::new(),
+            change: None,
+            vendor_fix: Vec::new(),
+            verified: None,
+            expected_logs: Vec::new(),
+            file: None,
+            lines: Vec::new(),
+        }
+    }
+    pub fn error(code: &'static str, faq: u8, message: impl Into<String>, fix: impl Into<String>) -> Finding {
+        Finding::new(code, Severity::Error, faq, message, fix)
+    }
+    pub fn warning(code: &'static str, faq: u8, message: impl Into<String>, fix: impl Into<String>) -> Finding {
+        Finding::new(code, Severity::Warning, faq, message, fix)
+    }
+    pub fn with_direction(mut self, d: FlowDirection) -> Finding {
+        self.direction = Some(d);
+        self
+    }
+    pub fn with_connection(mut self, c: impl Into<String>) -> Finding {
+        self.connection = Some(c.into());
+        self
+    }
+    pub fn with_device(mut self, d: impl Into<String>) -> Finding {
+        self.device = Some(d.into());
+        self
+    }
+    pub fn with_rule(mut self, r: Option<String>) -> Finding {
+        self.rule = r;
+        self
+    }
+    pub fn with_traffic(mut self, source: Vec<Cidr>, destination: Vec<Cidr>) -> Finding {
+        self.source = source;
+        self.destination = destination;
+        self
+    }
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
