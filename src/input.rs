@@ -19,6 +19,25 @@ pub struct Topology {
     pub cloud: Cloud,
     #[serde(default)]
     pub onprem: Onprem,
+    /// Flows worth tracing in this topology (the ones its `name` is about). `trace`
+    /// without `--from`/`--to` traces each of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<FlowSpec>,
+}
+
+/// A flow named in the topology file: endpoints are ids or addresses, as for `trace`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSpec {
+    pub from: String,
+    pub to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// What the author expects: `delivered` both ways, or the failing disposition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
