@@ -21,5 +21,6 @@ pub mod addr;
 pub mod error;
 pub mod finding;
 pub mod input;
+pub mod model;
 
 pub use error::InputError;

@@ -1,0 +1,1311 @@
+//! The validated model: every reference resolved to an index, every address parsed,
+//! every rule list in evaluation order. [`load`] reads a file and [`lower`] is the one
+//! function that crosses from the input format into the model; analyses see only this.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use ipnet::Ipv4Net;
+
+use crate::addr::{AddrSet, Cidr, Ports, Protocol};
+use crate::error::InputError;
+use crate::input::{
+    self, Action, ConnStatus, DeviceKind, Direction, IpsecMode, NatAction, NextHopKind, Role,
+    RpFilter, SgType,
+};
+
+/// Topology files larger than this are refused rather than read into memory.
+pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub name: String,
+    pub vpc_id: String,
+    pub vpc_cidrs: Vec<Cidr>,
+    pub vpc_set: AddrSet,
+    pub vswitches: Vec<VSwitch>,
+    pub route_tables: Vec<RouteTable>,
+    /// Index of the VPC's system route table (SPEC: the one marked `system`, or the only one).
+    pub system_table: Option<usize>,
+    pub security_groups: Vec<SecurityGroup>,
+    pub instances: Vec<Instance>,
+    pub vpn_gateways: Vec<VpnGateway>,
+    pub customer_gateways: Vec<CustomerGateway>,
+    pub connections: Vec<Connection>,
+    pub devices: Vec<Device>,
+    pub flows: Vec<input::FlowSpec>,
+}
+
+#[derive(Clone, Debug)]
+pub struct VSwitch {
+    pub id: String,
+    pub cidr: Ipv4Net,
+    pub route_table: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct RouteTable {
+    pub id: String,
+    pub system: bool,
+    pub entries: Vec<RouteEntry>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RouteEntry {
+    /// The entry's id, or its JSON path when the file gives none.
+    pub id: String,
+    pub destination: Ipv4Net,
+    pub next_hop: CloudHop,
+}
+
+/// Where a VRouter entry sends a packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloudHop {
+    VpnGateway(usize),
+    Instance(usize),
+    /// Any other next-hop type (NAT gateway, transit router, …): leaves the modelled network.
+    Other {
+        kind: NextHopKind,
+        id: String,
+    },
+    Blackhole,
+}
+
+#[derive(Clone, Debug)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub kind: SgType,
+    pub inner_accept: bool,
+    pub rules: Vec<SgRule>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SgRule {
+    pub id: String,
+    pub direction: Direction,
+    pub action: Action,
+    pub priority: u8,
+    pub protocol: Protocol,
+    pub ports: Ports,
+    pub peer: SgPeer,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SgPeer {
+    Cidr(Ipv4Net),
+    Group(usize),
+    Any,
+}
+
+#[derive(Clone, Debug)]
+pub struct Instance {
+    pub id: String,
+    pub ip: Ipv4Addr,
+    pub vswitch: usize,
+    pub security_groups: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct VpnGateway {
+    pub id: String,
+    pub public_ip: Ipv4Addr,
+    /// Policy routes in evaluation order: priority, then file order.
+    pub policy_routes: Vec<VpnRoute>,
+    pub destination_routes: Vec<VpnRoute>,
+}
+
+#[derive(Clone, Debug)]
+pub struct VpnRoute {
+    pub id: String,
+    pub source: Option<Ipv4Net>,
+    pub destination: Ipv4Net,
+    pub connection: usize,
+    pub priority: u8,
+    pub publish_to_vpc: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct CustomerGateway {
+    pub id: String,
+    pub ip: Ipv4Addr,
+}
+
+/// A traffic-selector pair of one SA, as address sets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SaSelectors {
+    pub local: AddrSet,
+    pub remote: AddrSet,
+    pub local_cidrs: Vec<Cidr>,
+    pub remote_cidrs: Vec<Cidr>,
+}
+
+impl SaSelectors {
+    pub fn new(local: &[Cidr], remote: &[Cidr]) -> SaSelectors {
+        SaSelectors {
+            local: AddrSet::from_cidrs(local),
+            remote: AddrSet::from_cidrs(remote),
+            local_cidrs: local.to_vec(),
+            remote_cidrs: remote.to_vec(),
+        }
+    }
+    /// Does this SA carry a packet from `src` to `dst` leaving this end?
+    pub fn covers_outbound(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+        self.local.contains(src) && self.remote.contains(dst)
+    }
+    /// Does this SA accept a packet from `src` to `dst` arriving from the peer?
+    pub fn covers_inbound(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+        self.remote.contains(src) && self.local.contains(dst)
+    }
+    pub fn describe(&self) -> String {
+        format!(
+            "{} === {}",
+            crate::addr::join_cidrs(&self.local_cidrs),
+            crate::addr::join_cidrs(&self.remote_cidrs)
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Connection {
+    pub id: String,
+    pub vpn_gateway: usize,
+    pub customer_gateway: usize,
+    pub local_subnets: Vec<Cidr>,
+    pub remote_subnets: Vec<Cidr>,
+    pub local_set: AddrSet,
+    pub remote_set: AddrSet,
+    pub ike: input::Ike,
+    pub ipsec: input::IpsecParams,
+    pub status: ConnStatus,
+    pub sas: Vec<SaSelectors>,
+    /// True when `sas` was absent and one SA with the configured subnets is assumed.
+    pub sas_assumed: bool,
+}
+
+impl Connection {
+    pub fn established(&self) -> bool {
+        self.status == ConnStatus::IpsecSaEstablished
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Device {
+    pub id: String,
+    pub kind: DeviceKind,
+    pub vendor: Option<String>,
+    pub interfaces: Vec<Interface>,
+    /// Listed routes, in file order; connected routes are implicit (see `trace::route`).
+    pub routes: Vec<DeviceRoute>,
+    pub filter: Option<Filter>,
+    pub nat: Vec<NatRule>,
+    pub ipsec: Vec<DeviceIpsec>,
+    pub forwarding: bool,
+    pub rp_filter: RpFilter,
+}
+
+impl Device {
+    pub fn iface(&self, name: &str) -> Option<usize> {
+        self.interfaces.iter().position(|i| i.name == name)
+    }
+    /// Does this device own `ip` on one of its interfaces?
+    pub fn owns(&self, ip: Ipv4Addr) -> bool {
+        self.interfaces.iter().any(|i| i.addr == ip)
+    }
+    /// Linux netfilter semantics for invalid (asymmetric) replies: judged by the rules.
+    /// Other vendors' firewalls drop a session miss.
+    pub fn is_linux(&self) -> bool {
+        match &self.vendor {
+            None => true,
+            Some(v) => {
+                let v = v.to_ascii_lowercase();
+                v.contains("linux")
+                    || v.contains("iptables")
+                    || v.contains("nftables")
+                    || v.contains("strongswan")
+                    || v.contains("libreswan")
+            }
+        }
+    }
+    pub fn stateful(&self) -> bool {
+        self.filter.as_ref().map_or(true, |f| f.stateful)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Interface {
+    pub name: String,
+    pub addr: Ipv4Addr,
+    pub net: Ipv4Net,
+    pub role: Role,
+    pub public_address: Option<Ipv4Addr>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeviceRoute {
+    pub id: String,
+    pub destination: Ipv4Net,
+    pub interface: Option<usize>,
+    pub gateway: Option<Ipv4Addr>,
+    pub tunnel: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Filter {
+    pub stateful: bool,
+    pub input: Option<Chain>,
+    pub forward: Option<Chain>,
+    pub output: Option<Chain>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChainKind {
+    Input,
+    Forward,
+    Output,
+}
+
+impl ChainKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChainKind::Input => "input",
+            ChainKind::Forward => "forward",
+            ChainKind::Output => "output",
+        }
+    }
+}
+
+impl Filter {
+    pub fn chain(&self, k: ChainKind) -> Option<&Chain> {
+        match k {
+            ChainKind::Input => self.input.as_ref(),
+            ChainKind::Forward => self.forward.as_ref(),
+            ChainKind::Output => self.output.as_ref(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Chain {
+    pub default: Action,
+    pub rules: Vec<FilterRule>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FilterRule {
+    pub id: String,
+    pub action: Action,
+    pub source: Option<Ipv4Net>,
+    pub destination: Option<Ipv4Net>,
+    pub protocol: Protocol,
+    pub source_ports: Ports,
+    pub destination_ports: Ports,
+    pub in_interface: Option<usize>,
+    pub out_interface: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NatRule {
+    pub id: String,
+    pub action: NatAction,
+    pub source: Option<Ipv4Net>,
+    pub destination: Option<Ipv4Net>,
+    pub protocol: Protocol,
+    pub destination_ports: Ports,
+    pub in_interface: Option<usize>,
+    pub out_interface: Option<usize>,
+    pub to: NatTo,
+    pub to_port: Option<u16>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NatTo {
+    /// The outgoing interface's address (masquerade, Huawei easy-ip).
+    Interface,
+    Addr(Ipv4Addr),
+    /// `no_nat` rules translate nothing.
+    None,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeviceIpsec {
+    pub connection: usize,
+    pub mode: IpsecMode,
+    pub interface: Option<usize>,
+    pub peer: Option<Ipv4Addr>,
+    pub local_subnets: Vec<Cidr>,
+    pub remote_subnets: Vec<Cidr>,
+    pub ike: input::Ike,
+    pub ipsec: input::IpsecParams,
+    pub sas: Vec<SaSelectors>,
+    pub sas_assumed: bool,
+    /// Index of this entry in the device's `ipsec` list (for JSON paths).
+    pub index: usize,
+}
+
+/// Read and validate a topology file. Every failure names the file and where.
+pub fn load(path: &Path) -> Result<Model, InputError> {
+    let name = path.display().to_string();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| InputError::new(&name, "", format!("cannot read the topology file: {e}")))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(InputError::new(
+            &name,
+            "",
+            format!(
+                "the file is {} bytes; topology files above {} bytes are refused",
+                meta.len(),
+                MAX_FILE_BYTES
+            ),
+        ));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| InputError::new(&name, "", format!("cannot read the topology file: {e}")))?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        InputError::new(
+            &name,
+            format!("byte {}", e.valid_up_to()),
+            "expected a UTF-8 JSON topology file, found bytes that are not UTF-8 text",
+        )
+    })?;
+    let topo = parse(&name, text)?;
+    lower(&name, &topo)
+}
+
+/// Parse the JSON text of a topology, reporting syntax errors by line and column and
+/// type errors by JSON path.
+pub fn parse(file: &str, text: &str) -> Result<input::Topology, InputError> {
+    if text.trim().is_empty() {
+        return Err(InputError::new(
+            file,
+            "",
+            "the file is empty; expected a JSON topology object with \"format\": 1",
+        ));
+    }
+    if !text.trim_start().starts_with('{') {
+        return Err(InputError::new(
+            file,
+            "line 1 column 1",
+            "expected a JSON object (the topology) at the top level",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let topo: input::Topology = match serde_path_to_error::deserialize(&mut de) {
+        Ok(t) => t,
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let location = if inner.is_syntax() || inner.is_eof() || path == "." || path.is_empty()
+            {
+                format!("line {} column {}", inner.line(), inner.column())
+            } else {
+                path
+            };
+            let msg = strip_position(&inner.to_string());
+            return Err(InputError::new(file, location, msg));
+        }
+    };
+    de.end().map_err(|e| {
+        InputError::new(
+            file,
+            format!("line {} column {}", e.line(), e.column()),
+            "unexpected text after the topology object",
+        )
+    })?;
+    if topo.format != 1 {
+        return Err(InputError::new(
+            file,
+            "format",
+            format!("expected format 1, got {}", topo.format),
+        ));
+    }
+    Ok(topo)
+}
+
+/// serde_json appends " at line L column C"; the location is reported separately.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, path: impl Into<String>, msg: impl Into<String>) -> InputError {
+        InputError::new(self.file, path, msg)
+    }
+}
+
+fn index_ids<'a>(
+    ctx: &Ctx,
+    what: &str,
+    list_path: &str,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<BTreeMap<&'a str, usize>, InputError> {
+    let mut m = BTreeMap::new();
+    for (i, id) in ids.enumerate() {
+        if id.trim().is_empty() {
+            return Err(ctx.err(
+                format!("{list_path}[{i}].id"),
+                format!("expected a non-empty {what} id"),
+            ));
+        }
+        if let Some(prev) = m.insert(id, i) {
+            return Err(ctx.err(
+                format!("{list_path}[{i}].id"),
+                format!("duplicate {what} id `{id}` (already used by {list_path}[{prev}])"),
+            ));
+        }
+    }
+    Ok(m)
+}
+
+fn resolve(
+    ctx: &Ctx,
+    map: &BTreeMap<&str, usize>,
+    id: &str,
+    what: &str,
+    by: &str,
+    path: &str,
+) -> Result<usize, InputError> {
+    map.get(id)
+        .copied()
+        .ok_or_else(|| ctx.err(path, format!("{what} `{id}` named by {by} is not defined")))
+}
+
+/// Lower the parsed topology into the model, resolving and checking every reference.
+pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
+    let ctx = Ctx { file };
+    let c = &t.cloud;
+
+    if c.vpc.cidrs.is_empty() {
+        return Err(ctx.err("cloud.vpc.cidrs", "expected at least one VPC CIDR"));
+    }
+    let vpc_set = AddrSet::from_cidrs(&c.vpc.cidrs);
+
+    // Route tables and the system table.
+    let rt_ids = index_ids(
+        &ctx,
+        "route table",
+        "cloud.route_tables",
+        c.route_tables.iter().map(|r| r.id.as_str()),
+    )?;
+    let marked: Vec<usize> = c
+        .route_tables
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.system)
+        .map(|(i, _)| i)
+        .collect();
+    if marked.len() > 1 {
+        return Err(ctx.err(
+            format!("cloud.route_tables[{}].system", marked[1]),
+            format!(
+                "only one route table can be the VPC's system table; `{}` is marked too",
+                c.route_tables[marked[0]].id
+            ),
+        ));
+    }
+    let system_table = match (marked.first(), c.route_tables.len()) {
+        (Some(&i), _) => Some(i),
+        (None, 1) => Some(0),
+        (None, 0) => None,
+        (None, _) => {
+            return Err(ctx.err(
+                "cloud.route_tables",
+                "several route tables and none marked \"system\": true; expected exactly one system table",
+            ))
+        }
+    };
+
+    // vSwitches.
+    let vsw_ids = index_ids(
+        &ctx,
+        "vSwitch",
+        "cloud.vswitches",
+        c.vswitches.iter().map(|v| v.id.as_str()),
+    )?;
+    let mut vswitches = Vec::new();
+    for (i, v) in c.vswitches.iter().enumerate() {
+        let p = format!("cloud.vswitches[{i}]");
+        if !v.cidr.is_network() {
+            return Err(ctx.err(
+                format!("{p}.cidr"),
+                format!(
+                    "expected a network prefix, got {} (host bits set; did you mean {}?)",
+                    v.cidr,
+                    v.cidr.network()
+                ),
+            ));
+        }
+        if !vpc_set.is_subset(&AddrSet::from_cidrs(&c.vpc.cidrs))
+            || !AddrSet::from_cidrs([&v.cidr]).is_subset(&vpc_set)
+        {
+            return Err(ctx.err(
+                format!("{p}.cidr"),
+                format!(
+                    "vSwitch CIDR {} is not inside the VPC CIDRs {}",
+                    v.cidr,
+                    crate::addr::join_cidrs(&c.vpc.cidrs)
+                ),
+            ));
+        }
+        for (j, w) in c.vswitches.iter().enumerate().take(i) {
+            if v.cidr.network().contains(&w.cidr.network())
+                || w.cidr.network().contains(&v.cidr.network())
+            {
+                return Err(ctx.err(
+                    format!("{p}.cidr"),
+                    format!(
+                        "vSwitch CIDR {} overlaps {} of `{}` (cloud.vswitches[{j}])",
+                        v.cidr, w.cidr, w.id
+                    ),
+                ));
+            }
+        }
+        let route_table = match &v.route_table {
+            Some(rt) => resolve(&ctx, &rt_ids, rt, "route table", &format!("vSwitch `{}`", v.id), &format!("{p}.route_table"))?,
+            None => system_table.ok_or_else(|| ctx.err(format!("{p}.route_table"), format!("vSwitch `{}` names no route table and the VPC has none; expected a route table", v.id)))?,
+        };
+        vswitches.push(VSwitch {
+            id: v.id.clone(),
+            cidr: v.cidr.network(),
+            route_table,
+        });
+    }
+
+    // Security groups (peer groups resolved after all ids are known).
+    let sg_ids = index_ids(
+        &ctx,
+        "security group",
+        "cloud.security_groups",
+        c.security_groups.iter().map(|s| s.id.as_str()),
+    )?;
+    let mut security_groups = Vec::new();
+    for (i, g) in c.security_groups.iter().enumerate() {
+        let p = format!("cloud.security_groups[{i}]");
+        if g.kind == SgType::Enterprise && g.inner_access.is_some() {
+            return Err(ctx.err(format!("{p}.inner_access"), "inner_access applies to basic security groups only; enterprise groups never allow inner access implicitly"));
+        }
+        let mut rules = Vec::new();
+        for (j, r) in g.rules.iter().enumerate() {
+            let rp = format!("{p}.rules[{j}]");
+            let peer = match (&r.peer, &r.peer_group) {
+                (Some(_), Some(_)) => {
+                    return Err(ctx.err(
+                        rp.clone(),
+                        "a rule has either `peer` or `peer_group`, not both",
+                    ))
+                }
+                (Some(c), None) => SgPeer::Cidr(c.network()),
+                (None, Some(gid)) => {
+                    if g.kind == SgType::Enterprise {
+                        return Err(ctx.err(format!("{rp}.peer_group"), format!("enterprise security group `{}` cannot use peer_group (Alibaba Cloud allows security-group authorisation in basic groups only); use a CIDR peer", g.id)));
+                    }
+                    SgPeer::Group(resolve(
+                        &ctx,
+                        &sg_ids,
+                        gid,
+                        "security group",
+                        &format!("rule {rp}"),
+                        &format!("{rp}.peer_group"),
+                    )?)
+                }
+                (None, None) => SgPeer::Any,
+            };
+            rules.push(SgRule {
+                id: r.id.clone().unwrap_or_else(|| rp.clone()),
+                direction: r.direction,
+                action: r.policy,
+                priority: r.priority,
+                protocol: r.protocol,
+                ports: r.ports,
+                peer,
+            });
+        }
+        security_groups.push(SecurityGroup {
+            id: g.id.clone(),
+            kind: g.kind,
+            inner_accept: g.inner_access.unwrap_or(Action::Accept) == Action::Accept,
+            rules,
+        });
+    }
+
+    // Instances.
+    let inst_ids = index_ids(
+        &ctx,
+        "instance",
+        "cloud.instances",
+        c.instances.iter().map(|v| v.id.as_str()),
+    )?;
+    let mut instances: Vec<Instance> = Vec::new();
+    let mut ip_owner: BTreeMap<Ipv4Addr, usize> = BTreeMap::new();
+    for (i, inst) in c.instances.iter().enumerate() {
+        let p = format!("cloud.instances[{i}]");
+        if inst.ip.len() != 32 {
+            return Err(ctx.err(
+                format!("{p}.ip"),
+                format!(
+                    "expected a host address such as \"192.168.1.10\", got {}",
+                    inst.ip
+                ),
+            ));
+        }
+        let vsw = resolve(
+            &ctx,
+            &vsw_ids,
+            &inst.vswitch,
+            "vSwitch",
+            &format!("instance `{}`", inst.id),
+            &format!("{p}.vswitch"),
+        )?;
+        let ip = inst.ip.addr();
+        let net = vswitches[vsw].cidr;
+        if !net.contains(&ip) {
+            return Err(ctx.err(
+                format!("{p}.ip"),
+                format!(
+                    "instance address {ip} is outside its vSwitch `{}` ({net})",
+                    vswitches[vsw].id
+                ),
+            ));
+        }
+        if ip == net.network() || (net.prefix_len() < 31 && ip == net.broadcast()) {
+            return Err(ctx.err(
+                format!("{p}.ip"),
+                format!(
+                    "{ip} is the network or broadcast address of {net}; expected a host address"
+                ),
+            ));
+        }
+        if let Some(prev) = ip_owner.insert(ip, i) {
+            return Err(ctx.err(
+                format!("{p}.ip"),
+                format!(
+                    "address {ip} is already used by instance `{}`",
+                    c.instances[prev].id
+                ),
+            ));
+        }
+        let mut sgs = Vec::new();
+        for (j, s) in inst.security_groups.iter().enumerate() {
+            sgs.push(resolve(
+                &ctx,
+                &sg_ids,
+                s,
+                "security group",
+                &format!("instance `{}`", inst.id),
+                &format!("{p}.security_groups[{j}]"),
+            )?);
+        }
+        if let Some(&first) = sgs.first() {
+            let k = security_groups[first].kind;
+            if let Some(j) = sgs.iter().position(|&g| security_groups[g].kind != k) {
+                return Err(ctx.err(
+                    format!("{p}.security_groups[{j}]"),
+                    format!("instance `{}` mixes basic and enterprise security groups (`{}` is {:?}, `{}` is {:?}); an instance's groups must all be of one type",
+                        inst.id, security_groups[first].id, k, security_groups[sgs[j]].id, security_groups[sgs[j]].kind).to_lowercase().replace(&inst.id.to_lowercase(), &inst.id),
+                ));
+            }
+        }
+        instances.push(Instance {
+            id: inst.id.clone(),
+            ip,
+            vswitch: vsw,
+            security_groups: sgs,
+        });
+    }
+
+    // VPN gateways, customer gateways, connections.
+    let vgw_ids = index_ids(
+        &ctx,
+        "VPN gateway",
+        "cloud.vpn_gateways",
+        c.vpn_gateways.iter().map(|v| v.id.as_str()),
+    )?;
+    let cgw_ids = index_ids(
+        &ctx,
+        "customer gateway",
+        "cloud.customer_gateways",
+        c.customer_gateways.iter().map(|v| v.id.as_str()),
+    )?;
+    let conn_ids = index_ids(
+        &ctx,
+        "IPsec connection",
+        "cloud.ipsec_connections",
+        c.ipsec_connections.iter().map(|v| v.id.as_str()),
+    )?;
+
+    let mut customer_gateways = Vec::new();
+    for (i, g) in c.customer_gateways.iter().enumerate() {
+        if g.ip.len() != 32 {
+            return Err(ctx.err(
+                format!("cloud.customer_gateways[{i}].ip"),
+                format!("expected a host address, got {}", g.ip),
+            ));
+        }
+        customer_gateways.push(CustomerGateway {
+            id: g.id.clone(),
+            ip: g.ip.addr(),
+        });
+    }
+
+    let mut connections = Vec::new();
+    for (i, k) in c.ipsec_connections.iter().enumerate() {
+        let p = format!("cloud.ipsec_connections[{i}]");
+        let vg = resolve(
+            &ctx,
+            &vgw_ids,
+            &k.vpn_gateway,
+            "VPN gateway",
+            &format!("connection `{}`", k.id),
+            &format!("{p}.vpn_gateway"),
+        )?;
+        let cg = resolve(
+            &ctx,
+            &cgw_ids,
+            &k.customer_gateway,
+            "customer gateway",
+            &format!("connection `{}`", k.id),
+            &format!("{p}.customer_gateway"),
+        )?;
+        if k.local_subnets.is_empty() {
+            return Err(ctx.err(
+                format!("{p}.local_subnets"),
+                "expected at least one local subnet",
+            ));
+        }
+        if k.remote_subnets.is_empty() {
+            return Err(ctx.err(
+                format!("{p}.remote_subnets"),
+                "expected at least one remote subnet",
+            ));
+        }
+        let status = k.status.unwrap_or(ConnStatus::IpsecSaEstablished);
+        let (sas, assumed) = lower_sas(
+            &k.sas,
+            &k.local_subnets,
+            &k.remote_subnets,
+            status == ConnStatus::IpsecSaEstablished,
+        );
+        connections.push(Connection {
+            id: k.id.clone(),
+            vpn_gateway: vg,
+            customer_gateway: cg,
+            local_set: AddrSet::from_cidrs(&k.local_subnets),
+            remote_set: AddrSet::from_cidrs(&k.remote_subnets),
+            local_subnets: k.local_subnets.clone(),
+            remote_subnets: k.remote_subnets.clone(),
+            ike: k.ike.clone(),
+            ipsec: k.ipsec.clone(),
+            status,
+            sas,
+            sas_assumed: assumed,
+        });
+    }
+
+    let mut vpn_gateways = Vec::new();
+    for (i, g) in c.vpn_gateways.iter().enumerate() {
+        let p = format!("cloud.vpn_gateways[{i}]");
+        if g.public_ip.len() != 32 {
+            return Err(ctx.err(
+                format!("{p}.public_ip"),
+                format!("expected a host address, got {}", g.public_ip),
+            ));
+        }
+        let mut policy = Vec::new();
+        let mut dest = Vec::new();
+        for (j, r) in g.routes.iter().enumerate() {
+            let rp = format!("{p}.routes[{j}]");
+            let conn = resolve(
+                &ctx,
+                &conn_ids,
+                &r.next_hop,
+                "IPsec connection",
+                &format!("VPN gateway route {rp}"),
+                &format!("{rp}.next_hop"),
+            )?;
+            if connections[conn].vpn_gateway != i {
+                return Err(ctx.err(
+                    format!("{rp}.next_hop"),
+                    format!(
+                        "connection `{}` belongs to VPN gateway `{}`, not `{}`",
+                        r.next_hop, c.vpn_gateways[connections[conn].vpn_gateway].id, g.id
+                    ),
+                ));
+            }
+            let route = VpnRoute {
+                id: r.id.clone().unwrap_or_else(|| rp.clone()),
+                source: r.source.map(|s| s.network()),
+                destination: r.destination.network(),
+                connection: conn,
+                priority: r.priority,
+                publish_to_vpc: r.publish_to_vpc,
+            };
+            match r.kind {
+                input::VpnRouteType::Policy => {
+                    if r.source.is_none() {
+                        return Err(
+                            ctx.err(format!("{rp}.source"), "a policy route needs a source CIDR")
+                        );
+                    }
+                    policy.push(route)
+                }
+                input::VpnRouteType::Destination => {
+                    if r.source.is_some() {
+                        return Err(ctx.err(format!("{rp}.source"), "a destination route has no source; use type \"policy\" to route by source"));
+                    }
+                    dest.push(route)
+                }
+            }
+        }
+        // Stable sort: equal priorities keep file order.
+        policy.sort_by_key(|r| r.priority);
+        vpn_gateways.push(VpnGateway {
+            id: g.id.clone(),
+            public_ip: g.public_ip.addr(),
+            policy_routes: policy,
+            destination_routes: dest,
+        });
+    }
+
+    // Route table entries (need instance and VPN gateway ids).
+    let mut route_tables = Vec::new();
+    for (i, t) in c.route_tables.iter().enumerate() {
+        let mut entries = Vec::new();
+        for (j, e) in t.entries.iter().enumerate() {
+            let ep = format!("cloud.route_tables[{i}].entries[{j}]");
+            let hid = e.next_hop.id.clone();
+            let need_id = |what: &str| {
+                hid.clone().ok_or_else(|| {
+                    ctx.err(
+                        format!("{ep}.next_hop.id"),
+                        format!("a next hop of type {what} needs an id"),
+                    )
+                })
+            };
+            let next_hop = match e.next_hop.kind {
+                NextHopKind::VpnGateway => {
+                    let id = need_id("vpn_gateway")?;
+                    CloudHop::VpnGateway(resolve(
+                        &ctx,
+                        &vgw_ids,
+                        &id,
+                        "VPN gateway",
+                        &format!("route entry {ep}"),
+                        &format!("{ep}.next_hop.id"),
+                    )?)
+                }
+                NextHopKind::Instance => {
+                    let id = need_id("instance")?;
+                    CloudHop::Instance(resolve(
+                        &ctx,
+                        &inst_ids,
+                        &id,
+                        "instance",
+                        &format!("route entry {ep}"),
+                        &format!("{ep}.next_hop.id"),
+                    )?)
+                }
+                NextHopKind::Blackhole => CloudHop::Blackhole,
+                k => CloudHop::Other {
+                    kind: k,
+                    id: hid.unwrap_or_default(),
+                },
+            };
+            entries.push(RouteEntry {
+                id: e.id.clone().unwrap_or_else(|| ep.clone()),
+                destination: e.destination.network(),
+                next_hop,
+            });
+        }
+        route_tables.push(RouteTable {
+            id: t.id.clone(),
+            system: Some(i) == system_table,
+            entries,
+        });
+    }
+
+    // On-prem devices.
+    let dev_ids = index_ids(
+        &ctx,
+        "device",
+        "onprem.devices",
+        t.onprem.devices.iter().map(|d| d.id.as_str()),
+    )?;
+    let _ = dev_ids;
+    let mut devices = Vec::new();
+    for (i, d) in t.onprem.devices.iter().enumerate() {
+        devices.push(lower_device(&ctx, i, d, &conn_ids)?);
+    }
+    // An address belongs to one place only.
+    let mut owners: BTreeMap<Ipv4Addr, String> = instances
+        .iter()
+        .map(|i| (i.ip, format!("instance `{}`", i.id)))
+        .collect();
+    for (i, d) in devices.iter().enumerate() {
+        for (j, f) in d.interfaces.iter().enumerate() {
+            if let Some(prev) = owners.insert(f.addr, format!("device `{}`", d.id)) {
+                return Err(ctx.err(
+                    format!("onprem.devices[{i}].interfaces[{j}].address"),
+                    format!(
+                        "address {} of `{}` {} is already used by {prev}",
+                        f.addr, d.id, f.name
+                    ),
+                ));
+            }
+        }
+    }
+
+    Ok(Model {
+        name: t.name.clone(),
+        vpc_id: c.vpc.id.clone(),
+        vpc_cidrs: c.vpc.cidrs.clone(),
+        vpc_set,
+        vswitches,
+        route_tables,
+        system_table,
+        security_groups,
+        instances,
+        vpn_gateways,
+        customer_gateways,
+        connections,
+        devices,
+        flows: t.flows.clone(),
+    })
+}
+
+fn lower_sas(
+    sas: &Option<Vec<input::Sa>>,
+    local: &[Cidr],
+    remote: &[Cidr],
+    established: bool,
+) -> (Vec<SaSelectors>, bool) {
+    match sas {
+        Some(list) => (
+            list.iter()
+                .map(|s| SaSelectors::new(&s.local, &s.remote))
+                .collect(),
+            false,
+        ),
+        None if established => (vec![SaSelectors::new(local, remote)], true),
+        None => (Vec::new(), false),
+    }
+}
+
+fn lower_device(
+    ctx: &Ctx,
+    i: usize,
+    d: &input::Device,
+    conn_ids: &BTreeMap<&str, usize>,
+) -> Result<Device, InputError> {
+    let p = format!("onprem.devices[{i}]");
+    let mut interfaces: Vec<Interface> = Vec::new();
+    for (j, f) in d.interfaces.iter().enumerate() {
+        let fp = format!("{p}.interfaces[{j}]");
+        if f.name.trim().is_empty() {
+            return Err(ctx.err(format!("{fp}.name"), "expected a non-empty interface name"));
+        }
+        if let Some(k) = interfaces.iter().position(|x| x.name == f.name) {
+            return Err(ctx.err(
+                format!("{fp}.name"),
+                format!(
+                    "duplicate interface name `{}` on device `{}` (already {p}.interfaces[{k}])",
+                    f.name, d.id
+                ),
+            ));
+        }
+        let net = f.address.network();
+        let a = f.address.addr();
+        let len = f.address.len();
+        if len < 31 && (a == net.network() || a == net.broadcast()) {
+            return Err(ctx.err(
+                format!("{fp}.address"),
+                format!("interface address {} is the {} address of its subnet; expected a host address such as {}/{}",
+                    f.address,
+                    if a == net.network() { "network" } else { "broadcast" },
+                    Ipv4Addr::from(u32::from(net.network()) + 1),
+                    len),
+            ));
+        }
+        interfaces.push(Interface {
+            name: f.name.clone(),
+            addr: a,
+            net,
+            role: f.role.unwrap_or(Role::Inside),
+            public_address: f.public_address.map(|c| c.addr()),
+        });
+    }
+    let iface = |name: &str, path: String| -> Result<usize, InputError> {
+        interfaces
+            .iter()
+            .position(|x| x.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = interfaces.iter().map(|x| x.name.as_str()).collect();
+                ctx.err(
+                    path,
+                    format!(
+                        "interface `{name}` is not defined on device `{}` (it has: {})",
+                        d.id,
+                        if known.is_empty() {
+                            "no interfaces".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                )
+            })
+    };
+    let conn = |id: &str, path: String| {
+        resolve(
+            ctx,
+            conn_ids,
+            id,
+            "IPsec connection",
+            &format!("device `{}`", d.id),
+            &path,
+        )
+    };
+
+    let mut routes = Vec::new();
+    for (j, r) in d.routes.iter().enumerate() {
+        let rp = format!("{p}.routes[{j}]");
+        let interface = match &r.interface {
+            Some(n) => Some(iface(n, format!("{rp}.interface"))?),
+            None => None,
+        };
+        let tunnel = match &r.tunnel {
+            Some(t) => Some(conn(t, format!("{rp}.tunnel"))?),
+            None => None,
+        };
+        if interface.is_none() && r.gateway.is_none() && tunnel.is_none() {
+            return Err(ctx.err(rp, "a route needs an interface, a gateway or a tunnel"));
+        }
+        if let Some(g) = r.gateway {
+            if g.len() != 32 {
+                return Err(ctx.err(
+                    format!("{rp}.gateway"),
+                    format!("expected a gateway host address, got {g}"),
+                ));
+            }
+        }
+        routes.push(DeviceRoute {
+            id: r.id.clone().unwrap_or_else(|| rp.clone()),
+            destination: r.destination.network(),
+            interface,
+            gateway: r.gateway.map(|g| g.addr()),
+            tunnel,
+        });
+    }
+
+    let filter = match &d.filter {
+        None => None,
+        Some(f) => {
+            let chain =
+                |c: &Option<input::Chain>, name: &str| -> Result<Option<Chain>, InputError> {
+                    let Some(c) = c else { return Ok(None) };
+                    let mut rules = Vec::new();
+                    for (j, r) in c.rules.iter().enumerate() {
+                        let rp = format!("{p}.filter.{name}.rules[{j}]");
+                        rules.push(FilterRule {
+                            id: r.id.clone().unwrap_or_else(|| rp.clone()),
+                            action: r.action,
+                            source: r.source.map(|s| s.network()),
+                            destination: r.destination.map(|s| s.network()),
+                            protocol: r.protocol,
+                            source_ports: r.source_ports,
+                            destination_ports: r.destination_ports,
+                            in_interface: match &r.in_interface {
+                                Some(n) => Some(iface(n, format!("{rp}.in_interface"))?),
+                                None => None,
+                            },
+                            out_interface: match &r.out_interface {
+                                Some(n) => Some(iface(n, format!("{rp}.out_interface"))?),
+                                None => None,
+                            },
+                        });
+                    }
+                    Ok(Some(Chain {
+                        default: c.default,
+                        rules,
+                    }))
+                };
+            Some(Filter {
+                stateful: f.stateful,
+                input: chain(&f.input, "input")?,
+                forward: chain(&f.forward, "forward")?,
+                output: chain(&f.output, "output")?,
+            })
+        }
+    };
+
+    let mut nat = Vec::new();
+    for (j, r) in d.nat.iter().enumerate() {
+        let np = format!("{p}.nat[{j}]");
+        let to = match (r.action, r.to.as_deref()) {
+            (NatAction::NoNat, _) => NatTo::None,
+            (NatAction::SourceNat, None) | (NatAction::SourceNat, Some("interface")) => {
+                NatTo::Interface
+            }
+            (NatAction::DestinationNat, None) | (NatAction::DestinationNat, Some("interface")) => {
+                return Err(ctx.err(
+                    format!("{np}.to"),
+                    "destination NAT needs `to`: the address to translate to",
+                ))
+            }
+            (_, Some(a)) => NatTo::Addr(a.parse::<Ipv4Addr>().map_err(|_| {
+                ctx.err(
+                    format!("{np}.to"),
+                    format!("expected \"interface\" or an IPv4 address, got {a:?}"),
+                )
+            })?),
+        };
+        nat.push(NatRule {
+            id: r.id.clone().unwrap_or_else(|| np.clone()),
+            action: r.action,
+            source: r.source.map(|s| s.network()),
+            destination: r.destination.map(|s| s.network()),
+            protocol: r.protocol,
+            destination_ports: r.destination_ports,
+            in_interface: match &r.in_interface {
+                Some(n) => Some(iface(n, format!("{np}.in_interface"))?),
+                None => None,
+            },
+            out_interface: match &r.out_interface {
+                Some(n) => Some(iface(n, format!("{np}.out_interface"))?),
+                None => None,
+            },
+            to,
+            to_port: r.to_port,
+        });
+    }
+
+    let mut ipsec = Vec::new();
+    for (j, e) in d.ipsec.iter().enumerate() {
+        let ep = format!("{p}.ipsec[{j}]");
+        let c = conn(&e.connection, format!("{ep}.connection"))?;
+        let interface = match &e.interface {
+            Some(n) => Some(iface(n, format!("{ep}.interface"))?),
+            None => None,
+        };
+        if e.mode == IpsecMode::Policy && interface.is_none() {
+            return Err(ctx.err(format!("{ep}.interface"), "policy-mode IPsec needs `interface`: the outside interface whose packets are matched against the SAs"));
+        }
+        if let Some(peer) = e.peer {
+            if peer.len() != 32 {
+                return Err(ctx.err(
+                    format!("{ep}.peer"),
+                    format!("expected the VPN gateway's public address, got {peer}"),
+                ));
+            }
+        }
+        let (sas, assumed) = lower_sas(&e.sas, &e.local_subnets, &e.remote_subnets, true);
+        ipsec.push(DeviceIpsec {
+            connection: c,
+            mode: e.mode,
+            interface,
+            peer: e.peer.map(|p| p.addr()),
+            local_subnets: e.local_subnets.clone(),
+            remote_subnets: e.remote_subnets.clone(),
+            ike: e.ike.clone(),
+            ipsec: e.ipsec.clone(),
+            sas,
+            sas_assumed: assumed,
+            index: j,
+        });
+    }
+
+    Ok(Device {
+        id: d.id.clone(),
+        kind: d.kind,
+        vendor: d.vendor.clone(),
+        interfaces,
+        routes,
+        filter,
+        nat,
+        ipsec,
+        forwarding: d.forwarding.unwrap_or(d.kind != DeviceKind::Host),
+        rp_filter: d.rp_filter.unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const MINIMAL: &str = r#"{
+      "format": 1, "name": "t",
+      "cloud": {
+        "vpc": {"id": "vpc-1", "cidrs": ["192.168.1.0/24"]},
+        "vswitches": [{"id": "vsw-1", "cidr": "192.168.1.0/24"}],
+        "route_tables": [{"id": "vtb-1", "entries": []}],
+        "security_groups": [{"id": "sg-1", "rules": []}],
+        "instances": [{"id": "ecs-1", "ip": "192.168.1.10", "vswitch": "vsw-1", "security_groups": ["sg-1"]}]
+      }
+    }"#;
+
+    fn lower_str(s: &str) -> Result<Model, InputError> {
+        let t = parse("t.json", s)?;
+        lower("t.json", &t)
+    }
+
+    #[test]
+    fn minimal_topology_lowers() {
+        let m = lower_str(MINIMAL).unwrap();
+        assert_eq!(m.system_table, Some(0));
+        assert_eq!(m.vswitches[0].route_table, 0);
+    }
+
+    #[test]
+    fn dangling_security_group_names_the_path() {
+        let s = MINIMAL.replace(
+            r#""security_groups": ["sg-1"]"#,
+            r#""security_groups": ["sg-9"]"#,
+        );
+        let e = lower_str(&s).unwrap_err();
+        assert_eq!(e.location, "cloud.instances[0].security_groups[0]");
+        assert!(e.message.contains("security group `sg-9`"), "{e}");
+        assert!(e.message.contains("not defined"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_names_line_and_column() {
+        let e = parse("t.json", "{\n  \"format\": 1,\n  oops }").unwrap_err();
+        assert!(e.location.starts_with("line 3 column"), "{e}");
+    }
+
+    #[test]
+    fn bad_cidr_names_the_path() {
+        let s = MINIMAL.replace("192.168.1.10", "192.168.1.300");
+        let e = lower_str(&s).unwrap_err();
+        assert_eq!(e.location, "cloud.instances[0].ip");
+        assert!(e.message.contains("expected an IPv4 address"), "{e}");
+    }
+
+    #[test]
+    fn instance_outside_vswitch_is_refused() {
+        let s = MINIMAL.replace("192.168.1.10", "192.168.2.10");
+        let e = lower_str(&s).unwrap_err();
+        assert!(e.message.contains("outside its vSwitch"), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = "[".repeat(100_000);
+        let e = parse("t.json", &deep).unwrap_err();
+        assert!(e.message.contains("expected a JSON object"), "{e}");
+        let deep = format!("{{\"format\": 1, \"x\": {}", "{\"a\":".repeat(100_000));
+        let e = parse("t.json", &deep).unwrap_err();
+        assert!(!e.message.is_empty());
+        let deep = format!(
+            "{{\"format\": 1, \"name\": \"n\", \"cloud\": {}",
+            "[".repeat(100_000)
+        );
+        let e = parse("t.json", &deep).unwrap_err();
+        assert!(!e.message.is_empty(), "{e}");
+    }
+}
