@@ -18,6 +18,7 @@
 //! - [`render`]: text and JSON output; the engine never prints.
 
 pub mod addr;
+pub mod algo;
 pub mod error;
 pub mod finding;
 pub mod input;
