@@ -19,9 +19,13 @@
 
 pub mod addr;
 pub mod algo;
+pub mod cause;
 pub mod error;
 pub mod finding;
+pub mod graph;
 pub mod input;
 pub mod model;
+pub mod render;
+pub mod trace;
 
 pub use error::InputError;

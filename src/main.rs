@@ -1,1 +1,198 @@
-fn main() {}
+//! The `vpntrace` command: parse arguments, call the library, print, map to an exit code
+//! (0 nothing wrong, 1 a problem found, 2 bad input or usage).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use vpntrace::addr::Protocol;
+use vpntrace::model::{self, Model};
+use vpntrace::render::{self, Style};
+use vpntrace::trace::{self, FlowQuery};
+
+#[derive(Parser)]
+#[command(
+    name = "vpntrace",
+    version,
+    about = "Explains why an IPsec VPN between an Alibaba Cloud VPC and an on-premises data center does not carry traffic"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Trace one flow hop by hop, forward and return (or every flow the topology lists).
+    Trace {
+        topology: PathBuf,
+        /// Source: an instance or device id, or an address.
+        #[arg(long)]
+        from: Option<String>,
+        /// Destination: an instance or device id, or an address.
+        #[arg(long)]
+        to: Option<String>,
+        /// tcp, udp, icmp, gre (default: icmp, or tcp when --port is given).
+        #[arg(long)]
+        protocol: Option<String>,
+        /// Destination port (tcp/udp).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Source port (tcp/udp).
+        #[arg(long, default_value_t = 40000)]
+        source_port: u16,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Parse and check references only; prints nothing but errors.
+    Validate {
+        topology: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// The device graph as Graphviz DOT.
+    Graph {
+        topology: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+fn style() -> Style {
+    Style {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+fn load(p: &PathBuf) -> Result<Model, ExitCode> {
+    model::load(p).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(c) | Err(c) => c,
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
+    match cli.cmd {
+        Cmd::Validate { topology, .. } => {
+            load(&topology)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Graph { topology, .. } => {
+            let m = load(&topology)?;
+            print!("{}", vpntrace::graph::DeviceGraph::build(&m).to_dot(&m));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Trace {
+            topology,
+            from,
+            to,
+            protocol,
+            port,
+            source_port,
+            format,
+        } => {
+            let m = load(&topology)?;
+            let file = topology.display().to_string();
+            let queries: Vec<(String, String, Option<Protocol>, Option<u16>)> = match (from, to) {
+                (Some(f), Some(t)) => {
+                    let p = match protocol.as_deref().map(str::parse::<Protocol>) {
+                        Some(Err(e)) => return Err(usage(&format!("--protocol: {e}"))),
+                        Some(Ok(p)) => Some(p),
+                        None => None,
+                    };
+                    vec![(f, t, p, port)]
+                }
+                (None, None) => {
+                    if m.flows.is_empty() {
+                        return Err(usage(&format!(
+                            "{file}: give --from and --to (the topology lists no flows to trace)"
+                        )));
+                    }
+                    m.flows
+                        .iter()
+                        .map(|f| (f.from.clone(), f.to.clone(), f.protocol, f.port))
+                        .collect()
+                }
+                _ => return Err(usage("give both --from and --to")),
+            };
+            let mut traces = Vec::new();
+            for (i, (f, t, p, port)) in queries.iter().enumerate() {
+                let where_ = if queries.len() > 1 {
+                    format!("{file}: flows[{i}]: ")
+                } else {
+                    String::new()
+                };
+                let from = trace::resolve_endpoint(&m, f)
+                    .map_err(|e| usage(&format!("{where_}--from: {e}")))?;
+                let to = trace::resolve_endpoint(&m, t)
+                    .map_err(|e| usage(&format!("{where_}--to: {e}")))?;
+                let protocol = p.unwrap_or(if port.is_some() {
+                    Protocol::Tcp
+                } else {
+                    Protocol::Icmp
+                });
+                if protocol == Protocol::All {
+                    return Err(usage(
+                        "--protocol: a traced packet has one protocol: tcp, udp, icmp or gre",
+                    ));
+                }
+                if protocol.has_ports() && port.is_none() {
+                    return Err(usage(&format!("{where_}--port is needed for {protocol}")));
+                }
+                let q = FlowQuery {
+                    from,
+                    to,
+                    protocol,
+                    dst_port: port.unwrap_or(0),
+                    src_port: source_port,
+                };
+                traces.push(trace::trace(&m, &q));
+            }
+            let all_ok = traces.iter().all(|t| t.ok());
+            match format {
+                Format::Json if traces.len() == 1 => print!("{}", render::json(&traces[0])),
+                Format::Json => {
+                    print!("{}", render::json(&serde_json::json!({ "traces": traces })))
+                }
+                Format::Text => {
+                    let st = style();
+                    let texts: Vec<String> =
+                        traces.iter().map(|t| render::trace_text(t, st)).collect();
+                    print!("{}", texts.join("\n"));
+                }
+            }
+            Ok(if all_ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}

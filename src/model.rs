@@ -258,7 +258,7 @@ pub struct Filter {
     pub output: Option<Chain>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ChainKind {
     Input,
     Forward,

@@ -1,0 +1,208 @@
+//! Output: human text and stable JSON. The engine returns data; only this layer formats.
+
+use std::fmt::Write;
+
+use crate::finding::Finding;
+use crate::trace::{Disposition, Path, Trace};
+
+/// Text styling: ANSI colour only when writing to a terminal.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    pub fn good(&self, s: &str) -> String {
+        self.paint("32", s)
+    }
+    pub fn bad(&self, s: &str) -> String {
+        self.paint("31;1", s)
+    }
+    pub fn warn(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+    pub fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+    pub fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+    fn disposition(&self, d: Disposition) -> String {
+        match d {
+            Disposition::Delivered => self.good(d.as_str()),
+            _ => self.bad(d.as_str()),
+        }
+    }
+}
+
+/// A trace as a person reads it: one line per hop, the steps under it, the verdict and
+/// the fix at the end.
+pub fn trace_text(t: &Trace, st: Style) -> String {
+    let mut o = String::new();
+    let dir = t
+        .flow
+        .direction
+        .map(|d| format!(" ({})", d.arrow()))
+        .unwrap_or_default();
+    let _ = writeln!(
+        o,
+        "{}",
+        st.bold(&format!(
+            "trace {} → {}: {}{}",
+            t.flow.from,
+            t.flow.to,
+            t.flow.packet.describe(),
+            dir
+        ))
+    );
+    path_text(&mut o, "forward", &t.forward, st);
+    match &t.ret {
+        Some(r) => path_text(&mut o, "return", r, st),
+        None => {
+            let _ = writeln!(
+                o,
+                "\nreturn: not traced (the forward packet was not delivered)"
+            );
+        }
+    }
+    let _ = writeln!(o);
+    if t.ok() {
+        let _ = writeln!(o, "verdict: {}", st.good("delivered both ways"));
+    } else {
+        let (which, p) = if !t.forward.delivered() {
+            ("forward", &t.forward)
+        } else {
+            ("return", t.ret.as_ref().expect("return traced"))
+        };
+        let _ = writeln!(
+            o,
+            "verdict: {} {} on the {} path",
+            st.bad("FAILS:"),
+            p.disposition.as_str(),
+            which
+        );
+        if let Some(c) = &p.cause {
+            finding_text(&mut o, c, st, "  ");
+        }
+    }
+    o
+}
+
+fn path_text(o: &mut String, label: &str, p: &Path, st: Style) {
+    let _ = writeln!(o, "\n{}: {}", st.bold(label), st.disposition(p.disposition));
+    for (i, h) in p.hops.iter().enumerate() {
+        let inif = h
+            .in_interface
+            .as_ref()
+            .map(|f| format!(" in {f}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "  {:>2}. {} [{}]{}  {}",
+            i + 1,
+            st.bold(&h.device),
+            h.kind,
+            inif,
+            st.dim(&h.packet.describe())
+        );
+        for s in &h.steps {
+            let rule = s
+                .rule
+                .as_ref()
+                .map(|r| format!(" [{r}]"))
+                .unwrap_or_default();
+            let action = match s.action {
+                crate::trace::StepAction::Drop => st.bad(s.action.as_str()),
+                _ => s.action.as_str().to_string(),
+            };
+            let _ = writeln!(
+                o,
+                "      {:<14} {:<9}{} {}",
+                s.kind.as_str(),
+                action,
+                rule,
+                s.detail
+            );
+        }
+    }
+    for n in &p.notes {
+        let _ = writeln!(o, "  note: {n}");
+    }
+    if let Some(c) = &p.cause {
+        let _ = writeln!(
+            o,
+            "  cause: {} (faq {}) at {}{}",
+            st.bad(c.code),
+            c.faq,
+            c.device.as_deref().unwrap_or("-"),
+            c.rule
+                .as_ref()
+                .map(|r| format!(", rule {r}"))
+                .unwrap_or_default()
+        );
+    }
+}
+
+/// One finding as an indented block: headline, message, fix, vendor commands.
+pub fn finding_text(o: &mut String, f: &Finding, st: Style, indent: &str) {
+    let sev = match f.severity {
+        crate::finding::Severity::Error => st.bad("error"),
+        crate::finding::Severity::Warning => st.warn("warning"),
+    };
+    let mut head = format!("{indent}{sev} {} (faq {})", st.bold(f.code), f.faq);
+    if let Some(d) = &f.device {
+        let _ = write!(head, " at {d}");
+    }
+    if let Some(r) = &f.rule {
+        let _ = write!(head, ", rule {r}");
+    }
+    let _ = writeln!(o, "{head}");
+    let _ = writeln!(o, "{indent}  {}", f.message);
+    if !f.source.is_empty() || !f.destination.is_empty() {
+        let _ = writeln!(
+            o,
+            "{indent}  traffic: {} → {}{}",
+            crate::addr::join_cidrs(&f.source),
+            crate::addr::join_cidrs(&f.destination),
+            if f.services.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", f.services.join(", "))
+            }
+        );
+    }
+    if !f.endpoints.is_empty() {
+        let _ = writeln!(o, "{indent}  affected: {}", f.endpoints.join(", "));
+    }
+    if !f.fix.is_empty() {
+        let verified = match f.verified {
+            Some(true) => " (verified)".to_string(),
+            Some(false) => format!(
+                " ({})",
+                st.warn("not verified: the re-analysis still fails")
+            ),
+            None => String::new(),
+        };
+        let _ = writeln!(o, "{indent}  fix: {}{}", f.fix, verified);
+    }
+    for v in &f.vendor_fix {
+        let _ = writeln!(o, "{indent}    | {v}");
+    }
+    for l in &f.expected_logs {
+        let _ = writeln!(o, "{indent}  log: {l}");
+    }
+}
+
+/// Pretty JSON with a trailing newline; field order is the structs' declaration order.
+pub fn json<T: serde::Serialize>(v: &T) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("output types serialise");
+    s.push('\n');
+    s
+}

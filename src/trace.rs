@@ -1,0 +1,2381 @@
+//! One flow, hop by hop, forward and back.
+//!
+//! The tracer walks the model the way the packet would: instance → security group →
+//! VRouter → VPN gateway → tunnel → IDC gateway → … → destination, and then the reply
+//! from the destination back, with the sessions (security groups, connection tracking,
+//! NAT) that the forward pass created. Each rule of network behaviour lives in one
+//! function below, documented with the system behaviour it mirrors.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+
+use crate::addr::{Ports, Protocol};
+use crate::cause::{Cause, Side, Traffic};
+use crate::finding::{Finding, FlowDirection};
+use crate::input::{Action, Direction, IpsecMode, NatAction, Role, RpFilter, SgType};
+use crate::model::{ChainKind, CloudHop, Device, Model, NatTo, SgPeer};
+
+/// Hops a packet may take before the trace calls it a loop (the IP TTL of Linux).
+pub const MAX_HOPS: usize = 64;
+
+/// The header fields every rule looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Packet {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub protocol: Protocol,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_port: Option<u16>,
+}
+
+impl Packet {
+    pub fn new(
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: Protocol,
+        src_port: u16,
+        dst_port: u16,
+    ) -> Packet {
+        let (sp, dp) = if protocol.has_ports() {
+            (Some(src_port), Some(dst_port))
+        } else {
+            (None, None)
+        };
+        Packet {
+            src,
+            dst,
+            protocol,
+            src_port: sp,
+            dst_port: dp,
+        }
+    }
+    /// The reply: addresses and ports swapped.
+    pub fn reversed(&self) -> Packet {
+        Packet {
+            src: self.dst,
+            dst: self.src,
+            protocol: self.protocol,
+            src_port: self.dst_port,
+            dst_port: self.src_port,
+        }
+    }
+    pub fn describe(&self) -> String {
+        match (self.src_port, self.dst_port) {
+            (Some(s), Some(d)) => {
+                format!("{} {}:{} → {}:{}", self.protocol, self.src, s, self.dst, d)
+            }
+            _ => format!("{} {} → {}", self.protocol, self.src, self.dst),
+        }
+    }
+}
+
+/// How a path ends. One meaning per variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    /// The packet reached the device or instance that owns its destination address.
+    Delivered,
+    /// A rule, a missing route or a missing SA stopped the packet inside the modelled network.
+    Dropped,
+    /// The packet was sent to a next hop that no modelled device holds.
+    ExitsNetwork,
+    /// The packet came back to a state it had already been in, or ran out of hops (TTL 64).
+    Loop,
+}
+
+impl Disposition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Delivered => "delivered",
+            Disposition::Dropped => "dropped",
+            Disposition::ExitsNetwork => "exits_network",
+            Disposition::Loop => "loop",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    SecurityGroup,
+    Route,
+    Filter,
+    Nat,
+    Ipsec,
+    Tunnel,
+    Kernel,
+    Deliver,
+    Exit,
+}
+
+impl StepKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::SecurityGroup => "security_group",
+            StepKind::Route => "route",
+            StepKind::Filter => "filter",
+            StepKind::Nat => "nat",
+            StepKind::Ipsec => "ipsec",
+            StepKind::Tunnel => "tunnel",
+            StepKind::Kernel => "kernel",
+            StepKind::Deliver => "deliver",
+            StepKind::Exit => "exit",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepAction {
+    Accept,
+    Drop,
+    Forward,
+    Translate,
+    Encrypt,
+    Decrypt,
+    /// Passed without change (no NAT rule, no SA needed).
+    Pass,
+    Deliver,
+    Exit,
+}
+
+impl StepAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepAction::Accept => "accept",
+            StepAction::Drop => "drop",
+            StepAction::Forward => "forward",
+            StepAction::Translate => "translate",
+            StepAction::Encrypt => "encrypt",
+            StepAction::Decrypt => "decrypt",
+            StepAction::Pass => "pass",
+            StepAction::Deliver => "deliver",
+            StepAction::Exit => "exit",
+        }
+    }
+}
+
+/// One decision at one device: what looked at the packet, which rule decided, and how.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Step {
+    #[serde(rename = "type")]
+    pub kind: StepKind,
+    pub action: StepAction,
+    pub rule: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Hop {
+    pub device: String,
+    /// `instance`, `vrouter`, `vpn_gateway`, `tunnel`, or the on-prem device kind.
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_interface: Option<String>,
+    /// The packet as it arrives at this hop.
+    pub packet: Packet,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Path {
+    pub disposition: Disposition,
+    pub hops: Vec<Hop>,
+    pub cause: Option<Finding>,
+    /// Facts worth knowing that are not failures (an unmodelled host, a host without a
+    /// security group).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// The typed cause, for analyses that aggregate traces.
+    #[serde(skip)]
+    pub cause_kind: Option<Cause>,
+}
+
+impl Path {
+    pub fn delivered(&self) -> bool {
+        self.disposition == Disposition::Delivered
+    }
+    /// The packet as it was delivered (the last hop's packet).
+    pub fn final_packet(&self) -> Option<Packet> {
+        self.hops.last().map(|h| h.packet)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Trace {
+    pub flow: FlowInfo,
+    pub forward: Path,
+    #[serde(rename = "return")]
+    pub ret: Option<Path>,
+}
+
+impl Trace {
+    pub fn ok(&self) -> bool {
+        self.forward.delivered() && self.ret.as_ref().is_some_and(|r| r.delivered())
+    }
+    /// The first failure: the forward path's cause, else the return path's.
+    pub fn cause(&self) -> Option<&Cause> {
+        self.forward
+            .cause_kind
+            .as_ref()
+            .or_else(|| self.ret.as_ref().and_then(|r| r.cause_kind.as_ref()))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FlowInfo {
+    pub from: String,
+    pub to: String,
+    pub packet: Packet,
+    pub direction: Option<FlowDirection>,
+}
+
+/// Where a flow starts or ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Instance(usize),
+    Device(usize),
+    /// An address no device holds, on a vSwitch (cloud) …
+    CloudHost {
+        addr: Ipv4Addr,
+        vswitch: usize,
+    },
+    /// … or on a connected subnet of an IDC device (the first that forwards).
+    OnpremHost {
+        addr: Ipv4Addr,
+        device: usize,
+        iface: usize,
+    },
+}
+
+impl Endpoint {
+    pub fn name(&self, m: &Model) -> String {
+        match self {
+            Endpoint::Instance(i) => m.instances[*i].id.clone(),
+            Endpoint::Device(d) => m.devices[*d].id.clone(),
+            Endpoint::CloudHost { addr, .. } | Endpoint::OnpremHost { addr, .. } => {
+                addr.to_string()
+            }
+        }
+    }
+}
+
+/// Resolve `--from`/`--to`: an instance or device id, or an address.
+pub fn resolve_endpoint(m: &Model, s: &str) -> Result<Endpoint, String> {
+    if let Some(i) = m.instances.iter().position(|x| x.id == s) {
+        return Ok(Endpoint::Instance(i));
+    }
+    if let Some(d) = m.devices.iter().position(|x| x.id == s) {
+        return Ok(Endpoint::Device(d));
+    }
+    let addr: Ipv4Addr = s.parse().map_err(|_| {
+        format!("`{s}` is neither an instance or device id of the topology nor an IPv4 address")
+    })?;
+    Ok(endpoint_for_addr(m, addr).ok_or_else(|| {
+        format!("address {addr} is on no vSwitch and no subnet connected to an on-prem device; name an instance, a device or an address inside the topology")
+    })?)
+}
+
+/// The endpoint that holds `addr`: its owner, or an unmodelled host on the most specific
+/// vSwitch or connected subnet containing it.
+pub fn endpoint_for_addr(m: &Model, addr: Ipv4Addr) -> Option<Endpoint> {
+    if let Some(i) = m.instances.iter().position(|x| x.ip == addr) {
+        return Some(Endpoint::Instance(i));
+    }
+    if let Some(d) = m.devices.iter().position(|x| x.owns(addr)) {
+        return Some(Endpoint::Device(d));
+    }
+    let mut best: Option<(u8, Endpoint)> = None;
+    for (i, v) in m.vswitches.iter().enumerate() {
+        if v.cidr.contains(&addr) && best.as_ref().is_none_or(|(l, _)| v.cidr.prefix_len() > *l) {
+            best = Some((
+                v.cidr.prefix_len(),
+                Endpoint::CloudHost { addr, vswitch: i },
+            ));
+        }
+    }
+    for (d, dev) in m.devices.iter().enumerate() {
+        for (f, iface) in dev.interfaces.iter().enumerate() {
+            if iface.net.contains(&addr)
+                && best
+                    .as_ref()
+                    .is_none_or(|(l, _)| iface.net.prefix_len() > *l)
+            {
+                // The first device listed on that subnet that forwards carries the host's traffic.
+                let fwd = first_forwarder_on(m, iface.net).unwrap_or((d, f));
+                best = Some((
+                    iface.net.prefix_len(),
+                    Endpoint::OnpremHost {
+                        addr,
+                        device: fwd.0,
+                        iface: fwd.1,
+                    },
+                ));
+            }
+        }
+    }
+    best.map(|(_, e)| e)
+}
+
+fn first_forwarder_on(m: &Model, net: Ipv4Net) -> Option<(usize, usize)> {
+    for (d, dev) in m.devices.iter().enumerate() {
+        if !dev.forwarding {
+            continue;
+        }
+        if let Some(f) = dev.interfaces.iter().position(|i| i.net == net) {
+            return Some((d, f));
+        }
+    }
+    None
+}
+
+/// The address an endpoint sends from toward `dst`.
+fn source_address(m: &Model, e: &Endpoint, dst: Ipv4Addr) -> Ipv4Addr {
+    match e {
+        Endpoint::Instance(i) => m.instances[*i].ip,
+        Endpoint::CloudHost { addr, .. } | Endpoint::OnpremHost { addr, .. } => *addr,
+        // A device's own packet takes the address of the interface it leaves by, as Linux
+        // does (`ip route get` shows `src`).
+        Endpoint::Device(d) => {
+            let dev = &m.devices[*d];
+            match route_lookup(dev, dst) {
+                Some(r) => match r.out_iface {
+                    Some(f) => dev.interfaces[f].addr,
+                    None => dev
+                        .interfaces
+                        .first()
+                        .map_or(Ipv4Addr::UNSPECIFIED, |i| i.addr),
+                },
+                None => dev
+                    .interfaces
+                    .first()
+                    .map_or(Ipv4Addr::UNSPECIFIED, |i| i.addr),
+            }
+        }
+    }
+}
+
+fn endpoint_addr(m: &Model, e: &Endpoint) -> Ipv4Addr {
+    match e {
+        Endpoint::Instance(i) => m.instances[*i].ip,
+        Endpoint::Device(d) => m.devices[*d]
+            .interfaces
+            .first()
+            .map_or(Ipv4Addr::UNSPECIFIED, |i| i.addr),
+        Endpoint::CloudHost { addr, .. } | Endpoint::OnpremHost { addr, .. } => *addr,
+    }
+}
+
+/// Is this address on the cloud side (inside the VPC)?
+pub fn is_cloud(m: &Model, a: Ipv4Addr) -> bool {
+    m.vpc_set.contains(a)
+}
+
+pub fn flow_direction(m: &Model, src: Ipv4Addr, dst: Ipv4Addr) -> Option<FlowDirection> {
+    match (is_cloud(m, src), is_cloud(m, dst)) {
+        (true, false) => Some(FlowDirection::CloudToOnprem),
+        (false, true) => Some(FlowDirection::OnpremToCloud),
+        _ => None,
+    }
+}
+
+/// A flow to trace: endpoints plus protocol and ports.
+#[derive(Clone, Debug)]
+pub struct FlowQuery {
+    pub from: Endpoint,
+    pub to: Endpoint,
+    pub protocol: Protocol,
+    pub dst_port: u16,
+    pub src_port: u16,
+}
+
+/// Trace a flow between two endpoints.
+pub fn trace(m: &Model, q: &FlowQuery) -> Trace {
+    let dst = endpoint_addr(m, &q.to);
+    let src = source_address(m, &q.from, dst);
+    let pkt = Packet::new(src, dst, q.protocol, q.src_port, q.dst_port);
+    trace_packet(m, &q.from, pkt, q.from.name(m), q.to.name(m))
+}
+
+/// Trace a given packet sent by `from`.
+pub fn trace_packet(
+    m: &Model,
+    from: &Endpoint,
+    pkt: Packet,
+    from_name: String,
+    to_name: String,
+) -> Trace {
+    let direction = flow_direction(m, pkt.src, pkt.dst);
+    let mut w = Walker {
+        m,
+        sessions: Sessions::default(),
+        reply: false,
+        direction,
+    };
+    let forward = w.walk(start_of(m, from), pkt);
+    let ret = if forward.delivered() {
+        let delivered = forward.final_packet().expect("a delivered path has hops");
+        let back = endpoint_for_addr(m, delivered.dst).map(|e| start_of(m, &e));
+        w.reply = true;
+        back.map(|b| w.walk(b, delivered.reversed()))
+    } else {
+        None
+    };
+    Trace {
+        flow: FlowInfo {
+            from: from_name,
+            to: to_name,
+            packet: pkt,
+            direction,
+        },
+        forward,
+        ret,
+    }
+}
+
+fn start_of(m: &Model, e: &Endpoint) -> At {
+    match e {
+        Endpoint::Instance(i) => At::InstanceSend(*i),
+        Endpoint::CloudHost { vswitch, .. } => At::CloudHostSend(*vswitch),
+        Endpoint::Device(d) => At::DeviceSend(*d),
+        Endpoint::OnpremHost { device, iface, .. } => {
+            let _ = m;
+            At::Device {
+                dev: *device,
+                in_iface: Some(*iface),
+                tunnel: None,
+            }
+        }
+    }
+}
+
+/// A place the packet is at, and how it got there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum At {
+    InstanceSend(usize),
+    InstanceRecv(usize),
+    CloudHostSend(usize),
+    VRouter {
+        table: usize,
+        vswitch: Option<usize>,
+    },
+    VpnGateway(usize),
+    Tunnel {
+        conn: usize,
+        to_cloud: bool,
+    },
+    VpnGatewayFromTunnel {
+        vgw: usize,
+        conn: usize,
+    },
+    Device {
+        dev: usize,
+        in_iface: Option<usize>,
+        tunnel: Option<usize>,
+    },
+    DeviceSend(usize),
+}
+
+/// State the forward pass leaves for the reply: which security groups and which
+/// connection-tracking tables saw the flow, and how NAT translated it.
+#[derive(Clone, Debug, Default)]
+struct Sessions {
+    /// (instance, the packet as the instance's group saw it).
+    sg: BTreeSet<(usize, Packet)>,
+    devices: Vec<DeviceSession>,
+}
+
+#[derive(Clone, Debug)]
+struct DeviceSession {
+    dev: usize,
+    /// As it arrived (before destination NAT).
+    arrived: Packet,
+    /// As it left (after source NAT), or as it was delivered locally.
+    left: Packet,
+}
+
+struct Walker<'a> {
+    m: &'a Model,
+    sessions: Sessions,
+    reply: bool,
+    direction: Option<FlowDirection>,
+}
+
+enum Next {
+    Go(At, Packet),
+    End(Disposition, Option<Cause>),
+}
+
+impl<'a> Walker<'a> {
+    fn walk(&mut self, start: At, pkt: Packet) -> Path {
+        let mut hops = Vec::new();
+        let mut notes = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut at = start;
+        let mut pkt = pkt;
+        loop {
+            if hops.len() >= MAX_HOPS || !seen.insert((at, pkt)) {
+                let dev = hops
+                    .last()
+                    .map(|h: &Hop| h.device.clone())
+                    .unwrap_or_default();
+                let cause = Cause::Loop {
+                    device: dev,
+                    hops: hops.len(),
+                };
+                return self.finish(Disposition::Loop, hops, Some(cause), notes, pkt);
+            }
+            let mut hop = self.hop_header(at, pkt);
+            let next = self.step(at, pkt, &mut hop, &mut notes);
+            hops.push(hop);
+            match next {
+                Next::Go(a, p) => {
+                    at = a;
+                    pkt = p;
+                }
+                Next::End(d, c) => return self.finish(d, hops, c, notes, pkt),
+            }
+        }
+    }
+
+    fn finish(
+        &self,
+        d: Disposition,
+        hops: Vec<Hop>,
+        cause: Option<Cause>,
+        notes: Vec<String>,
+        pkt: Packet,
+    ) -> Path {
+        let finding = cause.as_ref().map(|c| {
+            let p = hops.first().map_or(pkt, |h| h.packet);
+            c.finding(
+                self.m,
+                self.direction_for(),
+                &Traffic::host(p.src, p.dst, p.protocol, p.src_port, p.dst_port),
+            )
+        });
+        Path {
+            disposition: d,
+            hops,
+            cause: finding,
+            notes,
+            cause_kind: cause,
+        }
+    }
+
+    /// The direction the flow was initiated in (the reply keeps its forward direction).
+    fn direction_for(&self) -> Option<FlowDirection> {
+        self.direction
+    }
+
+    fn hop_header(&self, at: At, pkt: Packet) -> Hop {
+        let m = self.m;
+        let (device, kind, in_interface) = match at {
+            At::InstanceSend(i) | At::InstanceRecv(i) => {
+                (m.instances[i].id.clone(), "instance".to_string(), None)
+            }
+            At::CloudHostSend(v) => (
+                format!("{} (host on {})", pkt.src, m.vswitches[v].id),
+                "cloud_host".into(),
+                None,
+            ),
+            At::VRouter { table, .. } => (m.route_tables[table].id.clone(), "vrouter".into(), None),
+            At::VpnGateway(g) | At::VpnGatewayFromTunnel { vgw: g, .. } => {
+                (m.vpn_gateways[g].id.clone(), "vpn_gateway".into(), None)
+            }
+            At::Tunnel { conn, .. } => (m.connections[conn].id.clone(), "tunnel".into(), None),
+            At::Device {
+                dev,
+                in_iface,
+                tunnel,
+            } => {
+                let d = &m.devices[dev];
+                let inif = match (in_iface, tunnel) {
+                    (Some(f), _) => Some(d.interfaces[f].name.clone()),
+                    (None, Some(c)) => Some(format!("tunnel {}", m.connections[c].id)),
+                    _ => None,
+                };
+                (d.id.clone(), d.kind.as_str().to_string(), inif)
+            }
+            At::DeviceSend(d) => (
+                m.devices[d].id.clone(),
+                m.devices[d].kind.as_str().to_string(),
+                None,
+            ),
+        };
+        Hop {
+            device,
+            kind,
+            in_interface,
+            packet: pkt,
+            steps: Vec::new(),
+        }
+    }
+
+    fn step(&mut self, at: At, pkt: Packet, hop: &mut Hop, notes: &mut Vec<String>) -> Next {
+        match at {
+            At::InstanceSend(i) => self.instance_send(i, pkt, hop),
+            At::InstanceRecv(i) => match self.security_group(i, Direction::Ingress, pkt, hop) {
+                Err(c) => Next::End(Disposition::Dropped, Some(c)),
+                Ok(()) => {
+                    hop.steps.push(Step {
+                        kind: StepKind::Deliver,
+                        action: StepAction::Deliver,
+                        rule: None,
+                        detail: format!("delivered to instance {}", self.m.instances[i].id),
+                    });
+                    Next::End(Disposition::Delivered, None)
+                }
+            },
+            At::CloudHostSend(v) => {
+                notes.push(format!(
+                    "{} is not a modelled instance: a host on vSwitch {} without a security group",
+                    pkt.src, self.m.vswitches[v].id
+                ));
+                Next::Go(
+                    At::VRouter {
+                        table: self.m.vswitches[v].route_table,
+                        vswitch: Some(v),
+                    },
+                    pkt,
+                )
+            }
+            At::VRouter { table, .. } => self.vrouter(table, pkt, hop, notes),
+            At::VpnGateway(g) => self.vpn_gateway(g, pkt, hop),
+            At::Tunnel { conn, to_cloud } => self.tunnel(conn, to_cloud, pkt, hop),
+            At::VpnGatewayFromTunnel { vgw, conn } => self.vpn_gateway_inbound(vgw, conn, pkt, hop),
+            At::Device {
+                dev,
+                in_iface,
+                tunnel,
+            } => self.device_arrive(dev, in_iface, tunnel, pkt, hop, notes),
+            At::DeviceSend(d) => self.device_send(d, pkt, hop, notes),
+        }
+    }
+
+    // ----- cloud side -------------------------------------------------------------
+
+    fn instance_send(&mut self, i: usize, pkt: Packet, hop: &mut Hop) -> Next {
+        let m = self.m;
+        match self.security_group(i, Direction::Egress, pkt, hop) {
+            Err(c) => return Next::End(Disposition::Dropped, Some(c)),
+            Ok(()) => {}
+        }
+        let v = m.instances[i].vswitch;
+        Next::Go(
+            At::VRouter {
+                table: m.vswitches[v].route_table,
+                vswitch: Some(v),
+            },
+            pkt,
+        )
+    }
+
+    /// Security groups of an instance, as Alibaba Cloud evaluates them: the rules of all
+    /// its groups pooled, ordered by priority (1 first); at equal priority a drop wins.
+    /// No rule matching: basic groups deny ingress (except from members of the same group
+    /// while inner access is on) and allow egress; enterprise groups deny both. Stateful:
+    /// the reply of a flow the group saw is accepted.
+    fn security_group(
+        &mut self,
+        i: usize,
+        dir: Direction,
+        pkt: Packet,
+        hop: &mut Hop,
+    ) -> Result<(), Cause> {
+        let m = self.m;
+        let inst = &m.instances[i];
+        let key_seen = (i, pkt.reversed());
+        if self.reply && self.sessions.sg.contains(&key_seen) {
+            hop.steps.push(Step {
+                kind: StepKind::SecurityGroup,
+                action: StepAction::Accept,
+                rule: None,
+                detail: format!(
+                    "{}: reply of an accepted flow (security groups are stateful)",
+                    dir_word(dir)
+                ),
+            });
+            return Ok(());
+        }
+        let v = sg_decide(m, i, dir, pkt);
+        let action = if v.accept {
+            StepAction::Accept
+        } else {
+            StepAction::Drop
+        };
+        hop.steps.push(Step {
+            kind: StepKind::SecurityGroup,
+            action,
+            rule: v.rule_id(m),
+            detail: v.describe(m, dir),
+        });
+        if v.accept {
+            if !self.reply {
+                self.sessions.sg.insert((i, pkt));
+            }
+            Ok(())
+        } else {
+            let _ = inst;
+            Err(Cause::SgDrop {
+                instance: i,
+                direction: dir,
+                rule: v.rule,
+                reply: self.reply,
+            })
+        }
+    }
+
+    /// VRouter: longest prefix over the table's entries, the system routes of every
+    /// vSwitch CIDR, and (system table only) the VPN routes published to the VPC.
+    fn vrouter(
+        &mut self,
+        table: usize,
+        pkt: Packet,
+        hop: &mut Hop,
+        notes: &mut Vec<String>,
+    ) -> Next {
+        let m = self.m;
+        match vrouter_lookup(m, table, pkt.dst) {
+            None => {
+                hop.steps.push(Step {
+                    kind: StepKind::Route,
+                    action: StepAction::Drop,
+                    rule: None,
+                    detail: format!("no route for {} in {}", pkt.dst, m.route_tables[table].id),
+                });
+                let vpn_route = m.vpn_gateways.iter().enumerate().find_map(|(g, gw)| {
+                    // The longest VPN destination route for the address, published or not.
+                    gw.destination_routes
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.destination.contains(&pkt.dst))
+                        .max_by_key(|(_, r)| r.destination.prefix_len())
+                        .map(|(r, _)| (g, r))
+                });
+                Next::End(
+                    Disposition::Dropped,
+                    Some(Cause::VrouterNoRoute {
+                        table,
+                        vpn_route,
+                        reply: self.reply,
+                    }),
+                )
+            }
+            Some(VrRoute::System(v)) => {
+                hop.steps.push(Step {
+                    kind: StepKind::Route,
+                    action: StepAction::Forward,
+                    rule: None,
+                    detail: format!(
+                        "system route {} (vSwitch {})",
+                        m.vswitches[v].cidr, m.vswitches[v].id
+                    ),
+                });
+                match m.instances.iter().position(|x| x.ip == pkt.dst) {
+                    // Delivery to the instance: its security groups judge ingress.
+                    Some(i) => Next::Go(At::InstanceRecv(i), pkt),
+                    None => {
+                        notes.push(format!("{} is not a modelled instance: a host on vSwitch {} without a security group", pkt.dst, m.vswitches[v].id));
+                        hop.steps.push(Step { kind: StepKind::Deliver, action: StepAction::Deliver, rule: None, detail: format!("delivered to {} on vSwitch {} (no instance modelled there, no security group)", pkt.dst, m.vswitches[v].id) });
+                        Next::End(Disposition::Delivered, None)
+                    }
+                }
+            }
+            Some(VrRoute::Published { vgw, route }) => {
+                let r = &m.vpn_gateways[vgw].destination_routes[route];
+                hop.steps.push(Step {
+                    kind: StepKind::Route,
+                    action: StepAction::Forward,
+                    rule: Some(r.id.clone()),
+                    detail: format!(
+                        "{} → VPN gateway {} (VPN route published to the VPC)",
+                        r.destination, m.vpn_gateways[vgw].id
+                    ),
+                });
+                Next::Go(At::VpnGateway(vgw), pkt)
+            }
+            Some(VrRoute::Entry(e)) => {
+                let entry = &m.route_tables[table].entries[e];
+                let rule = Some(entry.id.clone());
+                match &entry.next_hop {
+                    CloudHop::VpnGateway(g) => {
+                        hop.steps.push(Step {
+                            kind: StepKind::Route,
+                            action: StepAction::Forward,
+                            rule,
+                            detail: format!(
+                                "{} → VPN gateway {}",
+                                entry.destination, m.vpn_gateways[*g].id
+                            ),
+                        });
+                        Next::Go(At::VpnGateway(*g), pkt)
+                    }
+                    CloudHop::Blackhole => {
+                        hop.steps.push(Step {
+                            kind: StepKind::Route,
+                            action: StepAction::Drop,
+                            rule,
+                            detail: format!("{} → blackhole", entry.destination),
+                        });
+                        Next::End(
+                            Disposition::Dropped,
+                            Some(Cause::VrouterRouteElsewhere {
+                                table,
+                                entry: e,
+                                reply: self.reply,
+                            }),
+                        )
+                    }
+                    CloudHop::Instance(i) => {
+                        hop.steps.push(Step {
+                            kind: StepKind::Route,
+                            action: StepAction::Exit,
+                            rule,
+                            detail: format!(
+                                "{} → instance {} (forwarding inside an instance is not modelled)",
+                                entry.destination, m.instances[*i].id
+                            ),
+                        });
+                        Next::End(
+                            Disposition::ExitsNetwork,
+                            Some(Cause::VrouterRouteElsewhere {
+                                table,
+                                entry: e,
+                                reply: self.reply,
+                            }),
+                        )
+                    }
+                    CloudHop::Other { kind, id } => {
+                        hop.steps.push(Step {
+                            kind: StepKind::Route,
+                            action: StepAction::Exit,
+                            rule,
+                            detail: format!("{} → {} {}", entry.destination, kind.as_str(), id),
+                        });
+                        Next::End(
+                            Disposition::ExitsNetwork,
+                            Some(Cause::VrouterRouteElsewhere {
+                                table,
+                                entry: e,
+                                reply: self.reply,
+                            }),
+                        )
+                    }
+                }
+            }
+        }
+    }
+
+    /// VPN gateway, from the VPC: policy routes first (priority order, source and
+    /// destination must match), then destination routes by longest prefix; then the
+    /// connection's SAs must cover the packet.
+    fn vpn_gateway(&mut self, g: usize, pkt: Packet, hop: &mut Hop) -> Next {
+        let m = self.m;
+        let gw = &m.vpn_gateways[g];
+        let Some((route, kind)) = vpn_route_lookup(m, g, pkt) else {
+            hop.steps.push(Step {
+                kind: StepKind::Route,
+                action: StepAction::Drop,
+                rule: None,
+                detail: format!(
+                    "no policy or destination route for {} on {}",
+                    pkt.dst, gw.id
+                ),
+            });
+            return Next::End(
+                Disposition::Dropped,
+                Some(Cause::VpnGatewayNoRoute {
+                    vgw: g,
+                    reply: self.reply,
+                }),
+            );
+        };
+        let c = route.connection;
+        hop.steps.push(Step {
+            kind: StepKind::Route,
+            action: StepAction::Forward,
+            rule: Some(route.id.clone()),
+            detail: match kind {
+                "policy" => format!(
+                    "policy route {} → {} (priority {}) → connection {}",
+                    route.source.map_or("any".into(), |s| s.to_string()),
+                    route.destination,
+                    route.priority,
+                    m.connections[c].id
+                ),
+                _ => format!(
+                    "destination route {} → connection {}",
+                    route.destination, m.connections[c].id
+                ),
+            },
+        });
+        self.enter_tunnel_cloud(c, pkt, hop)
+    }
+
+    fn enter_tunnel_cloud(&mut self, c: usize, pkt: Packet, hop: &mut Hop) -> Next {
+        let m = self.m;
+        let conn = &m.connections[c];
+        if !conn.established() {
+            hop.steps.push(Step {
+                kind: StepKind::Ipsec,
+                action: StepAction::Drop,
+                rule: None,
+                detail: format!(
+                    "connection {} is {}: no IPsec SA to carry the packet",
+                    conn.id,
+                    conn.status.as_str()
+                ),
+            });
+            return Next::End(
+                Disposition::Dropped,
+                Some(Cause::NotEstablished { conn: c }),
+            );
+        }
+        match conn
+            .sas
+            .iter()
+            .position(|s| s.covers_outbound(pkt.src, pkt.dst))
+        {
+            Some(s) => {
+                hop.steps.push(Step {
+                    kind: StepKind::Ipsec,
+                    action: StepAction::Encrypt,
+                    rule: None,
+                    detail: format!(
+                        "SA {} of {} covers the packet",
+                        conn.sas[s].describe(),
+                        conn.id
+                    ),
+                });
+                Next::Go(
+                    At::Tunnel {
+                        conn: c,
+                        to_cloud: false,
+                    },
+                    pkt,
+                )
+            }
+            None => {
+                hop.steps.push(Step {
+                    kind: StepKind::Ipsec,
+                    action: StepAction::Drop,
+                    rule: None,
+                    detail: format!(
+                        "no SA of {} covers {} → {} (SAs: {})",
+                        conn.id,
+                        pkt.src,
+                        pkt.dst,
+                        sa_list(&conn.sas)
+                    ),
+                });
+                Next::End(
+                    Disposition::Dropped,
+                    Some(Cause::SaMissing {
+                        conn: c,
+                        side: Side::Cloud,
+                        inbound: false,
+                        reply: self.reply,
+                    }),
+                )
+            }
+        }
+    }
+
+    fn tunnel(&mut self, c: usize, to_cloud: bool, pkt: Packet, hop: &mut Hop) -> Next {
+        let m = self.m;
+        let conn = &m.connections[c];
+        let vgw = &m.vpn_gateways[conn.vpn_gateway];
+        let cgw = &m.customer_gateways[conn.customer_gateway];
+        if to_cloud {
+            hop.steps.push(Step {
+                kind: StepKind::Tunnel,
+                action: StepAction::Forward,
+                rule: None,
+                detail: format!("ESP {} → {}", cgw.ip, vgw.public_ip),
+            });
+            return Next::Go(
+                At::VpnGatewayFromTunnel {
+                    vgw: conn.vpn_gateway,
+                    conn: c,
+                },
+                pkt,
+            );
+        }
+        hop.steps.push(Step {
+            kind: StepKind::Tunnel,
+            action: StepAction::Forward,
+            rule: None,
+            detail: format!("ESP {} → {}", vgw.public_ip, cgw.ip),
+        });
+        match tunnel_endpoint(m, c) {
+            Some((d, e)) => {
+                let entry = &m.devices[d].ipsec[e];
+                let (in_iface, tunnel) = match entry.mode {
+                    IpsecMode::Policy => (entry.interface, None),
+                    IpsecMode::Route => (None, Some(c)),
+                };
+                let _ = tunnel;
+                Next::Go(
+                    At::Device {
+                        dev: d,
+                        in_iface,
+                        tunnel: Some(c),
+                    },
+                    pkt,
+                )
+            }
+            None => {
+                hop.steps.push(Step {
+                    kind: StepKind::Exit,
+                    action: StepAction::Exit,
+                    rule: None,
+                    detail: format!(
+                        "no on-prem device has an ipsec entry for {}: the far end is not modelled",
+                        conn.id
+                    ),
+                });
+                Next::End(
+                    Disposition::ExitsNetwork,
+                    Some(Cause::NoIdcEndpoint { conn: c }),
+                )
+            }
+        }
+    }
+
+    /// VPN gateway, from the tunnel: some SA must accept the packet (seen from the
+    /// cloud: source in its remote selectors, destination in its local ones); then the
+    /// VPC's system route table delivers it.
+    fn vpn_gateway_inbound(&mut self, g: usize, c: usize, pkt: Packet, hop: &mut Hop) -> Next {
+        let m = self.m;
+        let conn = &m.connections[c];
+        match conn
+            .sas
+            .iter()
+            .position(|s| s.covers_inbound(pkt.src, pkt.dst))
+        {
+            Some(s) => hop.steps.push(Step {
+                kind: StepKind::Ipsec,
+                action: StepAction::Decrypt,
+                rule: None,
+                detail: format!(
+                    "SA {} of {} accepts the packet",
+                    conn.sas[s].describe(),
+                    conn.id
+                ),
+            }),
+            None => {
+                hop.steps.push(Step {
+                    kind: StepKind::Ipsec,
+                    action: StepAction::Drop,
+                    rule: None,
+                    detail: format!(
+                        "no SA of {} accepts {} → {} (SAs: {})",
+                        conn.id,
+                        pkt.src,
+                        pkt.dst,
+                        sa_list(&conn.sas)
+                    ),
+                });
+                return Next::End(
+                    Disposition::Dropped,
+                    Some(Cause::SaMissing {
+                        conn: c,
+                        side: Side::Cloud,
+                        inbound: true,
+                        reply: self.reply,
+                    }),
+                );
+            }
+        }
+        let _ = g;
+        match m.system_table {
+            Some(t) => Next::Go(
+                At::VRouter {
+                    table: t,
+                    vswitch: None,
+                },
+                pkt,
+            ),
+            None => {
+                hop.steps.push(Step {
+                    kind: StepKind::Route,
+                    action: StepAction::Drop,
+                    rule: None,
+                    detail: "the VPC has no route table".into(),
+                });
+                Next::End(
+                    Disposition::Dropped,
+                    Some(Cause::VpnGatewayNoRoute {
+                        vgw: g,
+                        reply: self.reply,
+                    }),
+                )
+            }
+        }
+    }
+
+    // ----- on-prem side -----------------------------------------------------------
+
+    /// A packet the device sends itself: route (which picks the source address), output
+    /// chain, source NAT, IPsec.
+    fn device_send(
+        &mut self,
+        d: usize,
+        pkt: Packet,
+        hop: &mut Hop,
+        notes: &mut Vec<String>,
+    ) -> Next {
+        let m = self.m;
+        let dev = &m.devices[d];
+        let session = if self.reply {
+            self.find_session(d, pkt)
+        } else {
+            None
+        };
+        let Some(r) = route_lookup(dev, pkt.dst) else {
+            hop.steps.push(Step {
+                kind: StepKind::Route,
+                action: StepAction::Drop,
+                rule: None,
+                detail: format!("no route for {}", pkt.dst),
+            });
+            return Next::End(
+                Disposition::Dropped,
+                Some(Cause::DeviceNoRoute {
+                    dev: d,
+                    reply: self.reply,
+                }),
+            );
+        };
+        hop.steps.push(route_step(dev, &r, pkt.dst, m));
+        if let Err(c) = self.filter(
+            d,
+            ChainKind::Output,
+            None,
+            r.out_iface,
+            pkt,
+            session.is_some(),
+            hop,
+        ) {
+            return Next::End(Disposition::Dropped, Some(c));
+        }
+        self.depart(d, pkt, pkt, r, session, hop, notes)
+    }
+
+    fn device_arrive(
+        &mut self,
+        d: usize,
+        in_iface: Option<usize>,
+        tunnel: Option<usize>,
+        pkt: Packet,
+        hop: &mut Hop,
+        notes: &mut Vec<String>,
+    ) -> Next {
+        let m = self.m;
+        let dev = &m.devices[d];
+        let mut pkt = pkt;
+        // 1. Inbound SA check for a packet that came out of a tunnel.
+        if let Some(c) = tunnel {
+            let Some(e) = dev.ipsec.iter().position(|x| x.connection == c) else {
+                return Next::End(Disposition::Dropped, Some(Cause::NoIdcEndpoint { conn: c }));
+            };
+            let entry = &dev.ipsec[e];
+            match entry
+                .sas
+                .iter()
+                .position(|s| s.covers_inbound(pkt.src, pkt.dst))
+            {
+                Some(s) => hop.steps.push(Step {
+                    kind: StepKind::Ipsec,
+                    action: StepAction::Decrypt,
+                    rule: None,
+                    detail: format!(
+                        "SA {} of {} accepts the packet",
+                        entry.sas[s].describe(),
+                        m.connections[c].id
+                    ),
+                }),
+                None => {
+                    hop.steps.push(Step {
+                        kind: StepKind::Ipsec,
+                        action: StepAction::Drop,
+                        rule: None,
+                        detail: format!(
+                            "no SA of {} on {} accepts {} → {} (SAs: {})",
+                            m.connections[c].id,
+                            dev.id,
+                            pkt.src,
+                            pkt.dst,
+                            sa_list(&entry.sas)
+                        ),
+                    });
+                    return Next::End(
+                        Disposition::Dropped,
+                        Some(Cause::SaMissing {
+                            conn: c,
+                            side: Side::Idc(d),
+                            inbound: true,
+                            reply: self.reply,
+                        }),
+                    );
+                }
+            }
+        }
+        // 2. Reverse-path filter (Linux rp_filter) on the arrival interface.
+        if let Some(f) = in_iface {
+            if let Some(c) = self.rp_filter(d, f, pkt, hop) {
+                return Next::End(Disposition::Dropped, Some(c));
+            }
+        }
+        // 3. Connection tracking: a reply of a known session is reverse-translated; a
+        //    new packet gets destination NAT.
+        let session = if self.reply {
+            self.find_session(d, pkt)
+        } else {
+            None
+        };
+        let arrived = pkt;
+        match &session {
+            Some(s) => {
+                // Reverse of the forward pass's source NAT happens on arrival (PREROUTING).
+                let before = pkt;
+                let orig = s.arrived.reversed();
+                let fwd_post_dnat_src = s.left.reversed();
+                let _ = fwd_post_dnat_src;
+                // The forward packet left as `s.left`; its pre-SNAT source was `s.arrived.src`
+                // (source NAT changes only the source). Restore it as our destination.
+                pkt.dst = orig.dst;
+                pkt.dst_port = orig.dst_port;
+                if pkt != before {
+                    hop.steps.push(Step {
+                        kind: StepKind::Nat,
+                        action: StepAction::Translate,
+                        rule: None,
+                        detail: format!(
+                            "reply of a translated session: destination {} → {}",
+                            before.dst, pkt.dst
+                        ),
+                    });
+                }
+            }
+            None => {
+                let invalid = self.reply && dev.stateful() && self.reply_is_invalid(pkt);
+                if invalid {
+                    if !dev.is_linux() {
+                        hop.steps.push(Step { kind: StepKind::Filter, action: StepAction::Drop, rule: None, detail: "reply matches no session on this firewall (it did not see the forward packet): dropped as a session miss".into() });
+                        return Next::End(
+                            Disposition::Dropped,
+                            Some(Cause::SessionMiss { dev: d }),
+                        );
+                    }
+                    hop.steps.push(Step { kind: StepKind::Filter, action: StepAction::Pass, rule: None, detail: "reply matches no session here (asymmetric path): connection tracking marks it INVALID, no NAT applies, the filter rules judge it as a new packet".into() });
+                } else if let Some((rule, new)) =
+                    nat_lookup(dev, NatAction::DestinationNat, pkt, in_iface, None)
+                {
+                    let before = pkt;
+                    pkt = new;
+                    hop.steps.push(Step {
+                        kind: StepKind::Nat,
+                        action: StepAction::Translate,
+                        rule: Some(dev.nat[rule].id.clone()),
+                        detail: format!(
+                            "destination NAT {} → {}",
+                            before.describe(),
+                            pkt.describe()
+                        ),
+                    });
+                }
+            }
+        }
+        // 4. Local delivery.
+        if dev.owns(pkt.dst) {
+            if let Err(c) = self.filter(
+                d,
+                ChainKind::Input,
+                in_iface,
+                None,
+                pkt,
+                session.is_some(),
+                hop,
+            ) {
+                return Next::End(Disposition::Dropped, Some(c));
+            }
+            if !self.reply {
+                self.sessions.devices.push(DeviceSession {
+                    dev: d,
+                    arrived,
+                    left: pkt,
+                });
+            }
+            hop.steps.push(Step {
+                kind: StepKind::Deliver,
+                action: StepAction::Deliver,
+                rule: None,
+                detail: format!("delivered to {} ({})", dev.id, pkt.dst),
+            });
+            return Next::End(Disposition::Delivered, None);
+        }
+        // 5. Forwarding.
+        if !dev.forwarding {
+            hop.steps.push(Step {
+                kind: StepKind::Kernel,
+                action: StepAction::Drop,
+                rule: None,
+                detail: format!("{} does not forward (net.ipv4.ip_forward=0)", dev.id),
+            });
+            return Next::End(
+                Disposition::Dropped,
+                Some(Cause::ForwardingDisabled { dev: d }),
+            );
+        }
+        let Some(r) = route_lookup(dev, pkt.dst) else {
+            hop.steps.push(Step {
+                kind: StepKind::Route,
+                action: StepAction::Drop,
+                rule: None,
+                detail: format!("no route for {}", pkt.dst),
+            });
+            return Next::End(
+                Disposition::Dropped,
+                Some(Cause::DeviceNoRoute {
+                    dev: d,
+                    reply: self.reply,
+                }),
+            );
+        };
+        hop.steps.push(route_step(dev, &r, pkt.dst, m));
+        if let Err(c) = self.filter(
+            d,
+            ChainKind::Forward,
+            in_iface,
+            r.out_iface,
+            pkt,
+            session.is_some(),
+            hop,
+        ) {
+            return Next::End(Disposition::Dropped, Some(c));
+        }
+        let _ = notes;
+        self.depart(d, arrived, pkt, r, session, hop, notes)
+    }
+
+    /// Leaving a device: source NAT (first packet only), then the IPsec outbound policy
+    /// of the outgoing interface, then the next hop.
+    #[allow(clippy::too_many_arguments)]
+    fn depart(
+        &mut self,
+        d: usize,
+        arrived: Packet,
+        pkt: Packet,
+        r: RouteChoice,
+        session: Option<DeviceSession>,
+        hop: &mut Hop,
+        notes: &mut Vec<String>,
+    ) -> Next {
+        let m = self.m;
+        let dev = &m.devices[d];
+        let mut pkt = pkt;
+        let pre_nat = pkt;
+        let mut snat_rule = None;
+        match &session {
+            Some(s) => {
+                // Reverse of the forward pass's destination NAT happens on departure.
+                let orig = s.arrived.reversed();
+                let before = pkt;
+                pkt.src = orig.src;
+                pkt.src_port = orig.src_port;
+                if pkt != before {
+                    hop.steps.push(Step {
+                        kind: StepKind::Nat,
+                        action: StepAction::Translate,
+                        rule: None,
+                        detail: format!(
+                            "reply of a translated session: source {} → {} (no new NAT lookup)",
+                            before.src, pkt.src
+                        ),
+                    });
+                }
+            }
+            None if !(self.reply && dev.stateful() && self.reply_is_invalid(pkt)) => {
+                if let Some((rule, new)) =
+                    nat_lookup(dev, NatAction::SourceNat, pkt, None, r.out_iface)
+                {
+                    let before = pkt;
+                    pkt = new;
+                    snat_rule = Some(rule);
+                    hop.steps.push(Step {
+                        kind: StepKind::Nat,
+                        action: StepAction::Translate,
+                        rule: Some(dev.nat[rule].id.clone()),
+                        detail: format!("source NAT {} → {}", before.src, pkt.src),
+                    });
+                } else if let Some(rule) = nat_exempt(dev, pkt, r.out_iface) {
+                    hop.steps.push(Step {
+                        kind: StepKind::Nat,
+                        action: StepAction::Pass,
+                        rule: Some(dev.nat[rule].id.clone()),
+                        detail: "no-NAT rule: source kept".into(),
+                    });
+                }
+            }
+            None => {}
+        }
+        if !self.reply && session.is_none() {
+            self.sessions.devices.push(DeviceSession {
+                dev: d,
+                arrived,
+                left: pkt,
+            });
+        }
+        // Route-mode tunnel.
+        if let Some(c) = r.tunnel {
+            return self.enter_tunnel_idc(d, c, pkt, hop, None, pre_nat, snat_rule);
+        }
+        // Policy-mode IPsec on the outgoing interface, after source NAT.
+        if let Some(f) = r.out_iface {
+            let entries: Vec<usize> = dev
+                .ipsec
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.mode == IpsecMode::Policy && e.interface == Some(f))
+                .map(|(i, _)| i)
+                .collect();
+            for &e in &entries {
+                let entry = &dev.ipsec[e];
+                if entry
+                    .sas
+                    .iter()
+                    .any(|s| s.covers_outbound(pkt.src, pkt.dst))
+                {
+                    return self.enter_tunnel_idc(
+                        d,
+                        entry.connection,
+                        pkt,
+                        hop,
+                        Some(e),
+                        pre_nat,
+                        snat_rule,
+                    );
+                }
+            }
+            if !entries.is_empty() {
+                hop.steps.push(Step {
+                    kind: StepKind::Ipsec,
+                    action: StepAction::Pass,
+                    rule: None,
+                    detail: format!(
+                        "no SA on {} matches {} → {}: sent in clear",
+                        dev.interfaces[f].name, pkt.src, pkt.dst
+                    ),
+                });
+            }
+        }
+        self.next_device(d, r, pkt, pre_nat, snat_rule, hop, notes)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn enter_tunnel_idc(
+        &mut self,
+        d: usize,
+        c: usize,
+        pkt: Packet,
+        hop: &mut Hop,
+        entry: Option<usize>,
+        pre_nat: Packet,
+        snat: Option<usize>,
+    ) -> Next {
+        let m = self.m;
+        let dev = &m.devices[d];
+        let Some(e) = entry.or_else(|| dev.ipsec.iter().position(|x| x.connection == c)) else {
+            hop.steps.push(Step {
+                kind: StepKind::Ipsec,
+                action: StepAction::Drop,
+                rule: None,
+                detail: format!(
+                    "route into tunnel {} but {} has no ipsec entry for it",
+                    m.connections[c].id, dev.id
+                ),
+            });
+            return Next::End(
+                Disposition::Dropped,
+                Some(Cause::SaMissing {
+                    conn: c,
+                    side: Side::Idc(d),
+                    inbound: false,
+                    reply: self.reply,
+                }),
+            );
+        };
+        let entry = &dev.ipsec[e];
+        if !m.connections[c].established() {
+            hop.steps.push(Step {
+                kind: StepKind::Ipsec,
+                action: StepAction::Drop,
+                rule: None,
+                detail: format!(
+                    "connection {} is {}",
+                    m.connections[c].id,
+                    m.connections[c].status.as_str()
+                ),
+            });
+            return Next::End(
+                Disposition::Dropped,
+                Some(Cause::NotEstablished { conn: c }),
+            );
+        }
+        match entry
+            .sas
+            .iter()
+            .position(|s| s.covers_outbound(pkt.src, pkt.dst))
+        {
+            Some(s) => {
+                hop.steps.push(Step {
+                    kind: StepKind::Ipsec,
+                    action: StepAction::Encrypt,
+                    rule: None,
+                    detail: format!(
+                        "SA {} of {} covers the packet",
+                        entry.sas[s].describe(),
+                        m.connections[c].id
+                    ),
+                });
+                Next::Go(
+                    At::Tunnel {
+                        conn: c,
+                        to_cloud: true,
+                    },
+                    pkt,
+                )
+            }
+            None => {
+                hop.steps.push(Step {
+                    kind: StepKind::Ipsec,
+                    action: StepAction::Drop,
+                    rule: None,
+                    detail: format!(
+                        "no SA of {} on {} covers {} → {} (SAs: {})",
+                        m.connections[c].id,
+                        dev.id,
+                        pkt.src,
+                        pkt.dst,
+                        sa_list(&entry.sas)
+                    ),
+                });
+                let nat_broke = snat.filter(|_| {
+                    entry
+                        .sas
+                        .iter()
+                        .any(|s| s.covers_outbound(pre_nat.src, pre_nat.dst))
+                });
+                match nat_broke {
+                    Some(rule) => Next::End(
+                        Disposition::Dropped,
+                        Some(Cause::NatBreaksIpsec {
+                            dev: d,
+                            nat: rule,
+                            conn: c,
+                            reply: self.reply,
+                        }),
+                    ),
+                    None => Next::End(
+                        Disposition::Dropped,
+                        Some(Cause::SaMissing {
+                            conn: c,
+                            side: Side::Idc(d),
+                            inbound: false,
+                            reply: self.reply,
+                        }),
+                    ),
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn next_device(
+        &mut self,
+        d: usize,
+        r: RouteChoice,
+        pkt: Packet,
+        pre_nat: Packet,
+        snat: Option<usize>,
+        hop: &mut Hop,
+        notes: &mut Vec<String>,
+    ) -> Next {
+        let m = self.m;
+        let dev = &m.devices[d];
+        let target = r.gateway.unwrap_or(pkt.dst);
+        let out = r.out_iface;
+        // The device on the outgoing subnet that holds the next-hop address.
+        let holder = m.devices.iter().enumerate().find_map(|(i, x)| {
+            if i == d {
+                return None;
+            }
+            x.interfaces
+                .iter()
+                .position(|f| {
+                    f.addr == target && out.is_none_or(|o| dev.interfaces[o].net.contains(&f.addr))
+                })
+                .map(|f| (i, f))
+        });
+        if let Some((nd, nf)) = holder {
+            return Next::Go(
+                At::Device {
+                    dev: nd,
+                    in_iface: Some(nf),
+                    tunnel: None,
+                },
+                pkt,
+            );
+        }
+        // Directly connected destination with no device holding it: an unmodelled host.
+        if r.gateway.is_none() {
+            if let Some(o) = out {
+                if dev.interfaces[o].net.contains(&pkt.dst)
+                    && dev.interfaces[o].role == Role::Inside
+                {
+                    notes.push(format!(
+                        "{} is not a modelled device: a host on {} of {}",
+                        pkt.dst, dev.interfaces[o].net, dev.id
+                    ));
+                    hop.steps.push(Step {
+                        kind: StepKind::Deliver,
+                        action: StepAction::Deliver,
+                        rule: None,
+                        detail: format!(
+                            "delivered to host {} on {} (not modelled)",
+                            pkt.dst, dev.interfaces[o].name
+                        ),
+                    });
+                    return Next::End(Disposition::Delivered, None);
+                }
+            }
+        }
+        let via = match (r.gateway, out) {
+            (Some(g), Some(o)) => format!("via {g} on {}", dev.interfaces[o].name),
+            (Some(g), None) => format!("via {g}"),
+            (None, Some(o)) => format!("out of {}", dev.interfaces[o].name),
+            (None, None) => String::new(),
+        };
+        hop.steps.push(Step { kind: StepKind::Exit, action: StepAction::Exit, rule: Some(r.id.clone()), detail: format!("next hop {via} is outside every modelled device: the packet leaves the modelled network") });
+        let outside = out.is_some_and(|o| dev.interfaces[o].role == Role::Outside);
+        let cloud_bound = is_cloud(m, pkt.dst);
+        let cause = if cloud_bound {
+            let nat_broke = snat.filter(|_| {
+                out.is_some_and(|o| {
+                    dev.ipsec.iter().any(|e| {
+                        e.mode == IpsecMode::Policy
+                            && e.interface == Some(o)
+                            && e.sas
+                                .iter()
+                                .any(|s| s.covers_outbound(pre_nat.src, pre_nat.dst))
+                    })
+                })
+            });
+            match nat_broke {
+                Some(rule) => {
+                    let conn = dev
+                        .ipsec
+                        .iter()
+                        .find(|e| {
+                            e.sas
+                                .iter()
+                                .any(|s| s.covers_outbound(pre_nat.src, pre_nat.dst))
+                        })
+                        .map(|e| e.connection)
+                        .unwrap_or(0);
+                    Cause::NatBreaksIpsec {
+                        dev: d,
+                        nat: rule,
+                        conn,
+                        reply: self.reply,
+                    }
+                }
+                None => Cause::LeftInClear {
+                    dev: d,
+                    route: r.id.clone(),
+                    outside,
+                    reply: self.reply,
+                },
+            }
+        } else {
+            Cause::LeftNetwork {
+                dev: d,
+                route: r.id.clone(),
+                reply: self.reply,
+            }
+        };
+        Next::End(Disposition::ExitsNetwork, Some(cause))
+    }
+
+    /// Linux rp_filter: strict drops a packet whose source would not be routed back out
+    /// of the interface it came in on; loose drops it only when the source has no route.
+    fn rp_filter(&self, d: usize, f: usize, pkt: Packet, hop: &mut Hop) -> Option<Cause> {
+        let dev = &self.m.devices[d];
+        let back = route_lookup(dev, pkt.src);
+        let bad = match dev.rp_filter {
+            RpFilter::Off => false,
+            RpFilter::Loose => back.is_none(),
+            RpFilter::Strict => back.as_ref().is_none_or(|r| r.out_iface != Some(f)),
+        };
+        if bad {
+            hop.steps.push(Step {
+                kind: StepKind::Kernel,
+                action: StepAction::Drop,
+                rule: None,
+                detail: format!(
+                    "rp_filter {:?}: the route back to {} does not leave by {}",
+                    dev.rp_filter, pkt.src, dev.interfaces[f].name
+                )
+                .to_lowercase(),
+            });
+            return Some(Cause::RpFilter { dev: d, iface: f });
+        }
+        None
+    }
+
+    /// Ordered first-match filter chain (iptables semantics). A reply of a known session
+    /// on a stateful device is accepted as ESTABLISHED before the rules.
+    #[allow(clippy::too_many_arguments)]
+    fn filter(
+        &self,
+        d: usize,
+        chain: ChainKind,
+        in_iface: Option<usize>,
+        out_iface: Option<usize>,
+        pkt: Packet,
+        known: bool,
+        hop: &mut Hop,
+    ) -> Result<(), Cause> {
+        let dev = &self.m.devices[d];
+        let Some(f) = &dev.filter else { return Ok(()) };
+        let Some(c) = f.chain(chain) else {
+            return Ok(());
+        };
+        if known && f.stateful {
+            hop.steps.push(Step {
+                kind: StepKind::Filter,
+                action: StepAction::Accept,
+                rule: None,
+                detail: format!(
+                    "{}: ESTABLISHED (reply of a tracked connection)",
+                    chain.as_str()
+                ),
+            });
+            return Ok(());
+        }
+        let (rule, action) =
+            filter_decide(dev, chain, in_iface, out_iface, pkt).expect("chain exists");
+        let detail = match rule {
+            Some(r) => format!(
+                "{}: rule {} {}",
+                chain.as_str(),
+                c.rules[r].id,
+                action.as_str()
+            ),
+            None => format!(
+                "{}: no rule matches, chain default {}",
+                chain.as_str(),
+                action.as_str()
+            ),
+        };
+        hop.steps.push(Step {
+            kind: StepKind::Filter,
+            action: if action == Action::Accept {
+                StepAction::Accept
+            } else {
+                StepAction::Drop
+            },
+            rule: rule.map(|r| c.rules[r].id.clone()),
+            detail,
+        });
+        if action == Action::Accept {
+            Ok(())
+        } else {
+            Err(Cause::FilterDrop {
+                dev: d,
+                chain,
+                rule,
+                reply: self.reply,
+                stateless: !f.stateful,
+            })
+        }
+    }
+
+    fn find_session(&self, d: usize, reply: Packet) -> Option<DeviceSession> {
+        self.sessions
+            .devices
+            .iter()
+            .find(|s| s.dev == d && s.left.reversed() == reply)
+            .cloned()
+    }
+
+    /// A reply without a session is INVALID to connection tracking for TCP and ICMP;
+    /// a UDP reply is simply a new flow.
+    fn reply_is_invalid(&self, pkt: Packet) -> bool {
+        matches!(pkt.protocol, Protocol::Tcp | Protocol::Icmp)
+    }
+}
+
+fn dir_word(d: Direction) -> &'static str {
+    match d {
+        Direction::Ingress => "ingress",
+        Direction::Egress => "egress",
+    }
+}
+
+fn sa_list(sas: &[crate::model::SaSelectors]) -> String {
+    if sas.is_empty() {
+        return "none".into();
+    }
+    sas.iter()
+        .map(|s| s.describe())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The on-prem device that terminates connection `c`: the one whose outside address (or
+/// NAT-T public address) is the customer gateway IP, else the first with an entry.
+pub fn tunnel_endpoint(m: &Model, c: usize) -> Option<(usize, usize)> {
+    let cgw = m.customer_gateways[m.connections[c].customer_gateway].ip;
+    let mut first = None;
+    for (d, dev) in m.devices.iter().enumerate() {
+        if let Some(e) = dev.ipsec.iter().position(|x| x.connection == c) {
+            if dev
+                .interfaces
+                .iter()
+                .any(|f| f.addr == cgw || f.public_address == Some(cgw))
+            {
+                return Some((d, e));
+            }
+            first.get_or_insert((d, e));
+        }
+    }
+    first
+}
+
+// ----- the rules, each written once -------------------------------------------------
+
+/// The result of evaluating an instance's security groups.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SgVerdict {
+    pub accept: bool,
+    /// (group, rule) that decided, or None for the default.
+    pub rule: Option<(usize, usize)>,
+    pub inner: bool,
+}
+
+impl SgVerdict {
+    pub fn rule_id(&self, m: &Model) -> Option<String> {
+        self.rule
+            .map(|(g, r)| m.security_groups[g].rules[r].id.clone())
+    }
+    fn describe(&self, m: &Model, dir: Direction) -> String {
+        match (self.rule, self.inner) {
+            (Some((g, r)), _) => {
+                let rule = &m.security_groups[g].rules[r];
+                format!("{} rule {} of {} ({} priority {}) {}", dir_word(dir), rule.id, m.security_groups[g].id, rule.action.as_str(), rule.priority, if self.accept { "accepts" } else { "drops" })
+            }
+            (None, true) => format!("{}: no rule matches; accepted as traffic between members of the same basic group (inner access)", dir_word(dir)),
+            (None, false) => format!("{}: no rule matches; default {}", dir_word(dir), if self.accept { "accept" } else { "deny" }),
+        }
+    }
+}
+
+/// Alibaba Cloud security-group evaluation for instance `i` (see `Walker::security_group`).
+pub fn sg_decide(m: &Model, i: usize, dir: Direction, pkt: Packet) -> SgVerdict {
+    let inst = &m.instances[i];
+    let peer_ip = match dir {
+        Direction::Ingress => pkt.src,
+        Direction::Egress => pkt.dst,
+    };
+    let mut best: Option<(u8, Action, usize, usize)> = None;
+    for &g in &inst.security_groups {
+        for (r, rule) in m.security_groups[g].rules.iter().enumerate() {
+            if rule.direction != dir || !rule.protocol.matches(pkt.protocol) {
+                continue;
+            }
+            if pkt.protocol.has_ports() && !rule.ports.contains(pkt.dst_port.unwrap_or(0)) {
+                continue;
+            }
+            let peer_ok = match &rule.peer {
+                SgPeer::Any => true,
+                SgPeer::Cidr(n) => n.contains(&peer_ip),
+                SgPeer::Group(pg) => m
+                    .instances
+                    .iter()
+                    .any(|x| x.ip == peer_ip && x.security_groups.contains(pg)),
+            };
+            if !peer_ok {
+                continue;
+            }
+            // Lower priority number first; at equal priority drop beats accept.
+            let better = match best {
+                None => true,
+                Some((p, a, _, _)) => {
+                    rule.priority < p
+                        || (rule.priority == p
+                            && a == Action::Accept
+                            && rule.action == Action::Drop)
+                }
+            };
+            if better {
+                best = Some((rule.priority, rule.action, g, r));
+            }
+        }
+    }
+    if let Some((_, a, g, r)) = best {
+        return SgVerdict {
+            accept: a == Action::Accept,
+            rule: Some((g, r)),
+            inner: false,
+        };
+    }
+    let enterprise = inst
+        .security_groups
+        .first()
+        .is_some_and(|&g| m.security_groups[g].kind == SgType::Enterprise);
+    match dir {
+        Direction::Egress => SgVerdict {
+            accept: !enterprise && !inst.security_groups.is_empty()
+                || inst.security_groups.is_empty(),
+            rule: None,
+            inner: false,
+        },
+        Direction::Ingress => {
+            if inst.security_groups.is_empty() {
+                return SgVerdict {
+                    accept: false,
+                    rule: None,
+                    inner: false,
+                };
+            }
+            let inner = !enterprise
+                && m.instances.iter().any(|x| {
+                    x.ip == pkt.src
+                        && x.security_groups.iter().any(|g| {
+                            inst.security_groups.contains(g) && m.security_groups[*g].inner_accept
+                        })
+                });
+            SgVerdict {
+                accept: inner,
+                rule: None,
+                inner,
+            }
+        }
+    }
+}
+
+/// What a VRouter lookup found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VrRoute {
+    /// The system route of a vSwitch CIDR.
+    System(usize),
+    /// An entry of the table.
+    Entry(usize),
+    /// A VPN-gateway route published to the VPC (system table only).
+    Published { vgw: usize, route: usize },
+}
+
+/// Longest-prefix match in a VPC route table, as the Alibaba VRouter does. At equal
+/// prefix length a vSwitch system route wins over a custom entry, which wins over a
+/// published VPN route (Alibaba refuses to publish over an existing entry); among
+/// entries of the same prefix the first listed wins.
+pub fn vrouter_lookup(m: &Model, table: usize, dst: Ipv4Addr) -> Option<VrRoute> {
+    // (prefix length, rank: lower wins at equal length, route); only a strictly better
+    // candidate replaces the current one, so the first listed wins among equals.
+    let mut cands: Vec<(u8, u8, VrRoute)> = Vec::new();
+    for (v, vs) in m.vswitches.iter().enumerate() {
+        if vs.cidr.contains(&dst) {
+            cands.push((vs.cidr.prefix_len(), 0, VrRoute::System(v)));
+        }
+    }
+    for (e, entry) in m.route_tables[table].entries.iter().enumerate() {
+        if entry.destination.contains(&dst) {
+            cands.push((entry.destination.prefix_len(), 1, VrRoute::Entry(e)));
+        }
+    }
+    if m.route_tables[table].system {
+        for (g, gw) in m.vpn_gateways.iter().enumerate() {
+            for (r, route) in gw.destination_routes.iter().enumerate() {
+                if route.publish_to_vpc && route.destination.contains(&dst) {
+                    cands.push((
+                        route.destination.prefix_len(),
+                        2,
+                        VrRoute::Published { vgw: g, route: r },
+                    ));
+                }
+            }
+        }
+    }
+    let mut best: Option<(u8, u8, VrRoute)> = None;
+    for c in cands {
+        if best.is_none_or(|(l, k, _)| c.0 > l || (c.0 == l && c.1 < k)) {
+            best = Some(c);
+        }
+    }
+    best.map(|(_, _, r)| r)
+}
+
+/// VPN gateway routing: policy routes in priority order (first match), then destination
+/// routes by longest prefix (first listed among equal prefixes).
+pub fn vpn_route_lookup(
+    m: &Model,
+    g: usize,
+    pkt: Packet,
+) -> Option<(&crate::model::VpnRoute, &'static str)> {
+    let gw = &m.vpn_gateways[g];
+    if let Some(r) = gw.policy_routes.iter().find(|r| {
+        r.source.is_some_and(|s| s.contains(&pkt.src)) && r.destination.contains(&pkt.dst)
+    }) {
+        return Some((r, "policy"));
+    }
+    let mut best: Option<&crate::model::VpnRoute> = None;
+    for r in &gw.destination_routes {
+        if r.destination.contains(&pkt.dst)
+            && best.is_none_or(|b| r.destination.prefix_len() > b.destination.prefix_len())
+        {
+            best = Some(r);
+        }
+    }
+    best.map(|r| (r, "destination"))
+}
+
+/// The outcome of an on-prem route lookup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteChoice {
+    pub id: String,
+    pub destination: Ipv4Net,
+    pub out_iface: Option<usize>,
+    pub gateway: Option<Ipv4Addr>,
+    pub tunnel: Option<usize>,
+    pub connected: bool,
+}
+
+/// Longest-prefix match on an on-prem device, as `ip route get`: an interface's
+/// connected subnet wins over a listed route of the same prefix; among listed routes of
+/// the same prefix the first listed wins. A route with only a gateway leaves by the
+/// interface whose subnet holds the gateway.
+pub fn route_lookup(dev: &Device, dst: Ipv4Addr) -> Option<RouteChoice> {
+    let mut best: Option<RouteChoice> = None;
+    for (f, iface) in dev.interfaces.iter().enumerate() {
+        if iface.net.contains(&dst)
+            && best
+                .as_ref()
+                .is_none_or(|b| iface.net.prefix_len() > b.destination.prefix_len())
+        {
+            best = Some(RouteChoice {
+                id: format!("connected {} dev {}", iface.net, iface.name),
+                destination: iface.net,
+                out_iface: Some(f),
+                gateway: None,
+                tunnel: None,
+                connected: true,
+            });
+        }
+    }
+    for r in &dev.routes {
+        if r.destination.contains(&dst)
+            && best
+                .as_ref()
+                .is_none_or(|b| r.destination.prefix_len() > b.destination.prefix_len())
+        {
+            let out_iface = r.interface.or_else(|| {
+                r.gateway
+                    .and_then(|g| dev.interfaces.iter().position(|f| f.net.contains(&g)))
+            });
+            best = Some(RouteChoice {
+                id: r.id.clone(),
+                destination: r.destination,
+                out_iface,
+                gateway: r.gateway,
+                tunnel: r.tunnel,
+                connected: false,
+            });
+        }
+    }
+    best
+}
+
+fn route_step(dev: &Device, r: &RouteChoice, dst: Ipv4Addr, m: &Model) -> Step {
+    let mut detail = format!("{} matches {}", dst, r.destination);
+    if let Some(c) = r.tunnel {
+        detail.push_str(&format!(" → tunnel {}", m.connections[c].id));
+    }
+    if let Some(g) = r.gateway {
+        detail.push_str(&format!(" via {g}"));
+    }
+    if let Some(f) = r.out_iface {
+        detail.push_str(&format!(" dev {}", dev.interfaces[f].name));
+    }
+    Step {
+        kind: StepKind::Route,
+        action: StepAction::Forward,
+        rule: if r.connected {
+            None
+        } else {
+            Some(r.id.clone())
+        },
+        detail,
+    }
+}
+
+/// First-match evaluation of one chain; None when the device has no such chain.
+pub fn filter_decide(
+    dev: &Device,
+    chain: ChainKind,
+    in_iface: Option<usize>,
+    out_iface: Option<usize>,
+    pkt: Packet,
+) -> Option<(Option<usize>, Action)> {
+    let c = dev.filter.as_ref()?.chain(chain)?;
+    for (i, r) in c.rules.iter().enumerate() {
+        if r.source.is_some_and(|s| !s.contains(&pkt.src))
+            || r.destination.is_some_and(|s| !s.contains(&pkt.dst))
+        {
+            continue;
+        }
+        if !r.protocol.matches(pkt.protocol) {
+            continue;
+        }
+        if !port_ok(r.source_ports, pkt.src_port) || !port_ok(r.destination_ports, pkt.dst_port) {
+            continue;
+        }
+        if r.in_interface.is_some() && r.in_interface != in_iface {
+            continue;
+        }
+        if r.out_interface.is_some() && r.out_interface != out_iface {
+            continue;
+        }
+        return Some((Some(i), r.action));
+    }
+    Some((None, c.default))
+}
+
+/// A port condition on a packet without ports (ICMP, GRE) matches only when it is `any`.
+fn port_ok(p: Ports, v: Option<u16>) -> bool {
+    match v {
+        Some(v) => p.contains(v),
+        None => p.is_any(),
+    }
+}
+
+fn nat_matches(
+    r: &crate::model::NatRule,
+    pkt: Packet,
+    in_iface: Option<usize>,
+    out_iface: Option<usize>,
+) -> bool {
+    r.source.is_none_or(|s| s.contains(&pkt.src))
+        && r.destination.is_none_or(|s| s.contains(&pkt.dst))
+        && r.protocol.matches(pkt.protocol)
+        && port_ok(r.destination_ports, pkt.dst_port)
+        && (r.in_interface.is_none() || r.in_interface == in_iface)
+        && (r.out_interface.is_none() || r.out_interface == out_iface)
+}
+
+/// NAT lookup of one stage (destination NAT on arrival, source NAT on departure): the
+/// first rule of that stage that matches decides; `no_nat` ends the lookup untranslated.
+/// Returns the rule and the translated packet.
+pub fn nat_lookup(
+    dev: &Device,
+    stage: NatAction,
+    pkt: Packet,
+    in_iface: Option<usize>,
+    out_iface: Option<usize>,
+) -> Option<(usize, Packet)> {
+    for (i, r) in dev.nat.iter().enumerate() {
+        let applies = match (stage, r.action) {
+            (NatAction::DestinationNat, NatAction::DestinationNat) => true,
+            (NatAction::SourceNat, NatAction::SourceNat) => true,
+            // A no-NAT rule ends the lookup of the stage it can belong to: source NAT when
+            // it names an outgoing interface or no interface, destination NAT when it
+            // names an incoming one.
+            (NatAction::SourceNat, NatAction::NoNat) => r.in_interface.is_none(),
+            (NatAction::DestinationNat, NatAction::NoNat) => r.in_interface.is_some(),
+            _ => false,
+        };
+        if !applies || !nat_matches(r, pkt, in_iface, out_iface) {
+            continue;
+        }
+        let mut out = pkt;
+        match (r.action, &r.to) {
+            (NatAction::NoNat, _) => return None,
+            (NatAction::SourceNat, NatTo::Interface) => match out_iface {
+                Some(f) => out.src = dev.interfaces[f].addr,
+                None => return None,
+            },
+            (NatAction::SourceNat, NatTo::Addr(a)) => out.src = *a,
+            (NatAction::DestinationNat, NatTo::Addr(a)) => {
+                out.dst = *a;
+                if let (Some(p), Some(_)) = (r.to_port, out.dst_port) {
+                    out.dst_port = Some(p);
+                }
+            }
+            _ => return None,
+        }
+        return Some((i, out));
+    }
+    None
+}
+
+/// The `no_nat` rule that exempted a packet from source NAT, if one did.
+fn nat_exempt(dev: &Device, pkt: Packet, out_iface: Option<usize>) -> Option<usize> {
+    for (i, r) in dev.nat.iter().enumerate() {
+        if r.in_interface.is_some() || !matches!(r.action, NatAction::SourceNat | NatAction::NoNat)
+        {
+            continue;
+        }
+        if nat_matches(r, pkt, None, out_iface) {
+            return (r.action == NatAction::NoNat).then_some(i);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model;
+
+    fn m(s: &str) -> Model {
+        let t = model::parse("t.json", s).unwrap();
+        model::lower("t.json", &t).unwrap()
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    const SG: &str = r#"{"format":1,"name":"sg","cloud":{
+      "vpc":{"id":"vpc","cidrs":["10.0.0.0/16"]},
+      "vswitches":[{"id":"vsw","cidr":"10.0.1.0/24"}],
+      "route_tables":[{"id":"vtb","entries":[]}],
+      "security_groups":[
+        {"id":"sg-a","rules":[
+          {"id":"acc-22","direction":"ingress","policy":"accept","priority":10,"protocol":"tcp","ports":"22","peer":"192.168.0.0/16"},
+          {"id":"drop-22","direction":"ingress","policy":"drop","priority":10,"protocol":"tcp","ports":"22","peer":"192.168.5.0/24"},
+          {"id":"acc-all-5","direction":"ingress","policy":"accept","priority":5,"protocol":"all","peer":"192.168.9.0/24"}]},
+        {"id":"sg-b","rules":[]},
+        {"id":"sg-e","type":"enterprise","rules":[]}],
+      "instances":[
+        {"id":"a","ip":"10.0.1.10","vswitch":"vsw","security_groups":["sg-a"]},
+        {"id":"b1","ip":"10.0.1.11","vswitch":"vsw","security_groups":["sg-b"]},
+        {"id":"b2","ip":"10.0.1.12","vswitch":"vsw","security_groups":["sg-b"]},
+        {"id":"e1","ip":"10.0.1.13","vswitch":"vsw","security_groups":["sg-e"]},
+        {"id":"e2","ip":"10.0.1.14","vswitch":"vsw","security_groups":["sg-e"]}]}}"#;
+
+    #[test]
+    fn security_group_priority_then_drop_wins_ties() {
+        let m = m(SG);
+        let tcp = |s: &str, p| Packet::new(ip(s), ip("10.0.1.10"), Protocol::Tcp, 40000, p);
+        let v = sg_decide(&m, 0, Direction::Ingress, tcp("192.168.1.1", 22));
+        assert!(v.accept);
+        assert_eq!(v.rule_id(&m).as_deref(), Some("acc-22"));
+        // Same priority 10: the drop for 192.168.5.0/24 wins over the accept.
+        let v = sg_decide(&m, 0, Direction::Ingress, tcp("192.168.5.1", 22));
+        assert!(!v.accept);
+        assert_eq!(v.rule_id(&m).as_deref(), Some("drop-22"));
+        // Priority 5 beats priority 10.
+        assert!(sg_decide(&m, 0, Direction::Ingress, tcp("192.168.9.1", 80)).accept);
+        // No rule: basic denies ingress, allows egress.
+        let v = sg_decide(&m, 0, Direction::Ingress, tcp("172.16.0.1", 22));
+        assert!(!v.accept && v.rule.is_none());
+        assert!(sg_decide(&m, 0, Direction::Egress, tcp("10.0.1.10", 22).reversed()).accept);
+    }
+
+    #[test]
+    fn basic_inner_access_and_enterprise_defaults() {
+        let m = m(SG);
+        let p = Packet::new(ip("10.0.1.12"), ip("10.0.1.11"), Protocol::Icmp, 0, 0);
+        let v = sg_decide(&m, 1, Direction::Ingress, p);
+        assert!(v.accept && v.inner);
+        // Enterprise groups: no inner access, egress denied by default.
+        let p = Packet::new(ip("10.0.1.14"), ip("10.0.1.13"), Protocol::Icmp, 0, 0);
+        assert!(!sg_decide(&m, 3, Direction::Ingress, p).accept);
+        assert!(!sg_decide(&m, 3, Direction::Egress, p.reversed()).accept);
+    }
+
+    fn dev(routes: &str) -> Model {
+        m(&format!(
+            r#"{{"format":1,"name":"r","cloud":{{"vpc":{{"id":"v","cidrs":["10.0.0.0/16"]}}}},
+          "onprem":{{"devices":[{{"id":"r1","kind":"router","interfaces":[
+            {{"name":"eth0","address":"192.168.0.1/24"}},{{"name":"eth1","address":"192.168.1.1/24"}}],
+            "routes":{routes}}}]}}}}"#
+        ))
+    }
+
+    #[test]
+    fn longest_prefix_then_connected_then_first_listed() {
+        let m = dev(r#"[
+            {"id":"wide","destination":"10.0.0.0/8","gateway":"192.168.0.254"},
+            {"id":"narrow","destination":"10.1.0.0/16","gateway":"192.168.1.254"},
+            {"id":"narrow-2","destination":"10.1.0.0/16","gateway":"192.168.0.253"},
+            {"id":"shadowed","destination":"192.168.1.0/24","gateway":"192.168.0.9"}]"#);
+        let d = &m.devices[0];
+        assert_eq!(route_lookup(d, ip("10.2.0.1")).unwrap().id, "wide");
+        assert_eq!(route_lookup(d, ip("10.1.0.1")).unwrap().id, "narrow");
+        let r = route_lookup(d, ip("192.168.1.7")).unwrap();
+        assert!(
+            r.connected,
+            "connected subnet wins over a listed route of the same prefix"
+        );
+        assert!(route_lookup(d, ip("8.8.8.8")).is_none());
+    }
+
+    #[test]
+    fn filter_is_ordered_first_match() {
+        let m = m(
+            r#"{"format":1,"name":"f","cloud":{"vpc":{"id":"v","cidrs":["10.0.0.0/16"]}},
+          "onprem":{"devices":[{"id":"fw","kind":"firewall","interfaces":[{"name":"in","address":"192.168.0.1/24"},{"name":"out","address":"192.168.1.1/24"}],
+            "filter":{"forward":{"default":"drop","rules":[
+              {"id":"drop-half","action":"drop","source":"10.0.1.128/25"},
+              {"id":"acc","action":"accept","source":"10.0.1.0/24","protocol":"tcp","destination_ports":"3306","in_interface":"out"}]}}}]}}"#,
+        );
+        let d = &m.devices[0];
+        let p = |s: &str| Packet::new(ip(s), ip("192.168.0.5"), Protocol::Tcp, 40000, 3306);
+        assert_eq!(
+            filter_decide(d, ChainKind::Forward, Some(1), Some(0), p("10.0.1.200")),
+            Some((Some(0), Action::Drop))
+        );
+        assert_eq!(
+            filter_decide(d, ChainKind::Forward, Some(1), Some(0), p("10.0.1.20")),
+            Some((Some(1), Action::Accept))
+        );
+        // Wrong incoming interface: falls through to the default.
+        assert_eq!(
+            filter_decide(d, ChainKind::Forward, Some(0), Some(1), p("10.0.1.20")),
+            Some((None, Action::Drop))
+        );
+        assert_eq!(
+            filter_decide(d, ChainKind::Input, None, None, p("10.0.1.20")),
+            None
+        );
+    }
+
+    #[test]
+    fn no_nat_ends_the_source_nat_lookup() {
+        let m = m(
+            r#"{"format":1,"name":"n","cloud":{"vpc":{"id":"v","cidrs":["192.168.1.0/24"]}},
+          "onprem":{"devices":[{"id":"usg","kind":"gateway","interfaces":[{"name":"GE0","address":"192.168.0.1/24"},{"name":"Dialer0","address":"203.0.113.10/24","role":"outside"}],
+            "nat":[{"id":"policy 0","action":"no_nat","source":"192.168.0.0/24","destination":"192.168.1.0/24"},
+                   {"id":"policy 1","action":"source_nat","source":"192.168.0.0/24","out_interface":"Dialer0","to":"interface"}]}]}}"#,
+        );
+        let d = &m.devices[0];
+        let to_vpc = Packet::new(ip("192.168.0.20"), ip("192.168.1.10"), Protocol::Icmp, 0, 0);
+        assert_eq!(
+            nat_lookup(d, NatAction::SourceNat, to_vpc, None, Some(1)),
+            None
+        );
+        assert_eq!(nat_exempt(d, to_vpc, Some(1)), Some(0));
+        let to_web = Packet::new(ip("192.168.0.20"), ip("8.8.8.8"), Protocol::Icmp, 0, 0);
+        let (r, out) = nat_lookup(d, NatAction::SourceNat, to_web, None, Some(1)).unwrap();
+        assert_eq!((r, out.src), (1, ip("203.0.113.10")));
+    }
+}
