@@ -101,7 +101,8 @@ pub enum Protocol {
 
 impl Protocol {
     /// The concrete protocols a packet can carry (everything but `All`).
-    pub const CONCRETE: [Protocol; 4] = [Protocol::Tcp, Protocol::Udp, Protocol::Icmp, Protocol::Gre];
+    pub const CONCRETE: [Protocol; 4] =
+        [Protocol::Tcp, Protocol::Udp, Protocol::Icmp, Protocol::Gre];
 
     /// Does a rule written for `self` match a packet of protocol `p`?
     pub fn matches(self, p: Protocol) -> bool {
@@ -188,9 +189,8 @@ impl FromStr for Ports {
     type Err = String;
     fn from_str(s: &str) -> Result<Ports, String> {
         let t = s.trim();
-        let err = || {
-            format!("expected a port (\"22\"), a range (\"1024-65535\") or \"any\", got {s:?}")
-        };
+        let err =
+            || format!("expected a port (\"22\"), a range (\"1024-65535\") or \"any\", got {s:?}");
         if t.eq_ignore_ascii_case("any") || t == "-1/-1" || t == "-1" {
             return Ok(Ports::ANY);
         }
@@ -329,7 +329,10 @@ pub fn join_cidrs(c: &[Cidr]) -> String {
     if c.is_empty() {
         return "(none)".into();
     }
-    c.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+    c.iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The minimal list of prefixes covering the inclusive interval `lo..=hi`.
@@ -339,7 +342,11 @@ pub fn range_to_nets(lo: u32, hi: u32) -> Vec<Ipv4Net> {
     let end = u64::from(hi);
     while cur <= end {
         // Largest block aligned at `cur` that fits in the remaining span.
-        let align = if cur == 0 { 32 } else { (cur as u32).trailing_zeros().min(32) };
+        let align = if cur == 0 {
+            32
+        } else {
+            (cur as u32).trailing_zeros().min(32)
+        };
         let mut size_bits = align;
         while size_bits > 0 && cur + (1u64 << size_bits) - 1 > end {
             size_bits -= 1;
@@ -379,7 +386,10 @@ mod tests {
         assert_eq!("22/22".parse::<Ports>().unwrap(), Ports::single(22));
         assert_eq!(
             "1024-65535".parse::<Ports>().unwrap(),
-            Ports { lo: 1024, hi: 65535 }
+            Ports {
+                lo: 1024,
+                hi: 65535
+            }
         );
         assert!("80-22".parse::<Ports>().is_err());
         assert!("70000".parse::<Ports>().is_err());
@@ -407,10 +417,19 @@ mod tests {
 
     #[test]
     fn ranges_become_minimal_prefix_lists() {
-        let nets = range_to_nets(u32::from(Ipv4Addr::new(10, 0, 0, 1)), u32::from(Ipv4Addr::new(10, 0, 0, 6)));
+        let nets = range_to_nets(
+            u32::from(Ipv4Addr::new(10, 0, 0, 1)),
+            u32::from(Ipv4Addr::new(10, 0, 0, 6)),
+        );
         let s: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
-        assert_eq!(s, ["10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6/32"]);
-        assert_eq!(range_to_nets(0, u32::MAX), vec!["0.0.0.0/0".parse::<Ipv4Net>().unwrap()]);
+        assert_eq!(
+            s,
+            ["10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6/32"]
+        );
+        assert_eq!(
+            range_to_nets(0, u32::MAX),
+            vec!["0.0.0.0/0".parse::<Ipv4Net>().unwrap()]
+        );
         assert_eq!(AddrSet::from_range(0, u32::MAX).size(), 1u64 << 32);
     }
 }

@@ -15,7 +15,11 @@ pub struct InputError {
 
 impl InputError {
     pub fn new(file: &str, location: impl Into<String>, message: impl Into<String>) -> InputError {
-        InputError { file: file.to_string(), location: location.into(), message: message.into() }
+        InputError {
+            file: file.to_string(),
+            location: location.into(),
+            message: message.into(),
+        }
     }
 }
 

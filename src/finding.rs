@@ -96,7 +96,13 @@ pub struct Finding {
 
 impl Finding {
     /// A finding with the contract fields set and every addition empty.
-    pub fn new(code: &'static str, severity: Severity, faq: u8, message: impl Into<String>, fix: impl Into<String>) -> Finding {
+    pub fn new(
+        code: &'static str,
+        severity: Severity,
+        faq: u8,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Finding {
         Finding {
             code,
             severity,
@@ -119,10 +125,20 @@ impl Finding {
             lines: Vec::new(),
         }
     }
-    pub fn error(code: &'static str, faq: u8, message: impl Into<String>, fix: impl Into<String>) -> Finding {
+    pub fn error(
+        code: &'static str,
+        faq: u8,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Finding {
         Finding::new(code, Severity::Error, faq, message, fix)
     }
-    pub fn warning(code: &'static str, faq: u8, message: impl Into<String>, fix: impl Into<String>) -> Finding {
+    pub fn warning(
+        code: &'static str,
+        faq: u8,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Finding {
         Finding::new(code, Severity::Warning, faq, message, fix)
     }
     pub fn with_direction(mut self, d: FlowDirection) -> Finding {

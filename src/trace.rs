@@ -1697,12 +1697,35 @@ impl<'a> Walker<'a> {
                         reply: self.reply,
                     }
                 }
-                None => Cause::LeftInClear {
-                    dev: d,
-                    route: r.id.clone(),
-                    outside,
-                    reply: self.reply,
-                },
+                None => {
+                    // The IPsec policy is configured for this traffic but no SA carries it:
+                    // an SA layout problem (faq 5), not a routing one.
+                    let configured = out.and_then(|o| {
+                        dev.ipsec.iter().find(|e| {
+                            e.mode == IpsecMode::Policy
+                                && e.interface == Some(o)
+                                && crate::model::SaSelectors::new(
+                                    &e.local_subnets,
+                                    &e.remote_subnets,
+                                )
+                                .covers_outbound(pkt.src, pkt.dst)
+                        })
+                    });
+                    match configured {
+                        Some(e) => Cause::SaMissing {
+                            conn: e.connection,
+                            side: Side::Idc(d),
+                            inbound: false,
+                            reply: self.reply,
+                        },
+                        None => Cause::LeftInClear {
+                            dev: d,
+                            route: r.id.clone(),
+                            outside,
+                            reply: self.reply,
+                        },
+                    }
+                }
             }
         } else {
             Cause::LeftNetwork {
