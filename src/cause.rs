@@ -168,9 +168,15 @@ impl Traffic {
             src_ports: src_port.map_or(Ports::ANY, Ports::single),
         }
     }
-    fn service(&self) -> String {
-        if self.protocol.has_ports() && !self.dst_ports.is_any() {
-            format!("{}/{}", self.protocol, self.dst_ports)
+    /// `tcp/3306`: for a reply, the service of the request it answers.
+    fn service(&self, reply: bool) -> String {
+        let ports = if reply {
+            self.src_ports
+        } else {
+            self.dst_ports
+        };
+        if self.protocol.has_ports() && !ports.is_any() {
+            format!("{}/{}", self.protocol, ports)
         } else {
             self.protocol.to_string()
         }
@@ -190,10 +196,11 @@ pub fn widen(m: &Model, set: &AddrSet) -> Vec<Cidr> {
                 .map(|x| Cidr(x.network())),
         );
     }
-    for v in &m.vswitches {
-        candidates.push(Cidr(v.cidr));
-    }
     candidates.sort_by_key(|c| std::cmp::Reverse(c.len()));
+    // Then the vSwitch CIDRs, for addresses outside every connection.
+    let mut vsw: Vec<Cidr> = m.vswitches.iter().map(|v| Cidr(v.cidr)).collect();
+    vsw.sort_by_key(|c| std::cmp::Reverse(c.len()));
+    candidates.extend(vsw);
     let mut out: Vec<Cidr> = Vec::new();
     let mut left = set.clone();
     // Prefer the most specific configured prefix containing each part of the set.
@@ -368,15 +375,15 @@ impl Cause {
         let reply = self.is_reply();
         let what = if reply {
             format!(
-                "the reply {} from {} to {}",
-                t.service(),
+                "the reply of {} from {} to {}",
+                t.service(true),
                 list(&src),
                 list(&dst)
             )
         } else {
             format!(
                 "{} traffic from {} to {}",
-                t.service(),
+                t.service(false),
                 list(&src),
                 list(&dst)
             )
@@ -677,7 +684,7 @@ impl Cause {
         f.connection = self.connection(m, t);
         f.change = change;
         f.vendor_fix = vendor;
-        f.services = vec![t.service()];
+        f.services = vec![t.service(reply)];
         f
     }
 }

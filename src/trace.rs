@@ -1796,14 +1796,9 @@ impl<'a> Walker<'a> {
         let (rule, action) =
             filter_decide(dev, chain, in_iface, out_iface, pkt).expect("chain exists");
         let detail = match rule {
-            Some(r) => format!(
-                "{}: rule {} {}",
-                chain.as_str(),
-                c.rules[r].id,
-                action.as_str()
-            ),
+            Some(_) => format!("{} chain: {}", chain.as_str(), action.as_str()),
             None => format!(
-                "{}: no rule matches, chain default {}",
+                "{} chain: no rule matches, default {}",
                 chain.as_str(),
                 action.as_str()
             ),
@@ -1903,7 +1898,7 @@ impl SgVerdict {
         match (self.rule, self.inner) {
             (Some((g, r)), _) => {
                 let rule = &m.security_groups[g].rules[r];
-                format!("{} rule {} of {} ({} priority {}) {}", dir_word(dir), rule.id, m.security_groups[g].id, rule.action.as_str(), rule.priority, if self.accept { "accepts" } else { "drops" })
+                format!("{}: {} of {}, priority {}", dir_word(dir), rule.action.as_str(), m.security_groups[g].id, rule.priority)
             }
             (None, true) => format!("{}: no rule matches; accepted as traffic between members of the same basic group (inner access)", dir_word(dir)),
             (None, false) => format!("{}: no rule matches; default {}", dir_word(dir), if self.accept { "accept" } else { "deny" }),
