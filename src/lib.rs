@@ -25,6 +25,7 @@ pub mod finding;
 pub mod graph;
 pub mod input;
 pub mod model;
+pub mod negotiation;
 pub mod render;
 pub mod trace;
 
