@@ -20,12 +20,13 @@
 pub mod addr;
 pub mod algo;
 pub mod cause;
+pub mod check;
 pub mod error;
 pub mod finding;
+pub mod fix;
 pub mod graph;
 pub mod input;
 pub mod model;
-pub mod negotiation;
 pub mod render;
 pub mod trace;
 

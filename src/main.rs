@@ -52,6 +52,16 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Every finding: reachability of every subnet pair of every connection both ways
+    /// (faq 3, 4, 5, 6) and phase-1/2 settings (faq 1, 2), each with a verified fix.
+    Check {
+        topology: PathBuf,
+        /// Write the topology with every verified fix applied to this file.
+        #[arg(long)]
+        write_fixed: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Parse and check references only; prints nothing but errors.
     Validate {
         topology: PathBuf,
@@ -100,6 +110,49 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
     match cli.cmd {
+        Cmd::Check {
+            topology,
+            write_fixed,
+            format,
+        } => {
+            let file = topology.display().to_string();
+            let text = std::fs::read_to_string(&topology)
+                .map_err(|e| usage(&format!("{file}: cannot read the topology file: {e}")))?;
+            let topo = model::parse(&file, &text).map_err(|e| usage(&e.to_string()))?;
+            let m = model::lower(&file, &topo).map_err(|e| usage(&e.to_string()))?;
+            let report = vpntrace::check::check_all(&topo, &m);
+            match format {
+                Format::Json => print!(
+                    "{}",
+                    render::json(
+                        &serde_json::json!({ "findings": report.findings, "summary": report.summary, "classes_traced": report.classes_traced })
+                    )
+                ),
+                Format::Text => print!("{}", render::check_text(&m, &report, style())),
+            }
+            if let Some(out) = write_fixed {
+                let fixed = vpntrace::check::write_fixed(&topo, &report)
+                    .map_err(|e| usage(&format!("cannot apply the fixes: {e}")))?;
+                let json =
+                    serde_json::to_string_pretty(&fixed).expect("topology serialises") + "\n";
+                std::fs::write(&out, json)
+                    .map_err(|e| usage(&format!("{}: cannot write: {e}", out.display())))?;
+                eprintln!(
+                    "wrote {} with {} verified fix(es) applied",
+                    out.display(),
+                    report
+                        .findings
+                        .iter()
+                        .filter(|f| f.verified == Some(true))
+                        .count()
+                );
+            }
+            Ok(if report.has_errors() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         Cmd::Validate { topology, .. } => {
             load(&topology)?;
             Ok(ExitCode::SUCCESS)

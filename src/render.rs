@@ -206,3 +206,93 @@ pub fn json<T: serde::Serialize>(v: &T) -> String {
     s.push('\n');
     s
 }
+
+/// `check` as a person reads it: per connection a one-line summary per direction, then
+/// the findings grouped by direction, errors first.
+pub fn check_text(m: &crate::model::Model, r: &crate::check::CheckReport, st: Style) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{}", st.bold(&format!("check {}", m.name)));
+    let mut conns: Vec<Option<String>> = m.connections.iter().map(|c| Some(c.id.clone())).collect();
+    conns.push(None);
+    for c in &conns {
+        let fs: Vec<&Finding> = r.findings.iter().filter(|f| &f.connection == c).collect();
+        if c.is_none() && fs.is_empty() {
+            continue;
+        }
+        let _ = writeln!(o);
+        match c {
+            Some(id) => {
+                let k = m
+                    .connections
+                    .iter()
+                    .find(|x| &x.id == id)
+                    .expect("connection");
+                let _ = writeln!(
+                    o,
+                    "{}",
+                    st.bold(&format!(
+                        "connection {} ({} ⇄ {}, {})",
+                        id,
+                        crate::addr::join_cidrs(&k.local_subnets),
+                        crate::addr::join_cidrs(&k.remote_subnets),
+                        k.status.as_str()
+                    ))
+                );
+                for s in r.summary.iter().filter(|s| &s.connection == id) {
+                    let line = format!(
+                        "{}: {} of {} subnet pairs work",
+                        s.direction.arrow(),
+                        s.pairs_working,
+                        s.pairs_total
+                    );
+                    let line = if s.failing_pairs.is_empty() {
+                        st.good(&line)
+                    } else {
+                        format!("{}; failing: {}", st.bad(&line), s.failing_pairs.join(", "))
+                    };
+                    let _ = writeln!(o, "  {line}");
+                }
+            }
+            None => {
+                let _ = writeln!(o, "{}", st.bold("not tied to one connection"));
+            }
+        }
+        let groups: [(&str, Box<dyn Fn(&Finding) -> bool>); 3] = [
+            (
+                "settings and notes",
+                Box::new(|f: &Finding| f.direction.is_none()),
+            ),
+            (
+                "VPC→IDC",
+                Box::new(|f: &Finding| {
+                    f.direction == Some(crate::finding::FlowDirection::CloudToOnprem)
+                }),
+            ),
+            (
+                "IDC→VPC",
+                Box::new(|f: &Finding| {
+                    f.direction == Some(crate::finding::FlowDirection::OnpremToCloud)
+                }),
+            ),
+        ];
+        for (label, pick) in groups.iter() {
+            let mut sel: Vec<&&Finding> = fs.iter().filter(|f| pick(f)).collect();
+            if sel.is_empty() {
+                continue;
+            }
+            sel.sort_by_key(|f| f.severity);
+            let _ = writeln!(o, "\n  {label}:");
+            for f in sel {
+                finding_text(&mut o, f, st, "    ");
+            }
+        }
+    }
+    let errors = r.findings.iter().filter(|f| f.is_error()).count();
+    let warnings = r.findings.len() - errors;
+    let _ = writeln!(
+        o,
+        "\n{} error(s), {} warning(s); {} traffic classes traced",
+        errors, warnings, r.classes_traced
+    );
+    o
+}

@@ -1,0 +1,262 @@
+//! Applying a finding's structured `change` to a topology (as written), so the fix can be
+//! verified by re-analysis and written out with `check --write-fixed`.
+//!
+//! Operations (the `op` field): `add_route_entry`, `publish_vpn_route`, `add_vpn_route`,
+//! `add_sg_rule`, `insert_filter_rule`, `add_device_route`, `insert_no_nat`,
+//! `enable_forwarding`, `set_rp_filter`. New elements get ids `vpntrace-fix-N-K`.
+
+use serde_json::Value;
+
+use crate::addr::{Cidr, Ports, Protocol};
+use crate::input::{self, Action, Direction, NatAction};
+
+fn s<'a>(v: &'a Value, k: &str) -> Result<&'a str, String> {
+    v[k].as_str().ok_or_else(|| format!("change lacks `{k}`"))
+}
+
+fn cidrs(v: &Value, k: &str) -> Result<Vec<Cidr>, String> {
+    v[k].as_array()
+        .ok_or_else(|| format!("change lacks `{k}`"))?
+        .iter()
+        .map(|x| {
+            x.as_str()
+                .ok_or("not a string".to_string())
+                .and_then(|x| x.parse::<Cidr>())
+        })
+        .collect()
+}
+
+fn ports(v: &Value, k: &str) -> Ports {
+    v[k].as_str()
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(Ports::ANY)
+}
+
+fn protocol(v: &Value) -> Protocol {
+    v["protocol"]
+        .as_str()
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(Protocol::All)
+}
+
+fn device<'a>(t: &'a mut input::Topology, id: &str) -> Result<&'a mut input::Device, String> {
+    t.onprem
+        .devices
+        .iter_mut()
+        .find(|d| d.id == id)
+        .ok_or_else(|| format!("no device `{id}`"))
+}
+
+/// Apply one change; `n` numbers the fix for the ids of what it adds.
+pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Topology, String> {
+    let mut t = t.clone();
+    let id = |k: usize| format!("vpntrace-fix-{n}-{k}");
+    match s(change, "op")? {
+        "add_route_entry" => {
+            let rt = s(change, "route_table")?;
+            let hop = &change["next_hop"];
+            let kind: input::NextHopKind =
+                serde_json::from_value(hop["type"].clone()).map_err(|e| e.to_string())?;
+            let table = t
+                .cloud
+                .route_tables
+                .iter_mut()
+                .find(|r| r.id == rt)
+                .ok_or_else(|| format!("no route table `{rt}`"))?;
+            for (k, d) in cidrs(change, "destinations")?.into_iter().enumerate() {
+                // Replace an entry of the same destination; else add.
+                let entry = input::RouteEntry {
+                    id: Some(id(k)),
+                    destination: d,
+                    next_hop: input::NextHop {
+                        kind,
+                        id: hop["id"].as_str().map(str::to_string),
+                    },
+                };
+                match table
+                    .entries
+                    .iter()
+                    .position(|e| e.destination.network() == d.network())
+                {
+                    Some(i) => table.entries[i] = entry,
+                    None => table.entries.push(entry),
+                }
+            }
+        }
+        "publish_vpn_route" => {
+            let g = s(change, "vpn_gateway")?;
+            let r = s(change, "route")?;
+            let gw = t
+                .cloud
+                .vpn_gateways
+                .iter_mut()
+                .find(|x| x.id == g)
+                .ok_or_else(|| format!("no VPN gateway `{g}`"))?;
+            for (i, route) in gw.routes.iter_mut().enumerate() {
+                if route.id.as_deref() == Some(r)
+                    || format!("cloud.vpn_gateways[?].routes[{i}]") == r
+                    || r.ends_with(&format!(".routes[{i}]"))
+                {
+                    route.publish_to_vpc = true;
+                }
+            }
+        }
+        "add_vpn_route" => {
+            let g = s(change, "vpn_gateway")?;
+            let hop = s(change, "next_hop")?.to_string();
+            let gw = t
+                .cloud
+                .vpn_gateways
+                .iter_mut()
+                .find(|x| x.id == g)
+                .ok_or_else(|| format!("no VPN gateway `{g}`"))?;
+            for (k, d) in cidrs(change, "destinations")?.into_iter().enumerate() {
+                gw.routes.push(input::VpnRoute {
+                    id: Some(id(k)),
+                    kind: input::VpnRouteType::Destination,
+                    source: None,
+                    destination: d,
+                    next_hop: hop.clone(),
+                    priority: 1,
+                    publish_to_vpc: true,
+                });
+            }
+        }
+        "add_sg_rule" => {
+            let g = s(change, "security_group")?;
+            let direction: Direction =
+                serde_json::from_value(change["direction"].clone()).map_err(|e| e.to_string())?;
+            let prio = change["priority"].as_u64().unwrap_or(1).clamp(1, 100) as u8;
+            let grp = t
+                .cloud
+                .security_groups
+                .iter_mut()
+                .find(|x| x.id == g)
+                .ok_or_else(|| format!("no security group `{g}`"))?;
+            for (k, p) in cidrs(change, "peers")?.into_iter().enumerate() {
+                grp.rules.push(input::SgRule {
+                    id: Some(id(k)),
+                    direction,
+                    policy: Action::Accept,
+                    priority: prio,
+                    protocol: protocol(change),
+                    ports: ports(change, "ports"),
+                    peer: Some(p),
+                    peer_group: None,
+                });
+            }
+        }
+        "insert_filter_rule" => {
+            let d = device(&mut t, s(change, "device")?)?;
+            let chain_name = s(change, "chain")?;
+            let f = d.filter.get_or_insert_with(input::Filter::default);
+            let chain = match chain_name {
+                "input" => &mut f.input,
+                "forward" => &mut f.forward,
+                "output" => &mut f.output,
+                c => return Err(format!("unknown chain `{c}`")),
+            };
+            let chain = chain.get_or_insert_with(input::Chain::default);
+            let mut at = match change["before"].as_str() {
+                Some(b) => chain
+                    .rules
+                    .iter()
+                    .position(|r| {
+                        r.id.as_deref() == Some(b)
+                            || b.ends_with(&format!(
+                                "rules[{}]",
+                                chain
+                                    .rules
+                                    .iter()
+                                    .position(|x| x.id.as_deref() == r.id.as_deref())
+                                    .unwrap_or(usize::MAX)
+                            ))
+                    })
+                    .unwrap_or(chain.rules.len()),
+                None => chain.rules.len(),
+            };
+            let mut k = 0;
+            for src in cidrs(change, "sources")? {
+                for dst in cidrs(change, "destinations")? {
+                    chain.rules.insert(
+                        at,
+                        input::FilterRule {
+                            id: Some(id(k)),
+                            action: Action::Accept,
+                            source: Some(src),
+                            destination: Some(dst),
+                            protocol: protocol(change),
+                            source_ports: ports(change, "source_ports"),
+                            destination_ports: ports(change, "destination_ports"),
+                            in_interface: None,
+                            out_interface: None,
+                        },
+                    );
+                    at += 1;
+                    k += 1;
+                }
+            }
+        }
+        "add_device_route" => {
+            let d = device(&mut t, s(change, "device")?)?;
+            let via = &change["via"];
+            let mut new = Vec::new();
+            for (k, dst) in cidrs(change, "destinations")?.into_iter().enumerate() {
+                new.push(input::Route {
+                    id: Some(id(k)),
+                    destination: dst,
+                    interface: via["interface"].as_str().map(str::to_string),
+                    gateway: via["gateway"].as_str().and_then(|g| g.parse().ok()),
+                    tunnel: via["tunnel"].as_str().map(str::to_string),
+                });
+            }
+            if new
+                .iter()
+                .all(|r| r.interface.is_none() && r.gateway.is_none() && r.tunnel.is_none())
+            {
+                return Err("the route has no next hop".into());
+            }
+            // First listed wins among equal prefixes: put the fix first.
+            new.append(&mut d.routes);
+            d.routes = new;
+        }
+        "insert_no_nat" => {
+            let d = device(&mut t, s(change, "device")?)?;
+            let before = s(change, "before")?;
+            let at = d
+                .nat
+                .iter()
+                .position(|r| r.id.as_deref() == Some(before))
+                .unwrap_or(0);
+            let out_if = d.nat.get(at).and_then(|r| r.out_interface.clone());
+            let mut rules = Vec::new();
+            let mut k = 0;
+            for src in cidrs(change, "sources")? {
+                for dst in cidrs(change, "destinations")? {
+                    rules.push(input::NatRule {
+                        id: Some(id(k)),
+                        action: NatAction::NoNat,
+                        source: Some(src),
+                        destination: Some(dst),
+                        protocol: Protocol::All,
+                        destination_ports: Ports::ANY,
+                        in_interface: None,
+                        out_interface: out_if.clone(),
+                        to: None,
+                        to_port: None,
+                    });
+                    k += 1;
+                }
+            }
+            for (i, r) in rules.into_iter().enumerate() {
+                d.nat.insert(at + i, r);
+            }
+        }
+        "enable_forwarding" => device(&mut t, s(change, "device")?)?.forwarding = Some(true),
+        "set_rp_filter" => {
+            device(&mut t, s(change, "device")?)?.rp_filter = Some(input::RpFilter::Loose)
+        }
+        op => return Err(format!("unknown change `{op}`")),
+    }
+    Ok(t)
+}
