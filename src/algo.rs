@@ -1279,7 +1279,7 @@ mod tests {
         let ali =
             Proposal::from_fields(&["aes256"], &["sha256"], &["group14"], Phase::Ike).unwrap();
         let swan = Proposal::parse_swan("aes256-sha256-modp2048", Phase::Ike).unwrap();
-        let c = negotiate(&swan, &[ali.clone()]).unwrap();
+        let c = negotiate(&swan, &[ali]).unwrap();
         assert_eq!(c.encryption, Some(Encryption::Aes256));
         assert_eq!(c.integrity, Some(Integrity::Sha256));
         assert_eq!(c.prf, Some(Integrity::Sha256));
@@ -1351,7 +1351,7 @@ mod tests {
         let ali =
             Proposal::from_fields(&["aes256"], &["sha256"], &["disabled"], Phase::Esp).unwrap();
         assert_eq!(
-            negotiate(&without, &[ali.clone()]).unwrap().dh,
+            negotiate(&without, std::slice::from_ref(&ali)).unwrap().dh,
             Some(KeyExchange::None)
         );
         assert!(negotiate(&with, &[ali]).is_err());
