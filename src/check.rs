@@ -847,8 +847,7 @@ pub fn check_all(topo: &input::Topology, m: &Model) -> CheckReport {
 
 /// Phase-1/phase-2 settings findings (faq 1, 2).
 fn settings_findings(topo: &input::Topology) -> Vec<Finding> {
-    let _ = topo;
-    Vec::new()
+    crate::negotiation::compare(topo)
 }
 
 /// Severity ordering helper for renderers.

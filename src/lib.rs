@@ -27,6 +27,7 @@ pub mod fix;
 pub mod graph;
 pub mod input;
 pub mod model;
+pub mod negotiation;
 pub mod render;
 pub mod trace;
 
