@@ -29,6 +29,7 @@ pub mod input;
 pub mod model;
 pub mod negotiation;
 pub mod render;
+pub mod salayout;
 pub mod trace;
 
 pub use error::InputError;
