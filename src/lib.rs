@@ -29,6 +29,7 @@ pub mod input;
 pub mod model;
 pub mod negotiation;
 pub mod render;
+pub mod swanctl;
 pub mod salayout;
 pub mod trace;
 
