@@ -26,6 +26,7 @@ pub mod finding;
 pub mod fix;
 pub mod graph;
 pub mod input;
+pub mod logs;
 pub mod model;
 pub mod negotiation;
 pub mod render;

@@ -1,0 +1,2866 @@
+//! strongSwan (charon) log classification: which FAQ 1/2 cause a negotiation failed on.
+//!
+//! Input is one or more log files as text: charon file logs
+//! (`Nov 26 19:04:42 10[IKE] <vpn|1> …`), syslog or journald lines
+//! (`… host charon[1234]: 10[IKE] …`, `… charon-systemd[123]: …`), bare lines such as the
+//! ones quoted in the Alibaba Cloud FAQ, and `ipsec statusall` / `swanctl --list-sas`
+//! output mixed in. Lines the classifier does not know are skipped.
+//!
+//! The pipeline is one pass per file:
+//!
+//! 1. [`split_line`] strips the timestamp/host/thread prefix and the `<conn|N>` tag;
+//! 2. [`recognize`] turns a known message into an [`Ev`];
+//! 3. events are grouped per IKE_SA (the `N` of the tag; untagged lines are cut into
+//!    negotiations at each initiation) and an [`Sa`] state machine turns them into
+//!    causes, each with the lines that show it;
+//! 4. equal causes of one file are merged and become [`Finding`]s, in order of first line.
+//!
+//! Every cause reads what the log of *one* end shows: the responder logs the offered and
+//! configured proposals, the initiator only its own offer and the peer's refusal, so
+//! initiator-side findings say what they infer and from what. See [`CODES`] for the list
+//! of causes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::addr::Cidr;
+use crate::finding::{Finding, Severity};
+
+// ---------------------------------------------------------------------------------------
+// Public API
+// ---------------------------------------------------------------------------------------
+
+/// The result of classifying one or more log files.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LogReport {
+    /// Per file (in the order given), then by first line.
+    pub findings: Vec<Finding>,
+    pub lines_read: usize,
+    /// Lines that show a finding or an established SA.
+    pub lines_matched: usize,
+    pub files: Vec<FileSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FileSummary {
+    pub file: String,
+    pub lines_read: usize,
+    pub lines_matched: usize,
+    /// SAs the log shows coming up (not a fault; context for the findings).
+    pub established: Vec<Established>,
+}
+
+/// An IKE_SA or CHILD_SA that the log shows established.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Established {
+    pub line: usize,
+    /// `IKE_SA vpn[1]`, `CHILD_SA net{1}`.
+    pub sa: String,
+    /// `198.51.100.2[198.51.100.2]...198.51.100.1[198.51.100.1]` for an IKE_SA, the
+    /// traffic selectors `172.30.96.0/19 === 10.0.0.0/8` for a CHILD_SA.
+    pub between: String,
+}
+
+pub const PSK_MISMATCH: &str = "PSK_MISMATCH";
+pub const IKE_VERSION_MISMATCH: &str = "IKE_VERSION_MISMATCH";
+pub const IKE_MODE_MISMATCH: &str = "IKE_MODE_MISMATCH";
+pub const IKE_ID_MISMATCH: &str = "IKE_ID_MISMATCH";
+pub const IKE_PROPOSAL_MISMATCH: &str = "IKE_PROPOSAL_MISMATCH";
+pub const PEER_NOT_RESPONDING: &str = "PEER_NOT_RESPONDING";
+pub const CUSTOMER_GATEWAY_IP_INVALID: &str = "CUSTOMER_GATEWAY_IP_INVALID";
+pub const TRAFFIC_SELECTOR_MISMATCH: &str = "TRAFFIC_SELECTOR_MISMATCH";
+pub const IPSEC_PROPOSAL_MISMATCH: &str = "IPSEC_PROPOSAL_MISMATCH";
+pub const PFS_MISMATCH: &str = "PFS_MISMATCH";
+pub const SUBNETS_WITHOUT_SA: &str = "SUBNETS_WITHOUT_SA";
+pub const MULTIPLE_CHILD_SAS: &str = "MULTIPLE_CHILD_SAS";
+
+/// Every code `logs` reports: (code, faq, severity, what the log shows).
+pub const CODES: &[(&str, u8, Severity, &str)] = &[
+    (PSK_MISMATCH, 1, Severity::Error,
+     "IKEv1: the peer's encrypted messages do not decrypt (`invalid HASH_V1 payload length, decryption failed?`, `could not decrypt payloads`, `message parsing failed`); IKEv2: the AUTH payload does not verify (`MAC mismatched`), or the peer answers IKE_AUTH with AUTHENTICATION_FAILED"),
+    (IKE_VERSION_MISMATCH, 1, Severity::Error,
+     "the responder has no IKE config for the peer's IKE version (`no IKE config found`), or an IKEv1 initiator is refused with NO_PROPOSAL_CHOSEN at its first message"),
+    (IKE_MODE_MISMATCH, 1, Severity::Error,
+     "Aggressive Mode refused (`none allows pre-shared key authentication using Aggressive Mode`, or AUTHENTICATION_FAILED in answer to the first Aggressive Mode message)"),
+    (IKE_ID_MISMATCH, 1, Severity::Error,
+     "`no matching peer config found`, `IDir '…' does not match to '…'`, or AUTHENTICATION_FAILED while this end's RemoteId is not the peer's address"),
+    (IKE_PROPOSAL_MISMATCH, 1, Severity::Error,
+     "phase-1 proposals differ: the responder names the transform (encryption, integrity, PRF, DH group) from `received proposals` vs `configured proposals`; the initiator sees NO_PROPOSAL_CHOSEN in IKE_SA_INIT"),
+    (PEER_NOT_RESPONDING, 1, Severity::Error,
+     "retransmits without any answer, `giving up after N retransmits`, `peer not responding`"),
+    (CUSTOMER_GATEWAY_IP_INVALID, 1, Severity::Error,
+     "`received UNSUPPORTED_CRITICAL_PAYLOAD error notify`: the customer gateway was created with an invalid public IP"),
+    (TRAFFIC_SELECTOR_MISMATCH, 2, Severity::Error,
+     "IKEv1 INVALID_ID_INFORMATION / `no matching CHILD_SA config found`, IKEv2 TS_UNACCEPTABLE / `traffic selectors … unacceptable`, aggressive mode `received HASH payload does not match` + `integrity check failed`"),
+    (IPSEC_PROPOSAL_MISMATCH, 2, Severity::Error,
+     "phase-2 (ESP) encryption or integrity differ: NO_PROPOSAL_CHOSEN after phase 1 is up; the responder names the transform"),
+    (PFS_MISMATCH, 2, Severity::Error,
+     "phase-2 proposals differ only in the DH group (PFS on one end only, or different PFS groups)"),
+    (SUBNETS_WITHOUT_SA, 5, Severity::Warning,
+     "a CHILD_SA came up for fewer subnets than the connection lists (IKEv1 negotiates one subnet pair per SA)"),
+    (MULTIPLE_CHILD_SAS, 5, Severity::Warning,
+     "one IKE_SA carries several CHILD_SAs with different subnets instead of one SA for all subnets"),
+];
+
+/// Classifies each file (display name, content) on its own; findings are ordered by file,
+/// then by first line.
+pub fn classify(files: &[(String, String)]) -> LogReport {
+    let mut report = LogReport {
+        findings: Vec::new(),
+        lines_read: 0,
+        lines_matched: 0,
+        files: Vec::new(),
+    };
+    for (name, content) in files {
+        let (findings, summary) = classify_file(name, content);
+        report.lines_read += summary.lines_read;
+        report.lines_matched += summary.lines_matched;
+        report.findings.extend(findings);
+        report.files.push(summary);
+    }
+    report
+}
+
+/// Human text: one block per finding, the SAs seen up per file, and a closing summary line
+/// `N lines read, M matched, K findings`.
+pub fn render_text(report: &LogReport) -> String {
+    let mut out = String::new();
+    for f in &report.findings {
+        let file = f.file.as_deref().unwrap_or("-");
+        let _ = writeln!(
+            out,
+            "{} {} (faq {}) {}:{}",
+            f.severity.as_str(),
+            f.code,
+            f.faq,
+            file,
+            line_ranges(&f.lines)
+        );
+        if let Some(c) = &f.connection {
+            let _ = writeln!(out, "  connection: {c}");
+        }
+        let _ = writeln!(out, "  {}", f.message);
+        let _ = writeln!(out, "  fix: {}", f.fix);
+        out.push('\n');
+    }
+    for fs in &report.files {
+        if fs.established.is_empty() {
+            let _ = writeln!(out, "{}: no IKE_SA or CHILD_SA established", fs.file);
+        } else {
+            let _ = writeln!(out, "{}: established:", fs.file);
+            for e in &fs.established {
+                let _ = writeln!(out, "  line {}: {} {}", e.line, e.sa, e.between);
+            }
+        }
+    }
+    let n = report.findings.len();
+    let _ = writeln!(
+        out,
+        "{} lines read, {} matched, {} finding{}",
+        report.lines_read,
+        report.lines_matched,
+        n,
+        if n == 1 { "" } else { "s" }
+    );
+    out
+}
+
+/// The JSON document of `logs --format json`: `{"findings": [...], "summary": {...}}`.
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    findings: &'a [Finding],
+    summary: JsonSummary<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonSummary<'a> {
+    lines_read: usize,
+    lines_matched: usize,
+    findings: usize,
+    errors: usize,
+    warnings: usize,
+    files: &'a [FileSummary],
+}
+
+fn json_report(report: &LogReport) -> JsonReport<'_> {
+    let errors = report.findings.iter().filter(|f| f.is_error()).count();
+    JsonReport {
+        findings: &report.findings,
+        summary: JsonSummary {
+            lines_read: report.lines_read,
+            lines_matched: report.lines_matched,
+            findings: report.findings.len(),
+            errors,
+            warnings: report.findings.len() - errors,
+            files: &report.files,
+        },
+    }
+}
+
+/// `{"findings": [...], "summary": {...}}` as a value. Note that a `serde_json::Value`
+/// orders object keys alphabetically unless serde_json's `preserve_order` feature is on;
+/// [`render_json`] keeps the declared field order (findings first, Finding's contract
+/// fields first).
+pub fn to_json(report: &LogReport) -> Value {
+    serde_json::to_value(json_report(report)).expect("log report serialises")
+}
+
+/// Pretty JSON with a trailing newline, fields in declared order.
+pub fn render_json(report: &LogReport) -> String {
+    let mut s = serde_json::to_string_pretty(&json_report(report)).expect("log report serialises");
+    s.push('\n');
+    s
+}
+
+/// `[3,4,5,9]` → `3-5,9`.
+fn line_ranges(lines: &[usize]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let start = lines[i];
+        let mut end = start;
+        while i + 1 < lines.len() && lines[i + 1] == end + 1 {
+            i += 1;
+            end = lines[i];
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    parts.join(",")
+}
+
+// ---------------------------------------------------------------------------------------
+// Line prefixes
+// ---------------------------------------------------------------------------------------
+
+const GROUPS: [&str; 18] = [
+    "DMN", "MGR", "IKE", "CHD", "JOB", "CFG", "KNL", "NET", "ASN", "ENC", "TNC", "IMC", "IMV",
+    "PTS", "TLS", "APP", "ESP", "LIB",
+];
+
+/// The `<conn|N>` tag charon puts before messages about one IKE_SA.
+#[derive(Clone, Debug, PartialEq)]
+struct Tag<'a> {
+    name: Option<&'a str>,
+    id: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct SplitLine<'a> {
+    group: Option<&'a str>,
+    tag: Option<Tag<'a>>,
+    /// The message, leading spaces kept (the config dump indents by nesting).
+    body: &'a str,
+}
+
+/// Strips whatever precedes the message: timestamp, host, `charon[pid]:`, the
+/// `NN[GRP]` thread/group marker and the `<conn|N>` tag.
+fn split_line(raw: &str) -> SplitLine<'_> {
+    let raw = raw.trim_end();
+    let bytes = raw.as_bytes();
+    let mut marker = None;
+    for (i, _) in raw.match_indices('[') {
+        if i + 5 <= raw.len()
+            && bytes.get(i + 4) == Some(&b']')
+            && raw.is_char_boundary(i + 1)
+            && raw.is_char_boundary(i + 4)
+            && GROUPS.contains(&&raw[i + 1..i + 4])
+            && (i == 0 || bytes[i - 1].is_ascii_digit() || bytes[i - 1] == b' ')
+        {
+            marker = Some(i);
+            break;
+        }
+    }
+    let (group, rest) = match marker {
+        Some(i) => {
+            let rest = &raw[i + 5..];
+            (
+                Some(&raw[i + 1..i + 4]),
+                rest.strip_prefix(' ').unwrap_or(rest),
+            )
+        }
+        // `charon[1234]: msg`, `charon-systemd[123]: msg`: the message keeps its
+        // indentation (the config dump); a bare line does not.
+        None => match raw
+            .find("charon")
+            .and_then(|p| raw[p..].find(": ").map(|q| p + q + 2))
+        {
+            Some(start) => (None, &raw[start..]),
+            None => (None, raw.trim_start()),
+        },
+    };
+    if let Some(inner) = rest.strip_prefix('<') {
+        if let Some(end) = inner.find('>') {
+            let t = &inner[..end];
+            let (name, id) = match t.rsplit_once('|') {
+                Some((n, id)) => (Some(n), id),
+                None => (None, t),
+            };
+            if let Ok(id) = id.parse::<u32>() {
+                let after = &inner[end + 1..];
+                return SplitLine {
+                    group,
+                    tag: Some(Tag { name, id }),
+                    body: after.strip_prefix(' ').unwrap_or(after),
+                };
+            }
+        }
+    }
+    SplitLine {
+        group,
+        tag: None,
+        body: rest,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Loaded configuration (the `load-conn` dump charon logs at cfg level 2)
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct LoadedConn {
+    name: String,
+    version: Option<u8>,
+    aggressive: Option<bool>,
+    local_addrs: Option<String>,
+    remote_addrs: Option<String>,
+    local_id: Option<String>,
+    remote_id: Option<String>,
+}
+
+/// A line of the `load-conn` dump: indented `key = value` or `section:` without a tag.
+fn is_dump(l: &SplitLine) -> bool {
+    matches!(l.group, Some("CFG") | None)
+        && l.tag.is_none()
+        && l.body.starts_with(' ')
+        && (l.body.contains(" = ") || l.body.ends_with(':'))
+}
+
+fn parse_dump<'a>(lines: impl Iterator<Item = &'a SplitLine<'a>>) -> Vec<LoadedConn> {
+    #[derive(PartialEq)]
+    enum Sect {
+        Conn,
+        Child,
+        Local,
+        Remote,
+    }
+    let mut conns: Vec<LoadedConn> = Vec::new();
+    let mut sect = Sect::Conn;
+    for l in lines.filter(|l| is_dump(l)) {
+        let b = l.body;
+        let indent = b.len() - b.trim_start().len();
+        let t = b.trim();
+        if indent == 1 {
+            if let Some(name) = t.strip_prefix("conn ").and_then(|s| s.strip_suffix(':')) {
+                conns.push(LoadedConn {
+                    name: name.to_string(),
+                    ..LoadedConn::default()
+                });
+                sect = Sect::Conn;
+            }
+            continue;
+        }
+        let Some(c) = conns.last_mut() else {
+            continue;
+        };
+        if indent == 2 {
+            if t.starts_with("child ") && t.ends_with(':') {
+                sect = Sect::Child;
+            } else if t == "local:" || t.starts_with("local-") && t.ends_with(':') {
+                sect = Sect::Local;
+            } else if t == "remote:" || t.starts_with("remote-") && t.ends_with(':') {
+                sect = Sect::Remote;
+            } else if let Some((k, v)) = t.split_once(" = ") {
+                sect = Sect::Conn;
+                match k {
+                    "version" => c.version = v.parse().ok(),
+                    "aggressive" => c.aggressive = Some(v == "1"),
+                    "local_addrs" => c.local_addrs = Some(v.to_string()),
+                    "remote_addrs" => c.remote_addrs = Some(v.to_string()),
+                    _ => {}
+                }
+            }
+        } else if let Some(id) = t.strip_prefix("id = ") {
+            match sect {
+                Sect::Local if c.local_id.is_none() => c.local_id = Some(id.to_string()),
+                Sect::Remote if c.remote_id.is_none() => c.remote_id = Some(id.to_string()),
+                _ => {}
+            }
+        }
+    }
+    conns
+}
+
+// ---------------------------------------------------------------------------------------
+// Proposals
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq)]
+struct Proposal {
+    proto: String,
+    transforms: Vec<String>,
+}
+
+impl Proposal {
+    fn values(&self, k: Kind) -> Vec<&str> {
+        self.transforms
+            .iter()
+            .map(String::as_str)
+            .filter(|t| kind_of(t) == k)
+            .collect()
+    }
+    fn text(&self) -> String {
+        format!("{}:{}", self.proto, self.transforms.join("/"))
+    }
+}
+
+fn proposals_text(ps: &[Proposal]) -> String {
+    ps.iter().map(Proposal::text).collect::<Vec<_>>().join(", ")
+}
+
+/// `IKE:AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048, IKE:…` → proposals, and
+/// whether the list ends with a comma (continued on the next line, as in the FAQ).
+fn parse_proposals(s: &str) -> Option<(Vec<Proposal>, bool)> {
+    let t = s.trim();
+    let continued = t.ends_with(',');
+    let mut out = Vec::new();
+    for part in t.split(',') {
+        let p = part.trim();
+        if p.is_empty() {
+            continue;
+        }
+        let (proto, rest) = p.split_once(':')?;
+        if !matches!(proto, "IKE" | "ESP" | "AH") {
+            return None;
+        }
+        let transforms: Vec<String> = rest
+            .split('/')
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect();
+        if transforms.is_empty() || transforms.iter().any(|x| x.contains(' ')) {
+            return None;
+        }
+        out.push(Proposal {
+            proto: proto.to_string(),
+            transforms,
+        });
+    }
+    (!out.is_empty()).then_some((out, continued))
+}
+
+/// Transform types, as strongSwan names them in `no acceptable X found`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Encryption,
+    Integrity,
+    Prf,
+    DhGroup,
+    Esn,
+}
+
+const KINDS: [Kind; 5] = [
+    Kind::Encryption,
+    Kind::Integrity,
+    Kind::Prf,
+    Kind::DhGroup,
+    Kind::Esn,
+];
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Encryption => "encryption",
+            Kind::Integrity => "integrity",
+            Kind::Prf => "PRF",
+            Kind::DhGroup => "DH group",
+            Kind::Esn => "extended sequence numbers",
+        }
+    }
+    fn from_strongswan(s: &str) -> Option<Kind> {
+        Some(match s {
+            "ENCRYPTION_ALGORITHM" => Kind::Encryption,
+            "INTEGRITY_ALGORITHM" => Kind::Integrity,
+            "PSEUDO_RANDOM_FUNCTION" => Kind::Prf,
+            "KEY_EXCHANGE_METHOD" | "DIFFIE_HELLMAN_GROUP" => Kind::DhGroup,
+            "EXTENDED_SEQUENCE_NUMBERS" => Kind::Esn,
+            _ => return None,
+        })
+    }
+}
+
+fn kind_of(t: &str) -> Kind {
+    if t.starts_with("PRF_") {
+        Kind::Prf
+    } else if t == "NO_EXT_SEQ" || t == "EXT_SEQ" {
+        Kind::Esn
+    } else if t.starts_with("MODP_")
+        || t.starts_with("ECP_")
+        || t.starts_with("CURVE_")
+        || t.starts_with("MLKEM")
+        || t.starts_with("NTRU")
+        || t.starts_with("NEWHOPE")
+    {
+        Kind::DhGroup
+    } else if t.starts_with("HMAC_")
+        || t.starts_with("AES_XCBC")
+        || t.starts_with("AES_CMAC")
+        || t.starts_with("CAMELLIA_XCBC")
+        || t.starts_with("KMAC")
+    {
+        Kind::Integrity
+    } else {
+        Kind::Encryption
+    }
+}
+
+/// The name the Alibaba Cloud console or API uses for a transform strongSwan logs
+/// (`AES_CBC_128` → `aes`, `MODP_2048` → `group14`), from [`crate::algo`].
+fn alias(t: &str) -> Option<String> {
+    use crate::algo::{DhGroup, Encryption, Integrity};
+    match kind_of(t) {
+        Kind::Encryption => Encryption::parse(t)
+            .ok()
+            .and_then(|e| e.alibaba_name())
+            .map(str::to_string),
+        Kind::Integrity => Integrity::parse(t)
+            .ok()
+            .and_then(|i| i.alibaba_name())
+            .map(str::to_string),
+        Kind::DhGroup => DhGroup::parse(t).ok().and_then(|g| g.alibaba_name()),
+        Kind::Prf | Kind::Esn => None,
+    }
+}
+
+/// `MODP_1024 (group2)`; an empty DH list of an ESP proposal reads "no PFS".
+fn show_values(vals: &[&str], kind: Kind, esp: bool) -> String {
+    if vals.is_empty() {
+        return if kind == Kind::DhGroup && esp {
+            "no PFS".to_string()
+        } else {
+            "none".to_string()
+        };
+    }
+    vals.iter()
+        .map(|v| match alias(v) {
+            Some(a) => format!("{v} (Alibaba Cloud: {a})"),
+            None => v.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// Transform types in which `r` and `c` share no value. For ESP the DH group "none"
+/// (PFS off) is a value; `skip_dh` ignores the DH group (an IKEv2 CHILD_SA created with
+/// IKE_AUTH carries no key exchange, whatever PFS says).
+fn pair_diff(r: &Proposal, c: &Proposal, skip_dh: bool) -> Vec<Kind> {
+    let esp = r.proto != "IKE";
+    KINDS
+        .into_iter()
+        .filter(|&k| {
+            if k == Kind::DhGroup && skip_dh {
+                return false;
+            }
+            let rv = r.values(k);
+            let cv = c.values(k);
+            if rv.is_empty() && cv.is_empty() {
+                return false;
+            }
+            if k == Kind::DhGroup && esp && (rv.is_empty() || cv.is_empty()) {
+                return rv.is_empty() != cv.is_empty();
+            }
+            !rv.iter().any(|x| cv.contains(x))
+        })
+        .collect()
+}
+
+/// What differs between the offered and the accepted proposals: the transform types of
+/// the closest pairs (fewest differing types), each with the values of its first pair.
+struct ProposalDiff {
+    kinds: Vec<(Kind, String, String)>,
+    /// Some closest pair differs in the DH group only.
+    dh_only: bool,
+}
+
+fn proposal_diff(received: &[Proposal], configured: &[Proposal], skip_dh: bool) -> ProposalDiff {
+    let mut pairs = Vec::new();
+    for r in received {
+        for c in configured {
+            pairs.push((r, c, pair_diff(r, c, skip_dh)));
+        }
+    }
+    let min = pairs
+        .iter()
+        .map(|p| p.2.len())
+        .filter(|&n| n > 0)
+        .min()
+        .unwrap_or(0);
+    let mut kinds: Vec<(Kind, String, String)> = Vec::new();
+    let mut dh_only = false;
+    for (r, c, d) in pairs.iter().filter(|p| min > 0 && p.2.len() == min) {
+        if d.as_slice() == [Kind::DhGroup] {
+            dh_only = true;
+        }
+        for &k in d {
+            if kinds.iter().all(|x| x.0 != k) {
+                let esp = r.proto != "IKE";
+                kinds.push((
+                    k,
+                    show_values(&r.values(k), k, esp),
+                    show_values(&c.values(k), k, esp),
+                ));
+            }
+        }
+    }
+    kinds.sort_by_key(|k| k.0);
+    ProposalDiff { kinds, dh_only }
+}
+
+// ---------------------------------------------------------------------------------------
+// Recognized messages
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Main,
+    Aggressive,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Initiator,
+    Responder,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PropSource {
+    Received,
+    Configured,
+    Selected,
+    Bare,
+}
+
+/// One recognized log message.
+#[derive(Clone, Debug, PartialEq)]
+enum Ev {
+    /// `initiating [Main Mode |Aggressive Mode ]IKE_SA vpn[1] to 198.51.100.1`
+    Initiating {
+        mode: Option<Mode>,
+        peer: Option<String>,
+    },
+    /// `198.51.100.2 is initiating a[n] [Main Mode |Aggressive Mode ]IKE_SA`
+    PeerInitiating {
+        mode: Option<Mode>,
+        peer: String,
+    },
+    /// `parsed|generating EXCHANGE request|response N [ payloads ]`
+    Message {
+        parsed: bool,
+        exchange: String,
+        request: bool,
+        payloads: String,
+    },
+    /// `received packet: from 198.51.100.1[500] to 198.51.100.2[500] (472 bytes)`
+    ReceivedPacket {
+        from: String,
+        to: String,
+    },
+    /// `looking for an IKEv1 config for A...B`
+    LookingIkeConfig {
+        version: u8,
+    },
+    /// `no IKE config found for A...B, sending NO_PROPOSAL_CHOSEN`
+    NoIkeConfig {
+        between: String,
+    },
+    /// `looking for [pre-shared key ]peer configs matching ME[MEID]...OTHER[OTHERID]`
+    LookingPeerConfig {
+        me_id: Option<String>,
+        other_id: Option<String>,
+    },
+    /// `no matching peer config found`, `no peer config found`
+    NoPeerConfig,
+    /// `found 1 matching config, but none allows pre-shared key authentication using
+    /// Aggressive Mode`, `Aggressive Mode PSK disabled for security reasons`
+    AggressiveRefused,
+    /// `IDir 'X' does not match to 'Y'`, `constraint check failed: identity 'Y' required`
+    IdNoMatch {
+        got: Option<String>,
+        want: Option<String>,
+    },
+    /// `tried 1 shared key for 'A' - 'B', but MAC mismatched`
+    MacMismatch {
+        ids: String,
+    },
+    /// `no shared key found for 'A' - 'B'`
+    NoSharedKey {
+        ids: String,
+    },
+    /// `invalid HASH_V1 payload length, decryption failed?`
+    DecryptFailed {
+        payload: String,
+    },
+    CouldNotDecrypt,
+    ParsingFailed,
+    /// `received X error notify` (IKEv1), `received X notify error` (IKEv2),
+    /// `received X notify, no CHILD_SA built` (IKEv2 child)
+    Notify {
+        name: String,
+        v1_wording: bool,
+        child: bool,
+    },
+    SelectingProposal,
+    ProposalMatches,
+    NoAcceptable(Kind),
+    Proposals {
+        source: PropSource,
+        list: Vec<Proposal>,
+        continued: bool,
+    },
+    /// `received proposals unacceptable`, `no acceptable proposal found`, `no matching
+    /// proposal found, sending NO_PROPOSAL_CHOSEN`, `no proposal found`
+    ProposalFailure,
+    ProposingTs {
+        us: bool,
+    },
+    SelectingTs {
+        us: bool,
+    },
+    /// ` 172.30.96.0/19` after a traffic selector header
+    TsEntry(String),
+    /// ` config: X, received: Y => match: Z` / `=> no match`
+    TsSelect {
+        config: String,
+        matched: bool,
+    },
+    /// `looking for a child config for OURS === THEIRS`
+    LookingChildConfig {
+        ours: Vec<String>,
+        theirs: Vec<String>,
+    },
+    /// `traffic selectors OURS === THEIRS unacceptable` (IKEv2 responder)
+    TsUnacceptable {
+        ours: Vec<String>,
+        theirs: Vec<String>,
+    },
+    /// `no matching CHILD_SA config found for THEIRS === OURS` (IKEv1 responder)
+    NoChildConfig {
+        ours: Vec<String>,
+        theirs: Vec<String>,
+    },
+    HashMismatch,
+    IntegrityFailed,
+    Retransmit {
+        msgid: u32,
+    },
+    /// `giving up after 5 retransmits`, `establishing IKE_SA failed, peer not responding`,
+    /// `peer not responding, trying again`
+    GivingUp,
+    IkeEstablished {
+        sa: String,
+        between: String,
+    },
+    ChildEstablished {
+        sa: String,
+        name: String,
+        local: Vec<String>,
+        remote: Vec<String>,
+    },
+    EstablishingChild {
+        name: String,
+    },
+    ChildFailed,
+    /// `ipsec statusall` / `swanctl --list-sas` lines showing an SA up.
+    ListedUp {
+        sa: String,
+        between: String,
+    },
+}
+
+/// `a b === c d` → (["a","b"], ["c","d"]).
+fn ts_pair(s: &str) -> Option<(Vec<String>, Vec<String>)> {
+    let (l, r) = s.split_once(" === ")?;
+    let split = |x: &str| x.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    Some((split(l), split(r)))
+}
+
+fn looks_like_ts(s: &str) -> bool {
+    let head = s.split('[').next().unwrap_or(s);
+    head == "dynamic" || head.parse::<Cidr>().is_ok() || head.contains(':') && head.contains('/')
+}
+
+/// Text between the first pair of single quotes after `from`.
+fn quoted(s: &str) -> Vec<String> {
+    s.split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+fn recognize(body: &str) -> Option<Ev> {
+    let b = body.trim();
+    if b.is_empty() {
+        return None;
+    }
+    if let Some(rest) = b.strip_prefix("initiating ") {
+        if let Some((what, peer)) = rest.split_once(" to ") {
+            if what.contains("IKE_SA") {
+                let mode = mode_in(what);
+                return Some(Ev::Initiating {
+                    mode,
+                    peer: Some(peer.trim().to_string()),
+                });
+            }
+        }
+    }
+    if let Some((peer, what)) = b.split_once(" is initiating a") {
+        if what.ends_with("IKE_SA") {
+            return Some(Ev::PeerInitiating {
+                mode: mode_in(what),
+                peer: peer.to_string(),
+            });
+        }
+    }
+    for (prefix, parsed) in [("parsed ", true), ("generating ", false)] {
+        if let Some(rest) = b.strip_prefix(prefix) {
+            let mut words = rest.splitn(3, ' ');
+            let exchange = words.next()?;
+            let dir = words.next()?;
+            if let (Some(open), Some(close)) = (rest.find('['), rest.rfind(']')) {
+                if (dir == "request" || dir == "response") && open < close {
+                    return Some(Ev::Message {
+                        parsed,
+                        exchange: exchange.to_string(),
+                        request: dir == "request",
+                        payloads: rest[open + 1..close].trim().to_string(),
+                    });
+                }
+            }
+        }
+    }
+    if let Some(rest) = b.strip_prefix("received packet: from ") {
+        let (from, to) = rest.split_once(" to ")?;
+        let strip = |s: &str| s.split('[').next().unwrap_or(s).trim().to_string();
+        return Some(Ev::ReceivedPacket {
+            from: strip(from),
+            to: strip(to.split(' ').next().unwrap_or(to)),
+        });
+    }
+    if let Some(rest) = b.strip_prefix("looking for an IKEv") {
+        if let Some(v) = rest.chars().next().and_then(|c| c.to_digit(10)) {
+            if rest[1..].starts_with(" config for ") {
+                return Some(Ev::LookingIkeConfig { version: v as u8 });
+            }
+        }
+    }
+    if let Some(rest) = b.strip_prefix("no IKE config found for ") {
+        let between = rest.split(',').next().unwrap_or(rest).trim().to_string();
+        return Some(Ev::NoIkeConfig { between });
+    }
+    if b.starts_with("looking for peer configs matching ")
+        || b.starts_with("looking for pre-shared key peer configs matching ")
+    {
+        let pair = b.rsplit(" matching ").next().unwrap_or("");
+        let (me, other) = pair.split_once("...").unwrap_or((pair, ""));
+        let id = |s: &str| {
+            let (_, rest) = s.split_once('[')?;
+            Some(rest.strip_suffix(']').unwrap_or(rest).to_string())
+        };
+        return Some(Ev::LookingPeerConfig {
+            me_id: id(me),
+            other_id: id(other),
+        });
+    }
+    if b == "no matching peer config found" || b == "no peer config found" {
+        return Some(Ev::NoPeerConfig);
+    }
+    if (b.contains("none allows") && b.contains("Aggressive Mode"))
+        || b.starts_with("Aggressive Mode PSK disabled")
+    {
+        return Some(Ev::AggressiveRefused);
+    }
+    if (b.starts_with("IDir ") || b.starts_with("IDr ") || b.starts_with("IDi "))
+        && b.contains(" does not match to ")
+    {
+        let (l, r) = b.split_once(" does not match to ").unwrap_or((b, ""));
+        let unq = |s: &str| s.trim().trim_matches('\'').to_string();
+        let got = l.split_once(' ').map(|x| unq(x.1));
+        return Some(Ev::IdNoMatch {
+            got,
+            want: Some(unq(r)),
+        });
+    }
+    if let Some(rest) = b.strip_prefix("constraint check failed: identity ") {
+        return Some(Ev::IdNoMatch {
+            got: None,
+            want: quoted(rest).into_iter().next(),
+        });
+    }
+    if b.starts_with("tried ") && b.ends_with("but MAC mismatched") {
+        return Some(Ev::MacMismatch {
+            ids: quoted(b).join("' - '"),
+        });
+    }
+    if let Some(rest) = b.strip_prefix("no shared key found for ") {
+        return Some(Ev::NoSharedKey {
+            ids: quoted(rest).join("' - '"),
+        });
+    }
+    if let Some(rest) = b.strip_prefix("invalid ") {
+        if let Some(p) = rest.strip_suffix(" payload length, decryption failed?") {
+            return Some(Ev::DecryptFailed {
+                payload: p.to_string(),
+            });
+        }
+    }
+    match b {
+        "could not decrypt payloads" => return Some(Ev::CouldNotDecrypt),
+        "message parsing failed" => return Some(Ev::ParsingFailed),
+        "selecting proposal:" => return Some(Ev::SelectingProposal),
+        "proposal matches" => return Some(Ev::ProposalMatches),
+        "received proposals unacceptable"
+        | "no acceptable proposal found"
+        | "no proposal found"
+        | "no matching proposal found, sending NO_PROPOSAL_CHOSEN" => {
+            return Some(Ev::ProposalFailure)
+        }
+        "received HASH payload does not match" => return Some(Ev::HashMismatch),
+        "integrity check failed" => return Some(Ev::IntegrityFailed),
+        "failed to establish CHILD_SA, keeping IKE_SA" => return Some(Ev::ChildFailed),
+        "establishing IKE_SA failed, peer not responding" => return Some(Ev::GivingUp),
+        "proposing traffic selectors for us:" => return Some(Ev::ProposingTs { us: true }),
+        "proposing traffic selectors for other:" => return Some(Ev::ProposingTs { us: false }),
+        "selecting traffic selectors for us:" => return Some(Ev::SelectingTs { us: true }),
+        "selecting traffic selectors for other:" => return Some(Ev::SelectingTs { us: false }),
+        _ => {}
+    }
+    if let Some(rest) = b.strip_prefix("received ") {
+        for (suffix, v1, child) in [
+            (" error notifyed", true, false),
+            (" error notify", true, false),
+            (" notify error", false, false),
+            (" notify, no CHILD_SA built", false, true),
+        ] {
+            if let Some(name) = rest.strip_suffix(suffix) {
+                if !name.contains(' ') {
+                    return Some(Ev::Notify {
+                        name: name.to_string(),
+                        v1_wording: v1,
+                        child,
+                    });
+                }
+            }
+        }
+    }
+    if let Some(k) = b
+        .strip_prefix("no acceptable ")
+        .and_then(|r| r.strip_suffix(" found"))
+        .and_then(Kind::from_strongswan)
+    {
+        return Some(Ev::NoAcceptable(k));
+    }
+    for (prefix, source) in [
+        ("received proposals: ", PropSource::Received),
+        ("configured proposals: ", PropSource::Configured),
+        ("selected proposal: ", PropSource::Selected),
+    ] {
+        if let Some(rest) = b.strip_prefix(prefix) {
+            let (list, continued) = parse_proposals(rest)?;
+            return Some(Ev::Proposals {
+                source,
+                list,
+                continued,
+            });
+        }
+    }
+    if b.starts_with("IKE:") || b.starts_with("ESP:") || b.starts_with("AH:") {
+        let (list, continued) = parse_proposals(b)?;
+        return Some(Ev::Proposals {
+            source: PropSource::Bare,
+            list,
+            continued,
+        });
+    }
+    if let Some(rest) = b.strip_prefix("config: ") {
+        let (config, outcome) = rest.split_once(" => ")?;
+        let config = config
+            .split(',')
+            .next()
+            .unwrap_or(config)
+            .trim()
+            .to_string();
+        return Some(Ev::TsSelect {
+            config,
+            matched: outcome.starts_with("match"),
+        });
+    }
+    if let Some(rest) = b.strip_prefix("looking for a child config for ") {
+        let (ours, theirs) = ts_pair(rest)?;
+        return Some(Ev::LookingChildConfig { ours, theirs });
+    }
+    if let Some(rest) = b
+        .strip_prefix("traffic selectors ")
+        .and_then(|r| r.strip_suffix(" unacceptable"))
+    {
+        let (ours, theirs) = ts_pair(rest)?;
+        return Some(Ev::TsUnacceptable { ours, theirs });
+    }
+    if let Some(rest) = b.strip_prefix("no matching CHILD_SA config found for ") {
+        let (theirs, ours) = ts_pair(rest)?;
+        return Some(Ev::NoChildConfig { ours, theirs });
+    }
+    if b.starts_with("retransmit ") || b.starts_with("sending retransmit ") {
+        if let Some(id) = b.split("message ID ").nth(1) {
+            let id = id.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("");
+            if let Ok(msgid) = id.parse() {
+                return Some(Ev::Retransmit { msgid });
+            }
+        }
+    }
+    if (b.starts_with("giving up after ") && b.ends_with(" retransmits"))
+        || b.starts_with("peer not responding, trying again")
+    {
+        return Some(Ev::GivingUp);
+    }
+    if let Some(rest) = b.strip_prefix("IKE_SA ") {
+        if let Some((sa, between)) = rest.split_once(" established between ") {
+            return Some(Ev::IkeEstablished {
+                sa: sa.to_string(),
+                between: between.to_string(),
+            });
+        }
+    }
+    if let Some(rest) = b.strip_prefix("CHILD_SA ") {
+        if let Some((sa, tail)) = rest.split_once(" established ") {
+            let (local, remote) = tail
+                .split_once(" and TS ")
+                .and_then(|(_, ts)| ts_pair(ts))
+                .unwrap_or_default();
+            let name = sa.split('{').next().unwrap_or(sa).to_string();
+            return Some(Ev::ChildEstablished {
+                sa: sa.to_string(),
+                name,
+                local,
+                remote,
+            });
+        }
+    }
+    if let Some(rest) = b.strip_prefix("establishing CHILD_SA ") {
+        let name = rest.split(['{', ' ']).next().unwrap_or(rest).to_string();
+        return Some(Ev::EstablishingChild { name });
+    }
+    if let Some(ev) = recognize_listing(b) {
+        return Some(ev);
+    }
+    if looks_like_ts(b) && !b.contains(' ') {
+        return Some(Ev::TsEntry(b.to_string()));
+    }
+    None
+}
+
+fn mode_in(s: &str) -> Option<Mode> {
+    if s.contains("Main Mode") {
+        Some(Mode::Main)
+    } else if s.contains("Aggressive Mode") {
+        Some(Mode::Aggressive)
+    } else {
+        None
+    }
+}
+
+/// `ipsec statusall` (`vpn[1]: ESTABLISHED 3 minutes ago, A[a]...B[b]`,
+/// `net{1}:   10.0.0.0/8 === 172.30.96.0/19`) and `swanctl --list-sas`
+/// (`vpn: #1, ESTABLISHED, IKEv2, …`, `net: #1, reqid 1, INSTALLED, …`) lines.
+fn recognize_listing(b: &str) -> Option<Ev> {
+    if let Some((sa, rest)) = b.split_once(": ") {
+        if sa.contains(' ') {
+            return None;
+        }
+        let rest = rest.trim();
+        if sa.ends_with(']') {
+            if let Some(tail) = rest.strip_prefix("ESTABLISHED ") {
+                let between = tail.split_once(", ").map(|x| x.1).unwrap_or("");
+                return Some(Ev::ListedUp {
+                    sa: format!("IKE_SA {sa}"),
+                    between: between.to_string(),
+                });
+            }
+        }
+        if sa.ends_with('}') && rest.contains(" === ") {
+            return Some(Ev::ListedUp {
+                sa: format!("CHILD_SA {sa}"),
+                between: rest.to_string(),
+            });
+        }
+        if let Some(tail) = rest.strip_prefix('#') {
+            let fields: Vec<&str> = tail.split(", ").collect();
+            if fields.len() >= 3 && fields[1] == "ESTABLISHED" && fields[2].starts_with("IKEv") {
+                return Some(Ev::ListedUp {
+                    sa: format!("IKE_SA {sa} #{}", fields[0]),
+                    between: fields[2].to_string(),
+                });
+            }
+            if fields.len() >= 3 && fields[1].starts_with("reqid ") && fields[2] == "INSTALLED" {
+                return Some(Ev::ListedUp {
+                    sa: format!("CHILD_SA {sa} #{}", fields[0]),
+                    between: fields.last().copied().unwrap_or("").to_string(),
+                });
+            }
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-IKE_SA analysis
+// ---------------------------------------------------------------------------------------
+
+/// A cause found in one negotiation, before merging.
+#[derive(Clone, Debug)]
+struct Hit {
+    code: &'static str,
+    lines: BTreeSet<usize>,
+    conn: Option<String>,
+    message: String,
+    fix: String,
+    source: Vec<String>,
+    destination: Vec<String>,
+    /// Traffic selector pairs (`this side === peer side`) the cause concerns. Causes of
+    /// one file that differ only in these merge into one finding listing all pairs, put
+    /// where the message says `{pairs}`.
+    pairs: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct TsBlock {
+    us: Vec<(usize, String)>,
+    other: Vec<(usize, String)>,
+}
+
+#[derive(Clone, Debug)]
+struct ChildRec {
+    line: usize,
+    sa: String,
+    name: String,
+    local: Vec<String>,
+    remote: Vec<String>,
+    /// What this side asked for or has configured for this child.
+    want_local: Vec<(usize, String)>,
+    want_remote: Vec<(usize, String)>,
+}
+
+#[derive(Default)]
+struct Selection {
+    active: bool,
+    no_acceptable: Vec<(usize, Kind)>,
+    received: Option<(Vec<usize>, Vec<Proposal>)>,
+    configured: Option<(Vec<usize>, Vec<Proposal>)>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum TsCursor {
+    None,
+    Proposing(bool),
+    Selecting(bool),
+}
+
+/// State of one IKE_SA (or one untagged negotiation) while its lines are read.
+struct Sa<'c> {
+    conns: &'c [LoadedConn],
+    conn: Option<String>,
+    v1: bool,
+    v2: bool,
+    mode: Option<Mode>,
+    role: Option<Role>,
+    local: Option<String>,
+    peer: Option<String>,
+    start_line: Option<usize>,
+    established: Option<usize>,
+    heard: bool,
+    last_exchange: Option<String>,
+    pending_notify: Option<(usize, String)>,
+    looking_ike: Option<(usize, u8)>,
+    looking_peer: Option<(usize, Option<String>, Option<String>)>,
+    first_request: Option<usize>,
+    sel: Selection,
+    own_ike: Option<(usize, Vec<Proposal>)>,
+    own_esp: Option<(usize, Vec<Proposal>)>,
+    selected_ike: Option<Vec<Proposal>>,
+    last_bare_continued: bool,
+    cursor: TsCursor,
+    child_lookup: Option<(usize, Vec<String>, Vec<String>)>,
+    offer: TsBlock,
+    cfg: TsBlock,
+    sel_ts: Vec<(bool, usize, String, bool)>,
+    children: Vec<ChildRec>,
+    retransmits: Vec<(usize, u32)>,
+    giveups: Vec<usize>,
+    hits: Vec<Hit>,
+    last_hit: Option<usize>,
+}
+
+const PHASE1: [&str; 7] = [
+    PSK_MISMATCH,
+    IKE_VERSION_MISMATCH,
+    IKE_MODE_MISMATCH,
+    IKE_ID_MISMATCH,
+    IKE_PROPOSAL_MISMATCH,
+    PEER_NOT_RESPONDING,
+    CUSTOMER_GATEWAY_IP_INVALID,
+];
+const PHASE2: [&str; 3] = [
+    TRAFFIC_SELECTOR_MISMATCH,
+    IPSEC_PROPOSAL_MISMATCH,
+    PFS_MISMATCH,
+];
+
+const FIX_PSK: &str = "Set the same pre-shared key on the Alibaba Cloud IPsec connection and on the on-premises gateway (type it again on both ends; look for look-alike characters such as O/0 and trailing spaces).";
+const FIX_VERSION: &str = "Use the same IKE version on both ends (IKEv2 is recommended, also for several subnets: FAQ 5).";
+const FIX_MODE: &str = "Use the same IKEv1 negotiation mode (main or aggressive) on both ends.";
+const FIX_ID: &str = "Make each end's RemoteId equal to the other end's LocalId (by default the Alibaba Cloud VPN gateway uses its public IP as LocalId and expects the customer gateway IP as RemoteId).";
+const FIX_TS: &str = "Make the subnets mirror each other: the local subnets of one end must be the remote subnets of the other (Alibaba Cloud: the IPsec connection's local and remote CIDR blocks; on premises: the interesting traffic / traffic selectors).";
+const FIX_NOT_RESPONDING: &str = "Check that the peer gateway is running and reachable: the Alibaba Cloud customer gateway IP must be the on-premises gateway's public address and the on-premises peer must be the VPN gateway's public IP; allow UDP 500 and 4500 (and IP fragments) in both directions.";
+const FIX_CGW: &str = "Create the customer gateway with the on-premises gateway's real public IP address and use it for the IPsec connection.";
+
+impl<'c> Sa<'c> {
+    fn new(conns: &'c [LoadedConn]) -> Sa<'c> {
+        Sa {
+            conns,
+            conn: None,
+            v1: false,
+            v2: false,
+            mode: None,
+            role: None,
+            local: None,
+            peer: None,
+            start_line: None,
+            established: None,
+            heard: false,
+            last_exchange: None,
+            pending_notify: None,
+            looking_ike: None,
+            looking_peer: None,
+            first_request: None,
+            sel: Selection::default(),
+            own_ike: None,
+            own_esp: None,
+            selected_ike: None,
+            last_bare_continued: false,
+            cursor: TsCursor::None,
+            child_lookup: None,
+            offer: TsBlock::default(),
+            cfg: TsBlock::default(),
+            sel_ts: Vec::new(),
+            children: Vec::new(),
+            retransmits: Vec::new(),
+            giveups: Vec::new(),
+            hits: Vec::new(),
+            last_hit: None,
+        }
+    }
+
+    /// Is this negotiation far enough to be meaningful, so that an untagged initiation
+    /// line starts a new one?
+    fn is_empty(&self) -> bool {
+        self.start_line.is_none() && self.hits.is_empty() && !self.heard
+    }
+
+    fn version(&self) -> Option<&'static str> {
+        match (self.v1, self.v2) {
+            (true, false) => Some("IKEv1"),
+            (false, true) => Some("IKEv2"),
+            _ => None,
+        }
+    }
+
+    /// ` (IKEv2)` when the version is known.
+    fn version_paren(&self) -> String {
+        self.version()
+            .map(|v| format!(" ({v})"))
+            .unwrap_or_default()
+    }
+
+    fn peer(&self) -> String {
+        match &self.peer {
+            Some(p) => format!("the peer {p}"),
+            None => "the peer".to_string(),
+        }
+    }
+
+    fn loaded_conn(&self) -> Option<&'c LoadedConn> {
+        match &self.conn {
+            Some(n) => self.conns.iter().find(|c| &c.name == n),
+            None if self.conns.len() == 1 => self.conns.first(),
+            None => None,
+        }
+    }
+
+    fn hit(&mut self, code: &'static str, lines: &[usize], message: String, fix: &str) {
+        self.hits.push(Hit {
+            code,
+            lines: lines.iter().copied().collect(),
+            conn: None,
+            message,
+            fix: fix.to_string(),
+            source: Vec::new(),
+            destination: Vec::new(),
+            pairs: Vec::new(),
+        });
+        self.last_hit = Some(self.hits.len() - 1);
+    }
+
+    fn has_phase1_hit(&self) -> bool {
+        self.hits.iter().any(|h| PHASE1.contains(&h.code))
+    }
+
+    /// Adds a supporting line to the last cause if it is one of `codes`.
+    fn support(&mut self, no: usize, codes: &[&str]) {
+        if let Some(i) = self.last_hit {
+            if codes.contains(&self.hits[i].code) {
+                self.hits[i].lines.insert(no);
+            }
+        }
+    }
+
+    fn note_exchange(&mut self, exchange: &str) {
+        match exchange {
+            "ID_PROT" | "AGGRESSIVE" | "QUICK_MODE" | "INFORMATIONAL_V1" | "TRANSACTION" => {
+                self.v1 = true
+            }
+            "IKE_SA_INIT" | "IKE_AUTH" | "CREATE_CHILD_SA" | "INFORMATIONAL" => self.v2 = true,
+            _ => {}
+        }
+        match exchange {
+            "ID_PROT" => self.mode = self.mode.or(Some(Mode::Main)),
+            "AGGRESSIVE" => self.mode = Some(Mode::Aggressive),
+            _ => {}
+        }
+    }
+
+    fn on(&mut self, no: usize, ev: Ev) {
+        // A traffic selector list continues only directly below its header.
+        let ts_cursor = self.cursor;
+        if !matches!(ev, Ev::TsEntry(_) | Ev::TsSelect { .. }) {
+            self.cursor = TsCursor::None;
+        }
+        let bare_continued = self.last_bare_continued;
+        self.last_bare_continued = false;
+        match ev {
+            Ev::Initiating { mode, peer } => {
+                self.role = Some(Role::Initiator);
+                self.start_line = Some(no);
+                self.mode = mode.or(self.mode);
+                if mode.is_some() {
+                    self.v1 = true;
+                } else {
+                    self.v2 = true;
+                }
+                self.peer = peer.or(self.peer.take());
+            }
+            Ev::PeerInitiating { mode, peer } => {
+                self.role = Some(Role::Responder);
+                self.start_line = Some(no);
+                self.mode = mode.or(self.mode);
+                if mode.is_some() {
+                    self.v1 = true;
+                } else {
+                    self.v2 = true;
+                }
+                self.peer = Some(peer);
+            }
+            Ev::Message {
+                parsed,
+                exchange,
+                request,
+                payloads,
+            } => {
+                self.note_exchange(&exchange);
+                if parsed {
+                    self.heard = true;
+                    if request {
+                        self.first_request.get_or_insert(no);
+                        self.last_exchange = Some(exchange.clone());
+                    }
+                    self.pending_notify = payloads.contains("N(").then_some((no, payloads));
+                } else {
+                    if request {
+                        self.last_exchange = Some(exchange.clone());
+                    }
+                    for (n, codes) in [
+                        (
+                            "N(AUTH_FAILED)",
+                            &[PSK_MISMATCH, IKE_ID_MISMATCH, IKE_MODE_MISMATCH][..],
+                        ),
+                        (
+                            "N(NO_PROP)",
+                            &[
+                                IKE_PROPOSAL_MISMATCH,
+                                IPSEC_PROPOSAL_MISMATCH,
+                                PFS_MISMATCH,
+                                IKE_VERSION_MISMATCH,
+                            ][..],
+                        ),
+                        ("N(TS_UNACCEPT)", &[TRAFFIC_SELECTOR_MISMATCH][..]),
+                        ("N(INVAL_ID)", &[TRAFFIC_SELECTOR_MISMATCH][..]),
+                        ("N(PLD_MAL)", &[PSK_MISMATCH][..]),
+                    ] {
+                        if payloads.contains(n) {
+                            self.support(no, codes);
+                        }
+                    }
+                }
+            }
+            Ev::ReceivedPacket { from, to } => {
+                self.heard = true;
+                self.peer.get_or_insert(from);
+                self.local.get_or_insert(to);
+            }
+            Ev::LookingIkeConfig { version } => {
+                if version == 1 {
+                    self.v1 = true;
+                } else {
+                    self.v2 = true;
+                }
+                self.looking_ike = Some((no, version));
+            }
+            Ev::NoIkeConfig { between } => self.no_ike_config(no, &between),
+            Ev::LookingPeerConfig { me_id, other_id } => {
+                self.looking_peer = Some((no, me_id, other_id))
+            }
+            Ev::NoPeerConfig => self.no_peer_config(no),
+            Ev::AggressiveRefused => {
+                let mut lines = vec![no];
+                lines.extend(self.start_line);
+                let msg = format!(
+                    "{} starts IKEv1 phase 1 in Aggressive Mode, but the connection configured on this gateway does not accept pre-shared-key authentication in Aggressive Mode (it negotiates in Main Mode), so this gateway refused with AUTHENTICATION_FAILED.",
+                    capitalize(&self.peer())
+                );
+                self.hit(IKE_MODE_MISMATCH, &lines, msg, FIX_MODE);
+            }
+            Ev::IdNoMatch { got, want } => {
+                let msg = match (got, want) {
+                    (Some(g), Some(w)) => format!(
+                        "IKE phase 1 with {} fails on identities: the peer identified itself as '{g}', but this gateway expects '{w}' (its RemoteId), so it aborted the negotiation.",
+                        self.peer()
+                    ),
+                    (_, w) => format!(
+                        "IKE phase 1 with {} fails on identities: this gateway requires the peer's identity '{}' (its RemoteId) and the peer presented another one.",
+                        self.peer(),
+                        w.unwrap_or_default()
+                    ),
+                };
+                self.hit(IKE_ID_MISMATCH, &[no], msg, FIX_ID);
+            }
+            Ev::MacMismatch { ids } => {
+                let msg = format!(
+                    "IKE phase 1{} with {} fails in authentication: the AUTH payload does not verify with the pre-shared key configured here for '{ids}' ('MAC mismatched'), so this gateway answered AUTHENTICATION_FAILED. The two ends use different pre-shared keys.",
+                    self.version_paren(),
+                    self.peer()
+                );
+                self.hit(PSK_MISMATCH, &[no], msg, FIX_PSK);
+            }
+            Ev::NoSharedKey { ids } => {
+                let msg = format!(
+                    "IKE phase 1 with {} fails in authentication: this gateway has no pre-shared key for the identities '{ids}'. Either the key is missing here or the peer uses other identities than the ones the key is configured for.",
+                    self.peer()
+                );
+                self.hit(PSK_MISMATCH, &[no], msg, FIX_PSK);
+            }
+            Ev::DecryptFailed { payload } => self.decrypt_failure(no, Some(payload)),
+            Ev::CouldNotDecrypt => self.decrypt_failure(no, None),
+            Ev::ParsingFailed => self.support(no, &[PSK_MISMATCH]),
+            Ev::Notify {
+                name,
+                v1_wording,
+                child,
+            } => self.notify(no, &name, v1_wording, child),
+            Ev::SelectingProposal => {
+                self.sel = Selection {
+                    active: true,
+                    ..Selection::default()
+                }
+            }
+            Ev::ProposalMatches => self.sel = Selection::default(),
+            Ev::NoAcceptable(k) => {
+                self.sel.active = true;
+                self.sel.no_acceptable.push((no, k));
+            }
+            Ev::Proposals {
+                source,
+                list,
+                continued,
+            } => self.proposals(no, source, list, continued, bare_continued),
+            Ev::ProposalFailure => self.proposal_failure(no),
+            Ev::ProposingTs { us } => {
+                if self.child_lookup.is_none() && us && !matches!(ts_cursor, TsCursor::Proposing(_))
+                {
+                    self.offer = TsBlock::default();
+                }
+                self.cursor = TsCursor::Proposing(us);
+            }
+            Ev::SelectingTs { us } => self.cursor = TsCursor::Selecting(us),
+            Ev::TsEntry(ts) => {
+                if let TsCursor::Proposing(us) = ts_cursor {
+                    let block = if self.child_lookup.is_some() {
+                        &mut self.cfg
+                    } else {
+                        &mut self.offer
+                    };
+                    if us {
+                        block.us.push((no, ts));
+                    } else {
+                        block.other.push((no, ts));
+                    }
+                    self.cursor = ts_cursor;
+                }
+            }
+            Ev::TsSelect { config, matched } => {
+                if let TsCursor::Selecting(us) = ts_cursor {
+                    self.sel_ts.push((us, no, config, matched));
+                    self.cursor = ts_cursor;
+                }
+            }
+            Ev::LookingChildConfig { ours, theirs } => {
+                self.child_lookup = Some((no, ours, theirs));
+                self.cfg = TsBlock::default();
+                self.sel_ts.clear();
+            }
+            Ev::TsUnacceptable { ours, theirs } | Ev::NoChildConfig { ours, theirs } => {
+                self.ts_refused_here(no, ours, theirs)
+            }
+            Ev::HashMismatch => {
+                let msg = format!(
+                    "Phase 2 with {} fails: the HASH payload of the peer's phase-2 message does not match ('received HASH payload does not match'). In IKEv1 aggressive mode this is how different local/remote subnets (traffic selectors) show (FAQ 2).",
+                    self.peer()
+                );
+                self.hit(TRAFFIC_SELECTOR_MISMATCH, &[no], msg, FIX_TS);
+            }
+            Ev::IntegrityFailed => self.support(no, &[TRAFFIC_SELECTOR_MISMATCH]),
+            Ev::Retransmit { msgid } => self.retransmits.push((no, msgid)),
+            Ev::GivingUp => self.giveups.push(no),
+            Ev::IkeEstablished { .. } => self.established = Some(no),
+            Ev::ChildEstablished {
+                sa,
+                name,
+                local,
+                remote,
+            } => self.child_up(no, sa, name, local, remote),
+            Ev::EstablishingChild { .. } => {}
+            Ev::ChildFailed => self.support(no, &PHASE2),
+            Ev::ListedUp { .. } => {}
+        }
+    }
+
+    fn decrypt_failure(&mut self, no: usize, payload: Option<String>) {
+        if let Some(i) = self
+            .hits
+            .iter()
+            .position(|h| h.code == PSK_MISMATCH && h.message.contains("cannot decrypt"))
+        {
+            self.hits[i].lines.insert(no);
+            self.last_hit = Some(i);
+            return;
+        }
+        let what = match payload.as_deref() {
+            Some("ID_V1") => "the peer's identity payload (Main Mode message 5)",
+            Some("HASH_V1") => "the HASH payload of the peer's encrypted message",
+            Some(_) => "the peer's encrypted message",
+            None => "the peer's encrypted messages",
+        };
+        let msg = format!(
+            "IKE phase 1 (IKEv1) with {} fails: the Diffie-Hellman exchange completed, but this gateway cannot decrypt {what} ('decryption failed', 'could not decrypt payloads'). IKEv1 derives the encryption keys from the pre-shared key, so the two ends use different pre-shared keys.",
+            self.peer()
+        );
+        self.hit(PSK_MISMATCH, &[no], msg, FIX_PSK);
+    }
+
+    fn no_ike_config(&mut self, no: usize, between: &str) {
+        let mut lines = vec![no];
+        lines.extend(self.first_request);
+        let peer_v = self.looking_ike.map(|(l, v)| {
+            lines.push(l);
+            v
+        });
+        let theirs = peer_v
+            .map(|v| format!("IKEv{v}"))
+            .or(self.version().map(str::to_string))
+            .unwrap_or_else(|| "this IKE version".to_string());
+        let ours: BTreeSet<String> = self
+            .conns
+            .iter()
+            .filter_map(|c| c.version.filter(|&v| Some(v) != peer_v && v != 0))
+            .map(|v| format!("IKEv{v}"))
+            .collect();
+        let ours = if ours.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; the connections loaded here use {}",
+                ours.into_iter().collect::<Vec<_>>().join(" and ")
+            )
+        };
+        let msg = format!(
+            "IKE phase 1 fails: {} negotiates with {theirs}, but this gateway has no configuration for {theirs} with {between} ('no IKE config found'{ours}), so it answered NO_PROPOSAL_CHOSEN. The two ends use different IKE versions (if the versions agree, no connection here is configured for this pair of addresses).",
+            self.peer()
+        );
+        self.hit(IKE_VERSION_MISMATCH, &lines, msg, FIX_VERSION);
+    }
+
+    fn no_peer_config(&mut self, no: usize) {
+        let mut lines = vec![no];
+        let mut facts = Vec::new();
+        let (me_id, other_id) = match &self.looking_peer {
+            Some((l, me, other)) => {
+                lines.push(*l);
+                (me.clone(), other.clone())
+            }
+            None => (None, None),
+        };
+        let conn = self.loaded_conn();
+        if let Some(o) = other_id.as_deref() {
+            let expect = conn.and_then(|c| c.remote_id.as_deref());
+            match expect {
+                Some(e) if e != o && e != "%any" => facts.push(format!(
+                    "the peer identifies itself as '{o}' while this gateway expects '{e}' (its RemoteId)"
+                )),
+                _ => facts.push(format!("the peer identifies itself as '{o}'")),
+            }
+        }
+        if let Some(m) = me_id.as_deref().filter(|m| *m != "%any") {
+            match conn.and_then(|c| c.local_id.as_deref()) {
+                Some(own) if own != m => facts.push(format!(
+                    "it expects this gateway to be '{m}' while this gateway's LocalId is '{own}'"
+                )),
+                _ => facts.push(format!("it expects this gateway to be '{m}'")),
+            }
+        }
+        let facts = if facts.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", facts.join("; "))
+        };
+        let msg = format!(
+            "IKE phase 1 with {} fails on identities: no connection on this gateway matches the identities in the peer's request ('no matching peer config found'){facts}. This gateway answered AUTHENTICATION_FAILED. The LocalId/RemoteId of the two ends do not match.",
+            self.peer()
+        );
+        self.hit(IKE_ID_MISMATCH, &lines, msg, FIX_ID);
+    }
+
+    /// This end's RemoteId is an address other than the peer's address: the peer, if it
+    /// identifies itself by its address (the Alibaba Cloud default), finds no match.
+    fn suspicious_remote_id(&self) -> Option<(String, String)> {
+        let c = self.loaded_conn()?;
+        let id = c.remote_id.as_deref()?;
+        let addr = c.remote_addrs.as_deref().or(self.peer.as_deref())?;
+        let id_ip = id.parse::<std::net::Ipv4Addr>().ok()?;
+        let addr_ip = addr.trim().parse::<std::net::Ipv4Addr>().ok()?;
+        (id_ip != addr_ip).then(|| (id.to_string(), addr.trim().to_string()))
+    }
+
+    fn notify(&mut self, no: usize, name: &str, v1_wording: bool, child: bool) {
+        if v1_wording {
+            self.v1 = true;
+        } else {
+            self.v2 = true;
+        }
+        let mut lines = vec![no];
+        let mut payloads = String::new();
+        if let Some((l, p)) = self.pending_notify.take() {
+            lines.push(l);
+            payloads = p;
+        }
+        let phase2 = child || self.established.is_some() || payloads.starts_with("HASH");
+        match name {
+            "AUTHENTICATION_FAILED" => {
+                if self.established.is_some() {
+                    return;
+                }
+                lines.extend(self.start_line);
+                if v1_wording && self.mode != Some(Mode::Main) {
+                    let msg = match self.mode {
+                        Some(Mode::Aggressive) => format!(
+                            "IKE phase 1 fails: this gateway starts IKEv1 in Aggressive Mode and {} refused the first message with AUTHENTICATION_FAILED, before any Aggressive Mode reply: the peer does not accept Aggressive Mode for this connection (it is set to Main Mode).",
+                            self.peer()
+                        ),
+                        _ => format!(
+                            "IKE phase 1 (IKEv1) fails: {} answered AUTHENTICATION_FAILED. The Alibaba Cloud FAQ lists this for different negotiation modes (main vs aggressive); if the modes agree, compare the LocalId/RemoteId.",
+                            self.peer()
+                        ),
+                    };
+                    self.hit(IKE_MODE_MISMATCH, &lines, msg, FIX_MODE);
+                } else if let Some((id, addr)) = self.suspicious_remote_id() {
+                    let msg = format!(
+                        "IKE phase 1{} fails: {} rejected this gateway's authentication with AUTHENTICATION_FAILED. This gateway expects the peer to identify itself as '{id}' (its RemoteId) although the peer's address is {addr}; a peer whose LocalId is its address (the Alibaba Cloud default) finds no connection for the identity this gateway asks for and answers exactly so. The LocalId/RemoteId most likely do not match (if they do, compare the pre-shared keys).",
+                        self.version_paren(),
+                        self.peer()
+                    );
+                    self.hit(IKE_ID_MISMATCH, &lines, msg, FIX_ID);
+                } else if v1_wording {
+                    let msg = format!(
+                        "IKE phase 1 (IKEv1 Main Mode) fails: {} answered AUTHENTICATION_FAILED after the identities were exchanged: it has no connection for the identity this gateway presented. The LocalId/RemoteId do not match.",
+                        self.peer()
+                    );
+                    self.hit(IKE_ID_MISMATCH, &lines, msg, FIX_ID);
+                } else {
+                    let msg = format!(
+                        "IKE phase 1 (IKEv2) fails: the algorithms agreed (IKE_SA_INIT succeeded) but {} rejected this gateway's authentication with AUTHENTICATION_FAILED. With pre-shared keys this means the keys differ (the peer's log then shows 'MAC mismatched'); if the peer's log shows 'no matching peer config found' instead, the LocalId/RemoteId differ.",
+                        self.peer()
+                    );
+                    self.hit(PSK_MISMATCH, &lines, msg, FIX_PSK);
+                }
+            }
+            "NO_PROPOSAL_CHOSEN" if phase2 => self.child_refused(lines, child),
+            "NO_PROPOSAL_CHOSEN" => {
+                lines.extend(self.start_line);
+                if v1_wording {
+                    let msg = format!(
+                        "IKE phase 1 fails: this gateway starts IKEv1 ({}) and {} refused the very first message with NO_PROPOSAL_CHOSEN: most likely it has no IKEv1 configuration for this connection because it runs IKEv2. (A peer whose IKEv1 phase-1 algorithms differ answers the same way; the peer's log tells: 'no IKE config found' = version, 'no proposal found' = algorithms.)",
+                        match self.mode {
+                            Some(Mode::Aggressive) => "Aggressive Mode",
+                            _ => "Main Mode",
+                        },
+                        self.peer()
+                    );
+                    self.hit(IKE_VERSION_MISMATCH, &lines, msg, FIX_VERSION);
+                } else {
+                    let offer = match &self.own_ike {
+                        Some((l, p)) => {
+                            lines.push(*l);
+                            format!(" (offered: {})", proposals_text(p))
+                        }
+                        None => String::new(),
+                    };
+                    let msg = format!(
+                        "IKE phase 1 (IKEv2) fails: {} answered IKE_SA_INIT with NO_PROPOSAL_CHOSEN: it accepts none of this gateway's phase-1 proposals{offer}. The encryption, integrity or DH group differ; the peer's log ('received proposals' vs 'configured proposals') names the transform. (A peer configured for IKEv1 only answers the same way.)",
+                        self.peer()
+                    );
+                    self.hit(IKE_PROPOSAL_MISMATCH, &lines, msg, FIX_PROPOSAL_GENERIC_IKE);
+                }
+            }
+            "TS_UNACCEPTABLE" => self.ts_refused_by_peer(lines, "TS_UNACCEPTABLE"),
+            "INVALID_ID_INFORMATION" => {
+                if self.established.is_none()
+                    && self.mode.is_some()
+                    && !payloads.starts_with("HASH")
+                {
+                    lines.extend(self.start_line);
+                    let msg = format!(
+                        "IKE phase 1 (IKEv1) fails on identities: {} answered INVALID_ID_INFORMATION to this gateway's identity. The LocalId/RemoteId do not match.",
+                        self.peer()
+                    );
+                    self.hit(IKE_ID_MISMATCH, &lines, msg, FIX_ID);
+                } else {
+                    self.ts_refused_by_peer(lines, "INVALID_ID_INFORMATION");
+                }
+            }
+            "UNSUPPORTED_CRITICAL_PAYLOAD" => {
+                let msg = format!(
+                    "IKE phase 1 fails: {} answered UNSUPPORTED_CRITICAL_PAYLOAD. Per the Alibaba Cloud FAQ this means the customer gateway was created with an invalid public IP address (not the on-premises gateway's public address).",
+                    self.peer()
+                );
+                self.hit(CUSTOMER_GATEWAY_IP_INVALID, &lines, msg, FIX_CGW);
+            }
+            _ => {}
+        }
+    }
+
+    fn proposals(
+        &mut self,
+        no: usize,
+        source: PropSource,
+        list: Vec<Proposal>,
+        continued: bool,
+        bare_continued: bool,
+    ) {
+        let ike = list.first().is_some_and(|p| p.proto == "IKE");
+        match source {
+            PropSource::Received => {
+                self.sel.active = true;
+                self.sel.received = Some((vec![no], list));
+            }
+            PropSource::Configured if self.sel.active && self.sel.received.is_some() => {
+                self.sel.configured = Some((vec![no], list));
+            }
+            PropSource::Configured => {
+                if ike {
+                    self.own_ike = Some((no, list));
+                } else {
+                    self.own_esp = Some((no, list));
+                }
+            }
+            PropSource::Selected => {
+                if ike {
+                    self.selected_ike = Some(list);
+                }
+                self.sel = Selection::default();
+            }
+            PropSource::Bare => {
+                self.last_bare_continued = continued;
+                let slot = if bare_continued {
+                    if self.sel.configured.is_some() {
+                        &mut self.sel.configured
+                    } else {
+                        &mut self.sel.received
+                    }
+                } else if self.sel.received.is_none() {
+                    &mut self.sel.received
+                } else if self.sel.configured.is_none() {
+                    &mut self.sel.configured
+                } else {
+                    self.sel = Selection::default();
+                    &mut self.sel.received
+                };
+                let entry = slot.get_or_insert_with(|| (Vec::new(), Vec::new()));
+                entry.0.push(no);
+                entry.1.extend(list);
+                self.sel.active = true;
+            }
+        }
+    }
+
+    /// This gateway (as responder) found no acceptable proposal.
+    fn proposal_failure(&mut self, no: usize) {
+        let sel = std::mem::take(&mut self.sel);
+        let mut lines = vec![no];
+        lines.extend(sel.no_acceptable.iter().map(|x| x.0));
+        let received = sel.received.map(|(l, p)| {
+            lines.extend(l);
+            p
+        });
+        let configured = sel.configured.map(|(l, p)| {
+            lines.extend(l);
+            p
+        });
+        let ike = match (&received, &configured) {
+            (Some(r), _) => r.first().is_some_and(|p| p.proto == "IKE"),
+            (_, Some(c)) => c.first().is_some_and(|p| p.proto == "IKE"),
+            _ => self.established.is_none(),
+        };
+        // An IKEv2 CHILD_SA set up with IKE_AUTH carries no key exchange.
+        let skip_dh = !ike
+            && self.last_exchange.as_deref() == Some("IKE_AUTH")
+            && received
+                .as_ref()
+                .is_some_and(|r| r.iter().all(|p| p.values(Kind::DhGroup).is_empty()));
+        let mut diff = match (&received, &configured) {
+            (Some(r), Some(c)) => proposal_diff(r, c, skip_dh),
+            _ => ProposalDiff {
+                kinds: Vec::new(),
+                dh_only: false,
+            },
+        };
+        if diff.kinds.is_empty() {
+            // Fall back on strongSwan's own `no acceptable X found` lines.
+            let mut ks: Vec<Kind> = sel.no_acceptable.iter().map(|x| x.1).collect();
+            ks.sort();
+            ks.dedup();
+            diff.dh_only = ks == [Kind::DhGroup];
+            diff.kinds = ks
+                .into_iter()
+                .map(|k| (k, String::new(), String::new()))
+                .collect();
+        }
+        let kinds_text = {
+            let values: Vec<String> = diff
+                .kinds
+                .iter()
+                .filter(|(_, r, _)| !r.is_empty())
+                .map(|(k, r, c)| {
+                    format!(
+                        " {}: the peer offers {r}; this gateway accepts {c}.",
+                        capitalize(k.label())
+                    )
+                })
+                .collect();
+            let names: Vec<&str> = diff.kinds.iter().map(|k| k.0.label()).collect();
+            if names.is_empty() {
+                String::new()
+            } else {
+                format!("{}.{}", names.join(" and "), values.concat())
+            }
+        };
+        let labels = diff
+            .kinds
+            .iter()
+            .map(|k| k.0.label())
+            .collect::<Vec<_>>()
+            .join(" and ");
+        let offered = match (&received, &configured) {
+            (Some(r), Some(c)) => format!(
+                " Received: {}; configured here: {}.",
+                proposals_text(r),
+                proposals_text(c)
+            ),
+            _ => String::new(),
+        };
+        let peer = self.peer();
+        if ike {
+            let what = if kinds_text.is_empty() {
+                "The transform that differs is not in the log.".to_string()
+            } else {
+                format!("Differing transform: {kinds_text}")
+            };
+            let msg = format!(
+                "IKE phase 1 with {peer} fails: none of the peer's IKE (phase-1) proposals is acceptable to this gateway, so it answered NO_PROPOSAL_CHOSEN. {what}{offered}"
+            );
+            let fix = if labels.is_empty() {
+                FIX_PROPOSAL_GENERIC_IKE.to_string()
+            } else {
+                format!("Set the same phase-1 {labels} on both ends (IKE configuration of the Alibaba Cloud IPsec connection and of the on-premises gateway).")
+            };
+            self.hit(IKE_PROPOSAL_MISMATCH, &lines, msg, &fix);
+        } else if diff.dh_only {
+            let (_, r, c) = diff
+                .kinds
+                .iter()
+                .find(|k| k.0 == Kind::DhGroup)
+                .cloned()
+                .unwrap_or((Kind::DhGroup, String::new(), String::new()));
+            let what = if r.is_empty() {
+                String::new()
+            } else {
+                format!(" The peer offers {r}, this gateway's matching proposal has {c}.")
+            };
+            let msg = format!(
+                "Phase 1 is up, but phase 2 with {peer} fails on PFS: the peer's ESP proposal and this gateway's agree on encryption and integrity but not on the DH group used for perfect forward secrecy, so this gateway answered NO_PROPOSAL_CHOSEN.{what}{offered}"
+            );
+            self.hit(PFS_MISMATCH, &lines, msg, FIX_PFS);
+        } else {
+            let what = if kinds_text.is_empty() {
+                "The transform that differs is not in the log.".to_string()
+            } else {
+                format!("Differing transform: {kinds_text}")
+            };
+            let msg = format!(
+                "Phase 1 is up, but phase 2 with {peer} fails: none of the peer's ESP (phase-2) proposals is acceptable to this gateway, so it answered NO_PROPOSAL_CHOSEN. {what}{offered}"
+            );
+            let fix = if labels.is_empty() {
+                FIX_PROPOSAL_GENERIC_ESP.to_string()
+            } else {
+                format!("Set the same phase-2 (IPsec) {labels} on both ends.")
+            };
+            self.hit(IPSEC_PROPOSAL_MISMATCH, &lines, msg, &fix);
+        }
+        self.child_lookup = None;
+    }
+
+    /// The peer (as responder) refused this gateway's CHILD_SA with NO_PROPOSAL_CHOSEN.
+    /// This end's log shows only its own offer; the transform is inferred by comparing it
+    /// with the IKE algorithms the peer accepted in this same negotiation.
+    fn child_refused(&mut self, mut lines: Vec<usize>, ikev2_child: bool) {
+        let peer = self.peer();
+        let in_ike_auth = ikev2_child && self.last_exchange.as_deref() == Some("IKE_AUTH");
+        let own = self.own_esp.clone();
+        if let Some((l, _)) = &own {
+            lines.push(*l);
+        }
+        let basis = self
+            .selected_ike
+            .clone()
+            .or(self.own_ike.clone().map(|x| x.1));
+        let mut suspect = Vec::new();
+        let mut code = IPSEC_PROPOSAL_MISMATCH;
+        let mut detail = String::new();
+        if let (Some((_, esp)), Some(ike)) = (&own, &basis) {
+            let ike_has = |k: Kind, v: &str| ike.iter().any(|p| p.values(k).contains(&v));
+            for k in [Kind::Encryption, Kind::Integrity] {
+                let vals: Vec<&str> = esp.iter().flat_map(|p| p.values(k)).collect();
+                if !vals.is_empty() && !vals.iter().any(|v| ike_has(k, v)) {
+                    suspect.push((k, show_values(&vals, k, true)));
+                }
+            }
+            let accepted = |k: Kind| {
+                let v: Vec<&str> = ike.iter().flat_map(|p| p.values(k)).collect();
+                show_values(&v, k, false)
+            };
+            if !suspect.is_empty() {
+                detail = format!(
+                    " This gateway offered {}; in this negotiation the peer accepted {} for IKE, so the likely difference is the phase-2 {}.",
+                    proposals_text(esp),
+                    suspect
+                        .iter()
+                        .map(|(k, _)| format!("{} {}", k.label(), accepted(*k)))
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                    suspect.iter().map(|(k, _)| k.label()).collect::<Vec<_>>().join(" and ")
+                );
+            } else if !in_ike_auth {
+                let dh: Vec<&str> = esp.iter().flat_map(|p| p.values(Kind::DhGroup)).collect();
+                code = PFS_MISMATCH;
+                detail = if dh.is_empty() {
+                    format!(
+                        " This gateway offered {} without PFS; the peer accepted the same encryption and integrity for IKE, so the likely difference is PFS: the peer requires a PFS DH group.",
+                        proposals_text(esp)
+                    )
+                } else {
+                    format!(
+                        " This gateway offered {} with PFS {}; the peer accepted the same encryption and integrity for IKE, so the likely difference is PFS: the peer has PFS disabled or uses another DH group.",
+                        proposals_text(esp),
+                        show_values(&dh, Kind::DhGroup, true)
+                    )
+                };
+            } else {
+                detail = format!(" This gateway offered {}.", proposals_text(esp));
+            }
+        }
+        let (src, dst) = self.offer_lists();
+        let traffic = if src.is_empty() && dst.is_empty() {
+            ""
+        } else {
+            " for {pairs} (this side === peer side)"
+        };
+        let msg = format!(
+            "Phase 1 is up, but {peer} refused this gateway's phase-2 (CHILD_SA) proposal{traffic} with NO_PROPOSAL_CHOSEN.{detail} The peer's log ('received proposals' vs 'configured proposals') confirms the transform."
+        );
+        let fix = match code {
+            PFS_MISMATCH => FIX_PFS.to_string(),
+            _ if !suspect.is_empty() => format!(
+                "Set the same phase-2 (IPsec) {} on both ends.",
+                suspect
+                    .iter()
+                    .map(|(k, _)| k.label())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+            _ => FIX_PROPOSAL_GENERIC_ESP.to_string(),
+        };
+        self.hit(code, &lines, msg, &fix);
+        self.set_traffic(src, dst);
+    }
+
+    fn offer_lists(&self) -> (Vec<String>, Vec<String>) {
+        (
+            self.offer.us.iter().map(|x| x.1.clone()).collect(),
+            self.offer.other.iter().map(|x| x.1.clone()).collect(),
+        )
+    }
+
+    /// The peer refused this gateway's traffic selectors.
+    fn ts_refused_by_peer(&mut self, mut lines: Vec<usize>, notify: &str) {
+        let (us, other) = self.offer_lists();
+        lines.extend(self.offer.us.iter().chain(&self.offer.other).map(|x| x.0));
+        let what = if us.is_empty() && other.is_empty() {
+            "traffic selectors".to_string()
+        } else {
+            "traffic selectors {pairs} (this side === peer side)".to_string()
+        };
+        let msg = format!(
+            "Phase 1 is up, but {} refused this gateway's {what} with {notify}: the peer's local/remote subnets for this connection differ from these. The peer's log names the subnets it expects.",
+            self.peer()
+        );
+        self.hit(TRAFFIC_SELECTOR_MISMATCH, &lines, msg, FIX_TS);
+        self.set_traffic(us, other);
+    }
+
+    /// Records the traffic of the last cause, as this side === peer side.
+    fn set_traffic(&mut self, us: Vec<String>, other: Vec<String>) {
+        if let Some(i) = self.last_hit {
+            let h = &mut self.hits[i];
+            if !us.is_empty() || !other.is_empty() {
+                h.pairs = vec![format!("{} === {}", us.join(" "), other.join(" "))];
+            }
+            h.source = us;
+            h.destination = other;
+        }
+    }
+
+    /// This gateway (as responder) found no child configuration for the peer's selectors.
+    fn ts_refused_here(&mut self, no: usize, ours: Vec<String>, theirs: Vec<String>) {
+        let mut lines = vec![no];
+        let mut differs = Vec::new();
+        let lookup = self.child_lookup.take();
+        if let Some((l, _, _)) = &lookup {
+            lines.push(*l);
+        }
+        let cfg = std::mem::take(&mut self.cfg);
+        let covered =
+            |wanted: &str, have: &[(usize, String)]| have.iter().any(|(_, h)| ts_covers(h, wanted));
+        let side = |wanted: &[String],
+                    have: &[(usize, String)],
+                    lines: &mut Vec<usize>,
+                    who: &str,
+                    whose: &str| {
+            let missing: Vec<&String> = wanted.iter().filter(|w| !covered(w, have)).collect();
+            if missing.is_empty() || have.is_empty() {
+                return None;
+            }
+            lines.extend(have.iter().map(|x| x.0));
+            let mut have_set: Vec<&str> = have.iter().map(|x| x.1.as_str()).collect();
+            have_set.sort();
+            have_set.dedup();
+            Some(format!(
+                "{who} {} is not within this gateway's {whose} subnets {}",
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                have_set.join(" ")
+            ))
+        };
+        if let Some(s) = side(&theirs, &cfg.other, &mut lines, "the peer's side", "remote") {
+            differs.push(s);
+        }
+        if let Some(s) = side(
+            &ours,
+            &cfg.us,
+            &mut lines,
+            "the side requested of this gateway",
+            "local",
+        ) {
+            differs.push(s);
+        }
+        let notify = if self.v1 && !self.v2 {
+            "INVALID_ID_INFORMATION"
+        } else {
+            "TS_UNACCEPTABLE"
+        };
+        let differs = if differs.is_empty() {
+            String::new()
+        } else {
+            format!(" {}.", capitalize(&differs.join("; ")))
+        };
+        let msg = format!(
+            "Phase 1 is up, but phase 2 with {} fails: the peer proposed the subnets {{pairs}} (this side === peer side) and no child configuration on this gateway matches them, so it refused the CHILD_SA with {notify}.{differs} The local/remote subnets of the two ends differ.",
+            self.peer()
+        );
+        self.hit(TRAFFIC_SELECTOR_MISMATCH, &lines, msg, FIX_TS);
+        self.set_traffic(ours, theirs);
+    }
+
+    fn child_up(
+        &mut self,
+        no: usize,
+        sa: String,
+        name: String,
+        local: Vec<String>,
+        remote: Vec<String>,
+    ) {
+        let (want_local, want_remote) = if !self.sel_ts.is_empty() {
+            let mut l: Vec<(usize, String)> = Vec::new();
+            let mut r: Vec<(usize, String)> = Vec::new();
+            for (us, line, cfg, _) in &self.sel_ts {
+                let side = if *us { &mut l } else { &mut r };
+                if side.iter().all(|x| &x.1 != cfg) {
+                    side.push((*line, cfg.clone()));
+                }
+            }
+            (l, r)
+        } else {
+            (self.offer.us.clone(), self.offer.other.clone())
+        };
+        self.children.push(ChildRec {
+            line: no,
+            sa,
+            name,
+            local,
+            remote,
+            want_local,
+            want_remote,
+        });
+        self.sel_ts.clear();
+        self.child_lookup = None;
+        self.cfg = TsBlock::default();
+        self.offer = TsBlock::default();
+    }
+
+    /// Causes that need the whole negotiation: peer not responding, FAQ 5 layouts, and
+    /// mixed IKE versions in one (untagged) negotiation.
+    fn finish(mut self) -> Vec<Hit> {
+        if self.established.is_none()
+            && !self.has_phase1_hit()
+            && (!self.giveups.is_empty() || (!self.retransmits.is_empty() && !self.heard))
+        {
+            let mut lines: Vec<usize> = self.retransmits.iter().map(|x| x.0).collect();
+            lines.extend(&self.giveups);
+            lines.extend(self.start_line);
+            let n = self.retransmits.len();
+            let msgid = self.retransmits.last().map(|x| x.1).unwrap_or(0);
+            let gave_up = if self.giveups.is_empty() {
+                String::new()
+            } else {
+                " and gave up".to_string()
+            };
+            let msg = if self.heard {
+                format!(
+                    "IKE phase 1{} fails: {} answered earlier messages but not message ID {msgid}; this gateway retransmitted it {n} times{gave_up}. Typically UDP 4500 (NAT-T) or IP fragments of the larger IKE_AUTH message are dropped on the path.",
+                    self.version_paren(),
+                    self.peer()
+                )
+            } else {
+                format!(
+                    "IKE phase 1{} fails: {} never answered; this gateway sent its first IKE message, retransmitted it {n} time{}{gave_up} ('peer not responding'). The peer is down, does not run IKE for this address, or the address this gateway dials (customer gateway IP / peer IP) is wrong, or UDP 500/4500 is blocked on the path.",
+                    self.version_paren(),
+                    self.peer(),
+                    if n == 1 { "" } else { "s" }
+                )
+            };
+            self.hit(PEER_NOT_RESPONDING, &lines, msg, FIX_NOT_RESPONDING);
+        }
+        if self.v1 && self.v2 {
+            // The same negotiation shows IKEv1 and IKEv2 messages (as in the FAQ's quote):
+            // whatever phase-1 refusal it shows stems from the version difference.
+            let mut lines = BTreeSet::new();
+            self.hits.retain(|h| {
+                if PHASE1.contains(&h.code) && h.code != PEER_NOT_RESPONDING {
+                    lines.extend(h.lines.iter().copied());
+                    false
+                } else {
+                    true
+                }
+            });
+            if !lines.is_empty() {
+                let lines: Vec<usize> = lines.into_iter().collect();
+                self.hit(
+                    IKE_VERSION_MISMATCH,
+                    &lines,
+                    "IKE phase 1 fails: the negotiation shows both IKEv2 messages (IKE_SA_INIT, 'notify error') and IKEv1 notifications ('error notify'), and the peer refused it (NO_PROPOSAL_CHOSEN / AUTHENTICATION_FAILED). The two ends use different IKE versions.".to_string(),
+                    FIX_VERSION,
+                );
+            }
+        }
+        self.faq5();
+        let conn = self.conn.clone();
+        for h in &mut self.hits {
+            h.conn = conn.clone();
+        }
+        self.hits
+    }
+
+    fn faq5(&mut self) {
+        if self.children.is_empty() {
+            return;
+        }
+        let version = self.version_paren();
+        let v1 = self.version() == Some("IKEv1");
+        // Subnets the connection lists that no CHILD_SA of it carries.
+        let mut names: Vec<&str> = self.children.iter().map(|c| c.name.as_str()).collect();
+        let mut seen = BTreeSet::new();
+        names.retain(|n| seen.insert(*n));
+        let mut new_hits = Vec::new();
+        for name in names {
+            let kids: Vec<&ChildRec> = self.children.iter().filter(|c| c.name == name).collect();
+            let got_l: Vec<&String> = kids.iter().flat_map(|c| &c.local).collect();
+            let got_r: Vec<&String> = kids.iter().flat_map(|c| &c.remote).collect();
+            let miss = |want: Vec<&(usize, String)>, got: &[&String]| {
+                let mut out: Vec<(usize, String)> = Vec::new();
+                for (l, w) in want {
+                    if !got.iter().any(|g| ts_covers(g, w)) && out.iter().all(|x| &x.1 != w) {
+                        out.push((*l, w.clone()));
+                    }
+                }
+                out
+            };
+            let miss_l = miss(kids.iter().flat_map(|c| &c.want_local).collect(), &got_l);
+            let miss_r = miss(kids.iter().flat_map(|c| &c.want_remote).collect(), &got_r);
+            if miss_l.is_empty() && miss_r.is_empty() {
+                continue;
+            }
+            let mut lines: Vec<usize> = kids.iter().map(|c| c.line).collect();
+            lines.extend(miss_l.iter().chain(&miss_r).map(|x| x.0));
+            let carried = kids
+                .iter()
+                .map(|c| format!("{} {} === {}", c.sa, c.local.join(" "), c.remote.join(" ")))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let mut missing = Vec::new();
+            if !miss_l.is_empty() {
+                missing.push(format!(
+                    "{} (this side)",
+                    miss_l
+                        .iter()
+                        .map(|x| x.1.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ));
+            }
+            if !miss_r.is_empty() {
+                missing.push(format!(
+                    "{} (peer side)",
+                    miss_r
+                        .iter()
+                        .map(|x| x.1.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ));
+            }
+            let why = if v1 {
+                " IKEv1 negotiates one subnet pair per SA, so with several subnets on one connection only the first pair gets an SA and the others fail silently."
+            } else {
+                ""
+            };
+            let msg = format!(
+                "Phase 2 is up ({carried}), but child '{name}' also lists {}, which no SA carries: traffic to and from these subnets has no tunnel, so some networks work and others do not.{why}",
+                missing.join(" and ")
+            );
+            let src: Vec<String> = if miss_l.is_empty() {
+                got_l.iter().map(|s| s.to_string()).collect()
+            } else {
+                miss_l.iter().map(|x| x.1.clone()).collect()
+            };
+            let dst: Vec<String> = if miss_r.is_empty() {
+                kids.iter()
+                    .flat_map(|c| c.want_remote.iter().map(|x| x.1.clone()))
+                    .collect()
+            } else {
+                miss_r.iter().map(|x| x.1.clone()).collect()
+            };
+            new_hits.push((lines, msg, src, dst));
+        }
+        for (lines, msg, src, dst) in new_hits {
+            self.hit(
+                SUBNETS_WITHOUT_SA,
+                &lines,
+                msg,
+                "Use IKEv2 on both ends so that one SA carries all subnets, or split the connection into one IPsec connection per subnet pair with identical phase-1 parameters (`vpntrace split`).",
+            );
+            let i = self.hits.len() - 1;
+            self.hits[i].source = dedup(src);
+            self.hits[i].destination = dedup(dst);
+        }
+        // Several CHILD_SAs with different subnets under one IKE_SA.
+        let mut distinct: Vec<&ChildRec> = Vec::new();
+        for c in &self.children {
+            if distinct
+                .iter()
+                .all(|d| (&d.local, &d.remote) != (&c.local, &c.remote))
+            {
+                distinct.push(c);
+            }
+        }
+        if distinct.len() > 1 {
+            let lines: Vec<usize> = distinct.iter().map(|c| c.line).collect();
+            let list = distinct
+                .iter()
+                .map(|c| format!("{} {} === {}", c.sa, c.local.join(" "), c.remote.join(" ")))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let mut all_l: Vec<String> = Vec::new();
+            let mut all_r: Vec<String> = Vec::new();
+            for c in &distinct {
+                all_l.extend(c.local.iter().cloned());
+                all_r.extend(c.remote.iter().cloned());
+            }
+            let (all_l, all_r) = (dedup(all_l), dedup(all_r));
+            let msg = format!(
+                "One IKE_SA{version} carries {} CHILD_SAs with different subnets: {list}. FAQ 5: normally one SA carries all subnets of a connection ({} === {}); a gateway that negotiates one SA per subnet pair (IKEv1, or a non-standard IKEv2 implementation) makes some networks work and others not on an Alibaba Cloud IPsec connection.",
+                distinct.len(),
+                all_l.join(" "),
+                all_r.join(" ")
+            );
+            self.hit(
+                MULTIPLE_CHILD_SAS,
+                &lines,
+                msg,
+                "Configure the on-premises gateway to negotiate one CHILD_SA that carries all subnets (IKEv2), or split the Alibaba Cloud IPsec connection into one connection per subnet pair with identical phase-1 parameters (`vpntrace split`).",
+            );
+            let i = self.hits.len() - 1;
+            self.hits[i].source = all_l;
+            self.hits[i].destination = all_r;
+        }
+    }
+}
+
+const FIX_PROPOSAL_GENERIC_IKE: &str = "Set the same phase-1 (IKE) encryption, integrity and DH group on both ends; the responder's log ('received proposals' vs 'configured proposals') shows which one differs.";
+const FIX_PROPOSAL_GENERIC_ESP: &str = "Set the same phase-2 (IPsec) encryption and integrity algorithms on both ends; the responder's log ('received proposals' vs 'configured proposals') shows which one differs.";
+const FIX_PFS: &str = "Set the same PFS DH group for phase 2 on both ends, or disable PFS on both (Alibaba Cloud: IpsecConfig.IpsecPfs, e.g. group2 or group14 on both, or disabled on both).";
+
+fn dedup(v: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in v {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Does selector `have` contain selector `want`? Selectors that are not plain CIDRs
+/// (`dynamic`, with protocol/port) compare by text.
+fn ts_covers(have: &str, want: &str) -> bool {
+    let parse = |s: &str| s.split('[').next().unwrap_or(s).parse::<Cidr>().ok();
+    match (parse(have), parse(want)) {
+        (Some(h), Some(w)) => {
+            let (hl, hh) = h.bounds();
+            let (wl, wh) = w.bounds();
+            hl <= wl && wh <= hh
+        }
+        _ => have == want,
+    }
+}
+
+fn to_cidrs(v: &[String]) -> Vec<Cidr> {
+    v.iter()
+        .filter_map(|s| s.split('[').next().unwrap_or(s).parse().ok())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Per file
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum SaKey {
+    Tagged(u32),
+    Untagged(u32),
+}
+
+fn classify_file(name: &str, content: &str) -> (Vec<Finding>, FileSummary) {
+    let split: Vec<SplitLine> = content.lines().map(split_line).collect();
+    let conns = parse_dump(split.iter());
+    let mut sas: BTreeMap<SaKey, Sa> = BTreeMap::new();
+    let mut order: Vec<SaKey> = Vec::new();
+    let mut untagged = 0u32;
+    let mut established: Vec<Established> = Vec::new();
+    for (i, l) in split.iter().enumerate() {
+        let no = i + 1;
+        // The load-conn dump is configuration, not negotiation.
+        if is_dump(l) {
+            continue;
+        }
+        let Some(ev) = recognize(l.body) else {
+            continue;
+        };
+        match &ev {
+            Ev::IkeEstablished { sa, between } => established.push(Established {
+                line: no,
+                sa: format!("IKE_SA {sa}"),
+                between: between.clone(),
+            }),
+            Ev::ListedUp { sa, between } => established.push(Established {
+                line: no,
+                sa: sa.clone(),
+                between: between.clone(),
+            }),
+            Ev::ChildEstablished {
+                sa, local, remote, ..
+            } => established.push(Established {
+                line: no,
+                sa: format!("CHILD_SA {sa}"),
+                between: format!("{} === {}", local.join(" "), remote.join(" ")),
+            }),
+            _ => {}
+        }
+        let key = match &l.tag {
+            Some(t) => SaKey::Tagged(t.id),
+            None => {
+                let starts = matches!(ev, Ev::Initiating { .. } | Ev::PeerInitiating { .. })
+                    || matches!(&ev, Ev::Message { parsed: true, request: true, exchange, payloads }
+                        if (exchange == "IKE_SA_INIT" || exchange == "ID_PROT" || exchange == "AGGRESSIVE")
+                            && payloads.starts_with("SA"));
+                if starts
+                    && sas
+                        .get(&SaKey::Untagged(untagged))
+                        .is_some_and(|s| !s.is_empty())
+                {
+                    untagged += 1;
+                }
+                SaKey::Untagged(untagged)
+            }
+        };
+        let sa = sas.entry(key).or_insert_with(|| {
+            order.push(key);
+            Sa::new(&conns)
+        });
+        if let Some(n) = l.tag.as_ref().and_then(|t| t.name) {
+            sa.conn = Some(n.to_string());
+        }
+        sa.on(no, ev);
+    }
+    let mut hits: Vec<Hit> = Vec::new();
+    for key in order {
+        if let Some(sa) = sas.remove(&key) {
+            hits.extend(sa.finish());
+        }
+    }
+    let findings = merge(name, hits);
+    let mut matched: BTreeSet<usize> = findings
+        .iter()
+        .flat_map(|f| f.lines.iter().copied())
+        .collect();
+    matched.extend(established.iter().map(|e| e.line));
+    let summary = FileSummary {
+        file: name.to_string(),
+        lines_read: split.len(),
+        lines_matched: matched.len(),
+        established,
+    };
+    (findings, summary)
+}
+
+/// Equal causes of one file become one finding with all their lines (and all their
+/// traffic selector pairs).
+fn merge(file: &str, hits: Vec<Hit>) -> Vec<Finding> {
+    let mut groups: Vec<Hit> = Vec::new();
+    for h in hits {
+        match groups
+            .iter_mut()
+            .find(|g| g.code == h.code && g.conn == h.conn && g.message == h.message)
+        {
+            Some(g) => {
+                g.lines.extend(h.lines.iter().copied());
+                g.pairs = dedup(g.pairs.iter().chain(&h.pairs).cloned().collect());
+                g.source = dedup(g.source.iter().chain(&h.source).cloned().collect());
+                g.destination = dedup(
+                    g.destination
+                        .iter()
+                        .chain(&h.destination)
+                        .cloned()
+                        .collect(),
+                );
+            }
+            None => groups.push(h),
+        }
+    }
+    let mut findings: Vec<Finding> = groups
+        .into_iter()
+        .map(|g| {
+            let message = g.message.replace("{pairs}", &g.pairs.join(", "));
+            let (faq, severity) = CODES
+                .iter()
+                .find(|c| c.0 == g.code)
+                .map(|c| (c.1, c.2))
+                .unwrap_or((1, Severity::Error));
+            let mut f = Finding::new(g.code, severity, faq, message, g.fix)
+                .with_traffic(to_cidrs(&g.source), to_cidrs(&g.destination));
+            f.connection = g.conn;
+            f.file = Some(file.to_string());
+            f.lines = g.lines.into_iter().collect();
+            f
+        })
+        .collect();
+    findings.sort_by_key(|f| f.lines.first().copied().unwrap_or(0));
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> LogReport {
+        classify(&[("t.log".to_string(), text.to_string())])
+    }
+
+    fn codes(r: &LogReport) -> Vec<&'static str> {
+        r.findings.iter().map(|f| f.code).collect()
+    }
+
+    #[test]
+    fn prefixes_are_stripped() {
+        let file =
+            split_line("Nov 26 19:04:42 10[IKE] <vpn|1> initiating IKE_SA vpn[1] to 198.51.100.1");
+        assert_eq!(file.group, Some("IKE"));
+        assert_eq!(
+            file.tag,
+            Some(Tag {
+                name: Some("vpn"),
+                id: 1
+            })
+        );
+        assert_eq!(file.body, "initiating IKE_SA vpn[1] to 198.51.100.1");
+
+        let syslog = split_line(
+            "Nov 26 19:04:42 gw charon[1234]: 10[IKE] <3> 198.51.100.2 is initiating an IKE_SA",
+        );
+        assert_eq!(syslog.tag, Some(Tag { name: None, id: 3 }));
+        assert_eq!(syslog.body, "198.51.100.2 is initiating an IKE_SA");
+
+        let journald = split_line(
+            "Nov 26 19:04:42 gw charon-systemd[123]: received AUTHENTICATION_FAILED notify error",
+        );
+        assert_eq!(journald.group, None);
+        assert_eq!(journald.tag, None);
+        assert_eq!(journald.body, "received AUTHENTICATION_FAILED notify error");
+
+        let bare = split_line("[IKE] IDir '1.2.3.4' does not match to '5.6.7.8'");
+        assert_eq!(bare.group, Some("IKE"));
+        assert_eq!(bare.body, "IDir '1.2.3.4' does not match to '5.6.7.8'");
+
+        let dump = split_line("Nov 26 19:02:44 11[CFG]   remote_addrs = 198.51.100.1");
+        assert_eq!(dump.body, "  remote_addrs = 198.51.100.1");
+
+        // A payload list is no thread/group marker.
+        let payloads = split_line("parsed IKE_SA_INIT response 0 [ N(NO_PROP) ]");
+        assert_eq!(payloads.group, None);
+        assert_eq!(
+            payloads.body,
+            "parsed IKE_SA_INIT response 0 [ N(NO_PROP) ]"
+        );
+    }
+
+    #[test]
+    fn recognizes_message_lines() {
+        assert_eq!(
+            recognize("parsed IKE_SA_INIT response 0 [ N(NO_PROP) ]"),
+            Some(Ev::Message {
+                parsed: true,
+                exchange: "IKE_SA_INIT".into(),
+                request: false,
+                payloads: "N(NO_PROP)".into()
+            })
+        );
+        assert_eq!(
+            recognize("received NO_PROPOSAL_CHOSEN notify error"),
+            Some(Ev::Notify {
+                name: "NO_PROPOSAL_CHOSEN".into(),
+                v1_wording: false,
+                child: false
+            })
+        );
+        assert_eq!(
+            recognize("received AUTHENTICATION_FAILED error notifyed"),
+            Some(Ev::Notify {
+                name: "AUTHENTICATION_FAILED".into(),
+                v1_wording: true,
+                child: false
+            })
+        );
+        assert_eq!(
+            recognize("received TS_UNACCEPTABLE notify, no CHILD_SA built"),
+            Some(Ev::Notify {
+                name: "TS_UNACCEPTABLE".into(),
+                v1_wording: false,
+                child: true
+            })
+        );
+        assert_eq!(recognize("received NO_ADDITIONAL_ADDRESSES notify"), None);
+        assert_eq!(recognize("remote host is behind NAT"), None);
+        assert_eq!(
+            recognize("retransmit 3 of request with message ID 0"),
+            Some(Ev::Retransmit { msgid: 0 })
+        );
+        assert_eq!(
+            recognize("sending retransmit 1 of request message ID 0, seq 1"),
+            Some(Ev::Retransmit { msgid: 0 })
+        );
+        assert_eq!(
+            recognize("giving up after 5 retransmits"),
+            Some(Ev::GivingUp)
+        );
+        assert_eq!(
+            recognize("invalid HASH_V1 payload length, decryption failed?"),
+            Some(Ev::DecryptFailed {
+                payload: "HASH_V1".into()
+            })
+        );
+        assert_eq!(
+            recognize("tried 1 shared key for '198.51.100.1' - '198.51.100.2', but MAC mismatched"),
+            Some(Ev::MacMismatch {
+                ids: "198.51.100.1' - '198.51.100.2".into()
+            })
+        );
+        assert_eq!(
+            recognize("no acceptable KEY_EXCHANGE_METHOD found"),
+            Some(Ev::NoAcceptable(Kind::DhGroup))
+        );
+        assert_eq!(
+            recognize(
+                "traffic selectors 10.0.0.0/8 172.30.128.0/17 === 172.30.96.0/19 unacceptable"
+            ),
+            Some(Ev::TsUnacceptable {
+                ours: vec!["10.0.0.0/8".into(), "172.30.128.0/17".into()],
+                theirs: vec!["172.30.96.0/19".into()]
+            })
+        );
+        assert_eq!(
+            recognize("no matching CHILD_SA config found for 172.30.96.0/19 === 10.0.0.0/8"),
+            Some(Ev::NoChildConfig {
+                ours: vec!["10.0.0.0/8".into()],
+                theirs: vec!["172.30.96.0/19".into()]
+            })
+        );
+        assert_eq!(
+            recognize("CHILD_SA net{1} established with SPIs 25d33aea_i f6c5ccf0_o and TS 172.30.96.0/19 === 10.0.0.0/8 172.30.128.0/17"),
+            Some(Ev::ChildEstablished {
+                sa: "net{1}".into(),
+                name: "net".into(),
+                local: vec!["172.30.96.0/19".into()],
+                remote: vec!["10.0.0.0/8".into(), "172.30.128.0/17".into()],
+            })
+        );
+        assert_eq!(
+            recognize(" config: 10.0.0.0/8, received: 172.30.128.0/17 => no match"),
+            Some(Ev::TsSelect {
+                config: "10.0.0.0/8".into(),
+                matched: false
+            })
+        );
+        assert_eq!(
+            recognize(" 172.30.96.0/19"),
+            Some(Ev::TsEntry("172.30.96.0/19".into()))
+        );
+    }
+
+    #[test]
+    fn proposals_and_transforms() {
+        let (p, cont) =
+            parse_proposals("ESP:AES_CBC_128/HMAC_SHA1_96/MODP_1024/NO_EXT_SEQ, ").unwrap();
+        assert!(cont);
+        assert_eq!(p[0].values(Kind::Encryption), vec!["AES_CBC_128"]);
+        assert_eq!(p[0].values(Kind::Integrity), vec!["HMAC_SHA1_96"]);
+        assert_eq!(p[0].values(Kind::DhGroup), vec!["MODP_1024"]);
+        assert_eq!(p[0].values(Kind::Esn), vec!["NO_EXT_SEQ"]);
+        assert_eq!(kind_of("AES_XCBC_96"), Kind::Integrity);
+        assert_eq!(kind_of("PRF_HMAC_SHA2_256"), Kind::Prf);
+        assert_eq!(kind_of("AES_GCM_16_256"), Kind::Encryption);
+        assert!(parse_proposals("IKE: not a proposal").is_none());
+
+        let (r, _) =
+            parse_proposals("IKE:AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_1024")
+                .unwrap();
+        let (c, _) =
+            parse_proposals("IKE:AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048")
+                .unwrap();
+        let d = proposal_diff(&r, &c, false);
+        assert_eq!(d.kinds.len(), 1);
+        assert_eq!(d.kinds[0].0, Kind::DhGroup);
+        assert_eq!(d.kinds[0].1, "MODP_1024 (Alibaba Cloud: group2)");
+        assert_eq!(d.kinds[0].2, "MODP_2048 (Alibaba Cloud: group14)");
+    }
+
+    // The FAQ's quoted lines, each block as a file of its own.
+
+    #[test]
+    fn faq1_psk() {
+        let r = one("invalid HASH_V1 payload length, decryption failed?\ncould not decrypt payloads\nmessage parsing failed\n");
+        assert_eq!(codes(&r), vec![PSK_MISMATCH]);
+        assert_eq!(r.findings[0].lines, vec![1, 2, 3]);
+        assert_eq!(r.findings[0].faq, 1);
+        assert_eq!(r.findings[0].file.as_deref(), Some("t.log"));
+    }
+
+    #[test]
+    fn faq1_version() {
+        let r = one("parsed IKE_SA_INIT response 0 [ N(NO_PROP) ]\nreceived NO_PROPOSAL_CHOSEN notify error\nreceived AUTHENTICATION_FAILED error notify\n");
+        assert_eq!(codes(&r), vec![IKE_VERSION_MISMATCH]);
+        assert_eq!(r.findings[0].lines, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn faq1_mode() {
+        let r = one("received AUTHENTICATION_FAILED error notifyed\n");
+        assert_eq!(codes(&r), vec![IKE_MODE_MISMATCH]);
+        assert_eq!(r.findings[0].lines, vec![1]);
+    }
+
+    #[test]
+    fn faq1_id() {
+        let r = one("[IKE] IDir xxxx does not match to xxxx\n");
+        assert_eq!(codes(&r), vec![IKE_ID_MISMATCH]);
+        assert_eq!(r.findings[0].lines, vec![1]);
+    }
+
+    #[test]
+    fn faq1_peer_not_responding() {
+        let r = one("[IKE] sending retransmit 1 of request message ID 0, seq 1\n");
+        assert_eq!(codes(&r), vec![PEER_NOT_RESPONDING]);
+        assert_eq!(r.findings[0].lines, vec![1]);
+    }
+
+    #[test]
+    fn faq1_customer_gateway_ip() {
+        let r = one("received UNSUPPORTED_CRITICAL_PAYLOAD error notify\n");
+        assert_eq!(codes(&r), vec![CUSTOMER_GATEWAY_IP_INVALID]);
+    }
+
+    #[test]
+    fn faq2_subnets_main_mode() {
+        let r = one("received INVALID_ID_INFORMATION error notify\n");
+        assert_eq!(codes(&r), vec![TRAFFIC_SELECTOR_MISMATCH]);
+        assert_eq!(r.findings[0].faq, 2);
+    }
+
+    #[test]
+    fn faq2_subnets_aggressive_mode() {
+        let r = one("received HASH payload does not match \nintegrity check failed\n");
+        assert_eq!(codes(&r), vec![TRAFFIC_SELECTOR_MISMATCH]);
+        assert_eq!(r.findings[0].lines, vec![1, 2]);
+    }
+
+    #[test]
+    fn faq2_algorithms() {
+        let r = one("parsed INFORMATIONAL_V1 request 1234 [ HASH N(NO_PROP) ]\nreceived NO_PROPOSAL_CHOSEN error notify\n");
+        assert_eq!(codes(&r), vec![IPSEC_PROPOSAL_MISMATCH]);
+        assert_eq!(r.findings[0].lines, vec![1, 2]);
+    }
+
+    #[test]
+    fn faq2_dh_group() {
+        let r = one("ESP:AES_CBC_256/HMAC_SHA1_96/MODP_1024/NO_EXT_SEQ\nESP:AES_CBC_128/HMAC_SHA1_96/MODP_1024/NO_EXT_SEQ, \nESP:AES_CBC_128/AES_CBC_192/AES_CBC_256/3DES_CBC/BLOWFISH_CBC_256/HMAC_SHA2_256_128/HMAC_SHA2_384_192/HMAC_SHA2_512_256/HMAC_SHA1_96/AES_XCBC_96/HMAC_MD5_96/NO_EXT_SEQ\nno matching proposal found, sending NO_PROPOSAL_CHOSEN\n");
+        assert_eq!(codes(&r), vec![PFS_MISMATCH]);
+        assert_eq!(r.findings[0].lines, vec![1, 2, 3, 4]);
+        assert!(
+            r.findings[0].message.contains("MODP_1024"),
+            "{}",
+            r.findings[0].message
+        );
+    }
+
+    #[test]
+    fn nat_is_no_fault() {
+        let r = one("Nov 26 19:02:44 12[IKE] <vpn|1> remote host is behind NAT\n");
+        assert!(r.findings.is_empty());
+        assert_eq!(r.lines_matched, 0);
+        assert_eq!(r.lines_read, 1);
+    }
+
+    #[test]
+    fn unknown_lines_are_skipped() {
+        let r = one("hello\n\nNov 26 19:02:44 00[DMN] Starting IKE charon daemon\n");
+        assert!(r.findings.is_empty());
+        assert_eq!(r.lines_read, 3);
+    }
+
+    #[test]
+    fn retransmits_after_answers_are_no_dead_peer() {
+        // The peer answered (garbled), the retransmit is part of the PSK failure.
+        let r = one("Nov 26 19:03:31 14[NET] <vpn|1> received packet: from 198.51.100.1[500] to 198.51.100.2[500] (92 bytes)\nNov 26 19:03:31 14[ENC] <vpn|1> invalid HASH_V1 payload length, decryption failed?\nNov 26 19:03:35 11[IKE] <vpn|1> sending retransmit 1 of request message ID 0, seq 3\n");
+        assert_eq!(codes(&r), vec![PSK_MISMATCH]);
+    }
+
+    #[test]
+    fn listing_lines_count_as_established() {
+        let r = one("vpn[1]: ESTABLISHED 3 minutes ago, 198.51.100.2[198.51.100.2]...198.51.100.1[198.51.100.1]\nnet{1}:   172.30.96.0/19 === 10.0.0.0/8\nvpn: #1, ESTABLISHED, IKEv2, 9bea82774951c214_i* 9f3d5d34ad7e4e12_r\n  net: #1, reqid 1, INSTALLED, TUNNEL-in-UDP, ESP:AES_CBC-256/HMAC_SHA2_256_128\n");
+        assert!(r.findings.is_empty());
+        let e = &r.files[0].established;
+        assert_eq!(e.len(), 4);
+        assert_eq!(e[1].sa, "CHILD_SA net{1}");
+        assert_eq!(e[1].between, "172.30.96.0/19 === 10.0.0.0/8");
+    }
+
+    #[test]
+    fn line_ranges_compress() {
+        assert_eq!(line_ranges(&[1, 2, 3, 5, 7, 8]), "1-3,5,7-8");
+        assert_eq!(line_ranges(&[]), "");
+    }
+
+    #[test]
+    fn json_has_findings_first() {
+        let r = one("received UNSUPPORTED_CRITICAL_PAYLOAD error notify\n");
+        let v = to_json(&r);
+        assert_eq!(v["summary"]["errors"], 1);
+        assert_eq!(v["findings"][0]["code"], CUSTOMER_GATEWAY_IP_INVALID);
+        let s = render_json(&r);
+        assert!(
+            s.starts_with("{\n  \"findings\": [\n    {\n      \"code\": "),
+            "{s}"
+        );
+        assert_eq!(serde_json::from_str::<Value>(&s).unwrap(), v);
+    }
+}
