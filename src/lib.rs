@@ -32,6 +32,7 @@ pub mod negotiation;
 pub mod render;
 pub mod swanctl;
 pub mod salayout;
+pub mod split;
 pub mod trace;
 
 pub use error::InputError;
