@@ -30,9 +30,9 @@ pub mod logs;
 pub mod model;
 pub mod negotiation;
 pub mod render;
-pub mod swanctl;
 pub mod salayout;
 pub mod split;
+pub mod swanctl;
 pub mod trace;
 
 pub use error::InputError;

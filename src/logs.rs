@@ -634,12 +634,6 @@ enum Mode {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Role {
-    Initiator,
-    Responder,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PropSource {
     Received,
     Configured,
@@ -670,7 +664,6 @@ enum Ev {
     /// `received packet: from 198.51.100.1[500] to 198.51.100.2[500] (472 bytes)`
     ReceivedPacket {
         from: String,
-        to: String,
     },
     /// `looking for an IKEv1 config for A...B`
     LookingIkeConfig {
@@ -773,9 +766,6 @@ enum Ev {
         local: Vec<String>,
         remote: Vec<String>,
     },
-    EstablishingChild {
-        name: String,
-    },
     ChildFailed,
     /// `ipsec statusall` / `swanctl --list-sas` lines showing an SA up.
     ListedUp {
@@ -847,12 +837,8 @@ fn recognize(body: &str) -> Option<Ev> {
         }
     }
     if let Some(rest) = b.strip_prefix("received packet: from ") {
-        let (from, to) = rest.split_once(" to ")?;
-        let strip = |s: &str| s.split('[').next().unwrap_or(s).trim().to_string();
-        return Some(Ev::ReceivedPacket {
-            from: strip(from),
-            to: strip(to.split(' ').next().unwrap_or(to)),
-        });
+        let from = rest.split(['[', ' ']).next().unwrap_or(rest).to_string();
+        return Some(Ev::ReceivedPacket { from });
     }
     if let Some(rest) = b.strip_prefix("looking for an IKEv") {
         if let Some(v) = rest.chars().next().and_then(|c| c.to_digit(10)) {
@@ -1053,10 +1039,6 @@ fn recognize(body: &str) -> Option<Ev> {
             });
         }
     }
-    if let Some(rest) = b.strip_prefix("establishing CHILD_SA ") {
-        let name = rest.split(['{', ' ']).next().unwrap_or(rest).to_string();
-        return Some(Ev::EstablishingChild { name });
-    }
     if let Some(ev) = recognize_listing(b) {
         return Some(ev);
     }
@@ -1179,8 +1161,6 @@ struct Sa<'c> {
     v1: bool,
     v2: bool,
     mode: Option<Mode>,
-    role: Option<Role>,
-    local: Option<String>,
     peer: Option<String>,
     start_line: Option<usize>,
     established: Option<usize>,
@@ -1238,8 +1218,6 @@ impl<'c> Sa<'c> {
             v1: false,
             v2: false,
             mode: None,
-            role: None,
-            local: None,
             peer: None,
             start_line: None,
             established: None,
@@ -1355,7 +1333,6 @@ impl<'c> Sa<'c> {
         self.last_bare_continued = false;
         match ev {
             Ev::Initiating { mode, peer } => {
-                self.role = Some(Role::Initiator);
                 self.start_line = Some(no);
                 self.mode = mode.or(self.mode);
                 if mode.is_some() {
@@ -1366,7 +1343,6 @@ impl<'c> Sa<'c> {
                 self.peer = peer.or(self.peer.take());
             }
             Ev::PeerInitiating { mode, peer } => {
-                self.role = Some(Role::Responder);
                 self.start_line = Some(no);
                 self.mode = mode.or(self.mode);
                 if mode.is_some() {
@@ -1418,10 +1394,9 @@ impl<'c> Sa<'c> {
                     }
                 }
             }
-            Ev::ReceivedPacket { from, to } => {
+            Ev::ReceivedPacket { from } => {
                 self.heard = true;
                 self.peer.get_or_insert(from);
-                self.local.get_or_insert(to);
             }
             Ev::LookingIkeConfig { version } => {
                 if version == 1 {
@@ -1553,7 +1528,6 @@ impl<'c> Sa<'c> {
                 local,
                 remote,
             } => self.child_up(no, sa, name, local, remote),
-            Ev::EstablishingChild { .. } => {}
             Ev::ChildFailed => self.support(no, &PHASE2),
             Ev::ListedUp { .. } => {}
         }
