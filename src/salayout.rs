@@ -18,7 +18,9 @@ use serde_json::json;
 
 use crate::addr::{join_cidrs, AddrSet, Cidr};
 use crate::algo::IkeVersion;
+use crate::error::InputError;
 use crate::finding::{Finding, Severity};
+use crate::input;
 use crate::input::DeviceKind;
 use crate::model::{Connection, DeviceIpsec, Model, SaSelectors};
 
@@ -163,6 +165,164 @@ pub fn dedup(list: &[Cidr]) -> Vec<Cidr> {
         }
     }
     out
+}
+
+/// `--idc-sas DEVICE=FILE`: read a `swanctl --list-sas` listing and make it the `sas` of
+/// DEVICE's `ipsec` entries in `topo`, so that the SA layout checks and the traces use
+/// what the gateway actually negotiated. Returns notes on how the listing was read.
+/// Errors name the file (unreadable, not a listing) or the argument (no such device).
+pub fn idc_sas_arg(topo: &mut input::Topology, arg: &str) -> Result<Vec<String>, InputError> {
+    let Some((device, file)) = arg.split_once('=') else {
+        return Err(InputError::new(
+            "--idc-sas",
+            "",
+            format!("expected DEVICE=FILE (an on-prem device id and a `swanctl --list-sas` output file), got {arg:?}"),
+        ));
+    };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| InputError::new(file, "", format!("cannot read the SA listing: {e}")))?;
+    let listing = crate::swanctl::parse_list_sas(&text).map_err(|e| {
+        InputError::new(file, "", format!("not a `swanctl --list-sas` listing: {e}"))
+    })?;
+    apply_listed_sas(topo, device, &listing).map_err(|e| InputError::new("--idc-sas", "", e))
+}
+
+/// Replace the `sas` of `device`'s `ipsec` entries by the installed CHILD_SAs of the
+/// established IKE_SAs of `listing`. An IKE_SA belongs to the entries whose peer (or,
+/// without one, the VPN gateway of its connection) is the IKE_SA's remote address; a
+/// child goes to the first such entry whose configured subnets hold its selectors (else
+/// the first whose subnets overlap them, else the first). An entry no IKE_SA belongs to
+/// gets no SA. When no address matches but the device dials one peer and the listing
+/// holds one established IKE_SA, that IKE_SA is taken for the peer (with a note).
+pub fn apply_listed_sas(
+    topo: &mut input::Topology,
+    device: &str,
+    listing: &[crate::swanctl::IkeSa],
+) -> Result<Vec<String>, String> {
+    let vgw_ip = |conn: &str| -> Option<String> {
+        let c = topo.cloud.ipsec_connections.iter().find(|c| c.id == conn)?;
+        let g = topo
+            .cloud
+            .vpn_gateways
+            .iter()
+            .find(|g| g.id == c.vpn_gateway)?;
+        Some(g.public_ip.addr().to_string())
+    };
+    let Some(d) = topo.onprem.devices.iter().position(|x| x.id == device) else {
+        let known: Vec<&str> = topo.onprem.devices.iter().map(|x| x.id.as_str()).collect();
+        return Err(format!(
+            "no on-prem device `{device}` in the topology (it has: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ));
+    };
+    let peers: Vec<Option<String>> = topo.onprem.devices[d]
+        .ipsec
+        .iter()
+        .map(|e| {
+            e.peer
+                .map(|p| p.addr().to_string())
+                .or_else(|| vgw_ip(&e.connection))
+        })
+        .collect();
+    if peers.is_empty() {
+        return Err(format!(
+            "device `{device}` has no ipsec entry to take the listed SAs"
+        ));
+    }
+    let mut notes = Vec::new();
+    let established: Vec<&crate::swanctl::IkeSa> =
+        listing.iter().filter(|s| s.is_established()).collect();
+    if established.is_empty() {
+        notes.push(format!(
+            "the listing holds no established IKE_SA: {device} has no SA (phase 1 is down on this gateway)"
+        ));
+    }
+    let mut distinct: Vec<&Option<String>> = peers.iter().collect();
+    distinct.sort();
+    distinct.dedup();
+    let any_match = established.iter().any(|s| {
+        peers
+            .iter()
+            .any(|p| p.as_deref() == Some(s.remote_addr.as_str()))
+    });
+    let stand_in = (!any_match && distinct.len() == 1 && established.len() == 1).then(|| {
+        notes.push(format!(
+            "the listed IKE_SA `{}` has peer {}, not {} as the topology says; taken as the same peer",
+            established[0].name,
+            established[0].remote_addr,
+            peers[0].as_deref().unwrap_or("(no peer)")
+        ));
+        established[0].remote_addr.clone()
+    });
+    let mut sas: Vec<Vec<input::Sa>> = vec![Vec::new(); peers.len()];
+    let entries = &topo.onprem.devices[d].ipsec;
+    for ike in &established {
+        let mine: Vec<usize> = (0..peers.len())
+            .filter(|&i| {
+                peers[i].as_deref() == Some(ike.remote_addr.as_str())
+                    || stand_in.as_deref() == Some(ike.remote_addr.as_str())
+            })
+            .collect();
+        if mine.is_empty() {
+            notes.push(format!(
+                "IKE_SA `{}` with {} belongs to no ipsec entry of {device}; ignored",
+                ike.name, ike.remote_addr
+            ));
+            continue;
+        }
+        for ch in ike.installed() {
+            let l = AddrSet::from_cidrs(&ch.local);
+            let r = AddrSet::from_cidrs(&ch.remote);
+            let holds = |i: &usize| {
+                l.is_subset(&AddrSet::from_cidrs(&entries[*i].local_subnets))
+                    && r.is_subset(&AddrSet::from_cidrs(&entries[*i].remote_subnets))
+            };
+            let overlaps = |i: &usize| {
+                !l.intersect(&AddrSet::from_cidrs(&entries[*i].local_subnets))
+                    .is_empty()
+                    && !r
+                        .intersect(&AddrSet::from_cidrs(&entries[*i].remote_subnets))
+                        .is_empty()
+            };
+            let i = mine
+                .iter()
+                .copied()
+                .find(holds)
+                .or_else(|| mine.iter().copied().find(overlaps))
+                .unwrap_or(mine[0]);
+            sas[i].push(input::Sa {
+                local: ch.local.clone(),
+                remote: ch.remote.clone(),
+            });
+            notes.push(format!(
+                "{device}: CHILD_SA `{}` {} === {} → entry for {}",
+                ch.name,
+                join_cidrs(&ch.local),
+                join_cidrs(&ch.remote),
+                entries[i].connection
+            ));
+        }
+        let down: Vec<&str> = ike
+            .children
+            .iter()
+            .filter(|c| !c.is_installed())
+            .map(|c| c.name.as_str())
+            .collect();
+        if !down.is_empty() {
+            notes.push(format!(
+                "{device}: CHILD_SA(s) {} not INSTALLED: they carry no traffic",
+                down.join(", ")
+            ));
+        }
+    }
+    for (e, s) in topo.onprem.devices[d].ipsec.iter_mut().zip(sas) {
+        e.sas = Some(s);
+    }
+    Ok(notes)
 }
 
 fn capitalize(s: &str) -> String {

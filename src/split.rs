@@ -1826,12 +1826,26 @@ pub struct SplitRun {
 /// subnet pair, an unwritable OUT) is an [`InputError`] naming the file: exit status 2.
 pub fn run(topo_path: &Path, conn: &str, write: Option<&Path>) -> Result<SplitRun, InputError> {
     let name = topo_path.display().to_string();
-    let m = model::load(topo_path)?;
+    // `load` gives the size and UTF-8 checks and validates; the parse is repeated to
+    // keep the topology as written.
+    model::load(topo_path)?;
     let text = std::fs::read_to_string(topo_path)
         .map_err(|e| InputError::new(&name, "", format!("cannot read the topology file: {e}")))?;
     let topo = model::parse(&name, &text)?;
-    let plan = plan(&topo, &m, conn).map_err(|e| InputError::new(&name, "--connection", e))?;
-    let patched = apply(&topo, &plan);
+    run_topology(&topo, &name, conn, write)
+}
+
+/// As [`run`], for a topology already parsed (and perhaps patched, e.g. by
+/// [`crate::salayout::idc_sas_arg`]); `file` names it in errors.
+pub fn run_topology(
+    topo: &input::Topology,
+    file: &str,
+    conn: &str,
+    write: Option<&Path>,
+) -> Result<SplitRun, InputError> {
+    let m = model::lower(file, topo)?;
+    let plan = plan(topo, &m, conn).map_err(|e| InputError::new(file, "--connection", e))?;
+    let patched = apply(topo, &plan);
     if let Some(out) = write {
         let mut s = serde_json::to_string_pretty(&patched).expect("topology serialises");
         s.push('\n');

@@ -323,3 +323,84 @@ fn run_refuses_unknown_and_unsplittable_connections() {
     let e = split::run(Path::new("/nonexistent/topology.json"), "x", None).unwrap_err();
     assert!(e.message.contains("cannot read"), "{e}");
 }
+
+fn listing(case: &str) -> String {
+    root()
+        .join("tests/data/strongswan")
+        .join(case)
+        .join("idc.list-sas.txt")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn idc_sas_from_a_swanctl_listing_drive_the_layout_checks() {
+    // The FAQ 5 layout as strongSwan lists it: two children under one IKE_SA.
+    let (mut topo, _, _) = load("faq5_multi_sa");
+    let notes = salayout::idc_sas_arg(
+        &mut topo,
+        &format!("idc-swan01={}", listing("ok_ikev2_split_children")),
+    )
+    .unwrap();
+    assert!(
+        notes.iter().any(|n| n.contains("taken as the same peer")),
+        "{notes:?}"
+    );
+    let sas = topo.onprem.devices[0].ipsec[0].sas.clone().unwrap();
+    assert_eq!(sas.len(), 2);
+    let m = model::lower("t", &topo).unwrap();
+    let codes: Vec<_> = salayout::check(&m).iter().map(|f| f.code).collect();
+    assert_eq!(codes, [salayout::IKEV2_SA_PER_SUBNET_PAIR]);
+
+    // A standard IKEv2 peer: one child carrying both VPC subnets. The IDC end is fine;
+    // the VPN gateway's single narrower SA still leaves 10.0.0.0/8 without an SA.
+    let (mut topo, _, _) = load("faq5_multi_sa");
+    salayout::idc_sas_arg(
+        &mut topo,
+        &format!("idc-swan01={}", listing("ok_ikev2_single")),
+    )
+    .unwrap();
+    let sas = topo.onprem.devices[0].ipsec[0].sas.clone().unwrap();
+    assert_eq!(sas.len(), 1);
+    assert_eq!(sas[0].remote.len(), 2);
+    let m = model::lower("t", &topo).unwrap();
+    let f = salayout::check(&m);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].code, salayout::SA_COVERS_LESS_THAN_CONFIGURED);
+    assert_eq!(
+        f[0].device.as_deref(),
+        Some("vpn-bp10tj020ls569y93j0ztdz94")
+    );
+    assert!(
+        f[0].message.contains("10.0.0.0/8 ⇄ 172.30.96.0/19"),
+        "{}",
+        f[0].message
+    );
+}
+
+#[test]
+fn idc_sas_argument_errors_name_what_is_wrong() {
+    let (mut topo, _, _) = load("faq5_multi_sa");
+    let e = salayout::idc_sas_arg(&mut topo, "idc-swan01").unwrap_err();
+    assert!(e.message.contains("DEVICE=FILE"), "{e}");
+    let e = salayout::idc_sas_arg(&mut topo, "idc-swan01=/nonexistent/list.txt").unwrap_err();
+    assert_eq!(e.file, "/nonexistent/list.txt");
+    let e = salayout::idc_sas_arg(&mut topo, &format!("nope={}", listing("ok_ikev2_single")))
+        .unwrap_err();
+    assert!(e.message.contains("no on-prem device `nope`"), "{e}");
+    assert!(e.message.contains("idc-swan01"), "{e}");
+    let log = root().join("tests/data/strongswan/ok_ikev2_single/idc.log");
+    let e = salayout::idc_sas_arg(&mut topo, &format!("idc-swan01={}", log.display())).unwrap_err();
+    assert!(
+        e.message.contains("not a `swanctl --list-sas` listing"),
+        "{e}"
+    );
+    // An empty listing: no IKE_SA, so the IDC gateway holds no SA.
+    let empty = std::env::temp_dir().join(format!("vpntrace-empty-{}.txt", std::process::id()));
+    std::fs::write(&empty, "").unwrap();
+    let notes =
+        salayout::idc_sas_arg(&mut topo, &format!("idc-swan01={}", empty.display())).unwrap();
+    std::fs::remove_file(&empty).unwrap();
+    assert!(notes.iter().any(|n| n.contains("no established IKE_SA")));
+    assert_eq!(topo.onprem.devices[0].ipsec[0].sas, Some(vec![]));
+}
