@@ -686,7 +686,8 @@ pub fn plan(topo: &input::Topology, m: &Model, conn_id: &str) -> Result<SplitPla
                 }
             }
             notes.push(format!(
-                "the new connections share the IDC subnets {}, so the VPN gateway chooses between them by source: policy routes (priority {POLICY_ROUTE_PRIORITY}, matched before destination routes) send each VPC subnet to its connection; destination route {key} stays, repointed to {}, to keep the route published to the VPC",
+                "{} carry the same IDC addresses inside {} (route {key}), so a destination route cannot tell them apart: policy routes (priority {POLICY_ROUTE_PRIORITY}, matched before destination routes) send each VPC subnet to its connection; destination route {key} stays, repointed to {}, to keep the route published to the VPC",
+                targets.iter().map(|&k| connections[k].label.as_str()).collect::<Vec<_>>().join(", "),
                 dst.display_list(),
                 connections[targets[0]].id
             ));

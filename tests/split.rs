@@ -112,6 +112,17 @@ fn case(name: &str, conn: &str) -> Case {
         !failure_codes(&after).contains(&cause::SA_NOT_COVERING),
         "{name}: SA_NOT_COVERING after the split"
     );
+    // `check` on the written topology: no faq 5 error, no phase-1/2 mismatch between the
+    // new connections' ends.
+    let report = vpntrace::check::check_all(&patched, &after);
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| !(f.is_error() && matches!(f.faq, 1 | 2 | 5))),
+        "{name}: {:#?}",
+        report.findings
+    );
     for p in &plan.verification.pairs {
         for f in &p.flows {
             assert!(
@@ -403,4 +414,44 @@ fn idc_sas_argument_errors_name_what_is_wrong() {
     std::fs::remove_file(&empty).unwrap();
     assert!(notes.iter().any(|n| n.contains("no established IKE_SA")));
     assert_eq!(topo.onprem.devices[0].ipsec[0].sas, Some(vec![]));
+}
+
+#[test]
+fn several_subnets_on_both_sides_split_per_pair_with_policy_routes() {
+    let (mut topo, _, _) = load("faq5_multi_sa");
+    let idc: Vec<vpntrace::addr::Cidr> = vec![
+        "172.30.100.0/24".parse().unwrap(),
+        "172.30.101.0/24".parse().unwrap(),
+    ];
+    topo.cloud.ipsec_connections[0].remote_subnets = idc.clone();
+    topo.onprem.devices[0].ipsec[0].local_subnets = idc;
+    let m = model::lower("t", &topo).unwrap();
+    let p = split::plan(&topo, &m, "vco-bp1lq3i0bm8p5aipkvn8jd6a5").unwrap();
+    assert_eq!(p.split_by, "subnet_pair");
+    let pairs: Vec<(String, String)> = p
+        .connections
+        .iter()
+        .map(|c| {
+            (
+                c.alibaba.local_subnet.clone(),
+                c.alibaba.remote_subnet.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("10.0.0.0/8".into(), "172.30.100.0/24".into()),
+            ("10.0.0.0/8".into(), "172.30.101.0/24".into()),
+            ("172.30.128.0/17".into(), "172.30.100.0/24".into()),
+            ("172.30.128.0/17".into(), "172.30.101.0/24".into()),
+        ]
+    );
+    // The published destination route stays; one policy route per pair decides.
+    let policy: Vec<_> = p.vpn_routes.iter().filter(|r| r.kind == "policy").collect();
+    assert_eq!(policy.len(), 4);
+    assert!(p.vpn_routes.iter().any(|r| r.kind == "destination"
+        && r.action == split::ChangeAction::Repoint
+        && r.publish_to_vpc));
+    assert!(p.verified, "{}", split::render_text(&p));
 }
