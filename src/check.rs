@@ -841,6 +841,7 @@ pub fn write_fixed(
 pub fn check_all(topo: &input::Topology, m: &Model) -> CheckReport {
     let mut report = run(topo, m);
     report.findings.extend(settings_findings(topo));
+    report.findings.extend(crate::salayout::check(m));
     sort_findings(&mut report.findings);
     report
 }

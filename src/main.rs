@@ -62,6 +62,24 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Plan one connection per subnet pair (faq 5), with both ends' configs, verified.
+    Split {
+        topology: PathBuf,
+        #[arg(long)]
+        connection: String,
+        /// Write the patched topology (both ends) to this file.
+        #[arg(long)]
+        write: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Classify strongSwan IKE/IPsec log lines into the FAQ 1/2 causes, with line numbers.
+    Logs {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Parse and check references only; prints nothing but errors.
     Validate {
         topology: PathBuf,
@@ -148,6 +166,45 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 );
             }
             Ok(if report.has_errors() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Cmd::Split {
+            topology,
+            connection,
+            write,
+            format,
+        } => {
+            let r = vpntrace::split::run(&topology, &connection, write.as_deref())
+                .map_err(|e| usage(&e.to_string()))?;
+            match format {
+                Format::Json => print!("{}", render::json(&r.plan)),
+                Format::Text => print!("{}", vpntrace::split::render_text(&r.plan)),
+            }
+            Ok(if r.exit_ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Cmd::Logs { files, format } => {
+            let mut inputs = Vec::new();
+            for f in &files {
+                let bytes = std::fs::read(f)
+                    .map_err(|e| usage(&format!("{}: cannot read the log: {e}", f.display())))?;
+                inputs.push((
+                    f.display().to_string(),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                ));
+            }
+            let report = vpntrace::logs::classify(&inputs);
+            match format {
+                Format::Json => print!("{}", vpntrace::logs::render_json(&report)),
+                Format::Text => print!("{}", vpntrace::logs::render_text(&report)),
+            }
+            Ok(if report.findings.iter().any(|f| f.is_error()) {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
