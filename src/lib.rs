@@ -24,6 +24,7 @@ pub mod check;
 pub mod error;
 pub mod finding;
 pub mod fix;
+pub mod gen;
 pub mod graph;
 pub mod input;
 pub mod logs;
