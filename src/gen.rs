@@ -188,15 +188,17 @@ impl Fault {
     ];
 }
 
-/// Which site each fault lands on (site 0 stays healthy; with one site there are none).
+/// Which site each fault lands on: distinct sites, never site 0 (so with one site there
+/// are none, and with fewer than 7 only the first `connections - 1` faults).
 pub fn fault_plan(p: &GenParams) -> Vec<(Fault, usize)> {
     let n = p.connections;
     if !p.faults || n < 2 {
         return Vec::new();
     }
-    let f = Fault::ALL.len();
+    // With fewer sites than faults, only the first faults are planted, one per site.
+    let f = Fault::ALL.len().min(n - 1);
     let offset = (splitmix(p.seed ^ 0xfa17) % (n as u64 - 1)) as usize;
-    Fault::ALL
+    Fault::ALL[..f]
         .iter()
         .enumerate()
         .map(|(i, &fault)| (fault, 1 + (i * (n - 1) / f + offset) % (n - 1)))
@@ -1452,5 +1454,14 @@ mod tests {
         assert!(sites.iter().all(|&k| (1..12).contains(&k)));
         let m = crate::model::lower("gen.json", &generate(&p)).unwrap();
         assert_eq!(m.flows.len(), 3 + Fault::ALL.len());
+    }
+
+    #[test]
+    fn few_sites_get_one_fault_each_and_one_site_none() {
+        assert!(fault_plan(&GenParams::scaled(1)).is_empty());
+        let plan = fault_plan(&GenParams::scaled(3));
+        assert_eq!(plan.len(), 2);
+        assert_ne!(plan[0].1, plan[1].1);
+        assert!(plan.iter().all(|&(_, k)| k == 1 || k == 2));
     }
 }
