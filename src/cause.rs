@@ -480,8 +480,8 @@ impl Cause {
                 let sa_desc = if sas.is_empty() { "none".to_string() } else { sas.iter().map(|s| s.describe()).collect::<Vec<_>>().join("; ") };
                 if configured {
                     let msg = format!(
-                        "connection {} is configured for {} but no SA that {} holds covers it (its SAs: {}): {} is {}. The ends negotiated one SA per subnet pair and only part of the configured pairs is in effect on this end",
-                        c.id, what, end, sa_desc, what, if *inbound { "dropped when it leaves the tunnel" } else { "dropped before it enters the tunnel" }
+                        "connection {} is configured for {} but no SA that {} holds covers it (its SAs: {}), so the packets are {}. The ends negotiated one SA per subnet pair and only part of the configured pairs is in effect on this end",
+                        c.id, what, end, sa_desc, if *inbound { "dropped when they leave the tunnel" } else { "not encrypted into the tunnel" }
                     );
                     let fix = if c.local_subnets.len() * c.remote_subnets.len() > 1 {
                         format!("split connection {} into one connection per subnet pair with identical phase-1 settings (`vpntrace split --connection {}`); if both ends run IKEv1, switch both to IKEv2", c.id, c.id)

@@ -353,29 +353,31 @@ fn reach(m: &Model) -> Reach {
         let unused_l = c.local_set.minus(&cloud_space);
         let unused_r = c.remote_set.minus(&idc_space).minus(&infra);
         if !unused_l.is_empty() || !unused_r.is_empty() {
-            let mut parts = Vec::new();
-            if !unused_l.is_empty() {
-                parts.push(format!(
-                    "local {} (no vSwitch there)",
-                    unused_l.display_list()
-                ));
-            }
-            if !unused_r.is_empty() {
-                parts.push(format!(
-                    "remote {} (no IDC subnet holds it)",
-                    unused_r.display_list()
-                ));
-            }
+            let held = |cfg: &AddrSet, held: &AddrSet, what: &str| {
+                if held.is_empty() {
+                    format!("nothing of the {what} subnets {}", cfg.display_list())
+                } else {
+                    format!(
+                        "of the {what} subnets {} only {}",
+                        cfg.display_list(),
+                        held.display_list()
+                    )
+                }
+            };
             let mut w = Finding::warning(
                 "CONNECTION_SPACE_UNUSED",
                 if c.local_subnets.len() * c.remote_subnets.len() > 1 { 5 } else { 3 },
-                format!("connection {} is configured for address space that nothing in the topology holds: {}; it was not analysed", c.id, parts.join("; ")),
-                "nothing to fix if the space is reserved; otherwise model the vSwitches/subnets that use it",
+                format!(
+                    "connection {} is configured for more address space than the topology holds: {} lie on vSwitches, and {} on IDC subnets; only that space was analysed",
+                    c.id,
+                    held(&c.local_set, &local, "local"),
+                    held(&c.remote_set, &remote.union(&infra.intersect(&c.remote_set)), "remote")
+                ),
+                "nothing to fix if the rest is reserved; otherwise model the vSwitches or IDC subnets that use it",
             )
             .with_connection(c.id.clone())
             .with_device(m.vpn_gateways[c.vpn_gateway].id.clone());
-            w.source = unused_l.cidrs();
-            w.destination = unused_r.cidrs();
+            w.direction = None;
             warnings.push(w);
         }
         let la = atoms(&local, &bps);

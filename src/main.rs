@@ -59,6 +59,10 @@ enum Cmd {
         /// Write the topology with every verified fix applied to this file.
         #[arg(long)]
         write_fixed: Option<PathBuf>,
+        /// Take an IDC device's SAs from a `swanctl --list-sas` listing: DEVICE=FILE
+        /// (repeatable).
+        #[arg(long = "idc-sas", value_name = "DEVICE=FILE")]
+        idc_sas: Vec<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -131,12 +135,20 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
         Cmd::Check {
             topology,
             write_fixed,
+            idc_sas,
             format,
         } => {
             let file = topology.display().to_string();
             let text = std::fs::read_to_string(&topology)
                 .map_err(|e| usage(&format!("{file}: cannot read the topology file: {e}")))?;
-            let topo = model::parse(&file, &text).map_err(|e| usage(&e.to_string()))?;
+            let mut topo = model::parse(&file, &text).map_err(|e| usage(&e.to_string()))?;
+            for arg in &idc_sas {
+                for note in vpntrace::salayout::idc_sas_arg(&mut topo, arg)
+                    .map_err(|e| usage(&e.to_string()))?
+                {
+                    eprintln!("note: {note}");
+                }
+            }
             let m = model::lower(&file, &topo).map_err(|e| usage(&e.to_string()))?;
             let report = vpntrace::check::check_all(&topo, &m);
             match format {

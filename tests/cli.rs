@@ -283,3 +283,27 @@ fn graph_prints_dot_with_every_device() {
         assert!(r.stdout.contains(id), "{id} missing from the DOT");
     }
 }
+
+#[test]
+fn check_reads_idc_sas_from_a_swanctl_listing() {
+    let t = "topologies/faq5_multi_sa.json";
+    let r = vpntrace(&[
+        "check",
+        t,
+        "--idc-sas",
+        "idc-swan01=tests/data/strongswan/ok_ikev2_split_children/idc.list-sas.txt",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("note:"), "{}", r.stderr);
+    assert!(
+        r.stdout.contains("IKEV2_SA_PER_SUBNET_PAIR"),
+        "{}",
+        r.stdout
+    );
+    let bad = vpntrace(&["check", t, "--idc-sas", "idc-swan01"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("DEVICE=FILE"), "{}", bad.stderr);
+    let missing = vpntrace(&["check", t, "--idc-sas", "idc-swan01=nope.txt"]);
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("nope.txt"), "{}", missing.stderr);
+}
