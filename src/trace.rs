@@ -15,8 +15,10 @@ use serde::Serialize;
 use crate::addr::{Ports, Protocol};
 use crate::cause::{Cause, Side, Traffic};
 use crate::finding::{Finding, FlowDirection};
+use crate::index::Index;
 use crate::input::{Action, Direction, IpsecMode, NatAction, Role, RpFilter, SgType};
 use crate::model::{ChainKind, CloudHop, Device, Model, NatTo, SgPeer};
+use crate::region::{member, rule_on, sa_cover, Cond, Narrow, Region, F};
 
 /// Hops a packet may take before the trace calls it a loop (the IP TTL of Linux).
 pub const MAX_HOPS: usize = 64;
@@ -402,6 +404,14 @@ pub fn trace(m: &Model, q: &FlowQuery) -> Trace {
     trace_packet(m, &q.from, pkt, q.from.name(m), q.to.name(m))
 }
 
+/// Trace a flow with a prebuilt index.
+pub fn trace_with(m: &Model, idx: &Index, q: &FlowQuery) -> Trace {
+    let dst = endpoint_addr(m, &q.to);
+    let src = source_address(m, &q.from, dst);
+    let pkt = Packet::new(src, dst, q.protocol, q.src_port, q.dst_port);
+    trace_packet_in(m, idx, &q.from, pkt, q.from.name(m), q.to.name(m), None).0
+}
+
 /// Trace a given packet sent by `from`.
 pub fn trace_packet(
     m: &Model,
@@ -410,32 +420,72 @@ pub fn trace_packet(
     from_name: String,
     to_name: String,
 ) -> Trace {
-    let direction = flow_direction(m, pkt.src, pkt.dst);
+    let idx = Index::build(m);
+    trace_packet_in(m, &idx, from, pkt, from_name, to_name, None).0
+}
+
+/// Trace `pkt` sent by `from`; with a `region` (a box of packets around `pkt`, one
+/// protocol), also return the part of the region whose packets take exactly the same
+/// decisions, forward and back. `from` must be the endpoint `pkt.src` resolves to.
+pub fn trace_packet_in(
+    m: &Model,
+    idx: &Index,
+    from: &Endpoint,
+    pkt: Packet,
+    from_name: String,
+    to_name: String,
+    region: Option<Region>,
+) -> (Trace, Option<Region>) {
+    let point = [
+        u32::from(pkt.src),
+        u32::from(pkt.dst),
+        u32::from(pkt.src_port.unwrap_or(0)),
+        u32::from(pkt.dst_port.unwrap_or(0)),
+    ];
+    let nw = match region {
+        Some(r) => Narrow::on(r, point, pkt.protocol.has_ports()),
+        None => Narrow::off(),
+    };
     let mut w = Walker {
         m,
+        idx,
         sessions: Sessions::default(),
         reply: false,
-        direction,
+        direction: None,
+        nw,
+        final_sym: [None; 4],
+        arrived_sym: [None; 4],
+        pre_nat_sym: [None; 4],
     };
+    let direction = w.direction_of(pkt);
+    w.direction = direction;
+    w.endpoint_region(F::Src, pkt.src);
     let forward = w.walk(start_of(m, from), pkt);
     let ret = if forward.delivered() {
         let delivered = forward.final_packet().expect("a delivered path has hops");
-        let back = endpoint_for_addr(m, delivered.dst).map(|e| start_of(m, &e));
+        w.nw.sym = w.final_sym;
+        w.nw.swap();
         w.reply = true;
+        w.endpoint_region(F::Src, delivered.dst);
+        let back = endpoint_for_addr(m, delivered.dst).map(|e| start_of(m, &e));
         back.map(|b| w.walk(b, delivered.reversed()))
     } else {
         None
     };
-    Trace {
-        flow: FlowInfo {
-            from: from_name,
-            to: to_name,
-            packet: pkt,
-            direction,
+    let reg = w.nw.region;
+    (
+        Trace {
+            flow: FlowInfo {
+                from: from_name,
+                to: to_name,
+                packet: pkt,
+                direction,
+            },
+            forward,
+            ret,
         },
-        forward,
-        ret,
-    }
+        reg,
+    )
 }
 
 fn start_of(m: &Model, e: &Endpoint) -> At {
@@ -497,13 +547,23 @@ struct DeviceSession {
     arrived: Packet,
     /// As it left (after source NAT), or as it was delivered locally.
     left: Packet,
+    /// Which original fields `arrived` carried (see `region::Narrow`).
+    arrived_sym: [Option<usize>; 4],
 }
 
 struct Walker<'a> {
     m: &'a Model,
+    idx: &'a Index,
     sessions: Sessions,
     reply: bool,
     direction: Option<FlowDirection>,
+    nw: Narrow,
+    /// The symbols of the packet when the forward path ended.
+    final_sym: [Option<usize>; 4],
+    /// The symbols of the packet as it arrived at the current device.
+    arrived_sym: [Option<usize>; 4],
+    /// The symbols of the packet before source NAT at the current device.
+    pre_nat_sym: [Option<usize>; 4],
 }
 
 enum Next {
@@ -538,9 +598,89 @@ impl<'a> Walker<'a> {
                     at = a;
                     pkt = p;
                 }
-                Next::End(d, c) => return self.finish(d, hops, c, notes, pkt),
+                Next::End(d, c) => {
+                    self.final_sym = self.nw.sym;
+                    return self.finish(d, hops, c, notes, pkt);
+                }
             }
         }
+    }
+
+    /// The flow's direction, narrowed so it is the same across the region.
+    fn direction_of(&mut self, pkt: Packet) -> Option<FlowDirection> {
+        let vpc = &self.idx.vpc_iv;
+        let s = member(&mut self.nw, vpc, F::Src, u32::from(pkt.src));
+        let d = member(&mut self.nw, vpc, F::Dst, u32::from(pkt.dst));
+        match (s, d) {
+            (true, false) => Some(FlowDirection::CloudToOnprem),
+            (false, true) => Some(FlowDirection::OnpremToCloud),
+            _ => None,
+        }
+    }
+
+    /// Is `a` (field `f`) an address some instance or device owns? Narrows to that
+    /// address, or to the gap between owned addresses around it.
+    fn owned(&mut self, f: F, a: Ipv4Addr) -> bool {
+        let v = u32::from(a);
+        let owned = &self.idx.owned;
+        let i = owned.partition_point(|&x| x < v);
+        if owned.get(i) == Some(&v) {
+            self.nw.cons(f, v, v);
+            return true;
+        }
+        let lo = if i > 0 { owned[i - 1] + 1 } else { 0 };
+        let hi = if i < owned.len() {
+            owned[i] - 1
+        } else {
+            u32::MAX
+        };
+        self.nw.cons(f, lo, hi);
+        false
+    }
+
+    /// The endpoint an address resolves to is the same across the region: the same
+    /// owner, or the same most specific vSwitch/connected subnet and no owned address.
+    fn endpoint_region(&mut self, f: F, a: Ipv4Addr) {
+        if self.nw.region.is_none() || self.owned(f, a) {
+            return;
+        }
+        self.idx
+            .endpoint_nets
+            .lookup_on(&mut self.nw, f, u32::from(a));
+    }
+
+    /// Longest-prefix match on device `d` for field `f`.
+    fn route(&mut self, d: usize, f: F, a: Ipv4Addr) -> Option<RouteChoice> {
+        let (choices, index) = &self.idx.dev_routes[d];
+        index
+            .lookup_on(&mut self.nw, f, u32::from(a))
+            .map(|x| choices[x.3].clone())
+    }
+
+    /// Which SA carries the packet (outbound: source in local, destination in remote).
+    fn sa(&mut self, sas: &[crate::region::SaIv], pkt: Packet, outbound: bool) -> Option<usize> {
+        sa_cover(
+            &mut self.nw,
+            sas,
+            u32::from(pkt.src),
+            u32::from(pkt.dst),
+            outbound,
+        )
+    }
+
+    /// As `sa`, for a packet whose fields carried `sym` (e.g. before source NAT).
+    fn sa_with(
+        &mut self,
+        sym: [Option<usize>; 4],
+        sas: &[crate::region::SaIv],
+        pkt: Packet,
+        outbound: bool,
+    ) -> Option<usize> {
+        let saved = self.nw.sym;
+        self.nw.sym = sym;
+        let r = self.sa(sas, pkt, outbound);
+        self.nw.sym = saved;
+        r
     }
 
     fn finish(
@@ -703,7 +843,7 @@ impl<'a> Walker<'a> {
             });
             return Ok(());
         }
-        let v = sg_decide(m, i, dir, pkt);
+        let v = sg_decide_in(m, self.idx, i, dir, pkt, &mut self.nw);
         let action = if v.accept {
             StepAction::Accept
         } else {
@@ -741,7 +881,10 @@ impl<'a> Walker<'a> {
         notes: &mut Vec<String>,
     ) -> Next {
         let m = self.m;
-        match vrouter_lookup(m, table, pkt.dst) {
+        let found = self.idx.vrouter[table]
+            .lookup_on(&mut self.nw, F::Dst, u32::from(pkt.dst))
+            .map(|x| x.3);
+        match found {
             None => {
                 hop.steps.push(Step {
                     kind: StepKind::Route,
@@ -749,15 +892,16 @@ impl<'a> Walker<'a> {
                     rule: None,
                     detail: format!("no route for {} in {}", pkt.dst, m.route_tables[table].id),
                 });
-                let vpn_route = m.vpn_gateways.iter().enumerate().find_map(|(g, gw)| {
-                    // The longest VPN destination route for the address, published or not.
-                    gw.destination_routes
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, r)| r.destination.contains(&pkt.dst))
-                        .max_by_key(|(_, r)| r.destination.prefix_len())
-                        .map(|(r, _)| (g, r))
-                });
+                // The longest VPN destination route for the address, published or not.
+                let mut vpn_route = None;
+                for g in 0..m.vpn_gateways.len() {
+                    if let Some(x) =
+                        self.idx.vpn_dest[g].lookup_on(&mut self.nw, F::Dst, u32::from(pkt.dst))
+                    {
+                        vpn_route = Some((g, x.3));
+                        break;
+                    }
+                }
                 Next::End(
                     Disposition::Dropped,
                     Some(Cause::VrouterNoRoute {
@@ -777,7 +921,12 @@ impl<'a> Walker<'a> {
                         m.vswitches[v].cidr, m.vswitches[v].id
                     ),
                 });
-                match m.instances.iter().position(|x| x.ip == pkt.dst) {
+                let owner = if self.owned(F::Dst, pkt.dst) {
+                    self.idx.instance_by_ip.get(&pkt.dst).copied()
+                } else {
+                    None
+                };
+                match owner {
                     // Delivery to the instance: its security groups judge ingress.
                     Some(i) => Next::Go(At::InstanceRecv(i), pkt),
                     None => {
@@ -878,7 +1027,7 @@ impl<'a> Walker<'a> {
     fn vpn_gateway(&mut self, g: usize, pkt: Packet, hop: &mut Hop) -> Next {
         let m = self.m;
         let gw = &m.vpn_gateways[g];
-        let Some((route, kind)) = vpn_route_lookup(m, g, pkt) else {
+        let Some((route, kind)) = vpn_route_lookup_in(m, self.idx, g, pkt, &mut self.nw) else {
             hop.steps.push(Step {
                 kind: StepKind::Route,
                 action: StepAction::Drop,
@@ -937,11 +1086,8 @@ impl<'a> Walker<'a> {
                 Some(Cause::NotEstablished { conn: c }),
             );
         }
-        match conn
-            .sas
-            .iter()
-            .position(|s| s.covers_outbound(pkt.src, pkt.dst))
-        {
+        let idx = self.idx;
+        match self.sa(&idx.cloud_sas[c], pkt, true) {
             Some(s) => {
                 hop.steps.push(Step {
                     kind: StepKind::Ipsec,
@@ -1054,11 +1200,8 @@ impl<'a> Walker<'a> {
     fn vpn_gateway_inbound(&mut self, g: usize, c: usize, pkt: Packet, hop: &mut Hop) -> Next {
         let m = self.m;
         let conn = &m.connections[c];
-        match conn
-            .sas
-            .iter()
-            .position(|s| s.covers_inbound(pkt.src, pkt.dst))
-        {
+        let idx = self.idx;
+        match self.sa(&idx.cloud_sas[c], pkt, false) {
             Some(s) => hop.steps.push(Step {
                 kind: StepKind::Ipsec,
                 action: StepAction::Decrypt,
@@ -1133,12 +1276,13 @@ impl<'a> Walker<'a> {
     ) -> Next {
         let m = self.m;
         let dev = &m.devices[d];
+        self.arrived_sym = self.nw.sym;
         let session = if self.reply {
             self.find_session(d, pkt)
         } else {
             None
         };
-        let Some(r) = route_lookup(dev, pkt.dst) else {
+        let Some(r) = self.route(d, F::Dst, pkt.dst) else {
             hop.steps.push(Step {
                 kind: StepKind::Route,
                 action: StepAction::Drop,
@@ -1186,11 +1330,8 @@ impl<'a> Walker<'a> {
                 return Next::End(Disposition::Dropped, Some(Cause::NoIdcEndpoint { conn: c }));
             };
             let entry = &dev.ipsec[e];
-            match entry
-                .sas
-                .iter()
-                .position(|s| s.covers_inbound(pkt.src, pkt.dst))
-            {
+            let idx = self.idx;
+            match self.sa(&idx.dev_sas[d][e], pkt, false) {
                 Some(s) => hop.steps.push(Step {
                     kind: StepKind::Ipsec,
                     action: StepAction::Decrypt,
@@ -1241,6 +1382,7 @@ impl<'a> Walker<'a> {
             None
         };
         let arrived = pkt;
+        self.arrived_sym = self.nw.sym;
         match &session {
             Some(s) => {
                 // Reverse of the forward pass's source NAT happens on arrival (PREROUTING).
@@ -1252,6 +1394,8 @@ impl<'a> Walker<'a> {
                 // (source NAT changes only the source). Restore it as our destination.
                 pkt.dst = orig.dst;
                 pkt.dst_port = orig.dst_port;
+                self.nw.set(F::Dst, s.arrived_sym[0]);
+                self.nw.set(F::Dport, s.arrived_sym[2]);
                 if pkt != before {
                     hop.steps.push(Step {
                         kind: StepKind::Nat,
@@ -1275,11 +1419,20 @@ impl<'a> Walker<'a> {
                         );
                     }
                     hop.steps.push(Step { kind: StepKind::Filter, action: StepAction::Pass, rule: None, detail: "reply matches no session here (asymmetric path): connection tracking marks it INVALID, no NAT applies, the filter rules judge it as a new packet".into() });
-                } else if let Some((rule, new)) =
-                    nat_lookup(dev, NatAction::DestinationNat, pkt, in_iface, None)
-                {
+                } else if let Some((rule, new)) = nat_lookup_in(
+                    dev,
+                    NatAction::DestinationNat,
+                    pkt,
+                    in_iface,
+                    None,
+                    &mut self.nw,
+                ) {
                     let before = pkt;
                     pkt = new;
+                    self.nw.set_const(F::Dst);
+                    if new.dst_port != before.dst_port {
+                        self.nw.set_const(F::Dport);
+                    }
                     hop.steps.push(Step {
                         kind: StepKind::Nat,
                         action: StepAction::Translate,
@@ -1294,7 +1447,7 @@ impl<'a> Walker<'a> {
             }
         }
         // 4. Local delivery.
-        if dev.owns(pkt.dst) {
+        if self.owned(F::Dst, pkt.dst) && dev.owns(pkt.dst) {
             if let Err(c) = self.filter(
                 d,
                 ChainKind::Input,
@@ -1311,6 +1464,7 @@ impl<'a> Walker<'a> {
                     dev: d,
                     arrived,
                     left: pkt,
+                    arrived_sym: self.arrived_sym,
                 });
             }
             hop.steps.push(Step {
@@ -1334,7 +1488,7 @@ impl<'a> Walker<'a> {
                 Some(Cause::ForwardingDisabled { dev: d }),
             );
         }
-        let Some(r) = route_lookup(dev, pkt.dst) else {
+        let Some(r) = self.route(d, F::Dst, pkt.dst) else {
             hop.steps.push(Step {
                 kind: StepKind::Route,
                 action: StepAction::Drop,
@@ -1382,6 +1536,7 @@ impl<'a> Walker<'a> {
         let dev = &m.devices[d];
         let mut pkt = pkt;
         let pre_nat = pkt;
+        self.pre_nat_sym = self.nw.sym;
         let mut snat_rule = None;
         match &session {
             Some(s) => {
@@ -1390,6 +1545,8 @@ impl<'a> Walker<'a> {
                 let before = pkt;
                 pkt.src = orig.src;
                 pkt.src_port = orig.src_port;
+                self.nw.set(F::Src, s.arrived_sym[1]);
+                self.nw.set(F::Sport, s.arrived_sym[3]);
                 if pkt != before {
                     hop.steps.push(Step {
                         kind: StepKind::Nat,
@@ -1403,11 +1560,17 @@ impl<'a> Walker<'a> {
                 }
             }
             None if !(self.reply && dev.stateful() && self.reply_is_invalid(pkt)) => {
-                if let Some((rule, new)) =
-                    nat_lookup(dev, NatAction::SourceNat, pkt, None, r.out_iface)
-                {
+                if let Some((rule, new)) = nat_lookup_in(
+                    dev,
+                    NatAction::SourceNat,
+                    pkt,
+                    None,
+                    r.out_iface,
+                    &mut self.nw,
+                ) {
                     let before = pkt;
                     pkt = new;
+                    self.nw.set_const(F::Src);
                     snat_rule = Some(rule);
                     hop.steps.push(Step {
                         kind: StepKind::Nat,
@@ -1415,7 +1578,7 @@ impl<'a> Walker<'a> {
                         rule: Some(dev.nat[rule].id.clone()),
                         detail: format!("source NAT {} → {}", before.src, pkt.src),
                     });
-                } else if let Some(rule) = nat_exempt(dev, pkt, r.out_iface) {
+                } else if let Some(rule) = nat_exempt_in(dev, pkt, r.out_iface, &mut self.nw) {
                     hop.steps.push(Step {
                         kind: StepKind::Nat,
                         action: StepAction::Pass,
@@ -1431,6 +1594,7 @@ impl<'a> Walker<'a> {
                 dev: d,
                 arrived,
                 left: pkt,
+                arrived_sym: self.arrived_sym,
             });
         }
         // Route-mode tunnel.
@@ -1446,13 +1610,10 @@ impl<'a> Walker<'a> {
                 .filter(|(_, e)| e.mode == IpsecMode::Policy && e.interface == Some(f))
                 .map(|(i, _)| i)
                 .collect();
+            let idx = self.idx;
             for &e in &entries {
                 let entry = &dev.ipsec[e];
-                if entry
-                    .sas
-                    .iter()
-                    .any(|s| s.covers_outbound(pkt.src, pkt.dst))
-                {
+                if self.sa(&idx.dev_sas[d][e], pkt, true).is_some() {
                     return self.enter_tunnel_idc(
                         d,
                         entry.connection,
@@ -1529,11 +1690,8 @@ impl<'a> Walker<'a> {
                 Some(Cause::NotEstablished { conn: c }),
             );
         }
-        match entry
-            .sas
-            .iter()
-            .position(|s| s.covers_outbound(pkt.src, pkt.dst))
-        {
+        let idx = self.idx;
+        match self.sa(&idx.dev_sas[d][e], pkt, true) {
             Some(s) => {
                 hop.steps.push(Step {
                     kind: StepKind::Ipsec,
@@ -1567,12 +1725,13 @@ impl<'a> Walker<'a> {
                         sa_list(&entry.sas)
                     ),
                 });
-                let nat_broke = snat.filter(|_| {
-                    entry
-                        .sas
-                        .iter()
-                        .any(|s| s.covers_outbound(pre_nat.src, pre_nat.dst))
-                });
+                let pre_sym = self.pre_nat_sym;
+                let nat_broke = match snat {
+                    Some(rule) => self
+                        .sa_with(pre_sym, &idx.dev_sas[d][e], pre_nat, true)
+                        .map(|_| rule),
+                    None => None,
+                };
                 match nat_broke {
                     Some(rule) => Next::End(
                         Disposition::Dropped,
@@ -1613,17 +1772,22 @@ impl<'a> Walker<'a> {
         let target = r.gateway.unwrap_or(pkt.dst);
         let out = r.out_iface;
         // The device on the outgoing subnet that holds the next-hop address.
-        let holder = m.devices.iter().enumerate().find_map(|(i, x)| {
-            if i == d {
-                return None;
-            }
-            x.interfaces
-                .iter()
-                .position(|f| {
-                    f.addr == target && out.is_none_or(|o| dev.interfaces[o].net.contains(&f.addr))
-                })
-                .map(|f| (i, f))
-        });
+        if r.gateway.is_none() {
+            self.owned(F::Dst, pkt.dst);
+        }
+        let holder = self
+            .idx
+            .iface_by_ip
+            .get(&target)
+            .copied()
+            .filter(|&(i, f)| {
+                i != d
+                    && out.is_none_or(|o| {
+                        dev.interfaces[o]
+                            .net
+                            .contains(&m.devices[i].interfaces[f].addr)
+                    })
+            });
         if let Some((nd, nf)) = holder {
             return Next::Go(
                 At::Device {
@@ -1665,55 +1829,54 @@ impl<'a> Walker<'a> {
         };
         hop.steps.push(Step { kind: StepKind::Exit, action: StepAction::Exit, rule: Some(r.id.clone()), detail: format!("next hop {via} is outside every modelled device: the packet leaves the modelled network") });
         let outside = out.is_some_and(|o| dev.interfaces[o].role == Role::Outside);
-        let cloud_bound = is_cloud(m, pkt.dst);
-        let cause = if cloud_bound {
-            let nat_broke = snat.filter(|_| {
-                out.is_some_and(|o| {
-                    dev.ipsec.iter().any(|e| {
-                        e.mode == IpsecMode::Policy
-                            && e.interface == Some(o)
-                            && e.sas
-                                .iter()
-                                .any(|s| s.covers_outbound(pre_nat.src, pre_nat.dst))
-                    })
+        let cloud_bound = member(&mut self.nw, &self.idx.vpc_iv, F::Dst, u32::from(pkt.dst));
+        let idx = self.idx;
+        let pre_sym = self.pre_nat_sym;
+        let policy_entries: Vec<usize> = match out {
+            Some(o) => (0..dev.ipsec.len())
+                .filter(|&e| {
+                    dev.ipsec[e].mode == IpsecMode::Policy && dev.ipsec[e].interface == Some(o)
                 })
-            });
-            match nat_broke {
-                Some(rule) => {
-                    let conn = dev
-                        .ipsec
-                        .iter()
-                        .find(|e| {
-                            e.sas
-                                .iter()
-                                .any(|s| s.covers_outbound(pre_nat.src, pre_nat.dst))
-                        })
-                        .map(|e| e.connection)
-                        .unwrap_or(0);
-                    Cause::NatBreaksIpsec {
-                        dev: d,
-                        nat: rule,
-                        conn,
-                        reply: self.reply,
+                .collect(),
+            None => Vec::new(),
+        };
+        let cause = if cloud_bound {
+            // Source NAT broke it when the packet before NAT would have matched an SA.
+            let mut nat_broke = None;
+            if let Some(rule) = snat {
+                for &e in &policy_entries {
+                    if self
+                        .sa_with(pre_sym, &idx.dev_sas[d][e], pre_nat, true)
+                        .is_some()
+                    {
+                        nat_broke = Some((rule, dev.ipsec[e].connection));
+                        break;
                     }
                 }
+            }
+            match nat_broke {
+                Some((rule, conn)) => Cause::NatBreaksIpsec {
+                    dev: d,
+                    nat: rule,
+                    conn,
+                    reply: self.reply,
+                },
                 None => {
                     // The IPsec policy is configured for this traffic but no SA carries it:
                     // an SA layout problem (faq 5), not a routing one.
-                    let configured = out.and_then(|o| {
-                        dev.ipsec.iter().find(|e| {
-                            e.mode == IpsecMode::Policy
-                                && e.interface == Some(o)
-                                && crate::model::SaSelectors::new(
-                                    &e.local_subnets,
-                                    &e.remote_subnets,
-                                )
-                                .covers_outbound(pkt.src, pkt.dst)
-                        })
-                    });
+                    let mut configured = None;
+                    for &e in &policy_entries {
+                        if self
+                            .sa(std::slice::from_ref(&idx.dev_cfg[d][e]), pkt, true)
+                            .is_some()
+                        {
+                            configured = Some(dev.ipsec[e].connection);
+                            break;
+                        }
+                    }
                     match configured {
-                        Some(e) => Cause::SaMissing {
-                            conn: e.connection,
+                        Some(conn) => Cause::SaMissing {
+                            conn,
                             side: Side::Idc(d),
                             inbound: false,
                             reply: self.reply,
@@ -1739,9 +1902,12 @@ impl<'a> Walker<'a> {
 
     /// Linux rp_filter: strict drops a packet whose source would not be routed back out
     /// of the interface it came in on; loose drops it only when the source has no route.
-    fn rp_filter(&self, d: usize, f: usize, pkt: Packet, hop: &mut Hop) -> Option<Cause> {
+    fn rp_filter(&mut self, d: usize, f: usize, pkt: Packet, hop: &mut Hop) -> Option<Cause> {
         let dev = &self.m.devices[d];
-        let back = route_lookup(dev, pkt.src);
+        if dev.rp_filter == RpFilter::Off {
+            return None;
+        }
+        let back = self.route(d, F::Src, pkt.src);
         let bad = match dev.rp_filter {
             RpFilter::Off => false,
             RpFilter::Loose => back.is_none(),
@@ -1767,7 +1933,7 @@ impl<'a> Walker<'a> {
     /// on a stateful device is accepted as ESTABLISHED before the rules.
     #[allow(clippy::too_many_arguments)]
     fn filter(
-        &self,
+        &mut self,
         d: usize,
         chain: ChainKind,
         in_iface: Option<usize>,
@@ -1793,8 +1959,8 @@ impl<'a> Walker<'a> {
             });
             return Ok(());
         }
-        let (rule, action) =
-            filter_decide(dev, chain, in_iface, out_iface, pkt).expect("chain exists");
+        let (rule, action) = filter_decide_in(dev, chain, in_iface, out_iface, pkt, &mut self.nw)
+            .expect("chain exists");
         let detail = match rule {
             Some(_) => format!("{} chain: {}", chain.as_str(), action.as_str()),
             None => format!(
@@ -1988,6 +2154,82 @@ pub fn sg_decide(m: &Model, i: usize, dir: Direction, pkt: Packet) -> SgVerdict 
             }
         }
     }
+}
+
+/// The packet's current values, as [`Cond`]s read them.
+pub fn vals(pkt: Packet) -> [u32; 4] {
+    [
+        u32::from(pkt.src),
+        u32::from(pkt.dst),
+        u32::from(pkt.src_port.unwrap_or(0)),
+        u32::from(pkt.dst_port.unwrap_or(0)),
+    ]
+}
+
+/// Is `v` owned by an instance or device? Narrows field `f` to it, or to the gap.
+pub fn owned_gap(nw: &mut Narrow, idx: &Index, f: F, v: u32) -> bool {
+    let owned = &idx.owned;
+    let i = owned.partition_point(|&x| x < v);
+    if owned.get(i) == Some(&v) {
+        nw.cons(f, v, v);
+        return true;
+    }
+    let lo = if i > 0 { owned[i - 1] + 1 } else { 0 };
+    let hi = if i < owned.len() {
+        owned[i] - 1
+    } else {
+        u32::MAX
+    };
+    nw.cons(f, lo, hi);
+    false
+}
+
+/// [`sg_decide`], narrowing the region to the packets every relevant rule treats the
+/// same: the rules at or above the deciding priority (all of them for a default).
+pub fn sg_decide_in(
+    m: &Model,
+    idx: &Index,
+    i: usize,
+    dir: Direction,
+    pkt: Packet,
+    nw: &mut Narrow,
+) -> SgVerdict {
+    let v = sg_decide(m, i, dir, pkt);
+    if nw.region.is_none() {
+        return v;
+    }
+    let bound = v.rule.map(|(g, r)| m.security_groups[g].rules[r].priority);
+    let peer_f = match dir {
+        Direction::Ingress => F::Src,
+        Direction::Egress => F::Dst,
+    };
+    let x = vals(pkt);
+    for &g in &m.instances[i].security_groups {
+        for rule in &m.security_groups[g].rules {
+            if rule.direction != dir
+                || !rule.protocol.matches(pkt.protocol)
+                || bound.is_some_and(|b| rule.priority > b)
+            {
+                continue;
+            }
+            let mut conds = Vec::with_capacity(2);
+            if pkt.protocol.has_ports() && !rule.ports.is_any() {
+                conds.push(Cond::ports(F::Dport, rule.ports));
+            }
+            match &rule.peer {
+                SgPeer::Cidr(n) => conds.push(Cond::net(peer_f, *n)),
+                SgPeer::Group(_) => {
+                    owned_gap(nw, idx, peer_f, x[peer_f as usize]);
+                }
+                SgPeer::Any => {}
+            }
+            rule_on(nw, x, &conds);
+        }
+    }
+    if v.rule.is_none() && dir == Direction::Ingress {
+        owned_gap(nw, idx, F::Src, x[0]);
+    }
+    v
 }
 
 /// What a VRouter lookup found.
@@ -2243,14 +2485,158 @@ pub fn nat_lookup(
     None
 }
 
-/// The `no_nat` rule that exempted a packet from source NAT, if one did.
+#[cfg(test)]
 fn nat_exempt(dev: &Device, pkt: Packet, out_iface: Option<usize>) -> Option<usize> {
+    nat_exempt_in(dev, pkt, out_iface, &mut Narrow::off())
+}
+
+/// [`vpn_route_lookup`] with an index, narrowing the region.
+pub fn vpn_route_lookup_in<'m>(
+    m: &'m Model,
+    idx: &Index,
+    g: usize,
+    pkt: Packet,
+    nw: &mut Narrow,
+) -> Option<(&'m crate::model::VpnRoute, &'static str)> {
+    let gw = &m.vpn_gateways[g];
+    let x = vals(pkt);
+    for r in &gw.policy_routes {
+        let Some(src) = r.source else { continue };
+        if rule_on(
+            nw,
+            x,
+            &[Cond::net(F::Src, src), Cond::net(F::Dst, r.destination)],
+        ) {
+            return Some((r, "policy"));
+        }
+    }
+    idx.vpn_dest[g]
+        .lookup_on(nw, F::Dst, x[1])
+        .map(|f| (&gw.destination_routes[f.3], "destination"))
+}
+
+/// Conditions of a filter rule that do not depend on addresses or ports.
+fn filter_const_ok(
+    r: &crate::model::FilterRule,
+    pkt: Packet,
+    in_iface: Option<usize>,
+    out_iface: Option<usize>,
+) -> bool {
+    r.protocol.matches(pkt.protocol)
+        && (r.in_interface.is_none() || r.in_interface == in_iface)
+        && (r.out_interface.is_none() || r.out_interface == out_iface)
+        && (pkt.protocol.has_ports() || (r.source_ports.is_any() && r.destination_ports.is_any()))
+}
+
+/// [`filter_decide`], narrowing the region to packets the chain treats the same.
+pub fn filter_decide_in(
+    dev: &Device,
+    chain: ChainKind,
+    in_iface: Option<usize>,
+    out_iface: Option<usize>,
+    pkt: Packet,
+    nw: &mut Narrow,
+) -> Option<(Option<usize>, Action)> {
+    let c = dev.filter.as_ref()?.chain(chain)?;
+    let x = vals(pkt);
+    for (i, r) in c.rules.iter().enumerate() {
+        if !filter_const_ok(r, pkt, in_iface, out_iface) {
+            continue;
+        }
+        let mut conds = Vec::with_capacity(4);
+        if let Some(n) = r.source {
+            conds.push(Cond::net(F::Src, n));
+        }
+        if let Some(n) = r.destination {
+            conds.push(Cond::net(F::Dst, n));
+        }
+        if pkt.protocol.has_ports() {
+            if !r.source_ports.is_any() {
+                conds.push(Cond::ports(F::Sport, r.source_ports));
+            }
+            if !r.destination_ports.is_any() {
+                conds.push(Cond::ports(F::Dport, r.destination_ports));
+            }
+        }
+        if rule_on(nw, x, &conds) {
+            return Some((Some(i), r.action));
+        }
+    }
+    Some((None, c.default))
+}
+
+fn nat_conds(r: &crate::model::NatRule, pkt: Packet) -> Vec<Cond> {
+    let mut conds = Vec::with_capacity(3);
+    if let Some(n) = r.source {
+        conds.push(Cond::net(F::Src, n));
+    }
+    if let Some(n) = r.destination {
+        conds.push(Cond::net(F::Dst, n));
+    }
+    if pkt.protocol.has_ports() && !r.destination_ports.is_any() {
+        conds.push(Cond::ports(F::Dport, r.destination_ports));
+    }
+    conds
+}
+
+fn nat_const_ok(
+    r: &crate::model::NatRule,
+    pkt: Packet,
+    in_iface: Option<usize>,
+    out_iface: Option<usize>,
+) -> bool {
+    r.protocol.matches(pkt.protocol)
+        && (pkt.protocol.has_ports() || r.destination_ports.is_any())
+        && (r.in_interface.is_none() || r.in_interface == in_iface)
+        && (r.out_interface.is_none() || r.out_interface == out_iface)
+}
+
+/// [`nat_lookup`], narrowing the region to packets the NAT table treats the same.
+pub fn nat_lookup_in(
+    dev: &Device,
+    stage: NatAction,
+    pkt: Packet,
+    in_iface: Option<usize>,
+    out_iface: Option<usize>,
+    nw: &mut Narrow,
+) -> Option<(usize, Packet)> {
+    let x = vals(pkt);
     for (i, r) in dev.nat.iter().enumerate() {
-        if r.in_interface.is_some() || !matches!(r.action, NatAction::SourceNat | NatAction::NoNat)
+        let applies = match (stage, r.action) {
+            (NatAction::DestinationNat, NatAction::DestinationNat) => true,
+            (NatAction::SourceNat, NatAction::SourceNat) => true,
+            (NatAction::SourceNat, NatAction::NoNat) => r.in_interface.is_none(),
+            (NatAction::DestinationNat, NatAction::NoNat) => r.in_interface.is_some(),
+            _ => false,
+        };
+        if !applies || !nat_const_ok(r, pkt, in_iface, out_iface) {
+            continue;
+        }
+        if rule_on(nw, x, &nat_conds(r, pkt)) {
+            // The same first match as `nat_lookup`: a translation, or None for no-NAT.
+            let _ = i;
+            return nat_lookup(dev, stage, pkt, in_iface, out_iface);
+        }
+    }
+    None
+}
+
+/// [`nat_exempt`], narrowing the region.
+fn nat_exempt_in(
+    dev: &Device,
+    pkt: Packet,
+    out_iface: Option<usize>,
+    nw: &mut Narrow,
+) -> Option<usize> {
+    let x = vals(pkt);
+    for (i, r) in dev.nat.iter().enumerate() {
+        if r.in_interface.is_some()
+            || !matches!(r.action, NatAction::SourceNat | NatAction::NoNat)
+            || !nat_const_ok(r, pkt, None, out_iface)
         {
             continue;
         }
-        if nat_matches(r, pkt, None, out_iface) {
+        if rule_on(nw, x, &nat_conds(r, pkt)) {
             return (r.action == NatAction::NoNat).then_some(i);
         }
     }

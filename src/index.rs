@@ -1,0 +1,202 @@
+//! Lookup structures built once per model for the tracer: prefix indexes for every
+//! routing table (VRouter, VPN gateway, on-prem devices), address owners, and SA
+//! selectors as intervals. Built in one pass; the tracer never scans a whole table.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use crate::model::{Model, SaSelectors};
+use crate::region::{PrefixIndex, SaIv};
+use crate::trace::{RouteChoice, VrRoute};
+
+pub struct Index {
+    /// Per route table: system routes (rank 0), entries (rank 1), published VPN routes
+    /// (rank 2, system table only), in tie order.
+    pub vrouter: Vec<PrefixIndex<VrRoute>>,
+    /// Per VPN gateway: destination routes (index into `destination_routes`).
+    pub vpn_dest: Vec<PrefixIndex<usize>>,
+    /// Per device: connected subnets then listed routes, as route choices.
+    pub dev_routes: Vec<(Vec<RouteChoice>, PrefixIndex<usize>)>,
+    pub instance_by_ip: BTreeMap<Ipv4Addr, usize>,
+    /// (device, interface) by address.
+    pub iface_by_ip: BTreeMap<Ipv4Addr, (usize, usize)>,
+    /// Cloud SAs per connection; per device, per ipsec entry: SAs and configured selectors.
+    pub cloud_sas: Vec<Vec<SaIv>>,
+    pub dev_sas: Vec<Vec<Vec<SaIv>>>,
+    pub dev_cfg: Vec<Vec<SaIv>>,
+    /// Per vSwitch: instance addresses on it, sorted.
+    pub vswitch_hosts: Vec<Vec<u32>>,
+    /// Every address an instance or a device interface owns, sorted.
+    pub owned: Vec<u32>,
+    /// vSwitch CIDRs and device interface subnets (where unmodelled hosts live).
+    pub endpoint_nets: PrefixIndex<()>,
+    /// The VPC CIDRs as intervals.
+    pub vpc_iv: Vec<(u32, u32)>,
+    /// Per connection: the configured (local, remote) subnets as intervals.
+    pub conn_cfg: Vec<SaIv>,
+}
+
+pub fn sa_iv(s: &SaSelectors) -> SaIv {
+    (s.local.intervals(), s.remote.intervals())
+}
+
+impl Index {
+    pub fn build(m: &Model) -> Index {
+        let vrouter = (0..m.route_tables.len())
+            .map(|t| {
+                let mut items = Vec::new();
+                for (v, vs) in m.vswitches.iter().enumerate() {
+                    items.push((vs.cidr, (0u8, VrRoute::System(v))));
+                }
+                for (e, entry) in m.route_tables[t].entries.iter().enumerate() {
+                    items.push((entry.destination, (1, VrRoute::Entry(e))));
+                }
+                if m.route_tables[t].system {
+                    for (g, gw) in m.vpn_gateways.iter().enumerate() {
+                        for (r, route) in gw.destination_routes.iter().enumerate() {
+                            if route.publish_to_vpc {
+                                items.push((
+                                    route.destination,
+                                    (2, VrRoute::Published { vgw: g, route: r }),
+                                ));
+                            }
+                        }
+                    }
+                }
+                // Tie order: rank, then listing order (the sort is stable).
+                items.sort_by_key(|(_, (rank, _))| *rank);
+                PrefixIndex::build(items.into_iter().map(|(n, (_, r))| (n, r)))
+            })
+            .collect();
+        let vpn_dest = m
+            .vpn_gateways
+            .iter()
+            .map(|g| {
+                PrefixIndex::build(
+                    g.destination_routes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| (r.destination, i)),
+                )
+            })
+            .collect();
+        let dev_routes = m
+            .devices
+            .iter()
+            .map(|d| {
+                let mut choices = Vec::new();
+                for (f, iface) in d.interfaces.iter().enumerate() {
+                    choices.push(RouteChoice {
+                        id: format!("connected {} dev {}", iface.net, iface.name),
+                        destination: iface.net,
+                        out_iface: Some(f),
+                        gateway: None,
+                        tunnel: None,
+                        connected: true,
+                    });
+                }
+                for r in &d.routes {
+                    let out_iface = r.interface.or_else(|| {
+                        r.gateway
+                            .and_then(|g| d.interfaces.iter().position(|f| f.net.contains(&g)))
+                    });
+                    choices.push(RouteChoice {
+                        id: r.id.clone(),
+                        destination: r.destination,
+                        out_iface,
+                        gateway: r.gateway,
+                        tunnel: r.tunnel,
+                        connected: false,
+                    });
+                }
+                let idx =
+                    PrefixIndex::build(choices.iter().enumerate().map(|(i, c)| (c.destination, i)));
+                (choices, idx)
+            })
+            .collect();
+        let instance_by_ip = m
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (x.ip, i))
+            .collect();
+        let mut iface_by_ip = BTreeMap::new();
+        for (d, dev) in m.devices.iter().enumerate() {
+            for (f, iface) in dev.interfaces.iter().enumerate() {
+                iface_by_ip.entry(iface.addr).or_insert((d, f));
+            }
+        }
+        let cloud_sas = m
+            .connections
+            .iter()
+            .map(|c| c.sas.iter().map(sa_iv).collect())
+            .collect();
+        let dev_sas = m
+            .devices
+            .iter()
+            .map(|d| {
+                d.ipsec
+                    .iter()
+                    .map(|e| e.sas.iter().map(sa_iv).collect())
+                    .collect()
+            })
+            .collect();
+        let dev_cfg = m
+            .devices
+            .iter()
+            .map(|d| {
+                d.ipsec
+                    .iter()
+                    .map(|e| sa_iv(&SaSelectors::new(&e.local_subnets, &e.remote_subnets)))
+                    .collect()
+            })
+            .collect();
+        let mut vswitch_hosts = vec![Vec::new(); m.vswitches.len()];
+        for i in &m.instances {
+            vswitch_hosts[i.vswitch].push(u32::from(i.ip));
+        }
+        for v in &mut vswitch_hosts {
+            v.sort();
+        }
+        let mut owned: Vec<u32> = m
+            .instances
+            .iter()
+            .map(|i| u32::from(i.ip))
+            .chain(
+                m.devices
+                    .iter()
+                    .flat_map(|d| d.interfaces.iter().map(|f| u32::from(f.addr))),
+            )
+            .collect();
+        owned.sort();
+        owned.dedup();
+        let endpoint_nets = PrefixIndex::build(
+            m.vswitches.iter().map(|v| (v.cidr, ())).chain(
+                m.devices
+                    .iter()
+                    .flat_map(|d| d.interfaces.iter().map(|f| (f.net, ()))),
+            ),
+        );
+        let vpc_iv = m.vpc_set.intervals();
+        let conn_cfg = m
+            .connections
+            .iter()
+            .map(|c| (c.local_set.intervals(), c.remote_set.intervals()))
+            .collect();
+        Index {
+            vrouter,
+            vpn_dest,
+            dev_routes,
+            instance_by_ip,
+            iface_by_ip,
+            cloud_sas,
+            dev_sas,
+            dev_cfg,
+            vswitch_hosts,
+            owned,
+            endpoint_nets,
+            vpc_iv,
+            conn_cfg,
+        }
+    }
+}

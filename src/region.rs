@@ -1,0 +1,502 @@
+//! Packet regions: while a representative packet is traced, every decision narrows a box
+//! of packets (source × destination × source port × destination port, one protocol)
+//! around it to the packets for which that decision comes out the same. At the end the box
+//! holds only packets that take exactly the same path with the same outcome, so `check`
+//! traces one packet per box instead of one per address.
+//!
+//! Decisions are stated on the fields of the packet *as it is at that point*; NAT may have
+//! replaced a field by a constant, or a reply may carry the original source in its
+//! destination. [`Narrow`] keeps, for each current field, the original dimension it
+//! equals (or none), and applies each condition to that dimension.
+
+/// A field of the packet as it is now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum F {
+    Src = 0,
+    Dst = 1,
+    Sport = 2,
+    Dport = 3,
+}
+
+/// An inclusive interval per dimension of the original packet: src, dst, sport, dport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Region {
+    pub lo: [u32; 4],
+    pub hi: [u32; 4],
+}
+
+impl Region {
+    pub fn contains(&self, p: [u32; 4]) -> bool {
+        (0..4).all(|d| self.lo[d] <= p[d] && p[d] <= self.hi[d])
+    }
+    pub fn is_empty(&self) -> bool {
+        (0..4).any(|d| self.lo[d] > self.hi[d])
+    }
+    pub fn intersect(&self, o: &Region) -> Region {
+        let mut r = *self;
+        for d in 0..4 {
+            r.lo[d] = r.lo[d].max(o.lo[d]);
+            r.hi[d] = r.hi[d].min(o.hi[d]);
+        }
+        r
+    }
+    pub fn overlaps(&self, o: &Region) -> bool {
+        !self.intersect(o).is_empty()
+    }
+    /// `self` minus `inner` (which it contains) as disjoint boxes.
+    pub fn minus(&self, inner: &Region) -> Vec<Region> {
+        let mut out = Vec::new();
+        let mut rest = *self;
+        for d in 0..4 {
+            if rest.lo[d] < inner.lo[d] {
+                let mut b = rest;
+                b.hi[d] = inner.lo[d] - 1;
+                out.push(b);
+                rest.lo[d] = inner.lo[d];
+            }
+            if rest.hi[d] > inner.hi[d] {
+                let mut b = rest;
+                b.lo[d] = inner.hi[d] + 1;
+                out.push(b);
+                rest.hi[d] = inner.hi[d];
+            }
+        }
+        out
+    }
+    /// The representative: the lowest corner, but the ephemeral source port when it is inside.
+    pub fn corner(&self, preferred_sport: u32) -> [u32; 4] {
+        let mut p = self.lo;
+        if self.lo[2] <= preferred_sport && preferred_sport <= self.hi[2] {
+            p[2] = preferred_sport;
+        }
+        p
+    }
+}
+
+/// Narrows a region as decisions are taken. With no region (a plain `trace`), every
+/// operation is a no-op.
+#[derive(Clone, Debug)]
+pub struct Narrow {
+    /// For each current field, the original dimension it equals; None = a constant.
+    pub sym: [Option<usize>; 4],
+    pub region: Option<Region>,
+    /// The representative point, to decide which side of a boundary to keep.
+    pub point: [u32; 4],
+}
+
+impl Narrow {
+    pub fn off() -> Narrow {
+        Narrow {
+            sym: [Some(0), Some(1), Some(2), Some(3)],
+            region: None,
+            point: [0; 4],
+        }
+    }
+    pub fn on(region: Region, point: [u32; 4], has_ports: bool) -> Narrow {
+        let ports = if has_ports {
+            [Some(2), Some(3)]
+        } else {
+            [None, None]
+        };
+        Narrow {
+            sym: [Some(0), Some(1), ports[0], ports[1]],
+            region: Some(region),
+            point,
+        }
+    }
+    /// The field now holds a constant (translated by NAT).
+    pub fn set_const(&mut self, f: F) {
+        self.sym[f as usize] = None;
+    }
+    /// The field now holds what field `from` held (for swaps and reverse translation).
+    pub fn set(&mut self, f: F, dim: Option<usize>) {
+        self.sym[f as usize] = dim;
+    }
+    pub fn dim(&self, f: F) -> Option<usize> {
+        self.sym[f as usize]
+    }
+    /// The packet fields are swapped (a reply).
+    pub fn swap(&mut self) {
+        self.sym.swap(0, 1);
+        self.sym.swap(2, 3);
+    }
+    /// Keep only packets whose field `f` lies in `lo..=hi` (it does at the point).
+    pub fn cons(&mut self, f: F, lo: u32, hi: u32) {
+        self.cons_dim(self.dim(f), lo, hi)
+    }
+    pub fn cons_dim(&mut self, dim: Option<usize>, lo: u32, hi: u32) {
+        if let (Some(r), Some(d)) = (self.region.as_mut(), dim) {
+            r.lo[d] = r.lo[d].max(lo);
+            r.hi[d] = r.hi[d].min(hi);
+        }
+    }
+    /// A conjunction of interval conditions is false at the point: keep only packets for
+    /// which it stays false, by keeping one failing condition failing. `conds` are
+    /// `(dimension, lo, hi)`; a failing condition on a constant field keeps it false for
+    /// the whole region, so nothing is cut.
+    pub fn avoid_dims(&mut self, conds: &[(Option<usize>, u32, u32)]) {
+        let Some(r) = self.region else { return };
+        let mut best: Option<(u64, usize, u32, u32)> = None; // (kept size, dim, lo, hi)
+        for &(dim, lo, hi) in conds {
+            let Some(d) = dim else {
+                // Constant field: if this condition fails, it fails everywhere.
+                continue;
+            };
+            let v = self.point[d];
+            if lo <= v && v <= hi {
+                continue; // holds at the point: cannot be the failing one
+            }
+            let (nlo, nhi) = if v < lo {
+                (r.lo[d], r.hi[d].min(lo - 1))
+            } else {
+                (r.lo[d].max(hi + 1), r.hi[d])
+            };
+            let kept = (u64::from(nhi) - u64::from(nlo) + 1) * 1_000_000
+                / (u64::from(r.hi[d]) - u64::from(r.lo[d]) + 1);
+            if best.is_none_or(|b| kept > b.0) {
+                best = Some((kept, d, nlo, nhi));
+            }
+        }
+        // A failing condition on a constant field (or none symbolic failing): nothing to cut
+        // when some constant condition fails.
+        let constant_fails = conds.iter().any(|&(dim, _, _)| dim.is_none());
+        if constant_fails {
+            return;
+        }
+        if let (Some((_, d, lo, hi)), Some(reg)) = (best, self.region.as_mut()) {
+            reg.lo[d] = lo;
+            reg.hi[d] = hi;
+        }
+    }
+    /// Value of the dimension at the point, if the field is symbolic.
+    pub fn value(&self, f: F) -> Option<u32> {
+        self.dim(f).map(|d| self.point[d])
+    }
+}
+
+/// A rule condition on one field.
+#[derive(Clone, Copy, Debug)]
+pub struct Cond {
+    pub f: F,
+    pub lo: u32,
+    pub hi: u32,
+}
+
+impl Cond {
+    pub fn net(f: F, n: ipnet::Ipv4Net) -> Cond {
+        Cond {
+            f,
+            lo: u32::from(n.network()),
+            hi: u32::from(n.broadcast()),
+        }
+    }
+    pub fn ports(f: F, p: crate::addr::Ports) -> Cond {
+        Cond {
+            f,
+            lo: u32::from(p.lo),
+            hi: u32::from(p.hi),
+        }
+    }
+    pub fn holds(&self, v: u32) -> bool {
+        self.lo <= v && v <= self.hi
+    }
+}
+
+/// Evaluate a rule's interval conditions on a packet's current values and record the
+/// result. Returns whether all hold.
+pub fn rule_on(nw: &mut Narrow, vals: [u32; 4], conds: &[Cond]) -> bool {
+    let matched = conds.iter().all(|c| c.holds(vals[c.f as usize]));
+    if nw.region.is_some() {
+        if matched {
+            for c in conds {
+                nw.cons(c.f, c.lo, c.hi);
+            }
+        } else {
+            let const_fail = conds
+                .iter()
+                .any(|c| nw.dim(c.f).is_none() && !c.holds(vals[c.f as usize]));
+            if !const_fail {
+                let alts: Vec<(Option<usize>, u32, u32)> = conds
+                    .iter()
+                    .filter(|c| !c.holds(vals[c.f as usize]))
+                    .map(|c| (nw.dim(c.f), c.lo, c.hi))
+                    .collect();
+                nw.avoid_dims(&alts);
+            }
+        }
+    }
+    matched
+}
+
+/// Sorted, merged intervals of an address set, with the interval (or gap) around a value.
+pub fn around(ivs: &[(u32, u32)], v: u32) -> (bool, u32, u32) {
+    let i = ivs.partition_point(|&(lo, _)| lo <= v);
+    if i > 0 && ivs[i - 1].1 >= v {
+        return (true, ivs[i - 1].0, ivs[i - 1].1);
+    }
+    let lo = if i > 0 { ivs[i - 1].1 + 1 } else { 0 };
+    let hi = if i < ivs.len() {
+        ivs[i].0 - 1
+    } else {
+        u32::MAX
+    };
+    (false, lo, hi)
+}
+
+/// Is `v` in the set? Records the interval or gap around it on field `f`.
+pub fn member(nw: &mut Narrow, ivs: &[(u32, u32)], f: F, v: u32) -> bool {
+    let (inside, lo, hi) = around(ivs, v);
+    nw.cons(f, lo, hi);
+    inside
+}
+
+/// An SA's (local, remote) selectors as sorted, merged intervals.
+pub type SaIv = (Vec<(u32, u32)>, Vec<(u32, u32)>);
+
+/// Which SA of `sas` carries (a, b): `a` tested against the local selectors when
+/// `outbound`, else against the remote ones. Narrows to the packets with the same answer.
+pub fn sa_cover(
+    nw: &mut Narrow,
+    sas: &[SaIv],
+    src: u32,
+    dst: u32,
+    outbound: bool,
+) -> Option<usize> {
+    let (fs, fd) = (F::Src, F::Dst);
+    for (k, s) in sas.iter().enumerate() {
+        let (sv, dv) = if outbound { (&s.0, &s.1) } else { (&s.1, &s.0) };
+        let (si, slo, shi) = around(sv, src);
+        let (di, dlo, dhi) = around(dv, dst);
+        if si && di {
+            nw.cons(fs, slo, shi);
+            nw.cons(fd, dlo, dhi);
+            return Some(k);
+        }
+        // Keep it not covering: keep one failing membership failing.
+        let mut alts = Vec::new();
+        if !si {
+            alts.push((nw.dim(fs), slo, shi));
+        }
+        if !di {
+            alts.push((nw.dim(fd), dlo, dhi));
+        }
+        // `avoid_dims` cuts to keep the value *outside* the given interval; here the gap
+        // is where the value is, so cut *to* the gap instead.
+        keep_in_one(nw, &alts);
+    }
+    None
+}
+
+/// Keep the point inside one of the given intervals (the one that keeps most of the
+/// region); a constant field among them keeps its answer everywhere, so nothing is cut.
+pub fn keep_in_one(nw: &mut Narrow, alts: &[(Option<usize>, u32, u32)]) {
+    let Some(r) = nw.region else { return };
+    if alts.iter().any(|a| a.0.is_none()) {
+        return;
+    }
+    let mut best: Option<(u64, usize, u32, u32)> = None;
+    for &(dim, lo, hi) in alts {
+        let d = dim.expect("symbolic");
+        let nlo = r.lo[d].max(lo);
+        let nhi = r.hi[d].min(hi);
+        let kept = (u64::from(nhi) - u64::from(nlo) + 1) * 1_000_000
+            / (u64::from(r.hi[d]) - u64::from(r.lo[d]) + 1);
+        if best.is_none_or(|b| kept > b.0) {
+            best = Some((kept, d, nlo, nhi));
+        }
+    }
+    if let (Some((_, d, lo, hi)), Some(reg)) = (best, nw.region.as_mut()) {
+        reg.lo[d] = lo;
+        reg.hi[d] = hi;
+    }
+}
+
+/// Prefixes by length for longest-prefix match, with the interval of addresses around a
+/// value that the same lookup answers identically.
+#[derive(Clone, Debug, Default)]
+pub struct PrefixIndex<T: Copy> {
+    /// (length, entries sorted by start) for each length present, longest first. Among
+    /// equal prefixes the first inserted is kept (the caller inserts in tie order).
+    by_len: Vec<(u8, Vec<(u32, T)>)>,
+}
+
+fn size(len: u8) -> u64 {
+    1u64 << (32 - u32::from(len))
+}
+
+fn mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len))
+    }
+}
+
+impl<T: Copy> PrefixIndex<T> {
+    pub fn build(items: impl IntoIterator<Item = (ipnet::Ipv4Net, T)>) -> PrefixIndex<T> {
+        let mut map: std::collections::BTreeMap<u8, Vec<(u32, T)>> =
+            std::collections::BTreeMap::new();
+        for (n, t) in items {
+            map.entry(n.prefix_len())
+                .or_default()
+                .push((u32::from(n.trunc().network()), t));
+        }
+        let mut by_len: Vec<(u8, Vec<(u32, T)>)> = map
+            .into_iter()
+            .map(|(l, mut v)| {
+                // Stable sort keeps insertion order among equal starts; keep the first.
+                v.sort_by_key(|e| e.0);
+                v.dedup_by_key(|e| e.0);
+                (l, v)
+            })
+            .collect();
+        by_len.reverse();
+        PrefixIndex { by_len }
+    }
+
+    /// Longest prefix containing `v`: (start, end, length, value).
+    pub fn lookup(&self, v: u32) -> Option<(u32, u32, u8, T)> {
+        for (len, entries) in &self.by_len {
+            let key = v & mask(*len);
+            if let Ok(i) = entries.binary_search_by_key(&key, |e| e.0) {
+                let lo = entries[i].0;
+                return Some((
+                    lo,
+                    (u64::from(lo) + size(*len) - 1) as u32,
+                    *len,
+                    entries[i].1,
+                ));
+            }
+        }
+        None
+    }
+
+    /// The addresses around `v` for which `lookup` gives the same answer.
+    pub fn region(&self, v: u32, found: Option<(u32, u32, u8, T)>) -> (u32, u32) {
+        let (mut lo, mut hi, clen) = match found {
+            Some((a, b, l, _)) => (a, b, i16::from(l)),
+            None => (0, u32::MAX, -1),
+        };
+        for (len, entries) in &self.by_len {
+            if i16::from(*len) <= clen {
+                break;
+            }
+            let i = entries.partition_point(|e| e.0 <= v);
+            if i > 0 {
+                let end = (u64::from(entries[i - 1].0) + size(*len) - 1) as u32;
+                // Longer prefixes below `v` do not contain it (else they would win).
+                if end < v {
+                    lo = lo.max(end + 1);
+                }
+            }
+            if i < entries.len() {
+                hi = hi.min(entries[i].0 - 1);
+            }
+        }
+        (lo, hi)
+    }
+
+    /// Lookup and narrow field `f` to where the answer is the same.
+    pub fn lookup_on(&self, nw: &mut Narrow, f: F, v: u32) -> Option<(u32, u32, u8, T)> {
+        let found = self.lookup(v);
+        if nw.region.is_some() {
+            let (lo, hi) = self.region(v, found);
+            nw.cons(f, lo, hi);
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> ipnet::Ipv4Net {
+        s.parse().unwrap()
+    }
+    fn ip(s: &str) -> u32 {
+        u32::from(s.parse::<std::net::Ipv4Addr>().unwrap())
+    }
+
+    #[test]
+    fn prefix_index_region_excludes_longer_prefixes() {
+        let idx = PrefixIndex::build([
+            (n("10.0.0.0/8"), 1),
+            (n("10.1.0.0/16"), 2),
+            (n("10.2.0.0/16"), 3),
+            (n("10.1.0.0/16"), 9),
+        ]);
+        assert_eq!(
+            idx.lookup(ip("10.1.2.3")).unwrap().3,
+            2,
+            "first inserted of equal prefixes"
+        );
+        let f = idx.lookup(ip("10.1.200.3"));
+        assert_eq!(
+            idx.region(ip("10.1.200.3"), f),
+            (ip("10.1.0.0"), ip("10.1.255.255"))
+        );
+        let f = idx.lookup(ip("10.3.0.1"));
+        assert_eq!(f.unwrap().3, 1);
+        assert_eq!(
+            idx.region(ip("10.3.0.1"), f),
+            (ip("10.2.0.0") + 65536, ip("10.255.255.255"))
+        );
+        let f = idx.lookup(ip("10.0.0.1"));
+        assert_eq!(
+            idx.region(ip("10.0.0.1"), f),
+            (ip("10.0.0.0"), ip("10.0.255.255"))
+        );
+        assert_eq!(idx.lookup(ip("11.0.0.1")), None);
+        assert_eq!(idx.region(ip("11.0.0.1"), None), (ip("11.0.0.0"), u32::MAX));
+    }
+
+    #[test]
+    fn region_minus_partitions() {
+        let outer = Region {
+            lo: [0, 0, 0, 0],
+            hi: [9, 9, 9, 9],
+        };
+        let inner = Region {
+            lo: [2, 3, 0, 5],
+            hi: [4, 3, 9, 9],
+        };
+        let parts = outer.minus(&inner);
+        let vol = |r: &Region| {
+            (0..4)
+                .map(|d| u64::from(r.hi[d] - r.lo[d] + 1))
+                .product::<u64>()
+        };
+        assert_eq!(
+            parts.iter().map(vol).sum::<u64>() + vol(&inner),
+            vol(&outer)
+        );
+        for (i, a) in parts.iter().enumerate() {
+            assert!(!a.overlaps(&inner));
+            for b in &parts[i + 1..] {
+                assert!(!a.overlaps(b));
+            }
+        }
+    }
+
+    #[test]
+    fn a_failing_rule_keeps_failing_in_the_region() {
+        let mut nw = Narrow::on(
+            Region {
+                lo: [0, 0, 1024, 0],
+                hi: [u32::MAX, u32::MAX, 65535, 65535],
+            },
+            [ip("10.0.0.5"), ip("192.168.0.9"), 40000, 22],
+            true,
+        );
+        let conds = [
+            Cond::net(F::Src, n("10.0.0.128/25")),
+            Cond::ports(F::Dport, crate::addr::Ports { lo: 22, hi: 22 }),
+        ];
+        let pt = nw.point;
+        assert!(!rule_on(&mut nw, pt, &conds));
+        let r = nw.region.unwrap();
+        assert!(r.hi[0] < ip("10.0.0.128") || r.lo[3] > 22 || r.hi[3] < 22);
+        assert!(r.contains(nw.point));
+    }
+}
