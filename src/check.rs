@@ -1,13 +1,13 @@
 //! `check`: complete two-way reachability of every connection, with verified fixes.
 //!
-//! For each IPsec connection, the local (VPC) and remote (IDC) address spaces that exist
-//! are cut into atomic intervals at every boundary any prefix of the topology draws
-//! (routes, rules, selectors, NAT entries, vSwitches, subnets, endpoint addresses); likewise
-//! protocols and ports are cut into classes at every port range a rule names. No rule can
-//! tell two addresses of one interval (or two ports of one class) apart, so tracing one
-//! representative per (source interval, destination interval, service class) in both
-//! initiation directions decides every packet. Failures are grouped by cause and merged
-//! back into exact CIDR lists.
+//! For each IPsec connection, both initiation directions and each protocol, the space of
+//! packets (every source address that exists on one side × every destination address on
+//! the other × source ports × destination ports) is explored as boxes. One packet of a
+//! box is traced; the tracer narrows the box to the packets for which every decision on
+//! the way (routes, rules, NAT, SAs, the reply and its sessions) comes out the same
+//! (see `region`), so the whole narrowed box shares the traced outcome. The rest of the
+//! box is split into boxes and explored in turn. The result equals tracing every packet.
+//! Failures are grouped by cause and merged back into exact CIDR lists.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -17,35 +17,16 @@ use serde::Serialize;
 use crate::addr::{AddrSet, Ports, Protocol};
 use crate::cause::{Cause, Traffic};
 use crate::finding::{Finding, FlowDirection, Severity};
+use crate::index::Index;
 use crate::input;
-use crate::model::{Model, SgPeer};
+use crate::model::Model;
+use crate::region::Region;
 use crate::trace::{self, Packet};
 
-/// Source port used for the forward packet when no rule distinguishes source ports.
+/// Source port preferred for the traced packet (an ephemeral client port).
 pub const EPHEMERAL_PORT: u16 = 40000;
-
-/// One service class: a protocol and a destination/source port representative, with the
-/// range of ports it stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Service {
-    pub protocol: Protocol,
-    pub dst: Ports,
-    pub src: Ports,
-}
-
-impl Service {
-    pub fn describe(&self) -> String {
-        if self.protocol.has_ports() {
-            let mut s = format!("{}/{}", self.protocol, self.dst);
-            if !self.src.is_any() {
-                s.push_str(&format!(" from port {}", self.src));
-            }
-            s
-        } else {
-            self.protocol.to_string()
-        }
-    }
-}
+/// Client source ports start here.
+pub const FIRST_CLIENT_PORT: u32 = 1024;
 
 /// Per connection and direction: how many subnet pairs work.
 #[derive(Clone, Debug, Serialize)]
@@ -61,214 +42,13 @@ pub struct PairSummary {
 pub struct CheckReport {
     pub findings: Vec<Finding>,
     pub summary: Vec<PairSummary>,
-    /// Classes traced (source interval × destination interval × service × direction).
+    /// Packets traced to decide every packet (one per box).
     pub classes_traced: usize,
 }
 
 impl CheckReport {
     pub fn has_errors(&self) -> bool {
         self.findings.iter().any(|f| f.is_error())
-    }
-}
-
-/// Address classes: the sorted breakpoints of every prefix the topology names.
-fn breakpoints(m: &Model) -> Vec<u32> {
-    let mut b: BTreeSet<u64> = BTreeSet::new();
-    let mut add = |n: ipnet::Ipv4Net| {
-        let n = n.trunc();
-        b.insert(u64::from(u32::from(n.network())));
-        b.insert(u64::from(u32::from(n.broadcast())) + 1);
-    };
-    let host = |a: Ipv4Addr| ipnet::Ipv4Net::new(a, 32).expect("/32");
-    for v in &m.vswitches {
-        add(v.cidr);
-    }
-    for t in &m.route_tables {
-        for e in &t.entries {
-            add(e.destination);
-        }
-    }
-    for g in &m.security_groups {
-        for r in &g.rules {
-            if let SgPeer::Cidr(n) = r.peer {
-                add(n);
-            }
-        }
-    }
-    for i in &m.instances {
-        add(host(i.ip));
-    }
-    for g in &m.vpn_gateways {
-        for r in g.policy_routes.iter().chain(&g.destination_routes) {
-            add(r.destination);
-            if let Some(s) = r.source {
-                add(s);
-            }
-        }
-    }
-    for c in &m.connections {
-        for x in c.local_subnets.iter().chain(&c.remote_subnets) {
-            add(x.network());
-        }
-        for s in &c.sas {
-            for x in s.local_cidrs.iter().chain(&s.remote_cidrs) {
-                add(x.network());
-            }
-        }
-    }
-    for d in &m.devices {
-        for f in &d.interfaces {
-            add(f.net);
-            add(host(f.addr));
-        }
-        for r in &d.routes {
-            add(r.destination);
-        }
-        if let Some(f) = &d.filter {
-            for c in [&f.input, &f.forward, &f.output].into_iter().flatten() {
-                for r in &c.rules {
-                    r.source.map(&mut add);
-                    r.destination.map(&mut add);
-                }
-            }
-        }
-        for r in &d.nat {
-            r.source.map(&mut add);
-            r.destination.map(&mut add);
-            if let crate::model::NatTo::Addr(a) = r.to {
-                add(host(a));
-            }
-        }
-        for e in &d.ipsec {
-            for x in e.local_subnets.iter().chain(&e.remote_subnets) {
-                add(x.network());
-            }
-            for s in &e.sas {
-                for x in s.local_cidrs.iter().chain(&s.remote_cidrs) {
-                    add(x.network());
-                }
-            }
-        }
-    }
-    b.into_iter()
-        .filter(|&x| x <= u64::from(u32::MAX))
-        .map(|x| x as u32)
-        .collect()
-}
-
-/// Cut a set into atomic intervals at the breakpoints.
-fn atoms(set: &AddrSet, bps: &[u32]) -> Vec<(u32, u32)> {
-    let mut out = Vec::new();
-    for (lo, hi) in set.intervals() {
-        let mut cur = lo;
-        // First breakpoint strictly above `cur`.
-        let mut i = bps.partition_point(|&b| b <= cur);
-        loop {
-            let next = bps.get(i).copied();
-            match next {
-                Some(n) if n <= hi => {
-                    out.push((cur, n - 1));
-                    cur = n;
-                    i += 1;
-                }
-                _ => {
-                    out.push((cur, hi));
-                    break;
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Service classes: every protocol, with destination ports cut at every range a rule
-/// names for it, and source ports cut where a filter rule names source ports.
-pub fn services(m: &Model) -> Vec<Service> {
-    let mut dst_cuts: BTreeMap<Protocol, BTreeSet<u32>> = BTreeMap::new();
-    let mut src_cuts: BTreeMap<Protocol, BTreeSet<u32>> = BTreeMap::new();
-    let cut = |map: &mut BTreeMap<Protocol, BTreeSet<u32>>, p: Protocol, ports: Ports| {
-        if ports.is_any() {
-            return;
-        }
-        for proto in [Protocol::Tcp, Protocol::Udp] {
-            if p.matches(proto) {
-                let e = map.entry(proto).or_default();
-                e.insert(u32::from(ports.lo));
-                e.insert(u32::from(ports.hi) + 1);
-            }
-        }
-    };
-    for g in &m.security_groups {
-        for r in &g.rules {
-            cut(&mut dst_cuts, r.protocol, r.ports);
-        }
-    }
-    for d in &m.devices {
-        if let Some(f) = &d.filter {
-            for c in [&f.input, &f.forward, &f.output].into_iter().flatten() {
-                for r in &c.rules {
-                    cut(&mut dst_cuts, r.protocol, r.destination_ports);
-                    // A source-port rule on the forward flow, or a destination-port rule
-                    // matching replies (whose destination port is the forward source port).
-                    cut(&mut src_cuts, r.protocol, r.source_ports);
-                    cut(&mut src_cuts, r.protocol, r.destination_ports);
-                }
-            }
-        }
-        for r in &d.nat {
-            cut(&mut dst_cuts, r.protocol, r.destination_ports);
-        }
-    }
-    let classes = |cuts: Option<&BTreeSet<u32>>| -> Vec<Ports> {
-        let mut pts: Vec<u32> = vec![0];
-        if let Some(c) = cuts {
-            pts.extend(c.iter().copied().filter(|&x| x > 0 && x <= 65535));
-        }
-        pts.push(65536);
-        pts.dedup();
-        pts.windows(2)
-            .map(|w| Ports {
-                lo: w[0] as u16,
-                hi: (w[1] - 1) as u16,
-            })
-            .collect()
-    };
-    let mut out = Vec::new();
-    for p in Protocol::CONCRETE {
-        if p.has_ports() {
-            // Source ports below 1024 are not used by clients; start the ephemeral class at 1024.
-            let srcs: Vec<Ports> = classes(src_cuts.get(&p))
-                .into_iter()
-                .filter(|c| c.hi >= 1024)
-                .collect();
-            for d in classes(dst_cuts.get(&p)) {
-                for s in &srcs {
-                    out.push(Service {
-                        protocol: p,
-                        dst: d,
-                        src: Ports {
-                            lo: s.lo.max(1024),
-                            hi: s.hi,
-                        },
-                    });
-                }
-            }
-        } else {
-            out.push(Service {
-                protocol: p,
-                dst: Ports::ANY,
-                src: Ports::ANY,
-            });
-        }
-    }
-    out
-}
-
-fn rep_port(p: Ports, preferred: u16) -> u16 {
-    if p.contains(preferred) {
-        preferred
-    } else {
-        p.lo
     }
 }
 
@@ -296,223 +76,580 @@ fn existing_space(m: &Model) -> (AddrSet, AddrSet, AddrSet) {
     (cloud, idc, infra)
 }
 
+/// One explored box: the packets it holds and what happens to them.
 #[derive(Clone, Debug)]
-struct Failure {
-    cause: Cause,
-    dir: FlowDirection,
+pub struct Outcome {
+    pub conn: usize,
+    pub dir: FlowDirection,
+    pub protocol: Protocol,
+    pub region: Region,
+    /// None when delivered both ways.
+    pub cause: Option<Cause>,
+    /// Some packet between the same source and destination atoms (any service) is
+    /// delivered both ways.
+    pub pair_passes: bool,
+}
+
+/// Explore boxes until every packet in them is decided. Returns the outcomes and the
+/// number of packets traced.
+pub fn explore(
+    m: &Model,
+    idx: &Index,
     conn: usize,
-    src: (u32, u32),
-    dst: (u32, u32),
-    svc: Service,
+    dir: FlowDirection,
+    p: Protocol,
+    boxes: Vec<Region>,
+) -> (Vec<Outcome>, usize) {
+    let mut work = boxes;
+    work.reverse();
+    let mut out = Vec::new();
+    let mut traced = 0;
+    while let Some(b) = work.pop() {
+        let pt = b.corner(u32::from(EPHEMERAL_PORT));
+        let src = Ipv4Addr::from(pt[0]);
+        let dst = Ipv4Addr::from(pt[1]);
+        let pkt = Packet::new(src, dst, p, pt[2] as u16, pt[3] as u16);
+        let from = idx.endpoint(src).unwrap_or(trace::Endpoint::CloudHost {
+            addr: src,
+            vswitch: 0,
+        });
+        let (t, reg) =
+            trace::trace_packet_in(m, idx, &from, pkt, String::new(), String::new(), Some(b));
+        traced += 1;
+        let reg = reg.expect("a region was given");
+        debug_assert!(
+            reg.contains(pt),
+            "the narrowed region holds the traced packet"
+        );
+        let cause = if t.ok() {
+            None
+        } else {
+            Some(t.cause().cloned().unwrap_or(Cause::Loop {
+                device: String::new(),
+                hops: 0,
+            }))
+        };
+        // Boxes still to explore, low corners first (deterministic order).
+        let mut rest = b.minus(&reg);
+        rest.reverse();
+        work.extend(rest);
+        out.push(Outcome {
+            conn,
+            dir,
+            protocol: p,
+            region: reg,
+            cause,
+            pair_passes: false,
+        });
+    }
+    (out, traced)
 }
 
-/// The result of tracing one class both ways.
-fn trace_class(m: &Model, dir: FlowDirection, s: u32, d: u32, svc: Service) -> trace::Trace {
-    let src = Ipv4Addr::from(s);
-    let dst = Ipv4Addr::from(d);
-    // Class addresses lie on a vSwitch or a connected IDC subnet, so an endpoint exists;
-    // fall back to the VPC's first vSwitch rather than panic.
-    let from = trace::endpoint_for_addr(m, src).unwrap_or(trace::Endpoint::CloudHost {
-        addr: src,
-        vswitch: 0,
-    });
-    let pkt = Packet::new(
-        src,
-        dst,
-        svc.protocol,
-        rep_port(svc.src, EPHEMERAL_PORT),
-        rep_port(svc.dst, svc.dst.lo),
-    );
-    let _ = dir;
-    trace::trace_packet(m, &from, pkt, src.to_string(), dst.to_string())
+/// Every box of every connection, both directions, every protocol.
+/// Who owns an address, as far as any decision can tell: instances with the same
+/// vSwitch and the same security groups are interchangeable, devices are not.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Owner {
+    None,
+    Instance { vswitch: usize, groups: Vec<usize> },
+    Device(usize),
 }
 
-/// Run every reachability class of every connection. Returns failures and per-pair
-/// results.
-type Reach = (
-    Vec<Failure>,
-    Vec<PairSummary>,
-    usize,
-    Vec<Finding>,
-    BTreeSet<(usize, FlowDirection, (u32, u32), (u32, u32))>,
-    AddrSet,
-);
+/// Every prefix any rule, route, selector or address of the topology names, as intervals.
+fn all_prefixes(m: &Model) -> Vec<(u32, u32)> {
+    let mut v: Vec<ipnet::Ipv4Net> = Vec::new();
+    v.extend(m.vpc_cidrs.iter().map(|c| c.network()));
+    v.extend(m.vswitches.iter().map(|x| x.cidr));
+    for t in &m.route_tables {
+        v.extend(t.entries.iter().map(|e| e.destination));
+    }
+    for g in &m.security_groups {
+        for r in &g.rules {
+            if let crate::model::SgPeer::Cidr(n) = r.peer {
+                v.push(n);
+            }
+        }
+    }
+    for g in &m.vpn_gateways {
+        for r in g.policy_routes.iter().chain(&g.destination_routes) {
+            v.push(r.destination);
+            v.extend(r.source);
+        }
+    }
+    let sel = |v: &mut Vec<ipnet::Ipv4Net>, s: &crate::model::SaSelectors| {
+        v.extend(
+            s.local_cidrs
+                .iter()
+                .chain(&s.remote_cidrs)
+                .map(|c| c.network()),
+        )
+    };
+    for c in &m.connections {
+        v.extend(
+            c.local_subnets
+                .iter()
+                .chain(&c.remote_subnets)
+                .map(|c| c.network()),
+        );
+        for s in &c.sas {
+            sel(&mut v, s);
+        }
+    }
+    for d in &m.devices {
+        v.extend(d.interfaces.iter().map(|f| f.net));
+        v.extend(d.routes.iter().map(|r| r.destination));
+        if let Some(f) = &d.filter {
+            for c in [&f.input, &f.forward, &f.output].into_iter().flatten() {
+                for r in &c.rules {
+                    v.extend(r.source);
+                    v.extend(r.destination);
+                }
+            }
+        }
+        for r in &d.nat {
+            v.extend(r.source);
+            v.extend(r.destination);
+        }
+        for e in &d.ipsec {
+            v.extend(
+                e.local_subnets
+                    .iter()
+                    .chain(&e.remote_subnets)
+                    .map(|c| c.network()),
+            );
+            for s in &e.sas {
+                sel(&mut v, s);
+            }
+        }
+    }
+    let mut out: Vec<(u32, u32)> = v
+        .into_iter()
+        .map(|n| (u32::from(n.network()), u32::from(n.broadcast())))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
 
-fn reach(m: &Model) -> Reach {
-    let bps = breakpoints(m);
-    let svcs = services(m);
+/// A side's addresses cut into atoms no prefix or owner splits, and the atoms grouped
+/// into classes no decision can tell apart (same owner kind, inside the same prefixes).
+struct Classes {
+    atoms: Vec<(u32, u32)>,
+    /// Per class, its atoms (the first is the representative).
+    members: Vec<Vec<usize>>,
+}
+
+fn classes(m: &Model, idx: &Index, side: &AddrSet, prefixes: &[(u32, u32)]) -> Classes {
+    let ivs = side.intervals();
+    let (Some(first), Some(last)) = (ivs.first(), ivs.last()) else {
+        return Classes {
+            atoms: Vec::new(),
+            members: Vec::new(),
+        };
+    };
+    let (hlo, hhi) = (first.0, last.1);
+    // Prefixes that cut the side: overlapping it without holding all of it.
+    let relevant: Vec<(u32, u32)> = prefixes
+        .iter()
+        .copied()
+        .filter(|&(lo, hi)| lo <= hhi && hi >= hlo && !(lo <= hlo && hi >= hhi))
+        .filter(|&(lo, hi)| ivs.iter().any(|&(a, b)| lo <= b && hi >= a))
+        .collect();
+    let mut cuts: Vec<u64> = Vec::new();
+    for &(lo, hi) in &relevant {
+        cuts.push(u64::from(lo));
+        cuts.push(u64::from(hi) + 1);
+    }
+    let owned = &idx.owned;
+    let start = owned.partition_point(|&x| x < hlo);
+    for &a in owned[start..].iter().take_while(|&&a| a <= hhi) {
+        cuts.push(u64::from(a));
+        cuts.push(u64::from(a) + 1);
+    }
+    cuts.sort();
+    cuts.dedup();
+    let mut atoms = Vec::new();
+    for &(lo, hi) in &ivs {
+        let mut cur = u64::from(lo);
+        let mut i = cuts.partition_point(|&c| c <= cur);
+        while cur <= u64::from(hi) {
+            let end = match cuts.get(i) {
+                Some(&c) if c <= u64::from(hi) => c - 1,
+                _ => u64::from(hi),
+            };
+            atoms.push((cur as u32, end as u32));
+            cur = end + 1;
+            i += 1;
+        }
+    }
+    let owner_of = |a: (u32, u32)| -> Owner {
+        if a.0 != a.1 {
+            return Owner::None;
+        }
+        let ip = Ipv4Addr::from(a.0);
+        if let Some(&i) = idx.instance_by_ip.get(&ip) {
+            let inst = &m.instances[i];
+            return Owner::Instance {
+                vswitch: inst.vswitch,
+                groups: inst.security_groups.clone(),
+            };
+        }
+        match idx.iface_by_ip.get(&ip) {
+            Some(&(d, _)) => Owner::Device(d),
+            None => Owner::None,
+        }
+    };
+    let mut by_sig: BTreeMap<(Owner, Vec<usize>), usize> = BTreeMap::new();
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    for (k, &a) in atoms.iter().enumerate() {
+        let inside: Vec<usize> = relevant
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.0 <= a.0 && a.1 <= p.1)
+            .map(|(i, _)| i)
+            .collect();
+        let owner = owner_of(a);
+        match by_sig.get(&(owner.clone(), inside.clone())) {
+            Some(&c) => members[c].push(k),
+            None => {
+                by_sig.insert((owner, inside), members.len());
+                members.push(vec![k]);
+            }
+        }
+    }
+    Classes { atoms, members }
+}
+
+/// Keep the failures of one atom pair, marking whether any packet of the pair passes.
+fn keep_failures(per: &mut Vec<Outcome>, out: &mut Vec<Outcome>) {
+    let passes = per.iter().any(|x| x.cause.is_none());
+    out.extend(per.drain(..).filter(|x| x.cause.is_some()).map(|mut x| {
+        x.pair_passes = passes;
+        x
+    }));
+}
+
+/// The outcome of a representative, carried over to an interchangeable pair of atoms:
+/// the same path, with the representative instances renamed.
+fn carry(o: &Outcome, src: (u32, u32), dst: (u32, u32), rename: &[(usize, usize)]) -> Outcome {
+    let mut r = o.clone();
+    r.region.lo[0] = src.0;
+    r.region.hi[0] = src.1;
+    r.region.lo[1] = dst.0;
+    r.region.hi[1] = dst.1;
+    if let Some(Cause::SgDrop { instance, .. }) = r.cause.as_mut() {
+        if let Some(&(_, to)) = rename.iter().find(|(from, _)| from == instance) {
+            *instance = to;
+        }
+    }
+    r
+}
+
+/// Every box of every connection, both directions, every protocol. Interchangeable
+/// atoms are explored once and their outcomes carried over.
+fn reach(m: &Model, idx: &Index) -> (Vec<Outcome>, usize, Vec<Finding>, AddrSet) {
     let (cloud_space, idc_space, infra) = existing_space(m);
-    let mut failures = Vec::new();
-    let mut summary = Vec::new();
+    let prefixes = all_prefixes(m);
+    let mut outcomes = Vec::new();
     let mut warnings = Vec::new();
     let mut count = 0;
-    let mut passed = BTreeSet::new();
     for (ci, c) in m.connections.iter().enumerate() {
         let local = c.local_set.intersect(&cloud_space);
         let remote = c.remote_set.intersect(&idc_space);
         let unused_l = c.local_set.minus(&cloud_space);
         let unused_r = c.remote_set.minus(&idc_space).minus(&infra);
         if !unused_l.is_empty() || !unused_r.is_empty() {
-            let held = |cfg: &AddrSet, held: &AddrSet, what: &str| {
-                if held.is_empty() {
-                    format!("nothing of the {what} subnets {}", cfg.display_list())
+            warnings.push(unused_space_warning(
+                m,
+                ci,
+                &local,
+                &remote.union(&infra.intersect(&c.remote_set)),
+            ));
+        }
+        let lc = classes(m, idx, &local, &prefixes);
+        let rc = classes(m, idx, &remote, &prefixes);
+        for dir in [FlowDirection::CloudToOnprem, FlowDirection::OnpremToCloud] {
+            let (sc, dc) = match dir {
+                FlowDirection::CloudToOnprem => (&lc, &rc),
+                FlowDirection::OnpremToCloud => (&rc, &lc),
+            };
+            let instance_at = |cl: &Classes, atom: usize| -> Option<usize> {
+                let a = cl.atoms[atom];
+                (a.0 == a.1)
+                    .then(|| idx.instance_by_ip.get(&Ipv4Addr::from(a.0)).copied())
+                    .flatten()
+            };
+            let ports = |p: Protocol| {
+                if p.has_ports() {
+                    ((FIRST_CLIENT_PORT, 65535), (0, 65535))
                 } else {
-                    format!(
-                        "of the {what} subnets {} only {}",
-                        cfg.display_list(),
-                        held.display_list()
-                    )
+                    ((0, 0), (0, 0))
                 }
             };
-            let mut w = Finding::warning(
-                "CONNECTION_SPACE_UNUSED",
-                if c.local_subnets.len() * c.remote_subnets.len() > 1 { 5 } else { 3 },
-                format!(
-                    "connection {} is configured for more address space than the topology holds: {} lie on vSwitches, and {} on IDC subnets; only that space was analysed",
-                    c.id,
-                    held(&c.local_set, &local, "local"),
-                    held(&c.remote_set, &remote.union(&infra.intersect(&c.remote_set)), "remote")
-                ),
-                "nothing to fix if the rest is reserved; otherwise model the vSwitches or IDC subnets that use it",
-            )
-            .with_connection(c.id.clone())
-            .with_device(m.vpn_gateways[c.vpn_gateway].id.clone());
-            w.direction = None;
-            warnings.push(w);
-        }
-        let la = atoms(&local, &bps);
-        let ra = atoms(&remote, &bps);
-        for dir in [FlowDirection::CloudToOnprem, FlowDirection::OnpremToCloud] {
-            let mut failing_pairs = BTreeSet::new();
-            let (srcs, dsts) = match dir {
-                FlowDirection::CloudToOnprem => (&la, &ra),
-                FlowDirection::OnpremToCloud => (&ra, &la),
-            };
-            for &s in srcs {
-                for &d in dsts {
-                    for &svc in &svcs {
-                        count += 1;
-                        let t = trace_class(m, dir, s.0, d.0, svc);
-                        if t.ok() {
-                            passed.insert((ci, dir, s, d));
-                        } else {
-                            let cause = t.cause().cloned().unwrap_or(Cause::Loop {
-                                device: String::new(),
-                                hops: 0,
-                            });
-                            failures.push(Failure {
-                                cause,
-                                dir,
-                                conn: ci,
-                                src: s,
-                                dst: d,
-                                svc,
-                            });
-                            let (l, r) = if dir == FlowDirection::CloudToOnprem {
-                                (s.0, d.0)
-                            } else {
-                                (d.0, s.0)
-                            };
-                            let lp = c
-                                .local_subnets
-                                .iter()
-                                .find(|x| x.contains(Ipv4Addr::from(l)));
-                            let rp = c
-                                .remote_subnets
-                                .iter()
-                                .find(|x| x.contains(Ipv4Addr::from(r)));
-                            if let (Some(lp), Some(rp)) = (lp, rp) {
-                                failing_pairs.insert(format!("{} ⇄ {}", lp, rp));
-                            }
+            for smembers in &sc.members {
+                for dmembers in &dc.members {
+                    let (s0, d0) = (sc.atoms[smembers[0]], dc.atoms[dmembers[0]]);
+                    let mut o = Vec::new();
+                    for p in Protocol::CONCRETE {
+                        let (sp, dp) = ports(p);
+                        let b = Region {
+                            lo: [s0.0, d0.0, sp.0, dp.0],
+                            hi: [s0.1, d0.1, sp.1, dp.1],
+                        };
+                        let (op, n) = explore(m, idx, ci, dir, p, vec![b]);
+                        count += n;
+                        o.extend(op);
+                    }
+                    let uniform = o.iter().all(|x| {
+                        x.region.lo[0] == s0.0
+                            && x.region.hi[0] == s0.1
+                            && x.region.lo[1] == d0.0
+                            && x.region.hi[1] == d0.1
+                    });
+                    let mut pairs: Vec<(usize, usize)> = Vec::new();
+                    for &sa in smembers {
+                        for &da in dmembers {
+                            pairs.push((sa, da));
                         }
                     }
+                    if !uniform {
+                        // A decision told the representative's atom apart: explore every pair.
+                        o.clear();
+                        for &(sa, da) in &pairs {
+                            let (s, d) = (sc.atoms[sa], dc.atoms[da]);
+                            let mut per = Vec::new();
+                            for p in Protocol::CONCRETE {
+                                let (sp, dp) = ports(p);
+                                let (op, n) = explore(
+                                    m,
+                                    idx,
+                                    ci,
+                                    dir,
+                                    p,
+                                    vec![Region {
+                                        lo: [s.0, d.0, sp.0, dp.0],
+                                        hi: [s.1, d.1, sp.1, dp.1],
+                                    }],
+                                );
+                                count += n;
+                                per.extend(op);
+                            }
+                            keep_failures(&mut per, &mut outcomes);
+                        }
+                        continue;
+                    }
+                    let passes = o.iter().any(|x| x.cause.is_none());
+                    o.retain(|x| x.cause.is_some());
+                    for x in &mut o {
+                        x.pair_passes = passes;
+                    }
+                    for (sa, da) in pairs {
+                        if sa == smembers[0] && da == dmembers[0] {
+                            continue;
+                        }
+                        let mut rename = Vec::new();
+                        for (from, to) in [
+                            (instance_at(sc, smembers[0]), instance_at(sc, sa)),
+                            (instance_at(dc, dmembers[0]), instance_at(dc, da)),
+                        ] {
+                            if let (Some(f), Some(t)) = (from, to) {
+                                rename.push((f, t));
+                            }
+                        }
+                        outcomes.extend(
+                            o.iter()
+                                .map(|x| carry(x, sc.atoms[sa], dc.atoms[da], &rename)),
+                        );
+                    }
+                    outcomes.extend(o);
                 }
             }
-            // Pairs that exist in the topology (both sides hold addresses).
+        }
+    }
+    (outcomes, count, warnings, infra)
+}
+
+fn unused_space_warning(m: &Model, ci: usize, local: &AddrSet, remote_held: &AddrSet) -> Finding {
+    let c = &m.connections[ci];
+    let held = |cfg: &AddrSet, held: &AddrSet, what: &str| {
+        if held.is_empty() {
+            format!("nothing of the {what} subnets {}", cfg.display_list())
+        } else {
+            format!(
+                "of the {what} subnets {} only {}",
+                cfg.display_list(),
+                held.display_list()
+            )
+        }
+    };
+    let mut w = Finding::warning(
+        "CONNECTION_SPACE_UNUSED",
+        if c.local_subnets.len() * c.remote_subnets.len() > 1 { 5 } else { 3 },
+        format!(
+            "connection {} is configured for more address space than the topology holds: {} lie on vSwitches, and {} on IDC subnets; only that space was analysed",
+            c.id,
+            held(&c.local_set, local, "local"),
+            held(&c.remote_set, remote_held, "remote")
+        ),
+        "nothing to fix if the rest is reserved; otherwise model the vSwitches or IDC subnets that use it",
+    )
+    .with_connection(c.id.clone())
+    .with_device(m.vpn_gateways[c.vpn_gateway].id.clone());
+    w.direction = None;
+    w
+}
+
+/// Per connection and direction, the configured subnet pairs that exist and those that fail.
+fn summaries(m: &Model, outcomes: &[Outcome]) -> Vec<PairSummary> {
+    let (cloud_space, idc_space, _) = existing_space(m);
+    // (connection, direction) → failing (local subnet, remote subnet) index pairs.
+    let mut fails: BTreeMap<(usize, FlowDirection), BTreeSet<(usize, usize)>> = BTreeMap::new();
+    for o in outcomes.iter().filter(|o| o.cause.is_some()) {
+        let c = &m.connections[o.conn];
+        let (a, b) = if o.dir == FlowDirection::CloudToOnprem {
+            (0, 1)
+        } else {
+            (1, 0)
+        };
+        let set = fails.entry((o.conn, o.dir)).or_default();
+        for (li, lp) in c.local_subnets.iter().enumerate() {
+            let ls = lp.bounds();
+            if o.region.lo[a] > ls.1 || o.region.hi[a] < ls.0 {
+                continue;
+            }
+            for (ri, rp) in c.remote_subnets.iter().enumerate() {
+                let rs = rp.bounds();
+                if o.region.lo[b] <= rs.1 && o.region.hi[b] >= rs.0 {
+                    set.insert((li, ri));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (ci, c) in m.connections.iter().enumerate() {
+        let local = c.local_set.intersect(&cloud_space);
+        let remote = c.remote_set.intersect(&idc_space);
+        for dir in [FlowDirection::CloudToOnprem, FlowDirection::OnpremToCloud] {
             let mut total = 0;
-            for lp in &c.local_subnets {
-                for rp in &c.remote_subnets {
-                    let l_ok = !AddrSet::from_cidrs([lp]).intersect(&local).is_empty();
-                    let r_ok = !AddrSet::from_cidrs([rp]).intersect(&remote).is_empty();
-                    if l_ok && r_ok {
-                        total += 1;
+            let mut failing = Vec::new();
+            let f = fails.get(&(ci, dir));
+            for (li, lp) in c.local_subnets.iter().enumerate() {
+                for (ri, rp) in c.remote_subnets.iter().enumerate() {
+                    if AddrSet::from_cidrs([lp]).intersect(&local).is_empty()
+                        || AddrSet::from_cidrs([rp]).intersect(&remote).is_empty()
+                    {
+                        continue;
+                    }
+                    total += 1;
+                    if f.is_some_and(|f| f.contains(&(li, ri))) {
+                        failing.push(format!("{} ⇄ {}", lp, rp));
                     }
                 }
             }
-            summary.push(PairSummary {
+            out.push(PairSummary {
                 connection: c.id.clone(),
                 direction: dir,
                 pairs_total: total,
-                pairs_working: total.saturating_sub(failing_pairs.len()),
-                failing_pairs: failing_pairs.into_iter().collect(),
+                pairs_working: total - failing.len(),
+                failing_pairs: failing,
             });
         }
     }
-    (failures, summary, count, warnings, passed, infra)
+    out
 }
 
 fn set_of(intervals: impl IntoIterator<Item = (u32, u32)>) -> AddrSet {
-    let mut s = AddrSet::new();
+    let mut nets = Vec::new();
     for (lo, hi) in intervals {
-        s = s.union(&AddrSet::from_range(lo, hi));
+        nets.extend(crate::addr::range_to_nets(lo, hi));
     }
-    s
+    AddrSet::from_nets(nets)
 }
 
-/// Merge a list of service classes into the lines an engineer reads.
-fn describe_services(all: &[Service], failing: &BTreeSet<Service>) -> Vec<String> {
-    if failing.len() == all.len() {
-        return vec!["all".into()];
-    }
+/// A service: one protocol with source and destination port ranges.
+type Svc = (Protocol, (u32, u32), (u32, u32));
+
+/// Services as an engineer reads them: `all`, a protocol, or `tcp/22`, merged per protocol.
+fn describe_services(svcs: &BTreeSet<Svc>) -> Vec<String> {
+    let full = |p: Protocol| {
+        if p.has_ports() {
+            ((FIRST_CLIENT_PORT, 65535), (0, 65535))
+        } else {
+            ((0, 0), (0, 0))
+        }
+    };
     let mut out = Vec::new();
+    let mut all = true;
     for p in Protocol::CONCRETE {
-        let of_p: Vec<&Service> = all.iter().filter(|s| s.protocol == p).collect();
-        let f: Vec<&Service> = of_p
-            .iter()
-            .copied()
-            .filter(|s| failing.contains(s))
-            .collect();
-        if f.is_empty() {
+        let of_p: Vec<&Svc> = svcs.iter().filter(|s| s.0 == p).collect();
+        if of_p.is_empty() {
+            all = false;
             continue;
         }
-        if f.len() == of_p.len() {
-            out.push(p.to_string());
-            continue;
+        let (fs, fd) = full(p);
+        // Destination-port ranges whose every source port fails, merged.
+        let mut d: BTreeMap<(u32, u32), Vec<(u32, u32)>> = BTreeMap::new();
+        for s in &of_p {
+            d.entry(s.2).or_default().push(s.1);
         }
-        // Merge adjacent destination-port ranges (ignoring source-port splits when every
-        // source class of a destination class fails).
-        let mut ranges: Vec<(u16, u16)> = Vec::new();
+        let mut ranges: Vec<(u32, u32)> = Vec::new();
         let mut partial = Vec::new();
-        let dsts: BTreeSet<Ports> = f.iter().map(|s| s.dst).collect();
-        for d in dsts {
-            let all_src = of_p
-                .iter()
-                .filter(|s| s.dst == d)
-                .all(|s| failing.contains(s));
-            if all_src {
+        for (dr, mut srcs) in d {
+            srcs.sort();
+            let covers = {
+                let mut next = fs.0;
+                for (a, b) in &srcs {
+                    if *a > next {
+                        break;
+                    }
+                    next = next.max(b + 1);
+                }
+                next > fs.1
+            };
+            if covers {
                 match ranges.last_mut() {
-                    Some(r) if u32::from(r.1) + 1 == u32::from(d.lo) => r.1 = d.hi,
-                    _ => ranges.push((d.lo, d.hi)),
+                    Some(r) if dr.0 <= r.1 + 1 => r.1 = r.1.max(dr.1),
+                    _ => ranges.push(dr),
                 }
             } else {
-                for s in f.iter().filter(|s| s.dst == d) {
-                    partial.push(s.describe());
+                for sr in srcs {
+                    partial.push(format!(
+                        "{}/{} from port {}",
+                        p,
+                        Ports {
+                            lo: dr.0 as u16,
+                            hi: dr.1 as u16
+                        },
+                        Ports {
+                            lo: sr.0 as u16,
+                            hi: sr.1 as u16
+                        }
+                    ));
                 }
             }
         }
-        for (lo, hi) in ranges {
-            out.push(
-                Service {
-                    protocol: p,
-                    dst: Ports { lo, hi },
-                    src: Ports::ANY,
-                }
-                .describe(),
-            );
+        if !p.has_ports() || (partial.is_empty() && ranges == vec![fd]) {
+            out.push(p.to_string());
+        } else {
+            all = false;
+            for (lo, hi) in ranges {
+                out.push(format!(
+                    "{}/{}",
+                    p,
+                    Ports {
+                        lo: lo as u16,
+                        hi: hi as u16
+                    }
+                ));
+            }
+            out.extend(partial);
         }
-        out.extend(partial);
     }
-    out
+    if all {
+        vec!["all".into()]
+    } else {
+        out
+    }
 }
 
 /// Known endpoints inside the sets.
@@ -536,150 +673,197 @@ fn endpoints_in(m: &Model, src: &AddrSet, dst: &AddrSet) -> Vec<String> {
     v
 }
 
-/// Group failures into findings with exact source/destination lists.
-fn findings_from(
-    m: &Model,
-    failures: &[Failure],
-    svcs: &[Service],
-    passed: &BTreeSet<(usize, FlowDirection, (u32, u32), (u32, u32))>,
-    infra: &AddrSet,
-) -> Vec<(Finding, Vec<Failure>)> {
-    // Key: what an engineer calls one problem.
-    type Key = (
-        u8,
-        String,
-        String,
-        Option<String>,
-        FlowDirection,
-        bool,
-        usize,
-    );
-    let mut groups: BTreeMap<Key, Vec<&Failure>> = BTreeMap::new();
-    for f in failures {
-        let key = (
-            0,
-            f.cause.code(m).to_string(),
-            f.cause.device(m),
-            f.cause.rule(m),
-            f.dir,
-            f.cause.is_reply(),
-            f.conn,
-        );
-        groups.entry(key).or_default().push(f);
+/// Cut each interval list at the others' bounds, giving disjoint atoms.
+fn atoms_of(ivs: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let mut cuts: Vec<u64> = Vec::new();
+    for &(lo, hi) in ivs {
+        cuts.push(u64::from(lo));
+        cuts.push(u64::from(hi) + 1);
+    }
+    cuts.sort();
+    cuts.dedup();
+    let mut out = Vec::new();
+    for w in cuts.windows(2) {
+        let (lo, hi) = (w[0], w[1] - 1);
+        if ivs
+            .iter()
+            .any(|&(a, b)| u64::from(a) <= lo && hi <= u64::from(b))
+        {
+            out.push((lo as u32, hi as u32));
+        }
+    }
+    out
+}
+
+/// Group failing boxes into findings with exact source/destination lists.
+fn findings_from(m: &Model, outcomes: &[Outcome], infra: &AddrSet) -> Vec<(Finding, Vec<Outcome>)> {
+    type Key = (String, String, Option<String>, FlowDirection, bool, usize);
+    let mut groups: BTreeMap<Key, Vec<&Outcome>> = BTreeMap::new();
+    for o in outcomes {
+        if let Some(c) = &o.cause {
+            groups
+                .entry((
+                    c.code(m).to_string(),
+                    c.device(m),
+                    c.rule(m),
+                    o.dir,
+                    c.is_reply(),
+                    o.conn,
+                ))
+                .or_default()
+                .push(o);
+        }
     }
     let mut out = Vec::new();
     for (key, fs) in groups {
-        // (src atom, dst atom) → failing services.
-        let mut by_pair: BTreeMap<((u32, u32), (u32, u32)), BTreeSet<Service>> = BTreeMap::new();
-        for f in &fs {
-            by_pair.entry((f.src, f.dst)).or_default().insert(f.svc);
+        // Per service, the (source, destination) rectangles: destination atoms with the
+        // sources that fail for them.
+        let mut by_svc: BTreeMap<Svc, Vec<&Outcome>> = BTreeMap::new();
+        for o in &fs {
+            by_svc
+                .entry((
+                    o.protocol,
+                    (o.region.lo[2], o.region.hi[2]),
+                    (o.region.lo[3], o.region.hi[3]),
+                ))
+                .or_default()
+                .push(o);
         }
-        // Same service set → rectangles: dst atom → src atoms; merge dst atoms with equal src sets.
-        let mut by_svcset: BTreeMap<BTreeSet<Service>, BTreeMap<(u32, u32), BTreeSet<(u32, u32)>>> =
+        // (source set, destination set) → services.
+        let mut rects: BTreeMap<(Vec<(u32, u32)>, Vec<(u32, u32)>), BTreeSet<Svc>> =
             BTreeMap::new();
-        for ((s, d), set) in by_pair {
-            by_svcset
-                .entry(set)
-                .or_default()
-                .entry(d)
-                .or_default()
-                .insert(s);
-        }
-        for (svcset, dmap) in by_svcset {
-            let mut rects: BTreeMap<BTreeSet<(u32, u32)>, Vec<(u32, u32)>> = BTreeMap::new();
-            for (d, srcs) in dmap {
-                rects.entry(srcs).or_default().push(d);
-            }
-            for (srcs, dsts) in rects {
-                let src = tidy(&set_of(srcs.iter().copied()), infra);
-                let dst = tidy(&set_of(dsts.iter().copied()), infra);
-                let members: Vec<Failure> = fs
+        for (svc, os) in by_svc {
+            let d_atoms = atoms_of(
+                &os.iter()
+                    .map(|o| (o.region.lo[1], o.region.hi[1]))
+                    .collect::<Vec<_>>(),
+            );
+            let mut by_src: BTreeMap<Vec<(u32, u32)>, Vec<(u32, u32)>> = BTreeMap::new();
+            for da in d_atoms {
+                let mut srcs: Vec<(u32, u32)> = os
                     .iter()
-                    .filter(|f| {
-                        srcs.contains(&f.src) && dsts.contains(&f.dst) && svcset.contains(&f.svc)
-                    })
-                    .map(|f| (*f).clone())
+                    .filter(|o| o.region.lo[1] <= da.0 && da.1 <= o.region.hi[1])
+                    .map(|o| (o.region.lo[0], o.region.hi[0]))
                     .collect();
-                let first = &members[0];
-                let proto_set: BTreeSet<Protocol> = svcset.iter().map(|s| s.protocol).collect();
-                let (protocol, dst_ports, src_ports) = if proto_set.len() == 1 {
-                    let p = *proto_set.iter().next().unwrap();
-                    let lo = svcset.iter().map(|s| s.dst.lo).min().unwrap();
-                    let hi = svcset.iter().map(|s| s.dst.hi).max().unwrap();
-                    let slo = svcset.iter().map(|s| s.src.lo).min().unwrap();
-                    let shi = svcset.iter().map(|s| s.src.hi).max().unwrap();
-                    (
-                        p,
-                        if p.has_ports() {
-                            Ports { lo, hi }
-                        } else {
-                            Ports::ANY
-                        },
-                        if p.has_ports() {
-                            Ports { lo: slo, hi: shi }
-                        } else {
-                            Ports::ANY
-                        },
-                    )
-                } else {
-                    (Protocol::All, Ports::ANY, Ports::ANY)
-                };
-                let reply = key.5;
-                // A reply's traffic runs the other way.
-                let traffic = if reply {
-                    Traffic {
-                        src: dst.clone(),
-                        dst: src.clone(),
-                        protocol,
-                        dst_ports: src_ports,
-                        src_ports: dst_ports,
-                    }
-                } else {
-                    Traffic {
-                        src: src.clone(),
-                        dst: dst.clone(),
-                        protocol,
-                        dst_ports,
-                        src_ports,
-                    }
-                };
-                let mut f = first.cause.finding(m, Some(first.dir), &traffic);
-                f.direction = Some(first.dir);
-                f.connection = Some(m.connections[first.conn].id.clone());
-                f.services = describe_services(svcs, &svcset);
-                if f.services != ["all"] {
-                    f.message = f.message.replacen(
-                        "all traffic",
-                        &format!("{} traffic", f.services.join(", ")),
-                        1,
+                srcs.sort();
+                let merged = set_of(srcs).intervals();
+                by_src.entry(merged).or_default().push(da);
+            }
+            for (srcs, dsts) in by_src {
+                let d = set_of(dsts).intervals();
+                rects.entry((srcs, d)).or_default().insert(svc);
+            }
+        }
+        // One finding per key: the union of the failing sources, destinations and
+        // services; the exact parts when that union is not itself the failing set.
+        let all_src: Vec<(u32, u32)> = rects.keys().flat_map(|(s, _)| s.iter().copied()).collect();
+        let all_dst: Vec<(u32, u32)> = rects.keys().flat_map(|(_, d)| d.iter().copied()).collect();
+        let svcs: BTreeSet<Svc> = rects.values().flatten().copied().collect();
+        let src = tidy(&set_of(all_src), infra);
+        let dst = tidy(&set_of(all_dst), infra);
+        let members: Vec<Outcome> = fs.iter().map(|o| (*o).clone()).collect();
+        let parts: Vec<crate::finding::TrafficPart> = if rects.len() > 1 {
+            rects
+                .iter()
+                .map(|((s, d), sv)| {
+                    let (a, b) = (
+                        tidy(&set_of(s.iter().copied()), infra).cidrs(),
+                        tidy(&set_of(d.iter().copied()), infra).cidrs(),
                     );
+                    // A reply's parts run the other way, as its traffic does.
+                    let (source, destination) = if key.4 { (b, a) } else { (a, b) };
+                    crate::finding::TrafficPart {
+                        source,
+                        destination,
+                        services: describe_services(sv),
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        {
+            let first = &members[0];
+            let cause = first.cause.as_ref().expect("a failure");
+            let protos: BTreeSet<Protocol> = svcs.iter().map(|s| s.0).collect();
+            let (protocol, dst_ports, src_ports) = if protos.len() == 1 {
+                let p = *protos.iter().next().expect("one");
+                let hull = |f: fn(&Svc) -> (u32, u32)| {
+                    let lo = svcs.iter().map(|s| f(s).0).min().unwrap_or(0);
+                    let hi = svcs.iter().map(|s| f(s).1).max().unwrap_or(65535);
+                    Ports {
+                        lo: lo as u16,
+                        hi: hi as u16,
+                    }
+                };
+                if p.has_ports() {
+                    let sp = hull(|s| s.1);
+                    let sp = if sp.lo as u32 <= FIRST_CLIENT_PORT && sp.hi == 65535 {
+                        Ports::ANY
+                    } else {
+                        sp
+                    };
+                    (p, hull(|s| s.2), sp)
+                } else {
+                    (p, Ports::ANY, Ports::ANY)
                 }
-                f.endpoints = endpoints_in(m, &src, &dst);
-                if reply {
-                    f.message.push_str(&format!(
-                        " (flows started {} from {} to {})",
-                        first.dir.arrow(),
-                        src.display_list(),
-                        dst.display_list()
-                    ));
+            } else {
+                (Protocol::All, Ports::ANY, Ports::ANY)
+            };
+            let reply = key.4;
+            // A reply's traffic runs the other way.
+            let traffic = if reply {
+                Traffic {
+                    src: dst.clone(),
+                    dst: src.clone(),
+                    protocol,
+                    dst_ports: src_ports,
+                    src_ports: dst_ports,
                 }
-                // A default deny for some services between addresses that other services
-                // pass between is a port policy, not a broken VPN: a warning.
-                let default_deny = matches!(
-                    first.cause,
-                    Cause::SgDrop { rule: None, .. } | Cause::FilterDrop { rule: None, .. }
+            } else {
+                Traffic {
+                    src: src.clone(),
+                    dst: dst.clone(),
+                    protocol,
+                    dst_ports,
+                    src_ports,
+                }
+            };
+            let mut f = cause.finding(m, Some(first.dir), &traffic);
+            f.direction = Some(first.dir);
+            f.connection = Some(m.connections[first.conn].id.clone());
+            f.services = describe_services(&svcs);
+            if f.services != ["all"] {
+                f.message = f.message.replacen(
+                    "all traffic",
+                    &format!("{} traffic", f.services.join(", ")),
+                    1,
                 );
-                if default_deny
-                    && !reply
-                    && members
-                        .iter()
-                        .all(|x| passed.contains(&(x.conn, x.dir, x.src, x.dst)))
-                {
+            }
+            f.endpoints = endpoints_in(m, &src, &dst);
+            f.parts = parts;
+            if reply {
+                f.message.push_str(&format!(
+                    " (flows started {} from {} to {})",
+                    first.dir.arrow(),
+                    src.display_list(),
+                    dst.display_list()
+                ));
+            }
+            // A default deny of some services between addresses other services pass
+            // between is a port policy, not a broken VPN: a warning.
+            let default_deny = matches!(
+                cause,
+                Cause::SgDrop { rule: None, .. } | Cause::FilterDrop { rule: None, .. }
+            );
+            if default_deny && !reply {
+                let all_pass = members.iter().all(|o| o.pair_passes);
+                if all_pass {
                     f.severity = Severity::Warning;
                     f.message.push_str("; other services between these addresses are allowed, so this looks like a port policy — open it only if these services are meant to work");
                 }
-                out.push((f, members));
             }
+            out.push((f, members));
         }
     }
     out
@@ -715,11 +899,27 @@ pub fn apply_change(
 /// `check` over a loaded model; `topo` is the same topology as written, used to apply
 /// and verify fixes.
 pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
-    let svcs = services(m);
-    let (failures, summary, count, warnings, passed, infra) = reach(m);
+    let t0 = std::time::Instant::now();
+    let idx = Index::build(m);
+    let (outcomes, count, warnings, infra) = reach(m, &idx);
+    let t1 = t0.elapsed();
+    let summary = summaries(m, &outcomes);
+    let t2 = t0.elapsed();
+    let groups = findings_from(m, &outcomes, &infra);
+    let t3 = t0.elapsed();
+    if std::env::var_os("VPNTRACE_TIMING").is_some() {
+        eprintln!(
+            "reach {:?} summaries {:?} findings {:?} outcomes {}",
+            t1,
+            t2 - t1,
+            t3 - t2,
+            outcomes.len()
+        );
+    }
     let mut findings = Vec::new();
-    for (mut f, members) in findings_from(m, &failures, &svcs, &passed, &infra) {
-        if let Some(change) = f.change.clone() {
+    for (mut f, members) in groups {
+        // Errors carry a verified fix; a warning's fix is a suggestion.
+        if let (Some(change), true) = (f.change.clone(), f.is_error()) {
             let (verified, still) = verify(topo, &change, &members);
             f.verified = Some(verified);
             if let Some(after) = still {
@@ -766,20 +966,13 @@ pub fn sort_findings(v: &mut [Finding]) {
     });
 }
 
-fn retrace_all(m: &Model, members: &[Failure]) -> Vec<trace::Trace> {
-    members
-        .iter()
-        .map(|f| trace_class(m, f.dir, f.src.0, f.dst.0, f.svc))
-        .collect()
-}
-
-/// Re-analyse with the fix applied. Verified when the finding's cause is gone from all of
-/// its traffic and that traffic passes both ways — except where it now stops at another,
-/// separately reported cause (named in the second value).
+/// Re-analyse the finding's packets with the fix applied. Verified when its cause is gone
+/// from all of them; where part of them then stops at another cause (itself reported or
+/// hidden behind this one until now), the second value names it.
 fn verify(
     topo: &input::Topology,
     change: &serde_json::Value,
-    members: &[Failure],
+    members: &[Outcome],
 ) -> (bool, Option<String>) {
     let Ok(fixed) = apply_change(topo, change, 1) else {
         return (false, None);
@@ -787,32 +980,36 @@ fn verify(
     let Ok(m2) = crate::model::lower("(fixed)", &fixed) else {
         return (false, None);
     };
+    let idx2 = Index::build(&m2);
     let mut other = BTreeSet::new();
-    for (f, t) in members.iter().zip(retrace_all(&m2, members)) {
-        if t.ok() {
-            continue;
+    for o in members {
+        let original = o.cause.as_ref().expect("a failure");
+        // The connection index is stable: fixes never add or remove connections.
+        let (res, _) = explore(&m2, &idx2, o.conn, o.dir, o.protocol, vec![o.region]);
+        for r in res {
+            let Some(c) = r.cause else { continue };
+            if c.code(&m2) == original.code(&m2)
+                && c.device(&m2) == original.device(&m2)
+                && c.rule(&m2) == original.rule(&m2)
+            {
+                return (
+                    false,
+                    Some(format!(
+                        "{} at {} (the fix did not remove it)",
+                        c.code(&m2),
+                        c.device(&m2)
+                    )),
+                );
+            }
+            other.insert(format!(
+                "{} at {}{}",
+                c.code(&m2),
+                c.device(&m2),
+                c.rule(&m2)
+                    .map(|r| format!(", rule {r}"))
+                    .unwrap_or_default()
+            ));
         }
-        let Some(c) = t.cause() else {
-            return (false, None);
-        };
-        if c.code(&m2) == f.cause.code(&m2) && c.device(&m2) == f.cause.device(&m2) {
-            return (
-                false,
-                Some(format!(
-                    "{} at {} (the fix did not remove it)",
-                    c.code(&m2),
-                    c.device(&m2)
-                )),
-            );
-        }
-        other.insert(format!(
-            "{} at {}{}",
-            c.code(&m2),
-            c.device(&m2),
-            c.rule(&m2)
-                .map(|r| format!(", rule {r}"))
-                .unwrap_or_default()
-        ));
     }
     let still = if other.is_empty() {
         None
@@ -863,21 +1060,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn atoms_split_at_every_boundary() {
-        let set = AddrSet::from_cidrs(&["10.0.0.0/24".parse::<crate::addr::Cidr>().unwrap()]);
-        let a = u32::from(Ipv4Addr::new(10, 0, 0, 0));
-        let bps = vec![a + 128, a + 10, a + 11];
-        let mut bps = bps;
-        bps.sort();
-        let at = atoms(&set, &bps);
+    fn atoms_cut_overlapping_intervals() {
         assert_eq!(
-            at,
-            vec![
-                (a, a + 9),
-                (a + 10, a + 10),
-                (a + 11, a + 127),
-                (a + 128, a + 255)
-            ]
+            atoms_of(&[(0, 9), (5, 14), (20, 20)]),
+            vec![(0, 4), (5, 9), (10, 14), (20, 20)]
+        );
+    }
+
+    #[test]
+    fn services_read_as_an_engineer_writes_them() {
+        let tcp22: Svc = (Protocol::Tcp, (FIRST_CLIENT_PORT, 65535), (22, 22));
+        assert_eq!(
+            describe_services(&[tcp22].into_iter().collect()),
+            vec!["tcp/22"]
+        );
+        let all: BTreeSet<Svc> = [
+            (Protocol::Tcp, (FIRST_CLIENT_PORT, 65535), (0, 65535)),
+            (Protocol::Udp, (FIRST_CLIENT_PORT, 65535), (0, 65535)),
+            (Protocol::Icmp, (0, 0), (0, 0)),
+            (Protocol::Gre, (0, 0), (0, 0)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(describe_services(&all), vec!["all"]);
+        let split: BTreeSet<Svc> = [
+            (Protocol::Tcp, (FIRST_CLIENT_PORT, 65535), (0, 21)),
+            (Protocol::Tcp, (FIRST_CLIENT_PORT, 65535), (23, 65535)),
+            (Protocol::Icmp, (0, 0), (0, 0)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            describe_services(&split),
+            vec!["tcp/0-21", "tcp/23-65535", "icmp"]
         );
     }
 }

@@ -55,6 +55,14 @@ impl FlowDirection {
     }
 }
 
+/// One exact part of a finding's traffic.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrafficPart {
+    pub source: Vec<Cidr>,
+    pub destination: Vec<Cidr>,
+    pub services: Vec<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     pub code: &'static str,
@@ -87,6 +95,11 @@ pub struct Finding {
     /// Log lines to expect on each end (faq 1/2), or other supporting detail.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub expected_logs: Vec<String>,
+    /// When the affected traffic is not the whole of source × destination × services,
+    /// the exact parts that fail (each part: every listed source to every listed
+    /// destination for the listed services).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<TrafficPart>,
     /// For `logs`: the file and the 1-based lines that show the finding.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
@@ -121,6 +134,7 @@ impl Finding {
             vendor_fix: Vec::new(),
             verified: None,
             expected_logs: Vec::new(),
+            parts: Vec::new(),
             file: None,
             lines: Vec::new(),
         }

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use crate::model::{Model, SaSelectors};
 use crate::region::{PrefixIndex, SaIv};
-use crate::trace::{RouteChoice, VrRoute};
+use crate::trace::{Endpoint, RouteChoice, VrRoute};
 
 pub struct Index {
     /// Per route table: system routes (rank 0), entries (rank 1), published VPN routes
@@ -28,12 +28,43 @@ pub struct Index {
     pub vswitch_hosts: Vec<Vec<u32>>,
     /// Every address an instance or a device interface owns, sorted.
     pub owned: Vec<u32>,
-    /// vSwitch CIDRs and device interface subnets (where unmodelled hosts live).
-    pub endpoint_nets: PrefixIndex<()>,
+    /// vSwitch CIDRs and device interface subnets (where unmodelled hosts live), each with
+    /// where such a host's traffic enters: its vSwitch, or the first forwarding device on
+    /// the subnet.
+    pub endpoint_nets: PrefixIndex<EpNet>,
     /// The VPC CIDRs as intervals.
     pub vpc_iv: Vec<(u32, u32)>,
     /// Per connection: the configured (local, remote) subnets as intervals.
     pub conn_cfg: Vec<SaIv>,
+}
+
+/// Where an unmodelled host on a subnet sends from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpNet {
+    VSwitch(usize),
+    Subnet { device: usize, iface: usize },
+}
+
+impl Index {
+    /// The endpoint holding `addr` (as `trace::endpoint_for_addr`, by index).
+    pub fn endpoint(&self, addr: Ipv4Addr) -> Option<Endpoint> {
+        if let Some(&i) = self.instance_by_ip.get(&addr) {
+            return Some(Endpoint::Instance(i));
+        }
+        if let Some(&(d, _)) = self.iface_by_ip.get(&addr) {
+            return Some(Endpoint::Device(d));
+        }
+        self.endpoint_nets
+            .lookup(u32::from(addr))
+            .map(|(_, _, _, e)| match e {
+                EpNet::VSwitch(v) => Endpoint::CloudHost { addr, vswitch: v },
+                EpNet::Subnet { device, iface } => Endpoint::OnpremHost {
+                    addr,
+                    device,
+                    iface,
+                },
+            })
+    }
 }
 
 pub fn sa_iv(s: &SaSelectors) -> SaIv {
@@ -170,13 +201,32 @@ impl Index {
             .collect();
         owned.sort();
         owned.dedup();
-        let endpoint_nets = PrefixIndex::build(
-            m.vswitches.iter().map(|v| (v.cidr, ())).chain(
-                m.devices
-                    .iter()
-                    .flat_map(|d| d.interfaces.iter().map(|f| (f.net, ()))),
-            ),
-        );
+        // The first device listed on a subnet that forwards (else the first on it).
+        let mut first_fwd: BTreeMap<ipnet::Ipv4Net, (usize, usize)> = BTreeMap::new();
+        for (d, dev) in m.devices.iter().enumerate().filter(|(_, d)| d.forwarding) {
+            for (f, iface) in dev.interfaces.iter().enumerate() {
+                first_fwd.entry(iface.net).or_insert((d, f));
+            }
+        }
+        let mut nets: Vec<(ipnet::Ipv4Net, EpNet)> = m
+            .vswitches
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.cidr, EpNet::VSwitch(i)))
+            .collect();
+        for (d, dev) in m.devices.iter().enumerate() {
+            for (f, iface) in dev.interfaces.iter().enumerate() {
+                let (fd, ff) = first_fwd.get(&iface.net).copied().unwrap_or((d, f));
+                nets.push((
+                    iface.net,
+                    EpNet::Subnet {
+                        device: fd,
+                        iface: ff,
+                    },
+                ));
+            }
+        }
+        let endpoint_nets = PrefixIndex::build(nets);
         let vpc_iv = m.vpc_set.intervals();
         let conn_cfg = m
             .connections

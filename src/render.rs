@@ -178,6 +178,26 @@ pub fn finding_text(o: &mut String, f: &Finding, st: Style, indent: &str) {
             }
         );
     }
+    const SHOWN_PARTS: usize = 6;
+    if !f.parts.is_empty() {
+        let _ = writeln!(o, "{indent}  exactly ({} parts):", f.parts.len());
+        for p in f.parts.iter().take(SHOWN_PARTS) {
+            let _ = writeln!(
+                o,
+                "{indent}    - {} → {} ({})",
+                crate::addr::join_cidrs(&p.source),
+                crate::addr::join_cidrs(&p.destination),
+                p.services.join(", ")
+            );
+        }
+        if f.parts.len() > SHOWN_PARTS {
+            let _ = writeln!(
+                o,
+                "{indent}    … and {} more (`--format json` lists every part)",
+                f.parts.len() - SHOWN_PARTS
+            );
+        }
+    }
     if !f.endpoints.is_empty() {
         let _ = writeln!(o, "{indent}  affected: {}", f.endpoints.join(", "));
     }
@@ -291,7 +311,7 @@ pub fn check_text(m: &crate::model::Model, r: &crate::check::CheckReport, st: St
     let warnings = r.findings.len() - errors;
     let _ = writeln!(
         o,
-        "\n{} error(s), {} warning(s); {} traffic classes traced",
+        "\n{} error(s), {} warning(s); {} representative packets traced",
         errors, warnings, r.classes_traced
     );
     o

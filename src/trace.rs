@@ -182,6 +182,24 @@ pub struct Hop {
     /// The packet as it arrives at this hop.
     pub packet: Packet,
     pub steps: Vec<Step>,
+    /// While `check` explores regions nothing is rendered: steps are not built.
+    #[serde(skip)]
+    quiet: bool,
+}
+
+impl Hop {
+    /// Record a step (built only when someone will read it).
+    fn push(&mut self, step: impl FnOnce() -> Step) {
+        if !self.quiet {
+            self.steps.push(step());
+        }
+    }
+}
+
+fn note(quiet: bool, notes: &mut Vec<String>, n: impl FnOnce() -> String) {
+    if !quiet {
+        notes.push(n());
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -456,6 +474,7 @@ pub fn trace_packet_in(
         final_sym: [None; 4],
         arrived_sym: [None; 4],
         pre_nat_sym: [None; 4],
+        quiet: region.is_some(),
     };
     let direction = w.direction_of(pkt);
     w.direction = direction;
@@ -467,7 +486,7 @@ pub fn trace_packet_in(
         w.nw.swap();
         w.reply = true;
         w.endpoint_region(F::Src, delivered.dst);
-        let back = endpoint_for_addr(m, delivered.dst).map(|e| start_of(m, &e));
+        let back = idx.endpoint(delivered.dst).map(|e| start_of(m, &e));
         back.map(|b| w.walk(b, delivered.reversed()))
     } else {
         None
@@ -564,6 +583,8 @@ struct Walker<'a> {
     arrived_sym: [Option<usize>; 4],
     /// The symbols of the packet before source NAT at the current device.
     pre_nat_sym: [Option<usize>; 4],
+    /// Build no steps, notes or findings (region exploration: only the outcome counts).
+    quiet: bool,
 }
 
 enum Next {
@@ -691,7 +712,7 @@ impl<'a> Walker<'a> {
         notes: Vec<String>,
         pkt: Packet,
     ) -> Path {
-        let finding = cause.as_ref().map(|c| {
+        let finding = cause.as_ref().filter(|_| !self.quiet).map(|c| {
             let p = hops.first().map_or(pkt, |h| h.packet);
             c.finding(
                 self.m,
@@ -715,6 +736,16 @@ impl<'a> Walker<'a> {
 
     fn hop_header(&self, at: At, pkt: Packet) -> Hop {
         let m = self.m;
+        if self.quiet {
+            return Hop {
+                device: String::new(),
+                kind: String::new(),
+                in_interface: None,
+                packet: pkt,
+                steps: Vec::new(),
+                quiet: true,
+            };
+        }
         let (device, kind, in_interface) = match at {
             At::InstanceSend(i) | At::InstanceRecv(i) => {
                 (m.instances[i].id.clone(), "instance".to_string(), None)
@@ -754,6 +785,7 @@ impl<'a> Walker<'a> {
             in_interface,
             packet: pkt,
             steps: Vec::new(),
+            quiet: false,
         }
     }
 
@@ -763,7 +795,7 @@ impl<'a> Walker<'a> {
             At::InstanceRecv(i) => match self.security_group(i, Direction::Ingress, pkt, hop) {
                 Err(c) => Next::End(Disposition::Dropped, Some(c)),
                 Ok(()) => {
-                    hop.steps.push(Step {
+                    hop.push(|| Step {
                         kind: StepKind::Deliver,
                         action: StepAction::Deliver,
                         rule: None,
@@ -773,10 +805,12 @@ impl<'a> Walker<'a> {
                 }
             },
             At::CloudHostSend(v) => {
-                notes.push(format!(
+                note(self.quiet, notes, || {
+                    format!(
                     "{} is not a modelled instance: a host on vSwitch {} without a security group",
                     pkt.src, self.m.vswitches[v].id
-                ));
+                )
+                });
                 Next::Go(
                     At::VRouter {
                         table: self.m.vswitches[v].route_table,
@@ -832,7 +866,7 @@ impl<'a> Walker<'a> {
         let inst = &m.instances[i];
         let key_seen = (i, pkt.reversed());
         if self.reply && self.sessions.sg.contains(&key_seen) {
-            hop.steps.push(Step {
+            hop.push(|| Step {
                 kind: StepKind::SecurityGroup,
                 action: StepAction::Accept,
                 rule: None,
@@ -849,7 +883,7 @@ impl<'a> Walker<'a> {
         } else {
             StepAction::Drop
         };
-        hop.steps.push(Step {
+        hop.push(|| Step {
             kind: StepKind::SecurityGroup,
             action,
             rule: v.rule_id(m),
@@ -886,7 +920,7 @@ impl<'a> Walker<'a> {
             .map(|x| x.3);
         match found {
             None => {
-                hop.steps.push(Step {
+                hop.push(|| Step {
                     kind: StepKind::Route,
                     action: StepAction::Drop,
                     rule: None,
@@ -912,7 +946,7 @@ impl<'a> Walker<'a> {
                 )
             }
             Some(VrRoute::System(v)) => {
-                hop.steps.push(Step {
+                hop.push(|| Step {
                     kind: StepKind::Route,
                     action: StepAction::Forward,
                     rule: None,
@@ -930,15 +964,17 @@ impl<'a> Walker<'a> {
                     // Delivery to the instance: its security groups judge ingress.
                     Some(i) => Next::Go(At::InstanceRecv(i), pkt),
                     None => {
-                        notes.push(format!("{} is not a modelled instance: a host on vSwitch {} without a security group", pkt.dst, m.vswitches[v].id));
-                        hop.steps.push(Step { kind: StepKind::Deliver, action: StepAction::Deliver, rule: None, detail: format!("delivered to {} on vSwitch {} (no instance modelled there, no security group)", pkt.dst, m.vswitches[v].id) });
+                        note(self.quiet, notes, || {
+                            format!("{} is not a modelled instance: a host on vSwitch {} without a security group", pkt.dst, m.vswitches[v].id)
+                        });
+                        hop.push(|| Step { kind: StepKind::Deliver, action: StepAction::Deliver, rule: None, detail: format!("delivered to {} on vSwitch {} (no instance modelled there, no security group)", pkt.dst, m.vswitches[v].id) });
                         Next::End(Disposition::Delivered, None)
                     }
                 }
             }
             Some(VrRoute::Published { vgw, route }) => {
                 let r = &m.vpn_gateways[vgw].destination_routes[route];
-                hop.steps.push(Step {
+                hop.push(|| Step {
                     kind: StepKind::Route,
                     action: StepAction::Forward,
                     rule: Some(r.id.clone()),
@@ -954,7 +990,7 @@ impl<'a> Walker<'a> {
                 let rule = Some(entry.id.clone());
                 match &entry.next_hop {
                     CloudHop::VpnGateway(g) => {
-                        hop.steps.push(Step {
+                        hop.push(|| Step {
                             kind: StepKind::Route,
                             action: StepAction::Forward,
                             rule,
@@ -966,7 +1002,7 @@ impl<'a> Walker<'a> {
                         Next::Go(At::VpnGateway(*g), pkt)
                     }
                     CloudHop::Blackhole => {
-                        hop.steps.push(Step {
+                        hop.push(|| Step {
                             kind: StepKind::Route,
                             action: StepAction::Drop,
                             rule,
@@ -982,7 +1018,7 @@ impl<'a> Walker<'a> {
                         )
                     }
                     CloudHop::Instance(i) => {
-                        hop.steps.push(Step {
+                        hop.push(|| Step {
                             kind: StepKind::Route,
                             action: StepAction::Exit,
                             rule,
@@ -1001,7 +1037,7 @@ impl<'a> Walker<'a> {
                         )
                     }
                     CloudHop::Other { kind, id } => {
-                        hop.steps.push(Step {
+                        hop.push(|| Step {
                             kind: StepKind::Route,
                             action: StepAction::Exit,
                             rule,
@@ -1028,7 +1064,7 @@ impl<'a> Walker<'a> {
         let m = self.m;
         let gw = &m.vpn_gateways[g];
         let Some((route, kind)) = vpn_route_lookup_in(m, self.idx, g, pkt, &mut self.nw) else {
-            hop.steps.push(Step {
+            hop.push(|| Step {
                 kind: StepKind::Route,
                 action: StepAction::Drop,
                 rule: None,
@@ -1046,7 +1082,7 @@ impl<'a> Walker<'a> {
             );
         };
         let c = route.connection;
-        hop.steps.push(Step {
+        hop.push(|| Step {
             kind: StepKind::Route,
             action: StepAction::Forward,
             rule: Some(route.id.clone()),
@@ -1071,7 +1107,7 @@ impl<'a> Walker<'a> {
         let m = self.m;
         let conn = &m.connections[c];
         if !conn.established() {
-            hop.steps.push(Step {
+            hop.push(|| Step {
                 kind: StepKind::Ipsec,
                 action: StepAction::Drop,
                 rule: None,
@@ -1089,7 +1125,7 @@ impl<'a> Walker<'a> {
         let idx = self.idx;
         match self.sa(&idx.cloud_sas[c], pkt, true) {
             Some(s) => {
-                hop.steps.push(Step {
+                hop.push(|| Step {
                     kind: StepKind::Ipsec,
                     action: StepAction::Encrypt,
                     rule: None,
@@ -1108,7 +1144,7 @@ impl<'a> Walker<'a> {
                 )
             }
             None => {
-                hop.steps.push(Step {
+                hop.push(|| Step {
                     kind: StepKind::Ipsec,
                     action: StepAction::Drop,
                     rule: None,
@@ -1139,7 +1175,7 @@ impl<'a> Walker<'a> {
         let vgw = &m.vpn_gateways[conn.vpn_gateway];
         let cgw = &m.customer_gateways[conn.customer_gateway];
         if to_cloud {
-            hop.steps.push(Step {
+            hop.push(|| Step {
                 kind: StepKind::Tunnel,
                 action: StepAction::Forward,
                 rule: None,
@@ -1153,7 +1189,7 @@ impl<'a> Walker<'a> {
                 pkt,
             );
         }
-        hop.steps.push(Step {
+        hop.push(|| Step {
             kind: StepKind::Tunnel,
             action: StepAction::Forward,
             rule: None,
@@ -1177,7 +1213,7 @@ impl<'a> Walker<'a> {
                 )
             }
             None => {
-                hop.steps.push(Step {
+                hop.push(|| Step {
                     kind: StepKind::Exit,
                     action: StepAction::Exit,
                     rule: None,
@@ -1202,7 +1238,7 @@ impl<'a> Walker<'a> {
         let conn = &m.connections[c];
         let idx = self.idx;
         match self.sa(&idx.cloud_sas[c], pkt, false) {
-            Some(s) => hop.steps.push(Step {
+            Some(s) => hop.push(|| Step {
                 kind: StepKind::Ipsec,
                 action: StepAction::Decrypt,
                 rule: None,
@@ -1213,7 +1249,7 @@ impl<'a> Walker<'a> {
                 ),
             }),
             None => {
-                hop.steps.push(Step {
+                hop.push(|| Step {
                     kind: StepKind::Ipsec,
                     action: StepAction::Drop,
                     rule: None,
@@ -1246,7 +1282,7 @@ impl<'a> Walker<'a> {
                 pkt,
             ),
             None => {
-                hop.steps.push(Step {
+                hop.push(|| Step {
                     kind: StepKind::Route,
                     action: StepAction::Drop,
                     rule: None,
@@ -1283,7 +1319,7 @@ impl<'a> Walker<'a> {
             None
         };
         let Some(r) = self.route(d, F::Dst, pkt.dst) else {
-            hop.steps.push(Step {
+            hop.push(|| Step {
                 kind: StepKind::Route,
                 action: StepAction::Drop,
                 rule: None,
@@ -1297,7 +1333,7 @@ impl<'a> Walker<'a> {
                 }),
             );
         };
-        hop.steps.push(route_step(dev, &r, pkt.dst, m));
+        hop.push(|| route_step(dev, &r, pkt.dst, m));
         if let Err(c) = self.filter(
             d,
             ChainKind::Output,
@@ -1332,7 +1368,7 @@ impl<'a> Walker<'a> {
             let entry = &dev.ipsec[e];
             let idx = self.idx;
             match self.sa(&idx.dev_sas[d][e], pkt, false) {
-                Some(s) => hop.steps.push(Step {
+                Some(s) => hop.push(|| Step {
                     kind: StepKind::Ipsec,
                     action: StepAction::Decrypt,
                     rule: None,
@@ -1343,7 +1379,7 @@ impl<'a> Walker<'a> {
                     ),
                 }),
                 None => {
-                    hop.steps.push(Step {
+                    hop.push(|| Step {
                         kind: StepKind::Ipsec,
                         action: StepAction::Drop,
                         rule: None,
@@ -1397,7 +1433,7 @@ impl<'a> Walker<'a> {
                 self.nw.set(F::Dst, s.arrived_sym[0]);
                 self.nw.set(F::Dport, s.arrived_sym[2]);
                 if pkt != before {
-                    hop.steps.push(Step {
+                    hop.push(|| Step {
                         kind: StepKind::Nat,
                         action: StepAction::Translate,
                         rule: None,
@@ -1412,13 +1448,13 @@ impl<'a> Walker<'a> {
                 let invalid = self.reply && dev.stateful() && self.reply_is_invalid(pkt);
                 if invalid {
                     if !dev.is_linux() {
-                        hop.steps.push(Step { kind: StepKind::Filter, action: StepAction::Drop, rule: None, detail: "reply matches no session on this firewall (it did not see the forward packet): dropped as a session miss".into() });
+                        hop.push(|| Step { kind: StepKind::Filter, action: StepAction::Drop, rule: None, detail: "reply matches no session on this firewall (it did not see the forward packet): dropped as a session miss".into() });
                         return Next::End(
                             Disposition::Dropped,
                             Some(Cause::SessionMiss { dev: d }),
                         );
                     }
-                    hop.steps.push(Step { kind: StepKind::Filter, action: StepAction::Pass, rule: None, detail: "reply matches no session here (asymmetric path): connection tracking marks it INVALID, no NAT applies, the filter rules judge it as a new packet".into() });
+                    hop.push(|| Step { kind: StepKind::Filter, action: StepAction::Pass, rule: None, detail: "reply matches no session here (asymmetric path): connection tracking marks it INVALID, no NAT applies, the filter rules judge it as a new packet".into() });
                 } else if let Some((rule, new)) = nat_lookup_in(
                     dev,
                     NatAction::DestinationNat,
@@ -1433,7 +1469,7 @@ impl<'a> Walker<'a> {
                     if new.dst_port != before.dst_port {
                         self.nw.set_const(F::Dport);
                     }
-                    hop.steps.push(Step {
+                    hop.push(|| Step {
                         kind: StepKind::Nat,
                         action: StepAction::Translate,
                         rule: Some(dev.nat[rule].id.clone()),
@@ -1467,7 +1503,7 @@ impl<'a> Walker<'a> {
                     arrived_sym: self.arrived_sym,
                 });
             }
-            hop.steps.push(Step {
+            hop.push(|| Step {
                 kind: StepKind::Deliver,
                 action: StepAction::Deliver,
                 rule: None,
@@ -1477,7 +1513,7 @@ impl<'a> Walker<'a> {
         }
         // 5. Forwarding.
         if !dev.forwarding {
-            hop.steps.push(Step {
+            hop.push(|| Step {
                 kind: StepKind::Kernel,
                 action: StepAction::Drop,
                 rule: None,
@@ -1489,7 +1525,7 @@ impl<'a> Walker<'a> {
             );
         }
         let Some(r) = self.route(d, F::Dst, pkt.dst) else {
-            hop.steps.push(Step {
+            hop.push(|| Step {
                 kind: StepKind::Route,
                 action: StepAction::Drop,
                 rule: None,
@@ -1503,7 +1539,7 @@ impl<'a> Walker<'a> {
                 }),
             );
         };
-        hop.steps.push(route_step(dev, &r, pkt.dst, m));
+        hop.push(|| route_step(dev, &r, pkt.dst, m));
         if let Err(c) = self.filter(
             d,
             ChainKind::Forward,
@@ -1548,7 +1584,7 @@ impl<'a> Walker<'a> {
                 self.nw.set(F::Src, s.arrived_sym[1]);
                 self.nw.set(F::Sport, s.arrived_sym[3]);
                 if pkt != before {
-                    hop.steps.push(Step {
+                    hop.push(|| Step {
                         kind: StepKind::Nat,
                         action: StepAction::Translate,
                         rule: None,
@@ -1572,14 +1608,14 @@ impl<'a> Walker<'a> {
                     pkt = new;
                     self.nw.set_const(F::Src);
                     snat_rule = Some(rule);
-                    hop.steps.push(Step {
+                    hop.push(|| Step {
                         kind: StepKind::Nat,
                         action: StepAction::Translate,
                         rule: Some(dev.nat[rule].id.clone()),
                         detail: format!("source NAT {} → {}", before.src, pkt.src),
                     });
                 } else if let Some(rule) = nat_exempt_in(dev, pkt, r.out_iface, &mut self.nw) {
-                    hop.steps.push(Step {
+                    hop.push(|| Step {
                         kind: StepKind::Nat,
                         action: StepAction::Pass,
                         rule: Some(dev.nat[rule].id.clone()),
@@ -1626,7 +1662,7 @@ impl<'a> Walker<'a> {
                 }
             }
             if !entries.is_empty() {
-                hop.steps.push(Step {
+                hop.push(|| Step {
                     kind: StepKind::Ipsec,
                     action: StepAction::Pass,
                     rule: None,
@@ -1654,7 +1690,7 @@ impl<'a> Walker<'a> {
         let m = self.m;
         let dev = &m.devices[d];
         let Some(e) = entry.or_else(|| dev.ipsec.iter().position(|x| x.connection == c)) else {
-            hop.steps.push(Step {
+            hop.push(|| Step {
                 kind: StepKind::Ipsec,
                 action: StepAction::Drop,
                 rule: None,
@@ -1675,7 +1711,7 @@ impl<'a> Walker<'a> {
         };
         let entry = &dev.ipsec[e];
         if !m.connections[c].established() {
-            hop.steps.push(Step {
+            hop.push(|| Step {
                 kind: StepKind::Ipsec,
                 action: StepAction::Drop,
                 rule: None,
@@ -1693,7 +1729,7 @@ impl<'a> Walker<'a> {
         let idx = self.idx;
         match self.sa(&idx.dev_sas[d][e], pkt, true) {
             Some(s) => {
-                hop.steps.push(Step {
+                hop.push(|| Step {
                     kind: StepKind::Ipsec,
                     action: StepAction::Encrypt,
                     rule: None,
@@ -1712,7 +1748,7 @@ impl<'a> Walker<'a> {
                 )
             }
             None => {
-                hop.steps.push(Step {
+                hop.push(|| Step {
                     kind: StepKind::Ipsec,
                     action: StepAction::Drop,
                     rule: None,
@@ -1804,11 +1840,13 @@ impl<'a> Walker<'a> {
                 if dev.interfaces[o].net.contains(&pkt.dst)
                     && dev.interfaces[o].role == Role::Inside
                 {
-                    notes.push(format!(
-                        "{} is not a modelled device: a host on {} of {}",
-                        pkt.dst, dev.interfaces[o].net, dev.id
-                    ));
-                    hop.steps.push(Step {
+                    note(self.quiet, notes, || {
+                        format!(
+                            "{} is not a modelled device: a host on {} of {}",
+                            pkt.dst, dev.interfaces[o].net, dev.id
+                        )
+                    });
+                    hop.push(|| Step {
                         kind: StepKind::Deliver,
                         action: StepAction::Deliver,
                         rule: None,
@@ -1827,7 +1865,7 @@ impl<'a> Walker<'a> {
             (None, Some(o)) => format!("out of {}", dev.interfaces[o].name),
             (None, None) => String::new(),
         };
-        hop.steps.push(Step { kind: StepKind::Exit, action: StepAction::Exit, rule: Some(r.id.clone()), detail: format!("next hop {via} is outside every modelled device: the packet leaves the modelled network") });
+        hop.push(|| Step { kind: StepKind::Exit, action: StepAction::Exit, rule: Some(r.id.clone()), detail: format!("next hop {via} is outside every modelled device: the packet leaves the modelled network") });
         let outside = out.is_some_and(|o| dev.interfaces[o].role == Role::Outside);
         let cloud_bound = member(&mut self.nw, &self.idx.vpc_iv, F::Dst, u32::from(pkt.dst));
         let idx = self.idx;
@@ -1914,7 +1952,7 @@ impl<'a> Walker<'a> {
             RpFilter::Strict => back.as_ref().is_none_or(|r| r.out_iface != Some(f)),
         };
         if bad {
-            hop.steps.push(Step {
+            hop.push(|| Step {
                 kind: StepKind::Kernel,
                 action: StepAction::Drop,
                 rule: None,
@@ -1948,7 +1986,7 @@ impl<'a> Walker<'a> {
             return Ok(());
         };
         if known && f.stateful {
-            hop.steps.push(Step {
+            hop.push(|| Step {
                 kind: StepKind::Filter,
                 action: StepAction::Accept,
                 rule: None,
@@ -1969,7 +2007,7 @@ impl<'a> Walker<'a> {
                 action.as_str()
             ),
         };
-        hop.steps.push(Step {
+        hop.push(|| Step {
             kind: StepKind::Filter,
             action: if action == Action::Accept {
                 StepAction::Accept
