@@ -150,6 +150,8 @@ pub struct Traffic {
     pub dst_ports: Ports,
     /// Ports of the forward flow's destination (the reply's source port), for reply rules.
     pub src_ports: Ports,
+    /// The connection the traffic belongs to, when the caller knows it.
+    pub conn: Option<usize>,
 }
 
 impl Traffic {
@@ -166,6 +168,7 @@ impl Traffic {
             protocol,
             dst_ports: dst_port.map_or(Ports::ANY, Ports::single),
             src_ports: src_port.map_or(Ports::ANY, Ports::single),
+            conn: None,
         }
     }
     /// `tcp/3306`: for a reply, the service of the request it answers.
@@ -186,9 +189,14 @@ impl Traffic {
 /// The smallest list of configured prefixes (connection subnets, vSwitch CIDRs, IDC
 /// subnets) that covers `set`, falling back to the set's own prefixes. A fix is written
 /// for the subnet an engineer configured, not for one host.
-pub fn widen(m: &Model, set: &AddrSet) -> Vec<Cidr> {
+pub fn widen(m: &Model, conn: Option<usize>, set: &AddrSet) -> Vec<Cidr> {
     let mut candidates: Vec<Cidr> = Vec::new();
-    for c in &m.connections {
+    // The traffic's own connection first, when known; else every connection.
+    let conns: Vec<&crate::model::Connection> = match conn {
+        Some(c) => vec![&m.connections[c]],
+        None => m.connections.iter().collect(),
+    };
+    for c in conns {
         candidates.extend(
             c.local_subnets
                 .iter()
@@ -198,7 +206,12 @@ pub fn widen(m: &Model, set: &AddrSet) -> Vec<Cidr> {
     }
     candidates.sort_by_key(|c| std::cmp::Reverse(c.len()));
     // Then the vSwitch CIDRs, for addresses outside every connection.
-    let mut vsw: Vec<Cidr> = m.vswitches.iter().map(|v| Cidr(v.cidr)).collect();
+    let mut vsw: Vec<Cidr> = m
+        .vswitches
+        .iter()
+        .map(|v| Cidr(v.cidr))
+        .filter(|v| !AddrSet::from_cidrs([v]).intersect(set).is_empty())
+        .collect();
     vsw.sort_by_key(|c| std::cmp::Reverse(c.len()));
     candidates.extend(vsw);
     let mut out: Vec<Cidr> = Vec::new();
@@ -394,7 +407,7 @@ impl Cause {
         let (faq, message, fix): (u8, String, String) = match self {
             Cause::VrouterNoRoute { table, vpn_route, .. } => {
                 let rt = &m.route_tables[*table];
-                let dest = widen(m, &t.dst);
+                let dest = widen(m, t.conn, &t.dst);
                 let vgw = connection_for(m, t).map(|c| m.connections[c].vpn_gateway).or(if m.vpn_gateways.len() == 1 { Some(0) } else { None });
                 let vgw_id = vgw.map_or("the VPN gateway".to_string(), |g| m.vpn_gateways[g].id.clone());
                 let vsw: Vec<&str> = m.vswitches.iter().filter(|v| v.route_table == *table).map(|v| v.id.as_str()).collect();
@@ -431,7 +444,7 @@ impl Cause {
                     crate::model::CloudHop::VpnGateway(g) => format!("VPN gateway {}", m.vpn_gateways[*g].id),
                 };
                 let vgw = connection_for(m, t).map(|c| m.vpn_gateways[m.connections[c].vpn_gateway].id.clone()).unwrap_or_else(|| "the VPN gateway".into());
-                let dest = widen(m, &t.dst);
+                let dest = widen(m, t.conn, &t.dst);
                 let msg = format!("route table {} sends {} by entry {} ({} → {}), not to the VPN gateway", rt.id, what, e.id, e.destination, hop);
                 let fix = if e.destination.prefix_len() as usize >= dest.iter().map(|c| c.len() as usize).max().unwrap_or(0) {
                     format!("change the next hop of entry {} in {} to VPN gateway {}", e.id, rt.id, vgw)
@@ -444,7 +457,7 @@ impl Cause {
             Cause::VpnGatewayNoRoute { vgw, .. } => {
                 let gw = &m.vpn_gateways[*vgw];
                 let conn = connection_for(m, t).filter(|c| m.connections[*c].vpn_gateway == *vgw);
-                let dest = widen(m, &t.dst);
+                let dest = widen(m, t.conn, &t.dst);
                 let msg = format!("VPN gateway {} has no policy or destination route for {}: {} is dropped there", gw.id, list(&dst), what);
                 let fix = match conn {
                     Some(c) => {
@@ -491,7 +504,7 @@ impl Cause {
                     (5, msg, fix)
                 } else {
                     let msg = format!("{} is routed into connection {}, whose subnets on {} do not include it (SAs: {}): dropped", what, c.id, end, sa_desc);
-                    let fix = format!("add {} ⇄ {} to the local/remote subnets of connection {} on both ends (LocalSubnet/RemoteSubnet), or route this traffic elsewhere", list(&widen(m, ours)), list(&widen(m, theirs)), c.id);
+                    let fix = format!("add {} ⇄ {} to the local/remote subnets of connection {} on both ends (LocalSubnet/RemoteSubnet), or route this traffic elsewhere", list(&widen(m, t.conn, ours)), list(&widen(m, t.conn, theirs)), c.id);
                     (faq_dir, msg, fix)
                 }
             }
@@ -503,8 +516,8 @@ impl Cause {
                 let inst = &m.instances[*instance];
                 let groups: Vec<&str> = inst.security_groups.iter().map(|g| m.security_groups[*g].id.as_str()).collect();
                 let (dir_word, peers) = match direction {
-                    Direction::Ingress => ("ingress", widen(m, &t.src)),
-                    Direction::Egress => ("egress", widen(m, &t.dst)),
+                    Direction::Ingress => ("ingress", widen(m, t.conn, &t.src)),
+                    Direction::Egress => ("egress", widen(m, t.conn, &t.dst)),
                 };
                 let by = match rule {
                     Some((g, r)) => {
@@ -551,8 +564,8 @@ impl Cause {
                     Some(r) => format!("rule {} (drop)", ch.map(|c| c.rules[*r].id.clone()).unwrap_or_default()),
                     None => "no rule matches: chain default drop".to_string(),
                 };
-                let srcs = widen(m, &t.src);
-                let dsts = widen(m, &t.dst);
+                let srcs = widen(m, t.conn, &t.src);
+                let dsts = widen(m, t.conn, &t.dst);
                 let msg = if reply && *stateless {
                     format!("{} {} chain lets the request through but drops {}: {}; the ACL is stateless, so replies need their own rule", dv.id, chain.as_str(), what, by)
                 } else {
@@ -607,7 +620,7 @@ impl Cause {
             }
             Cause::DeviceNoRoute { dev, .. } => {
                 let dv = &m.devices[*dev];
-                let dest = widen(m, &t.dst);
+                let dest = widen(m, t.conn, &t.dst);
                 let toward = toward_tunnel(m, *dev, t);
                 let fix = match &toward {
                     Some(x) => format!("add to {} a route {} {}", dv.id, list(&dest), x),
@@ -627,7 +640,7 @@ impl Cause {
                 let f = &dv.interfaces[*iface];
                 change = Some(json!({"op": "set_rp_filter", "device": dv.id, "value": "loose"}));
                 vendor.push(format!("sysctl -w net.ipv4.conf.{}.rp_filter=2", f.name));
-                (faq_dir, format!("{} drops {} arriving on {}: reverse-path filtering finds the route back to the source does not leave by {}", dv.id, what, f.name, f.name), format!("set rp_filter to loose (2) on {} of {}, or add a route for {} via {}", f.name, dv.id, list(&widen(m, &t.src)), f.name))
+                (faq_dir, format!("{} drops {} arriving on {}: reverse-path filtering finds the route back to the source does not leave by {}", dv.id, what, f.name, f.name), format!("set rp_filter to loose (2) on {} of {}, or add a route for {} via {}", f.name, dv.id, list(&widen(m, t.conn, &t.src)), f.name))
             }
             Cause::NatBreaksIpsec { dev, nat, conn, .. } => {
                 let dv = &m.devices[*dev];
@@ -647,8 +660,8 @@ impl Cause {
                     rule.id, dv.id, what, match rule.to { crate::model::NatTo::Addr(a) => a.to_string(), _ => rule.out_interface.map_or("the outgoing interface's address".to_string(), |f| format!("{} ({}'s address)", dv.interfaces[f].addr, dv.interfaces[f].name)) }, c.id,
                     rule.out_interface.map_or("the outside interface".to_string(), |f| dv.interfaces[f].name.clone()), exempt_desc
                 );
-                let srcs = widen(m, &t.src);
-                let dsts = widen(m, &t.dst);
+                let srcs = widen(m, t.conn, &t.src);
+                let dsts = widen(m, t.conn, &t.dst);
                 let fix = format!("insert a no-NAT rule for source {} → destination {} before {} on {}", list(&srcs), list(&dsts), rule.id, dv.id);
                 change = Some(json!({"op": "insert_no_nat", "device": dv.id, "before": rule.id, "sources": srcs, "destinations": dsts}));
                 vendor = vendor_no_nat(dv, rule, &srcs, &dsts, &idc_cidrs, &vpc_cidrs);
@@ -656,7 +669,7 @@ impl Cause {
             }
             Cause::LeftInClear { dev, route, outside, .. } => {
                 let dv = &m.devices[*dev];
-                let dest = widen(m, &t.dst);
+                let dest = widen(m, t.conn, &t.dst);
                 let toward = toward_tunnel(m, *dev, t);
                 let msg = format!(
                     "{} sends {} by route {} {}: VPC-bound traffic leaves the IDC without entering the IPsec tunnel{}",
@@ -672,7 +685,7 @@ impl Cause {
             }
             Cause::LeftNetwork { dev, route, .. } => {
                 let dv = &m.devices[*dev];
-                (faq_dir, format!("{} sends {} by route {} to a next hop outside the modelled network", dv.id, what, route), format!("route {} on {} toward the device that holds it", list(&widen(m, &t.dst)), dv.id))
+                (faq_dir, format!("{} sends {} by route {} to a next hop outside the modelled network", dv.id, what, route), format!("route {} on {} toward the device that holds it", list(&widen(m, t.conn, &t.dst)), dv.id))
             }
             Cause::Loop { device, hops } => (faq_dir, format!("{} loops (seen again at {} after {} hops)", what, device, hops), "fix the routes that send the packet back and forth; each device on the path must route the destination onward".to_string()),
         };
@@ -691,6 +704,9 @@ impl Cause {
 
 /// The connection whose subnets hold the traffic (either orientation).
 pub fn connection_for(m: &Model, t: &Traffic) -> Option<usize> {
+    if t.conn.is_some() {
+        return t.conn;
+    }
     let overlaps = |a: &AddrSet, b: &AddrSet| !a.intersect(b).is_empty();
     m.connections.iter().position(|c| {
         (overlaps(&c.local_set, &t.src) && overlaps(&c.remote_set, &t.dst))

@@ -348,125 +348,153 @@ fn carry(o: &Outcome, src: (u32, u32), dst: (u32, u32), rename: &[(usize, usize)
 /// Every box of every connection, both directions, every protocol. Interchangeable
 /// atoms are explored once and their outcomes carried over.
 fn reach(m: &Model, idx: &Index) -> (Vec<Outcome>, usize, Vec<Finding>, AddrSet) {
+    use rayon::prelude::*;
     let (cloud_space, idc_space, infra) = existing_space(m);
     let prefixes = all_prefixes(m);
+    // Connections are independent: explore them in parallel, collect in order.
+    let per: Vec<(Vec<Outcome>, usize, Vec<Finding>)> = (0..m.connections.len())
+        .into_par_iter()
+        .map(|ci| reach_conn(m, idx, ci, &cloud_space, &idc_space, &infra, &prefixes))
+        .collect();
     let mut outcomes = Vec::new();
     let mut warnings = Vec::new();
     let mut count = 0;
-    for (ci, c) in m.connections.iter().enumerate() {
-        let local = c.local_set.intersect(&cloud_space);
-        let remote = c.remote_set.intersect(&idc_space);
-        let unused_l = c.local_set.minus(&cloud_space);
-        let unused_r = c.remote_set.minus(&idc_space).minus(&infra);
-        if !unused_l.is_empty() || !unused_r.is_empty() {
-            warnings.push(unused_space_warning(
-                m,
-                ci,
-                &local,
-                &remote.union(&infra.intersect(&c.remote_set)),
-            ));
-        }
-        let lc = classes(m, idx, &local, &prefixes);
-        let rc = classes(m, idx, &remote, &prefixes);
-        for dir in [FlowDirection::CloudToOnprem, FlowDirection::OnpremToCloud] {
-            let (sc, dc) = match dir {
-                FlowDirection::CloudToOnprem => (&lc, &rc),
-                FlowDirection::OnpremToCloud => (&rc, &lc),
-            };
-            let instance_at = |cl: &Classes, atom: usize| -> Option<usize> {
-                let a = cl.atoms[atom];
-                (a.0 == a.1)
-                    .then(|| idx.instance_by_ip.get(&Ipv4Addr::from(a.0)).copied())
-                    .flatten()
-            };
-            let ports = |p: Protocol| {
-                if p.has_ports() {
-                    ((FIRST_CLIENT_PORT, 65535), (0, 65535))
-                } else {
-                    ((0, 0), (0, 0))
+    for (o, n, w) in per {
+        outcomes.extend(o);
+        count += n;
+        warnings.extend(w);
+    }
+    (outcomes, count, warnings, infra)
+}
+
+/// One connection: every box, both directions, every protocol.
+#[allow(clippy::too_many_arguments)]
+fn reach_conn(
+    m: &Model,
+    idx: &Index,
+    ci: usize,
+    cloud_space: &AddrSet,
+    idc_space: &AddrSet,
+    infra: &AddrSet,
+    prefixes: &[(u32, u32)],
+) -> (Vec<Outcome>, usize, Vec<Finding>) {
+    let c = &m.connections[ci];
+    let mut outcomes = Vec::new();
+    let mut warnings = Vec::new();
+    let mut count = 0;
+    let local = c.local_set.intersect(cloud_space);
+    let remote = c.remote_set.intersect(idc_space);
+    let unused_l = c.local_set.minus(cloud_space);
+    let unused_r = c.remote_set.minus(idc_space).minus(infra);
+    if !unused_l.is_empty() || !unused_r.is_empty() {
+        warnings.push(unused_space_warning(
+            m,
+            ci,
+            &local,
+            &remote.union(&infra.intersect(&c.remote_set)),
+        ));
+    }
+    let lc = classes(m, idx, &local, prefixes);
+    let rc = classes(m, idx, &remote, prefixes);
+    for dir in [FlowDirection::CloudToOnprem, FlowDirection::OnpremToCloud] {
+        let (sc, dc) = match dir {
+            FlowDirection::CloudToOnprem => (&lc, &rc),
+            FlowDirection::OnpremToCloud => (&rc, &lc),
+        };
+        let instance_at = |cl: &Classes, atom: usize| -> Option<usize> {
+            let a = cl.atoms[atom];
+            (a.0 == a.1)
+                .then(|| idx.instance_by_ip.get(&Ipv4Addr::from(a.0)).copied())
+                .flatten()
+        };
+        let ports = |p: Protocol| {
+            if p.has_ports() {
+                ((FIRST_CLIENT_PORT, 65535), (0, 65535))
+            } else {
+                ((0, 0), (0, 0))
+            }
+        };
+        for smembers in &sc.members {
+            for dmembers in &dc.members {
+                let (s0, d0) = (sc.atoms[smembers[0]], dc.atoms[dmembers[0]]);
+                let mut o = Vec::new();
+                for p in Protocol::CONCRETE {
+                    let (sp, dp) = ports(p);
+                    let b = Region {
+                        lo: [s0.0, d0.0, sp.0, dp.0],
+                        hi: [s0.1, d0.1, sp.1, dp.1],
+                    };
+                    let (op, n) = explore(m, idx, ci, dir, p, vec![b]);
+                    count += n;
+                    o.extend(op);
                 }
-            };
-            for smembers in &sc.members {
-                for dmembers in &dc.members {
-                    let (s0, d0) = (sc.atoms[smembers[0]], dc.atoms[dmembers[0]]);
-                    let mut o = Vec::new();
-                    for p in Protocol::CONCRETE {
-                        let (sp, dp) = ports(p);
-                        let b = Region {
-                            lo: [s0.0, d0.0, sp.0, dp.0],
-                            hi: [s0.1, d0.1, sp.1, dp.1],
-                        };
-                        let (op, n) = explore(m, idx, ci, dir, p, vec![b]);
-                        count += n;
-                        o.extend(op);
+                let uniform = o.iter().all(|x| {
+                    x.region.lo[0] == s0.0
+                        && x.region.hi[0] == s0.1
+                        && x.region.lo[1] == d0.0
+                        && x.region.hi[1] == d0.1
+                });
+                let mut pairs: Vec<(usize, usize)> = Vec::new();
+                for &sa in smembers {
+                    for &da in dmembers {
+                        pairs.push((sa, da));
                     }
-                    let uniform = o.iter().all(|x| {
-                        x.region.lo[0] == s0.0
-                            && x.region.hi[0] == s0.1
-                            && x.region.lo[1] == d0.0
-                            && x.region.hi[1] == d0.1
-                    });
-                    let mut pairs: Vec<(usize, usize)> = Vec::new();
-                    for &sa in smembers {
-                        for &da in dmembers {
-                            pairs.push((sa, da));
+                }
+                if !uniform {
+                    // A decision told the representative's atom apart: explore every pair.
+                    o.clear();
+                    for &(sa, da) in &pairs {
+                        let (s, d) = (sc.atoms[sa], dc.atoms[da]);
+                        let mut per = Vec::new();
+                        for p in Protocol::CONCRETE {
+                            let (sp, dp) = ports(p);
+                            let (op, n) = explore(
+                                m,
+                                idx,
+                                ci,
+                                dir,
+                                p,
+                                vec![Region {
+                                    lo: [s.0, d.0, sp.0, dp.0],
+                                    hi: [s.1, d.1, sp.1, dp.1],
+                                }],
+                            );
+                            count += n;
+                            per.extend(op);
                         }
+                        keep_failures(&mut per, &mut outcomes);
                     }
-                    if !uniform {
-                        // A decision told the representative's atom apart: explore every pair.
-                        o.clear();
-                        for &(sa, da) in &pairs {
-                            let (s, d) = (sc.atoms[sa], dc.atoms[da]);
-                            let mut per = Vec::new();
-                            for p in Protocol::CONCRETE {
-                                let (sp, dp) = ports(p);
-                                let (op, n) = explore(
-                                    m,
-                                    idx,
-                                    ci,
-                                    dir,
-                                    p,
-                                    vec![Region {
-                                        lo: [s.0, d.0, sp.0, dp.0],
-                                        hi: [s.1, d.1, sp.1, dp.1],
-                                    }],
-                                );
-                                count += n;
-                                per.extend(op);
-                            }
-                            keep_failures(&mut per, &mut outcomes);
-                        }
+                    continue;
+                }
+                let passes = o.iter().any(|x| x.cause.is_none());
+                o.retain(|x| x.cause.is_some());
+                for x in &mut o {
+                    x.pair_passes = passes;
+                }
+                for (sa, da) in pairs {
+                    if sa == smembers[0] && da == dmembers[0] {
                         continue;
                     }
-                    let passes = o.iter().any(|x| x.cause.is_none());
-                    o.retain(|x| x.cause.is_some());
-                    for x in &mut o {
-                        x.pair_passes = passes;
-                    }
-                    for (sa, da) in pairs {
-                        if sa == smembers[0] && da == dmembers[0] {
-                            continue;
+                    let mut rename = Vec::new();
+                    for (from, to) in [
+                        (instance_at(sc, smembers[0]), instance_at(sc, sa)),
+                        (instance_at(dc, dmembers[0]), instance_at(dc, da)),
+                    ] {
+                        if let (Some(f), Some(t)) = (from, to) {
+                            rename.push((f, t));
                         }
-                        let mut rename = Vec::new();
-                        for (from, to) in [
-                            (instance_at(sc, smembers[0]), instance_at(sc, sa)),
-                            (instance_at(dc, dmembers[0]), instance_at(dc, da)),
-                        ] {
-                            if let (Some(f), Some(t)) = (from, to) {
-                                rename.push((f, t));
-                            }
-                        }
-                        outcomes.extend(
-                            o.iter()
-                                .map(|x| carry(x, sc.atoms[sa], dc.atoms[da], &rename)),
-                        );
                     }
-                    outcomes.extend(o);
+                    outcomes.extend(
+                        o.iter()
+                            .map(|x| carry(x, sc.atoms[sa], dc.atoms[da], &rename)),
+                    );
                 }
+                outcomes.extend(o);
             }
         }
     }
-    (outcomes, count, warnings, infra)
+
+    (outcomes, count, warnings)
 }
 
 fn unused_space_warning(m: &Model, ci: usize, local: &AddrSet, remote_held: &AddrSet) -> Finding {
@@ -553,6 +581,19 @@ fn summaries(m: &Model, outcomes: &[Outcome]) -> Vec<PairSummary> {
                 pairs_working: total - failing.len(),
                 failing_pairs: failing,
             });
+        }
+    }
+    out
+}
+
+/// Sort and merge intervals (adjacent ones join).
+fn merge_ivs(mut v: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
+    v.sort();
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(v.len());
+    for (lo, hi) in v {
+        match out.last_mut() {
+            Some(l) if u64::from(lo) <= u64::from(l.1) + 1 => l.1 = l.1.max(hi),
+            _ => out.push((lo, hi)),
         }
     }
     out
@@ -652,19 +693,18 @@ fn describe_services(svcs: &BTreeSet<Svc>) -> Vec<String> {
     }
 }
 
-/// Known endpoints inside the sets.
-fn endpoints_in(m: &Model, src: &AddrSet, dst: &AddrSet) -> Vec<String> {
+/// Known endpoints (instances, hosts) inside the sets, in address order per set.
+fn endpoints_in(m: &Model, idx: &Index, src: &AddrSet, dst: &AddrSet) -> Vec<String> {
     let mut v = Vec::new();
     for set in [src, dst] {
-        for i in &m.instances {
-            if set.contains(i.ip) {
-                v.push(format!("{} ({})", i.id, i.ip));
+        for (lo, hi) in set.intervals() {
+            let range = Ipv4Addr::from(lo)..=Ipv4Addr::from(hi);
+            for (ip, &i) in idx.instance_by_ip.range(range.clone()) {
+                v.push(format!("{} ({})", m.instances[i].id, ip));
             }
-        }
-        for d in &m.devices {
-            if d.kind == input::DeviceKind::Host {
-                if let Some(f) = d.interfaces.iter().find(|f| set.contains(f.addr)) {
-                    v.push(format!("{} ({})", d.id, f.addr));
+            for (ip, &(d, _)) in idx.iface_by_ip.range(range) {
+                if m.devices[d].kind == input::DeviceKind::Host {
+                    v.push(format!("{} ({})", m.devices[d].id, ip));
                 }
             }
         }
@@ -696,7 +736,12 @@ fn atoms_of(ivs: &[(u32, u32)]) -> Vec<(u32, u32)> {
 }
 
 /// Group failing boxes into findings with exact source/destination lists.
-fn findings_from(m: &Model, outcomes: &[Outcome], infra: &AddrSet) -> Vec<(Finding, Vec<Outcome>)> {
+fn findings_from(
+    m: &Model,
+    idx: &Index,
+    outcomes: &[Outcome],
+    infra: &[u32],
+) -> Vec<(Finding, Vec<Outcome>)> {
     type Key = (String, String, Option<String>, FlowDirection, bool, usize);
     let mut groups: BTreeMap<Key, Vec<&Outcome>> = BTreeMap::new();
     for o in outcomes {
@@ -746,11 +791,11 @@ fn findings_from(m: &Model, outcomes: &[Outcome], infra: &AddrSet) -> Vec<(Findi
                     .map(|o| (o.region.lo[0], o.region.hi[0]))
                     .collect();
                 srcs.sort();
-                let merged = set_of(srcs).intervals();
+                let merged = merge_ivs(srcs);
                 by_src.entry(merged).or_default().push(da);
             }
             for (srcs, dsts) in by_src {
-                let d = set_of(dsts).intervals();
+                let d = merge_ivs(dsts);
                 rects.entry((srcs, d)).or_default().insert(svc);
             }
         }
@@ -814,6 +859,7 @@ fn findings_from(m: &Model, outcomes: &[Outcome], infra: &AddrSet) -> Vec<(Findi
             // A reply's traffic runs the other way.
             let traffic = if reply {
                 Traffic {
+                    conn: Some(first.conn),
                     src: dst.clone(),
                     dst: src.clone(),
                     protocol,
@@ -822,6 +868,7 @@ fn findings_from(m: &Model, outcomes: &[Outcome], infra: &AddrSet) -> Vec<(Findi
                 }
             } else {
                 Traffic {
+                    conn: Some(first.conn),
                     src: src.clone(),
                     dst: dst.clone(),
                     protocol,
@@ -840,7 +887,7 @@ fn findings_from(m: &Model, outcomes: &[Outcome], infra: &AddrSet) -> Vec<(Findi
                     1,
                 );
             }
-            f.endpoints = endpoints_in(m, &src, &dst);
+            f.endpoints = endpoints_in(m, idx, &src, &dst);
             f.parts = parts;
             if reply {
                 f.message.push_str(&format!(
@@ -871,17 +918,27 @@ fn findings_from(m: &Model, outcomes: &[Outcome], infra: &AddrSet) -> Vec<(Findi
 
 /// Add the network devices' own addresses (never analysed) where that shortens the list:
 /// the list still covers every failing address and no working one.
-fn tidy(set: &AddrSet, infra: &AddrSet) -> AddrSet {
-    // The prefixes of (set ∪ infra) that touch the set hold only set or infra addresses.
-    let with = set.union(infra);
-    let touching: Vec<crate::addr::Cidr> = with
-        .cidrs()
-        .into_iter()
-        .filter(|c| !AddrSet::from_cidrs([c]).intersect(set).is_empty())
-        .collect();
-    let candidate = AddrSet::from_cidrs(&touching);
-    if candidate.cidrs().len() < set.cidrs().len() {
-        candidate
+fn tidy(set: &AddrSet, infra: &[u32]) -> AddrSet {
+    let is_infra = |a: u32| infra.binary_search(&a).is_ok();
+    let ivs = set.intervals();
+    let mut grown: Vec<(u32, u32)> = Vec::with_capacity(ivs.len());
+    for (mut lo, mut hi) in ivs.iter().copied() {
+        while lo > 0 && is_infra(lo - 1) {
+            lo -= 1;
+        }
+        while hi < u32::MAX && is_infra(hi + 1) {
+            hi += 1;
+        }
+        grown.push((lo, hi));
+    }
+    let grown = merge_ivs(grown);
+    let count = |v: &[(u32, u32)]| {
+        v.iter()
+            .map(|&(lo, hi)| crate::addr::range_to_nets(lo, hi).len())
+            .sum::<usize>()
+    };
+    if count(&grown) < count(&ivs) {
+        set_of(grown)
     } else {
         set.clone()
     }
@@ -905,7 +962,12 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     let t1 = t0.elapsed();
     let summary = summaries(m, &outcomes);
     let t2 = t0.elapsed();
-    let groups = findings_from(m, &outcomes, &infra);
+    let infra: Vec<u32> = infra
+        .intervals()
+        .into_iter()
+        .flat_map(|(lo, hi)| lo..=hi)
+        .collect();
+    let groups = findings_from(m, &idx, &outcomes, &infra);
     let t3 = t0.elapsed();
     if std::env::var_os("VPNTRACE_TIMING").is_some() {
         eprintln!(
@@ -916,20 +978,39 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
             outcomes.len()
         );
     }
-    let mut findings = Vec::new();
-    for (mut f, members) in groups {
-        // Errors carry a verified fix; a warning's fix is a suggestion.
-        if let (Some(change), true) = (f.change.clone(), f.is_error()) {
-            let (verified, still) = verify(topo, &change, &members);
-            f.verified = Some(verified);
-            if let Some(after) = still {
-                f.fix.push_str(&format!(
-                    " — after this change part of this traffic still stops elsewhere: {after}"
-                ));
+    use rayon::prelude::*;
+    // Errors carry a verified fix; a warning's fix is a suggestion. Findings often share
+    // a fix (one security group behind many instances): lower each distinct fixed
+    // topology once, in parallel, then re-analyse each finding's packets in parallel.
+    let keys: BTreeSet<String> = groups
+        .iter()
+        .filter(|(f, _)| f.is_error())
+        .filter_map(|(f, _)| f.change.as_ref().map(|c| c.to_string()))
+        .collect();
+    let fixed: BTreeMap<String, Option<(Model, Index)>> = keys
+        .into_par_iter()
+        .map(|k| {
+            let change: serde_json::Value = serde_json::from_str(&k).expect("our own JSON");
+            let fm = fixed_model(topo, &change);
+            (k, fm)
+        })
+        .collect();
+    let mut findings: Vec<Finding> = groups
+        .into_par_iter()
+        .map(|(mut f, members)| {
+            if let (Some(change), true) = (f.change.as_ref(), f.is_error()) {
+                let entry = fixed.get(&change.to_string()).and_then(|e| e.as_ref());
+                let (verified, still) = verify(m, entry, &members);
+                f.verified = Some(verified);
+                if let Some(after) = still {
+                    f.fix.push_str(&format!(
+                        " — after this change part of this traffic still stops elsewhere: {after}"
+                    ));
+                }
             }
-        }
-        findings.push(f);
-    }
+            f
+        })
+        .collect();
     findings.extend(warnings);
     sort_findings(&mut findings);
     CheckReport {
@@ -970,44 +1051,36 @@ pub fn sort_findings(v: &mut [Finding]) {
 /// from all of them; where part of them then stops at another cause (itself reported or
 /// hidden behind this one until now), the second value names it.
 fn verify(
-    topo: &input::Topology,
-    change: &serde_json::Value,
+    m: &Model,
+    fixed: Option<&(Model, Index)>,
     members: &[Outcome],
 ) -> (bool, Option<String>) {
-    let Ok(fixed) = apply_change(topo, change, 1) else {
+    let Some((m2, idx2)) = fixed else {
         return (false, None);
     };
-    let Ok(m2) = crate::model::lower("(fixed)", &fixed) else {
-        return (false, None);
-    };
-    let idx2 = Index::build(&m2);
     let mut other = BTreeSet::new();
     for o in members {
         let original = o.cause.as_ref().expect("a failure");
+        let was = (original.code(m), original.device(m), original.rule(m));
         // The connection index is stable: fixes never add or remove connections.
-        let (res, _) = explore(&m2, &idx2, o.conn, o.dir, o.protocol, vec![o.region]);
+        let (res, _) = explore(m2, idx2, o.conn, o.dir, o.protocol, vec![o.region]);
         for r in res {
             let Some(c) = r.cause else { continue };
-            if c.code(&m2) == original.code(&m2)
-                && c.device(&m2) == original.device(&m2)
-                && c.rule(&m2) == original.rule(&m2)
-            {
+            let now = (c.code(m2), c.device(m2), c.rule(m2));
+            if now == was {
                 return (
                     false,
                     Some(format!(
                         "{} at {} (the fix did not remove it)",
-                        c.code(&m2),
-                        c.device(&m2)
+                        now.0, now.1
                     )),
                 );
             }
             other.insert(format!(
                 "{} at {}{}",
-                c.code(&m2),
-                c.device(&m2),
-                c.rule(&m2)
-                    .map(|r| format!(", rule {r}"))
-                    .unwrap_or_default()
+                now.0,
+                now.1,
+                now.2.map(|r| format!(", rule {r}")).unwrap_or_default()
             ));
         }
     }
@@ -1017,6 +1090,14 @@ fn verify(
         Some(other.into_iter().collect::<Vec<_>>().join("; "))
     };
     (true, still)
+}
+
+/// The topology with one change applied, lowered and indexed (None when it does not apply).
+fn fixed_model(topo: &input::Topology, change: &serde_json::Value) -> Option<(Model, Index)> {
+    let fixed = apply_change(topo, change, 1).ok()?;
+    let m2 = crate::model::lower("(fixed)", &fixed).ok()?;
+    let idx2 = Index::build(&m2);
+    Some((m2, idx2))
 }
 
 /// Apply every verified fix in turn; return the fixed topology.

@@ -36,6 +36,8 @@ pub struct Index {
     pub vpc_iv: Vec<(u32, u32)>,
     /// Per connection: the configured (local, remote) subnets as intervals.
     pub conn_cfg: Vec<SaIv>,
+    /// Per connection: the on-prem device and ipsec entry that terminate it.
+    pub tunnel_end: Vec<Option<(usize, usize)>>,
 }
 
 /// Where an unmodelled host on a subnet sends from.
@@ -233,7 +235,11 @@ impl Index {
             .iter()
             .map(|c| (c.local_set.intervals(), c.remote_set.intervals()))
             .collect();
+        let tunnel_end = (0..m.connections.len())
+            .map(|c| crate::trace::tunnel_endpoint(m, c))
+            .collect();
         Index {
+            tunnel_end,
             vrouter,
             vpn_dest,
             dev_routes,

@@ -1195,7 +1195,7 @@ impl<'a> Walker<'a> {
             rule: None,
             detail: format!("ESP {} → {}", vgw.public_ip, cgw.ip),
         });
-        match tunnel_endpoint(m, c) {
+        match self.idx.tunnel_end[c] {
             Some((d, e)) => {
                 let entry = &m.devices[d].ipsec[e];
                 let (in_iface, tunnel) = match entry.mode {
