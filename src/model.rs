@@ -2,7 +2,7 @@
 //! every rule list in evaluation order. [`load`] reads a file and [`lower`] is the one
 //! function that crosses from the input format into the model; analyses see only this.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -389,20 +389,16 @@ pub fn parse(file: &str, text: &str) -> Result<input::Topology, InputError> {
             "expected a JSON object (the topology) at the top level",
         ));
     }
+    // The plain deserializer is about twice as fast as one tracking the JSON path;
+    // the path is only needed for the message, so a file that fails is parsed again
+    // with `serde_path_to_error`, whose result (success or failure) then stands, as if
+    // it had been the only parse.
     let mut de = serde_json::Deserializer::from_str(text);
-    let topo: input::Topology = match serde_path_to_error::deserialize(&mut de) {
+    let topo = match <input::Topology as serde::Deserialize>::deserialize(&mut de) {
         Ok(t) => t,
-        Err(e) => {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let location = if inner.is_syntax() || inner.is_eof() || path == "." || path.is_empty()
-            {
-                format!("line {} column {}", inner.line(), inner.column())
-            } else {
-                path
-            };
-            let msg = strip_position(&inner.to_string());
-            return Err(InputError::new(file, location, msg));
+        Err(_) => {
+            de = serde_json::Deserializer::from_str(text);
+            parse_tracked(file, &mut de)?
         }
     };
     de.end().map_err(|e| {
@@ -420,6 +416,28 @@ pub fn parse(file: &str, text: &str) -> Result<input::Topology, InputError> {
         ));
     }
     Ok(topo)
+}
+
+/// Deserialize tracking the JSON path, to name where a type error is.
+fn parse_tracked(
+    file: &str,
+    de: &mut serde_json::Deserializer<serde_json::de::StrRead<'_>>,
+) -> Result<input::Topology, InputError> {
+    match serde_path_to_error::deserialize(de) {
+        Ok(t) => Ok(t),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let location = if inner.is_syntax() || inner.is_eof() || path == "." || path.is_empty()
+            {
+                format!("line {} column {}", inner.line(), inner.column())
+            } else {
+                path
+            };
+            let msg = strip_position(&inner.to_string());
+            Err(InputError::new(file, location, msg))
+        }
+    }
 }
 
 /// serde_json appends " at line L column C"; the location is reported separately.
@@ -445,8 +463,8 @@ fn index_ids<'a>(
     what: &str,
     list_path: &str,
     ids: impl Iterator<Item = &'a str>,
-) -> Result<BTreeMap<&'a str, usize>, InputError> {
-    let mut m = BTreeMap::new();
+) -> Result<HashMap<&'a str, usize>, InputError> {
+    let mut m = HashMap::with_capacity(ids.size_hint().0);
     for (i, id) in ids.enumerate() {
         if id.trim().is_empty() {
             return Err(ctx.err(
@@ -464,20 +482,36 @@ fn index_ids<'a>(
     Ok(m)
 }
 
+/// Look `id` up in `map`. `by` (who names it) and `path` (where) are built only for the
+/// error, so a valid file formats no paths.
 fn resolve(
     ctx: &Ctx,
-    map: &BTreeMap<&str, usize>,
+    map: &HashMap<&str, usize>,
     id: &str,
     what: &str,
-    by: &str,
-    path: &str,
+    by: impl FnOnce() -> String,
+    path: impl FnOnce() -> String,
 ) -> Result<usize, InputError> {
-    map.get(id)
-        .copied()
-        .ok_or_else(|| ctx.err(path, format!("{what} `{id}` named by {by} is not defined")))
+    match map.get(id) {
+        Some(&i) => Ok(i),
+        None => Err(ctx.err(
+            path(),
+            format!("{what} `{id}` named by {} is not defined", by()),
+        )),
+    }
+}
+
+/// Who holds an address: an instance or an on-prem device (indices into the model).
+#[derive(Clone, Copy)]
+enum Owner {
+    Instance(usize),
+    Device(usize),
 }
 
 /// Lower the parsed topology into the model, resolving and checking every reference.
+///
+/// JSON paths are formatted only when they are needed: for an error, or as the id of an
+/// element that has none.
 pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
     let ctx = Ctx { file };
     let c = &t.cloud;
@@ -529,12 +563,24 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         "cloud.vswitches",
         c.vswitches.iter().map(|v| v.id.as_str()),
     )?;
-    let mut vswitches = Vec::new();
+    // The VPC's addresses as sorted, merged, non-adjacent intervals: a prefix lies inside
+    // the VPC exactly when one of them holds it.
+    let vpc_intervals = vpc_set.intervals();
+    let inside_vpc = |lo: u32, hi: u32| {
+        let k = vpc_intervals.partition_point(|&(a, _)| a <= lo);
+        k > 0 && vpc_intervals[k - 1].1 >= hi
+    };
+    // The vSwitches accepted so far, by first address: (last address, index). They are
+    // pairwise disjoint (an overlap is refused), and two prefixes either nest or are
+    // disjoint, so the ones a new prefix overlaps are the one just before it that holds
+    // its first address and those starting inside it.
+    let mut taken: BTreeMap<u32, (u32, usize)> = BTreeMap::new();
+    let mut vswitches = Vec::with_capacity(c.vswitches.len());
     for (i, v) in c.vswitches.iter().enumerate() {
-        let p = format!("cloud.vswitches[{i}]");
+        let p = || format!("cloud.vswitches[{i}]");
         if !v.cidr.is_network() {
             return Err(ctx.err(
-                format!("{p}.cidr"),
+                format!("{}.cidr", p()),
                 format!(
                     "expected a network prefix, got {} (host bits set; did you mean {}?)",
                     v.cidr,
@@ -542,11 +588,10 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
                 ),
             ));
         }
-        if !vpc_set.is_subset(&AddrSet::from_cidrs(&c.vpc.cidrs))
-            || !AddrSet::from_cidrs([&v.cidr]).is_subset(&vpc_set)
-        {
+        let (lo, hi) = v.cidr.bounds();
+        if !inside_vpc(lo, hi) {
             return Err(ctx.err(
-                format!("{p}.cidr"),
+                format!("{}.cidr", p()),
                 format!(
                     "vSwitch CIDR {} is not inside the VPC CIDRs {}",
                     v.cidr,
@@ -554,22 +599,27 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
                 ),
             ));
         }
-        for (j, w) in c.vswitches.iter().enumerate().take(i) {
-            if v.cidr.network().contains(&w.cidr.network())
-                || w.cidr.network().contains(&v.cidr.network())
-            {
-                return Err(ctx.err(
-                    format!("{p}.cidr"),
-                    format!(
-                        "vSwitch CIDR {} overlaps {} of `{}` (cloud.vswitches[{j}])",
-                        v.cidr, w.cidr, w.id
-                    ),
-                ));
-            }
+        let holder = taken
+            .range(..lo)
+            .next_back()
+            .filter(|(_, &(end, _))| end >= lo)
+            .map(|(_, &(_, j))| j);
+        let inner = taken.range(lo..=hi).map(|(_, &(_, j))| j).min();
+        // The first overlapping vSwitch in file order.
+        if let Some(j) = holder.into_iter().chain(inner).min() {
+            let w = &c.vswitches[j];
+            return Err(ctx.err(
+                format!("{}.cidr", p()),
+                format!(
+                    "vSwitch CIDR {} overlaps {} of `{}` (cloud.vswitches[{j}])",
+                    v.cidr, w.cidr, w.id
+                ),
+            ));
         }
+        taken.insert(lo, (hi, i));
         let route_table = match &v.route_table {
-            Some(rt) => resolve(&ctx, &rt_ids, rt, "route table", &format!("vSwitch `{}`", v.id), &format!("{p}.route_table"))?,
-            None => system_table.ok_or_else(|| ctx.err(format!("{p}.route_table"), format!("vSwitch `{}` names no route table and the VPC has none; expected a route table", v.id)))?,
+            Some(rt) => resolve(&ctx, &rt_ids, rt, "route table", || format!("vSwitch `{}`", v.id), || format!("{}.route_table", p()))?,
+            None => system_table.ok_or_else(|| ctx.err(format!("{}.route_table", p()), format!("vSwitch `{}` names no route table and the VPC has none; expected a route table", v.id)))?,
         };
         vswitches.push(VSwitch {
             id: v.id.clone(),
@@ -585,40 +635,37 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         "cloud.security_groups",
         c.security_groups.iter().map(|s| s.id.as_str()),
     )?;
-    let mut security_groups = Vec::new();
+    let mut security_groups = Vec::with_capacity(c.security_groups.len());
     for (i, g) in c.security_groups.iter().enumerate() {
-        let p = format!("cloud.security_groups[{i}]");
+        let p = || format!("cloud.security_groups[{i}]");
         if g.kind == SgType::Enterprise && g.inner_access.is_some() {
-            return Err(ctx.err(format!("{p}.inner_access"), "inner_access applies to basic security groups only; enterprise groups never allow inner access implicitly"));
+            return Err(ctx.err(format!("{}.inner_access", p()), "inner_access applies to basic security groups only; enterprise groups never allow inner access implicitly"));
         }
-        let mut rules = Vec::new();
+        let mut rules = Vec::with_capacity(g.rules.len());
         for (j, r) in g.rules.iter().enumerate() {
-            let rp = format!("{p}.rules[{j}]");
+            let rp = || format!("{}.rules[{j}]", p());
             let peer = match (&r.peer, &r.peer_group) {
                 (Some(_), Some(_)) => {
-                    return Err(ctx.err(
-                        rp.clone(),
-                        "a rule has either `peer` or `peer_group`, not both",
-                    ))
+                    return Err(ctx.err(rp(), "a rule has either `peer` or `peer_group`, not both"))
                 }
                 (Some(c), None) => SgPeer::Cidr(c.network()),
                 (None, Some(gid)) => {
                     if g.kind == SgType::Enterprise {
-                        return Err(ctx.err(format!("{rp}.peer_group"), format!("enterprise security group `{}` cannot use peer_group (Alibaba Cloud allows security-group authorisation in basic groups only); use a CIDR peer", g.id)));
+                        return Err(ctx.err(format!("{}.peer_group", rp()), format!("enterprise security group `{}` cannot use peer_group (Alibaba Cloud allows security-group authorisation in basic groups only); use a CIDR peer", g.id)));
                     }
                     SgPeer::Group(resolve(
                         &ctx,
                         &sg_ids,
                         gid,
                         "security group",
-                        &format!("rule {rp}"),
-                        &format!("{rp}.peer_group"),
+                        || format!("rule {}", rp()),
+                        || format!("{}.peer_group", rp()),
                     )?)
                 }
                 (None, None) => SgPeer::Any,
             };
             rules.push(SgRule {
-                id: r.id.clone().unwrap_or_else(|| rp.clone()),
+                id: r.id.clone().unwrap_or_else(rp),
                 direction: r.direction,
                 action: r.policy,
                 priority: r.priority,
@@ -642,32 +689,29 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         "cloud.instances",
         c.instances.iter().map(|v| v.id.as_str()),
     )?;
-    let mut instances: Vec<Instance> = Vec::new();
-    let mut ip_owner: BTreeMap<Ipv4Addr, usize> = BTreeMap::new();
+    let mut instances: Vec<Instance> = Vec::with_capacity(c.instances.len());
+    // An address belongs to one place only: instances here, device interfaces below.
+    let mut owners: BTreeMap<Ipv4Addr, Owner> = BTreeMap::new();
     for (i, inst) in c.instances.iter().enumerate() {
-        let p = format!("cloud.instances[{i}]");
+        let p = || format!("cloud.instances[{i}]");
         if inst.ip.len() != 32 {
             return Err(ctx.err(
-                format!("{p}.ip"),
+                format!("{}.ip", p()),
                 format!(
                     "expected a host address such as \"192.168.1.10\", got {}",
                     inst.ip
                 ),
             ));
         }
-        let vsw = resolve(
-            &ctx,
-            &vsw_ids,
-            &inst.vswitch,
-            "vSwitch",
-            &format!("instance `{}`", inst.id),
-            &format!("{p}.vswitch"),
-        )?;
+        let by = || format!("instance `{}`", inst.id);
+        let vsw = resolve(&ctx, &vsw_ids, &inst.vswitch, "vSwitch", by, || {
+            format!("{}.vswitch", p())
+        })?;
         let ip = inst.ip.addr();
         let net = vswitches[vsw].cidr;
         if !net.contains(&ip) {
             return Err(ctx.err(
-                format!("{p}.ip"),
+                format!("{}.ip", p()),
                 format!(
                     "instance address {ip} is outside its vSwitch `{}` ({net})",
                     vswitches[vsw].id
@@ -676,37 +720,34 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         }
         if ip == net.network() || (net.prefix_len() < 31 && ip == net.broadcast()) {
             return Err(ctx.err(
-                format!("{p}.ip"),
+                format!("{}.ip", p()),
                 format!(
                     "{ip} is the network or broadcast address of {net}; expected a host address"
                 ),
             ));
         }
-        if let Some(prev) = ip_owner.insert(ip, i) {
+        if let Some(Owner::Instance(prev) | Owner::Device(prev)) =
+            owners.insert(ip, Owner::Instance(i))
+        {
             return Err(ctx.err(
-                format!("{p}.ip"),
+                format!("{}.ip", p()),
                 format!(
                     "address {ip} is already used by instance `{}`",
                     c.instances[prev].id
                 ),
             ));
         }
-        let mut sgs = Vec::new();
+        let mut sgs = Vec::with_capacity(inst.security_groups.len());
         for (j, s) in inst.security_groups.iter().enumerate() {
-            sgs.push(resolve(
-                &ctx,
-                &sg_ids,
-                s,
-                "security group",
-                &format!("instance `{}`", inst.id),
-                &format!("{p}.security_groups[{j}]"),
-            )?);
+            sgs.push(resolve(&ctx, &sg_ids, s, "security group", by, || {
+                format!("{}.security_groups[{j}]", p())
+            })?);
         }
         if let Some(&first) = sgs.first() {
             let k = security_groups[first].kind;
             if let Some(j) = sgs.iter().position(|&g| security_groups[g].kind != k) {
                 return Err(ctx.err(
-                    format!("{p}.security_groups[{j}]"),
+                    format!("{}.security_groups[{j}]", p()),
                     format!("instance `{}` mixes basic and enterprise security groups (`{}` is {:?}, `{}` is {:?}); an instance's groups must all be of one type",
                         inst.id, security_groups[first].id, k, security_groups[sgs[j]].id, security_groups[sgs[j]].kind).to_lowercase().replace(&inst.id.to_lowercase(), &inst.id),
                 ));
@@ -740,7 +781,7 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         c.ipsec_connections.iter().map(|v| v.id.as_str()),
     )?;
 
-    let mut customer_gateways = Vec::new();
+    let mut customer_gateways = Vec::with_capacity(c.customer_gateways.len());
     for (i, g) in c.customer_gateways.iter().enumerate() {
         if g.ip.len() != 32 {
             return Err(ctx.err(
@@ -754,34 +795,30 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         });
     }
 
-    let mut connections = Vec::new();
+    let mut connections = Vec::with_capacity(c.ipsec_connections.len());
     for (i, k) in c.ipsec_connections.iter().enumerate() {
-        let p = format!("cloud.ipsec_connections[{i}]");
-        let vg = resolve(
-            &ctx,
-            &vgw_ids,
-            &k.vpn_gateway,
-            "VPN gateway",
-            &format!("connection `{}`", k.id),
-            &format!("{p}.vpn_gateway"),
-        )?;
+        let p = || format!("cloud.ipsec_connections[{i}]");
+        let by = || format!("connection `{}`", k.id);
+        let vg = resolve(&ctx, &vgw_ids, &k.vpn_gateway, "VPN gateway", by, || {
+            format!("{}.vpn_gateway", p())
+        })?;
         let cg = resolve(
             &ctx,
             &cgw_ids,
             &k.customer_gateway,
             "customer gateway",
-            &format!("connection `{}`", k.id),
-            &format!("{p}.customer_gateway"),
+            by,
+            || format!("{}.customer_gateway", p()),
         )?;
         if k.local_subnets.is_empty() {
             return Err(ctx.err(
-                format!("{p}.local_subnets"),
+                format!("{}.local_subnets", p()),
                 "expected at least one local subnet",
             ));
         }
         if k.remote_subnets.is_empty() {
             return Err(ctx.err(
-                format!("{p}.remote_subnets"),
+                format!("{}.remote_subnets", p()),
                 "expected at least one remote subnet",
             ));
         }
@@ -808,30 +845,30 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         });
     }
 
-    let mut vpn_gateways = Vec::new();
+    let mut vpn_gateways = Vec::with_capacity(c.vpn_gateways.len());
     for (i, g) in c.vpn_gateways.iter().enumerate() {
-        let p = format!("cloud.vpn_gateways[{i}]");
+        let p = || format!("cloud.vpn_gateways[{i}]");
         if g.public_ip.len() != 32 {
             return Err(ctx.err(
-                format!("{p}.public_ip"),
+                format!("{}.public_ip", p()),
                 format!("expected a host address, got {}", g.public_ip),
             ));
         }
         let mut policy = Vec::new();
         let mut dest = Vec::new();
         for (j, r) in g.routes.iter().enumerate() {
-            let rp = format!("{p}.routes[{j}]");
+            let rp = || format!("{}.routes[{j}]", p());
             let conn = resolve(
                 &ctx,
                 &conn_ids,
                 &r.next_hop,
                 "IPsec connection",
-                &format!("VPN gateway route {rp}"),
-                &format!("{rp}.next_hop"),
+                || format!("VPN gateway route {}", rp()),
+                || format!("{}.next_hop", rp()),
             )?;
             if connections[conn].vpn_gateway != i {
                 return Err(ctx.err(
-                    format!("{rp}.next_hop"),
+                    format!("{}.next_hop", rp()),
                     format!(
                         "connection `{}` belongs to VPN gateway `{}`, not `{}`",
                         r.next_hop, c.vpn_gateways[connections[conn].vpn_gateway].id, g.id
@@ -839,7 +876,7 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
                 ));
             }
             let route = VpnRoute {
-                id: r.id.clone().unwrap_or_else(|| rp.clone()),
+                id: r.id.clone().unwrap_or_else(rp),
                 source: r.source.map(|s| s.network()),
                 destination: r.destination.network(),
                 connection: conn,
@@ -849,15 +886,16 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
             match r.kind {
                 input::VpnRouteType::Policy => {
                     if r.source.is_none() {
-                        return Err(
-                            ctx.err(format!("{rp}.source"), "a policy route needs a source CIDR")
-                        );
+                        return Err(ctx.err(
+                            format!("{}.source", rp()),
+                            "a policy route needs a source CIDR",
+                        ));
                     }
                     policy.push(route)
                 }
                 input::VpnRouteType::Destination => {
                     if r.source.is_some() {
-                        return Err(ctx.err(format!("{rp}.source"), "a destination route has no source; use type \"policy\" to route by source"));
+                        return Err(ctx.err(format!("{}.source", rp()), "a destination route has no source; use type \"policy\" to route by source"));
                     }
                     dest.push(route)
                 }
@@ -874,51 +912,39 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
     }
 
     // Route table entries (need instance and VPN gateway ids).
-    let mut route_tables = Vec::new();
+    let mut route_tables = Vec::with_capacity(c.route_tables.len());
     for (i, t) in c.route_tables.iter().enumerate() {
-        let mut entries = Vec::new();
+        let mut entries = Vec::with_capacity(t.entries.len());
         for (j, e) in t.entries.iter().enumerate() {
-            let ep = format!("cloud.route_tables[{i}].entries[{j}]");
-            let hid = e.next_hop.id.clone();
+            let ep = || format!("cloud.route_tables[{i}].entries[{j}]");
+            let hid = e.next_hop.id.as_deref();
             let need_id = |what: &str| {
-                hid.clone().ok_or_else(|| {
+                hid.ok_or_else(|| {
                     ctx.err(
-                        format!("{ep}.next_hop.id"),
+                        format!("{}.next_hop.id", ep()),
                         format!("a next hop of type {what} needs an id"),
                     )
                 })
             };
+            let by = || format!("route entry {}", ep());
+            let at = || format!("{}.next_hop.id", ep());
             let next_hop = match e.next_hop.kind {
                 NextHopKind::VpnGateway => {
                     let id = need_id("vpn_gateway")?;
-                    CloudHop::VpnGateway(resolve(
-                        &ctx,
-                        &vgw_ids,
-                        &id,
-                        "VPN gateway",
-                        &format!("route entry {ep}"),
-                        &format!("{ep}.next_hop.id"),
-                    )?)
+                    CloudHop::VpnGateway(resolve(&ctx, &vgw_ids, id, "VPN gateway", by, at)?)
                 }
                 NextHopKind::Instance => {
                     let id = need_id("instance")?;
-                    CloudHop::Instance(resolve(
-                        &ctx,
-                        &inst_ids,
-                        &id,
-                        "instance",
-                        &format!("route entry {ep}"),
-                        &format!("{ep}.next_hop.id"),
-                    )?)
+                    CloudHop::Instance(resolve(&ctx, &inst_ids, id, "instance", by, at)?)
                 }
                 NextHopKind::Blackhole => CloudHop::Blackhole,
                 k => CloudHop::Other {
                     kind: k,
-                    id: hid.unwrap_or_default(),
+                    id: hid.map(str::to_string).unwrap_or_default(),
                 },
             };
             entries.push(RouteEntry {
-                id: e.id.clone().unwrap_or_else(|| ep.clone()),
+                id: e.id.clone().unwrap_or_else(ep),
                 destination: e.destination.network(),
                 next_hop,
             });
@@ -938,18 +964,18 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         t.onprem.devices.iter().map(|d| d.id.as_str()),
     )?;
     let _ = dev_ids;
-    let mut devices = Vec::new();
+    let mut devices = Vec::with_capacity(t.onprem.devices.len());
     for (i, d) in t.onprem.devices.iter().enumerate() {
         devices.push(lower_device(&ctx, i, d, &conn_ids)?);
     }
     // An address belongs to one place only.
-    let mut owners: BTreeMap<Ipv4Addr, String> = instances
-        .iter()
-        .map(|i| (i.ip, format!("instance `{}`", i.id)))
-        .collect();
     for (i, d) in devices.iter().enumerate() {
         for (j, f) in d.interfaces.iter().enumerate() {
-            if let Some(prev) = owners.insert(f.addr, format!("device `{}`", d.id)) {
+            if let Some(prev) = owners.insert(f.addr, Owner::Device(i)) {
+                let prev = match prev {
+                    Owner::Instance(k) => format!("instance `{}`", instances[k].id),
+                    Owner::Device(k) => format!("device `{}`", devices[k].id),
+                };
                 return Err(ctx.err(
                     format!("onprem.devices[{i}].interfaces[{j}].address"),
                     format!(
@@ -1001,21 +1027,28 @@ fn lower_device(
     ctx: &Ctx,
     i: usize,
     d: &input::Device,
-    conn_ids: &BTreeMap<&str, usize>,
+    conn_ids: &HashMap<&str, usize>,
 ) -> Result<Device, InputError> {
-    let p = format!("onprem.devices[{i}]");
-    let mut interfaces: Vec<Interface> = Vec::new();
+    let p = || format!("onprem.devices[{i}]");
+    let mut interfaces: Vec<Interface> = Vec::with_capacity(d.interfaces.len());
+    // Interface name → index, for duplicate names and for the references below.
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
     for (j, f) in d.interfaces.iter().enumerate() {
-        let fp = format!("{p}.interfaces[{j}]");
+        let fp = || format!("{}.interfaces[{j}]", p());
         if f.name.trim().is_empty() {
-            return Err(ctx.err(format!("{fp}.name"), "expected a non-empty interface name"));
-        }
-        if let Some(k) = interfaces.iter().position(|x| x.name == f.name) {
             return Err(ctx.err(
-                format!("{fp}.name"),
+                format!("{}.name", fp()),
+                "expected a non-empty interface name",
+            ));
+        }
+        if let Some(&k) = by_name.get(f.name.as_str()) {
+            return Err(ctx.err(
+                format!("{}.name", fp()),
                 format!(
-                    "duplicate interface name `{}` on device `{}` (already {p}.interfaces[{k}])",
-                    f.name, d.id
+                    "duplicate interface name `{}` on device `{}` (already {}.interfaces[{k}])",
+                    f.name,
+                    d.id,
+                    p()
                 ),
             ));
         }
@@ -1024,7 +1057,7 @@ fn lower_device(
         let len = f.address.len();
         if len < 31 && (a == net.network() || a == net.broadcast()) {
             return Err(ctx.err(
-                format!("{fp}.address"),
+                format!("{}.address", fp()),
                 format!("interface address {} is the {} address of its subnet; expected a host address such as {}/{}",
                     f.address,
                     if a == net.network() { "network" } else { "broadcast" },
@@ -1032,6 +1065,7 @@ fn lower_device(
                     len),
             ));
         }
+        by_name.insert(&f.name, j);
         interfaces.push(Interface {
             name: f.name.clone(),
             addr: a,
@@ -1040,61 +1074,58 @@ fn lower_device(
             public_address: f.public_address.map(|c| c.addr()),
         });
     }
-    let iface = |name: &str, path: String| -> Result<usize, InputError> {
-        interfaces
-            .iter()
-            .position(|x| x.name == name)
-            .ok_or_else(|| {
-                let known: Vec<&str> = interfaces.iter().map(|x| x.name.as_str()).collect();
-                ctx.err(
-                    path,
-                    format!(
-                        "interface `{name}` is not defined on device `{}` (it has: {})",
-                        d.id,
-                        if known.is_empty() {
-                            "no interfaces".to_string()
-                        } else {
-                            known.join(", ")
-                        }
-                    ),
-                )
-            })
+    let iface = |name: &str, path: &dyn Fn() -> String| -> Result<usize, InputError> {
+        by_name.get(name).copied().ok_or_else(|| {
+            let known: Vec<&str> = interfaces.iter().map(|x| x.name.as_str()).collect();
+            ctx.err(
+                path(),
+                format!(
+                    "interface `{name}` is not defined on device `{}` (it has: {})",
+                    d.id,
+                    if known.is_empty() {
+                        "no interfaces".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            )
+        })
     };
-    let conn = |id: &str, path: String| {
+    let conn = |id: &str, path: &dyn Fn() -> String| {
         resolve(
             ctx,
             conn_ids,
             id,
             "IPsec connection",
-            &format!("device `{}`", d.id),
-            &path,
+            || format!("device `{}`", d.id),
+            path,
         )
     };
 
-    let mut routes = Vec::new();
+    let mut routes = Vec::with_capacity(d.routes.len());
     for (j, r) in d.routes.iter().enumerate() {
-        let rp = format!("{p}.routes[{j}]");
+        let rp = || format!("{}.routes[{j}]", p());
         let interface = match &r.interface {
-            Some(n) => Some(iface(n, format!("{rp}.interface"))?),
+            Some(n) => Some(iface(n, &|| format!("{}.interface", rp()))?),
             None => None,
         };
         let tunnel = match &r.tunnel {
-            Some(t) => Some(conn(t, format!("{rp}.tunnel"))?),
+            Some(t) => Some(conn(t, &|| format!("{}.tunnel", rp()))?),
             None => None,
         };
         if interface.is_none() && r.gateway.is_none() && tunnel.is_none() {
-            return Err(ctx.err(rp, "a route needs an interface, a gateway or a tunnel"));
+            return Err(ctx.err(rp(), "a route needs an interface, a gateway or a tunnel"));
         }
         if let Some(g) = r.gateway {
             if g.len() != 32 {
                 return Err(ctx.err(
-                    format!("{rp}.gateway"),
+                    format!("{}.gateway", rp()),
                     format!("expected a gateway host address, got {g}"),
                 ));
             }
         }
         routes.push(DeviceRoute {
-            id: r.id.clone().unwrap_or_else(|| rp.clone()),
+            id: r.id.clone().unwrap_or_else(rp),
             destination: r.destination.network(),
             interface,
             gateway: r.gateway.map(|g| g.addr()),
@@ -1108,11 +1139,11 @@ fn lower_device(
             let chain =
                 |c: &Option<input::Chain>, name: &str| -> Result<Option<Chain>, InputError> {
                     let Some(c) = c else { return Ok(None) };
-                    let mut rules = Vec::new();
+                    let mut rules = Vec::with_capacity(c.rules.len());
                     for (j, r) in c.rules.iter().enumerate() {
-                        let rp = format!("{p}.filter.{name}.rules[{j}]");
+                        let rp = || format!("{}.filter.{name}.rules[{j}]", p());
                         rules.push(FilterRule {
-                            id: r.id.clone().unwrap_or_else(|| rp.clone()),
+                            id: r.id.clone().unwrap_or_else(rp),
                             action: r.action,
                             source: r.source.map(|s| s.network()),
                             destination: r.destination.map(|s| s.network()),
@@ -1120,11 +1151,11 @@ fn lower_device(
                             source_ports: r.source_ports,
                             destination_ports: r.destination_ports,
                             in_interface: match &r.in_interface {
-                                Some(n) => Some(iface(n, format!("{rp}.in_interface"))?),
+                                Some(n) => Some(iface(n, &|| format!("{}.in_interface", rp()))?),
                                 None => None,
                             },
                             out_interface: match &r.out_interface {
-                                Some(n) => Some(iface(n, format!("{rp}.out_interface"))?),
+                                Some(n) => Some(iface(n, &|| format!("{}.out_interface", rp()))?),
                                 None => None,
                             },
                         });
@@ -1143,9 +1174,9 @@ fn lower_device(
         }
     };
 
-    let mut nat = Vec::new();
+    let mut nat = Vec::with_capacity(d.nat.len());
     for (j, r) in d.nat.iter().enumerate() {
-        let np = format!("{p}.nat[{j}]");
+        let np = || format!("{}.nat[{j}]", p());
         let to = match (r.action, r.to.as_deref()) {
             (NatAction::NoNat, _) => NatTo::None,
             (NatAction::SourceNat, None) | (NatAction::SourceNat, Some("interface")) => {
@@ -1153,30 +1184,30 @@ fn lower_device(
             }
             (NatAction::DestinationNat, None) | (NatAction::DestinationNat, Some("interface")) => {
                 return Err(ctx.err(
-                    format!("{np}.to"),
+                    format!("{}.to", np()),
                     "destination NAT needs `to`: the address to translate to",
                 ))
             }
             (_, Some(a)) => NatTo::Addr(a.parse::<Ipv4Addr>().map_err(|_| {
                 ctx.err(
-                    format!("{np}.to"),
+                    format!("{}.to", np()),
                     format!("expected \"interface\" or an IPv4 address, got {a:?}"),
                 )
             })?),
         };
         nat.push(NatRule {
-            id: r.id.clone().unwrap_or_else(|| np.clone()),
+            id: r.id.clone().unwrap_or_else(np),
             action: r.action,
             source: r.source.map(|s| s.network()),
             destination: r.destination.map(|s| s.network()),
             protocol: r.protocol,
             destination_ports: r.destination_ports,
             in_interface: match &r.in_interface {
-                Some(n) => Some(iface(n, format!("{np}.in_interface"))?),
+                Some(n) => Some(iface(n, &|| format!("{}.in_interface", np()))?),
                 None => None,
             },
             out_interface: match &r.out_interface {
-                Some(n) => Some(iface(n, format!("{np}.out_interface"))?),
+                Some(n) => Some(iface(n, &|| format!("{}.out_interface", np()))?),
                 None => None,
             },
             to,
@@ -1184,21 +1215,21 @@ fn lower_device(
         });
     }
 
-    let mut ipsec = Vec::new();
+    let mut ipsec = Vec::with_capacity(d.ipsec.len());
     for (j, e) in d.ipsec.iter().enumerate() {
-        let ep = format!("{p}.ipsec[{j}]");
-        let c = conn(&e.connection, format!("{ep}.connection"))?;
+        let ep = || format!("{}.ipsec[{j}]", p());
+        let c = conn(&e.connection, &|| format!("{}.connection", ep()))?;
         let interface = match &e.interface {
-            Some(n) => Some(iface(n, format!("{ep}.interface"))?),
+            Some(n) => Some(iface(n, &|| format!("{}.interface", ep()))?),
             None => None,
         };
         if e.mode == IpsecMode::Policy && interface.is_none() {
-            return Err(ctx.err(format!("{ep}.interface"), "policy-mode IPsec needs `interface`: the outside interface whose packets are matched against the SAs"));
+            return Err(ctx.err(format!("{}.interface", ep()), "policy-mode IPsec needs `interface`: the outside interface whose packets are matched against the SAs"));
         }
         if let Some(peer) = e.peer {
             if peer.len() != 32 {
                 return Err(ctx.err(
-                    format!("{ep}.peer"),
+                    format!("{}.peer", ep()),
                     format!("expected the VPN gateway's public address, got {peer}"),
                 ));
             }
