@@ -347,6 +347,20 @@ fn carry(o: &Outcome, src: (u32, u32), dst: (u32, u32), rename: &[(usize, usize)
 
 /// Every box of every connection, both directions, every protocol. Interchangeable
 /// atoms are explored once and their outcomes carried over.
+/// Every failing box of every connection (the packets not listed are delivered both
+/// ways). For tests and tools that compare `check` with `trace`.
+pub fn failures(m: &Model) -> Vec<Outcome> {
+    let idx = Index::build(m);
+    reach(m, &idx).0
+}
+
+/// The addresses `check` analyses for a connection: (local, remote) that exist.
+pub fn analysed_space(m: &Model, conn: usize) -> (AddrSet, AddrSet) {
+    let (cloud, idc, _) = existing_space(m);
+    let c = &m.connections[conn];
+    (c.local_set.intersect(&cloud), c.remote_set.intersect(&idc))
+}
+
 fn reach(m: &Model, idx: &Index) -> (Vec<Outcome>, usize, Vec<Finding>, AddrSet) {
     use rayon::prelude::*;
     let (cloud_space, idc_space, infra) = existing_space(m);

@@ -1,0 +1,86 @@
+//! Property: for every topology of the corpus and random packets between the analysed
+//! spaces of a connection, `check`'s outcome for the packet equals what `trace` says of
+//! that one packet — delivered both ways when no failing box holds it, otherwise the same
+//! cause (code, device, rule). This exercises region narrowing, box splitting and the
+//! carrying of outcomes between interchangeable addresses.
+
+use std::net::Ipv4Addr;
+
+use proptest::prelude::*;
+use vpntrace::addr::Protocol;
+use vpntrace::check::{self, Outcome};
+use vpntrace::finding::FlowDirection;
+use vpntrace::model::{self, Model};
+use vpntrace::trace::{self, Packet};
+
+fn corpus() -> Vec<(String, Model, Vec<Outcome>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let m = model::load(&p).unwrap();
+            let f = check::failures(&m);
+            (p.file_name().unwrap().to_string_lossy().into_owned(), m, f)
+        })
+        .collect()
+}
+
+/// The `k`-th address of a set (wrapping).
+fn nth(set: &vpntrace::addr::AddrSet, k: u64) -> Option<u32> {
+    let size = set.size();
+    if size == 0 {
+        return None;
+    }
+    let mut k = k % size;
+    for (lo, hi) in set.intervals() {
+        let n = u64::from(hi) - u64::from(lo) + 1;
+        if k < n {
+            return Some(lo + k as u32);
+        }
+        k -= n;
+    }
+    None
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+    #[test]
+    fn check_outcome_equals_trace(a in any::<u64>(), b in any::<u64>(), dir_up in any::<bool>(), proto in 0usize..4, sport in 1024u16..=65535, dport in prop_oneof![Just(22u16), Just(443), Just(3306), Just(1433), any::<u16>()]) {
+        thread_local! { static CORPUS: Vec<(String, Model, Vec<Outcome>)> = corpus(); }
+        CORPUS.with(|corpus| {
+            let mut compared = 0;
+            for (name, m, fails) in corpus {
+                for ci in 0..m.connections.len() {
+                    let (local, remote) = check::analysed_space(m, ci);
+                    let dir = if dir_up { FlowDirection::CloudToOnprem } else { FlowDirection::OnpremToCloud };
+                    let (sset, dset) = if dir_up { (&local, &remote) } else { (&remote, &local) };
+                    let (Some(s), Some(d)) = (nth(sset, a), nth(dset, b)) else { continue };
+                    let p = Protocol::CONCRETE[proto];
+                    let pkt = Packet::new(Ipv4Addr::from(s), Ipv4Addr::from(d), p, sport, dport);
+                    let pt = [s, d, u32::from(pkt.src_port.unwrap_or(0)), u32::from(pkt.dst_port.unwrap_or(0))];
+                    let from = trace::endpoint_for_addr(m, pkt.src).unwrap();
+                    let t = trace::trace_packet(m, &from, pkt, String::new(), String::new());
+                    compared += 1;
+                    let hit: Vec<&Outcome> = fails.iter().filter(|o| o.conn == ci && o.dir == dir && o.protocol == p && o.region.contains(pt)).collect();
+                    prop_assert!(hit.len() <= 1, "{name}: boxes overlap at {}", pkt.describe());
+                    match (t.cause(), hit.first()) {
+                        (None, None) => {}
+                        (Some(c), Some(o)) => {
+                            let oc = o.cause.as_ref().unwrap();
+                            prop_assert_eq!((c.code(m), c.device(m), c.rule(m)), (oc.code(m), oc.device(m), oc.rule(m)), "{}: {}", name, pkt.describe());
+                        }
+                        (c, o) => prop_assert!(false, "{name}: {} trace says {:?}, check says {:?}", pkt.describe(), c.map(|c| c.code(m)), o.map(|o| o.cause.as_ref().map(|c| c.code(m)))),
+                    }
+                }
+            }
+            prop_assert!(compared >= corpus.len(), "only {compared} packets compared");
+            Ok(())
+        })?;
+    }
+}
