@@ -410,6 +410,16 @@ fn reach_conn(
     }
     let lc = classes(m, idx, &local, prefixes);
     let rc = classes(m, idx, &remote, prefixes);
+    if std::env::var_os("VPNTRACE_TIMING").is_some() && ci == 0 {
+        eprintln!(
+            "connection {}: local {} atoms in {} classes, remote {} atoms in {} classes",
+            c.id,
+            lc.atoms.len(),
+            lc.members.len(),
+            rc.atoms.len(),
+            rc.members.len()
+        );
+    }
     for dir in [FlowDirection::CloudToOnprem, FlowDirection::OnpremToCloud] {
         let (sc, dc) = match dir {
             FlowDirection::CloudToOnprem => (&lc, &rc),
