@@ -43,6 +43,17 @@ fn healthy() -> Model {
 
 /// healthy.json lists 4 flows: VPC→IDC tcp/3306, IDC→VPC tcp/22, IDC→VPC icmp,
 /// VPC→IDC tcp/443; each is traced forward and back.
+///
+/// `trace::trace` builds the lookup index of the model first (part of loading for a
+/// one-shot `vpntrace trace`); `trace_with` reuses one.
+#[divan::bench(args = [0, 1, 2, 3])]
+fn trace_healthy_indexed(b: Bencher, flow: usize) {
+    let m = healthy();
+    let idx = vpntrace::index::Index::build(&m);
+    let q = queries(&m).swap_remove(flow);
+    b.bench(|| trace::trace_with(black_box(&m), black_box(&idx), black_box(&q)));
+}
+
 #[divan::bench(args = [0, 1, 2, 3])]
 fn trace_healthy(b: Bencher, flow: usize) {
     let m = healthy();
@@ -56,6 +67,7 @@ fn trace_generated_160(b: Bencher, flow: usize) {
     let text = serde_json::to_string(&generate(&GenParams::scaled(160))).expect("serialises");
     let topo = model::parse("gen.json", &text).expect("parses");
     let m = model::lower("gen.json", &topo).expect("lowers");
+    let idx = vpntrace::index::Index::build(&m);
     let q = queries(&m).swap_remove(flow);
-    b.bench(|| trace::trace(black_box(&m), black_box(&q)));
+    b.bench(|| trace::trace_with(black_box(&m), black_box(&idx), black_box(&q)));
 }
