@@ -202,6 +202,40 @@ impl Cond {
     }
 }
 
+/// A rule's conditions without allocating: at most one per field.
+#[derive(Clone, Copy, Debug)]
+pub struct Conds {
+    buf: [Cond; 4],
+    n: usize,
+}
+
+impl Default for Conds {
+    fn default() -> Conds {
+        Conds {
+            buf: [Cond {
+                f: F::Src,
+                lo: 0,
+                hi: 0,
+            }; 4],
+            n: 0,
+        }
+    }
+}
+
+impl Conds {
+    pub fn push(&mut self, c: Cond) {
+        self.buf[self.n] = c;
+        self.n += 1;
+    }
+}
+
+impl std::ops::Deref for Conds {
+    type Target = [Cond];
+    fn deref(&self) -> &[Cond] {
+        &self.buf[..self.n]
+    }
+}
+
 /// Evaluate a rule's interval conditions on a packet's current values and record the
 /// result. Returns whether all hold.
 pub fn rule_on(nw: &mut Narrow, vals: [u32; 4], conds: &[Cond]) -> bool {
@@ -216,12 +250,18 @@ pub fn rule_on(nw: &mut Narrow, vals: [u32; 4], conds: &[Cond]) -> bool {
                 .iter()
                 .any(|c| nw.dim(c.f).is_none() && !c.holds(vals[c.f as usize]));
             if !const_fail {
-                let alts: Vec<(Option<usize>, u32, u32)> = conds
+                // A rule has at most one condition per field: four alternatives.
+                let mut alts = [(None, 0, 0); 4];
+                let mut n = 0;
+                for c in conds
                     .iter()
                     .filter(|c| !c.holds(vals[c.f as usize]))
-                    .map(|c| (nw.dim(c.f), c.lo, c.hi))
-                    .collect();
-                nw.avoid_dims(&alts);
+                    .take(4)
+                {
+                    alts[n] = (nw.dim(c.f), c.lo, c.hi);
+                    n += 1;
+                }
+                nw.avoid_dims(&alts[..n]);
             }
         }
     }

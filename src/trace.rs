@@ -18,7 +18,7 @@ use crate::finding::{Finding, FlowDirection};
 use crate::index::Index;
 use crate::input::{Action, Direction, IpsecMode, NatAction, Role, RpFilter, SgType};
 use crate::model::{ChainKind, CloudHop, Device, Model, NatTo, SgPeer};
-use crate::region::{member, rule_on, sa_cover, Cond, Narrow, Region, F};
+use crate::region::{member, rule_on, sa_cover, Cond, Conds, Narrow, Region, F};
 
 /// Hops a packet may take before the trace calls it a loop (the IP TTL of Linux).
 pub const MAX_HOPS: usize = 64;
@@ -596,11 +596,14 @@ impl<'a> Walker<'a> {
     fn walk(&mut self, start: At, pkt: Packet) -> Path {
         let mut hops = Vec::new();
         let mut notes = Vec::new();
-        let mut seen = BTreeSet::new();
+        // Few hops per path: a list beats a tree.
+        let mut seen: Vec<(At, Packet)> = Vec::new();
         let mut at = start;
         let mut pkt = pkt;
         loop {
-            if hops.len() >= MAX_HOPS || !seen.insert((at, pkt)) {
+            let repeated = seen.contains(&(at, pkt));
+            seen.push((at, pkt));
+            if hops.len() >= MAX_HOPS || repeated {
                 let dev = hops
                     .last()
                     .map(|h: &Hop| h.device.clone())
@@ -2250,7 +2253,7 @@ pub fn sg_decide_in(
             {
                 continue;
             }
-            let mut conds = Vec::with_capacity(2);
+            let mut conds = Conds::default();
             if pkt.protocol.has_ports() && !rule.ports.is_any() {
                 conds.push(Cond::ports(F::Dport, rule.ports));
             }
@@ -2581,7 +2584,7 @@ pub fn filter_decide_in(
         if !filter_const_ok(r, pkt, in_iface, out_iface) {
             continue;
         }
-        let mut conds = Vec::with_capacity(4);
+        let mut conds = Conds::default();
         if let Some(n) = r.source {
             conds.push(Cond::net(F::Src, n));
         }
@@ -2603,8 +2606,8 @@ pub fn filter_decide_in(
     Some((None, c.default))
 }
 
-fn nat_conds(r: &crate::model::NatRule, pkt: Packet) -> Vec<Cond> {
-    let mut conds = Vec::with_capacity(3);
+fn nat_conds(r: &crate::model::NatRule, pkt: Packet) -> Conds {
+    let mut conds = Conds::default();
     if let Some(n) = r.source {
         conds.push(Cond::net(F::Src, n));
     }
