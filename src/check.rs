@@ -1017,7 +1017,7 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     let idx = Index::build(m);
     let (outcomes, count, warnings, infra) = reach(m, &idx);
     let t1 = t0.elapsed();
-    let summary = summaries(m, &outcomes);
+
     let t2 = t0.elapsed();
     let infra: Vec<u32> = infra
         .intervals()
@@ -1025,6 +1025,14 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         .flat_map(|(lo, hi)| lo..=hi)
         .collect();
     let groups = findings_from(m, &idx, &outcomes, &infra);
+    // A subnet pair fails when an error finding's traffic touches it; a port policy
+    // (a warning) leaves the pair working.
+    let failing: Vec<Outcome> = groups
+        .iter()
+        .filter(|(f, _)| f.is_error())
+        .flat_map(|(_, o)| o.iter().cloned())
+        .collect();
+    let summary = summaries(m, &failing);
     let t3 = t0.elapsed();
     if std::env::var_os("VPNTRACE_TIMING").is_some() {
         eprintln!(
