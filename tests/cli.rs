@@ -307,3 +307,60 @@ fn check_reads_idc_sas_from_a_swanctl_listing() {
     assert_eq!(missing.code, 2);
     assert!(missing.stderr.contains("nope.txt"), "{}", missing.stderr);
 }
+
+#[test]
+fn logs_and_split_commands() {
+    let r = vpntrace(&["logs", "tests/data/strongswan/phase1_dh_mismatch/cloud.log"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("IKE_PROPOSAL_MISMATCH") && r.stdout.contains("DH group"),
+        "{}",
+        r.stdout
+    );
+    let ok = vpntrace(&[
+        "logs",
+        "tests/data/strongswan/ok_ikev2_single/cloud.log",
+        "tests/data/strongswan/ok_ikev2_single/idc.log",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(ok.code, 0, "{}", ok.stdout);
+    let v: serde_json::Value = serde_json::from_str(&ok.stdout).unwrap();
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["severity"] != "error"));
+    assert_eq!(vpntrace(&["logs", "no/such.log"]).code, 2);
+
+    let s = vpntrace(&[
+        "split",
+        "topologies/faq5_multi_sa.json",
+        "--connection",
+        "vco-bp1lq3i0bm8p5aipkvn8jd6a5",
+    ]);
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    assert!(s.stdout.contains("verified: yes"), "{}", s.stdout);
+    let blocked = vpntrace(&[
+        "split",
+        "topologies/faq5_split_blocked.json",
+        "--connection",
+        "vco-bp197rs6256v02vctwvm9mm59",
+    ]);
+    assert_eq!(blocked.code, 1, "{}", blocked.stdout);
+    assert!(
+        blocked.stdout.contains("fwd-2-drop-old-lab"),
+        "{}",
+        blocked.stdout
+    );
+    assert_eq!(
+        vpntrace(&[
+            "split",
+            "topologies/faq5_multi_sa.json",
+            "--connection",
+            "nope"
+        ])
+        .code,
+        2
+    );
+}
