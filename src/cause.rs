@@ -497,7 +497,8 @@ impl Cause {
                         c.id, what, end, sa_desc, if *inbound { "dropped when they leave the tunnel" } else { "not encrypted into the tunnel" }
                     );
                     let fix = if c.local_subnets.len() * c.remote_subnets.len() > 1 {
-                        format!("split connection {} into one connection per subnet pair with identical phase-1 settings (`vpntrace split --connection {}`); if both ends run IKEv1, switch both to IKEv2", c.id, c.id)
+                        change = Some(json!({"op": "split_connection", "connection": c.id}));
+                        format!("split connection {} into one connection per subnet pair with identical phase-1 settings (`vpntrace split TOPOLOGY --connection {}`); if both ends run IKEv1, switch both to IKEv2", c.id, c.id)
                     } else {
                         format!("renegotiate connection {} so its SA carries the configured subnets on both ends", c.id)
                     };

@@ -1175,8 +1175,13 @@ pub fn write_fixed(
 ) -> Result<input::Topology, String> {
     let mut t = topo.clone();
     let mut n = 0;
+    // Several findings may carry the same fix (one split for both directions): once each.
+    let mut done = BTreeSet::new();
     for f in &report.findings {
         if let (Some(change), Some(true)) = (&f.change, f.verified) {
+            if !done.insert(change.to_string()) {
+                continue;
+            }
             n += 1;
             t = apply_change(&t, change, n)?;
         }

@@ -3,7 +3,7 @@
 //!
 //! Operations (the `op` field): `add_route_entry`, `publish_vpn_route`, `add_vpn_route`,
 //! `add_sg_rule`, `insert_filter_rule`, `add_device_route`, `insert_no_nat`,
-//! `enable_forwarding`, `set_rp_filter`. New elements get ids `vpntrace-fix-N-K`.
+//! `enable_forwarding`, `set_rp_filter`, `split_connection`. New elements get ids `vpntrace-fix-N-K`.
 
 use serde_json::Value;
 
@@ -251,6 +251,13 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
             for (i, r) in rules.into_iter().enumerate() {
                 d.nat.insert(at + i, r);
             }
+        }
+        "split_connection" => {
+            // FAQ 5: one connection per subnet pair, both ends (see `split`).
+            let conn = s(change, "connection")?;
+            let m = crate::model::lower("(split)", &t).map_err(|e| e.to_string())?;
+            let plan = crate::split::plan(&t, &m, conn)?;
+            t = crate::split::apply(&t, &plan);
         }
         "enable_forwarding" => device(&mut t, s(change, "device")?)?.forwarding = Some(true),
         "set_rp_filter" => {
