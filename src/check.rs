@@ -711,18 +711,22 @@ fn describe_services(svcs: &BTreeSet<Svc>) -> Vec<String> {
                 }
             } else {
                 for sr in srcs {
-                    partial.push(format!(
-                        "{}/{} from port {}",
-                        p,
-                        Ports {
-                            lo: dr.0 as u16,
-                            hi: dr.1 as u16
-                        },
-                        Ports {
-                            lo: sr.0 as u16,
-                            hi: sr.1 as u16
-                        }
-                    ));
+                    let from = Ports {
+                        lo: sr.0 as u16,
+                        hi: sr.1 as u16,
+                    };
+                    partial.push(if dr == fd {
+                        format!("{p} from port {from}")
+                    } else {
+                        format!(
+                            "{}/{} from port {from}",
+                            p,
+                            Ports {
+                                lo: dr.0 as u16,
+                                hi: dr.1 as u16
+                            }
+                        )
+                    });
                 }
             }
         }
