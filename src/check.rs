@@ -1019,6 +1019,9 @@ pub fn apply_change(
 pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     let t0 = std::time::Instant::now();
     let idx = Index::build(m);
+    if std::env::var_os("VPNTRACE_TIMING").is_some() {
+        eprintln!("index {:?}", t0.elapsed());
+    }
     let (outcomes, count, warnings, infra) = reach(m, &idx);
     let t1 = t0.elapsed();
 
