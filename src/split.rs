@@ -1258,11 +1258,12 @@ fn service(p: Protocol, port: Option<u16>) -> String {
     }
 }
 
-fn run_probe(m: &Model, p: &Probe) -> Option<trace::Trace> {
+fn run_probe(m: &Model, idx: &crate::index::Index, p: &Probe) -> Option<trace::Trace> {
     let from = trace::resolve_endpoint(m, &p.from).ok()?;
     let to = trace::resolve_endpoint(m, &p.to).ok()?;
-    Some(trace::trace(
+    Some(trace::trace_with(
         m,
+        idx,
         &FlowQuery {
             from,
             to,
@@ -1364,6 +1365,11 @@ fn verify(
     let patched = apply(topo, p);
     let after = model::lower("(patched topology)", &patched)
         .map_err(|e| format!("internal error: the patched topology does not load: {e}"))?;
+    // One lookup index per model for every probe.
+    let (idx_before, idx_after) = (
+        crate::index::Index::build(m),
+        crate::index::Index::build(&after),
+    );
 
     let pairs: Vec<(Cidr, Cidr)> = locals
         .iter()
@@ -1389,7 +1395,7 @@ fn verify(
             port: f.port,
             origin: format!("flows[{i}]"),
         };
-        let Some(t) = run_probe(m, &probe) else {
+        let Some(t) = run_probe(m, &idx_before, &probe) else {
             continue;
         };
         let (s, d) = (t.flow.packet.src, t.flow.packet.dst);
@@ -1452,7 +1458,10 @@ fn verify(
             .unwrap_or_default();
         let mut flows = Vec::new();
         for pr in probes.iter().filter(|x| x.pair == k) {
-            let (Some(b), Some(a)) = (run_probe(m, pr), run_probe(&after, pr)) else {
+            let (Some(b), Some(a)) = (
+                run_probe(m, &idx_before, pr),
+                run_probe(&after, &idx_after, pr),
+            ) else {
                 continue;
             };
             let name = |mm: &Model, s: &str, addr: Ipv4Addr| {

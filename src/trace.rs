@@ -1916,6 +1916,11 @@ impl<'a> Walker<'a> {
                         }
                     }
                     match configured {
+                        // No IPsec SA at all: the connection is not up (faq 1/2), not an
+                        // SA layout problem.
+                        Some(conn) if !m.connections[conn].established() => {
+                            Cause::NotEstablished { conn }
+                        }
                         Some(conn) => Cause::SaMissing {
                             conn,
                             side: Side::Idc(d),
