@@ -32,6 +32,7 @@ impl Cidr {
     pub fn addr(&self) -> Ipv4Addr {
         self.0.addr()
     }
+    #[allow(clippy::len_without_is_empty)] // a prefix length, not a collection size
     pub fn len(&self) -> u8 {
         self.0.prefix_len()
     }

@@ -664,6 +664,12 @@ fn set_of(intervals: impl IntoIterator<Item = (u32, u32)>) -> AddrSet {
     AddrSet::from_nets(nets)
 }
 
+/// A sorted interval list.
+type Ivs = Vec<(u32, u32)>;
+
+/// Interval lists: (source, destination).
+type Rect = (Vec<(u32, u32)>, Vec<(u32, u32)>);
+
 /// A service: one protocol with source and destination port ranges.
 type Svc = (Protocol, (u32, u32), (u32, u32));
 
@@ -836,15 +842,14 @@ fn findings_from(
                 .push(o);
         }
         // (source set, destination set) → services.
-        let mut rects: BTreeMap<(Vec<(u32, u32)>, Vec<(u32, u32)>), BTreeSet<Svc>> =
-            BTreeMap::new();
+        let mut rects: BTreeMap<Rect, BTreeSet<Svc>> = BTreeMap::new();
         for (svc, os) in by_svc {
             let d_atoms = atoms_of(
                 &os.iter()
                     .map(|o| (o.region.lo[1], o.region.hi[1]))
                     .collect::<Vec<_>>(),
             );
-            let mut by_src: BTreeMap<Vec<(u32, u32)>, Vec<(u32, u32)>> = BTreeMap::new();
+            let mut by_src: BTreeMap<Vec<(u32, u32)>, Ivs> = BTreeMap::new();
             for da in d_atoms {
                 let mut srcs: Vec<(u32, u32)> = os
                     .iter()

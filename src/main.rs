@@ -104,7 +104,7 @@ fn style() -> Style {
     }
 }
 
-fn load(p: &PathBuf) -> Result<Model, ExitCode> {
+fn load(p: &std::path::Path) -> Result<Model, ExitCode> {
     model::load(p).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)

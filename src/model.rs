@@ -228,7 +228,7 @@ impl Device {
         }
     }
     pub fn stateful(&self) -> bool {
-        self.filter.as_ref().map_or(true, |f| f.stateful)
+        self.filter.as_ref().is_none_or(|f| f.stateful)
     }
 }
 

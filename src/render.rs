@@ -277,7 +277,8 @@ pub fn check_text(m: &crate::model::Model, r: &crate::check::CheckReport, st: St
                 let _ = writeln!(o, "{}", st.bold("not tied to one connection"));
             }
         }
-        let groups: [(&str, Box<dyn Fn(&Finding) -> bool>); 3] = [
+        type Pick = Box<dyn Fn(&Finding) -> bool>;
+        let groups: [(&str, Pick); 3] = [
             (
                 "settings and notes",
                 Box::new(|f: &Finding| f.direction.is_none()),

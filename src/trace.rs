@@ -296,9 +296,9 @@ pub fn resolve_endpoint(m: &Model, s: &str) -> Result<Endpoint, String> {
     let addr: Ipv4Addr = s.parse().map_err(|_| {
         format!("`{s}` is neither an instance or device id of the topology nor an IPv4 address")
     })?;
-    Ok(endpoint_for_addr(m, addr).ok_or_else(|| {
+    endpoint_for_addr(m, addr).ok_or_else(|| {
         format!("address {addr} is on no vSwitch and no subnet connected to an on-prem device; name an instance, a device or an address inside the topology")
-    })?)
+    })
 }
 
 /// The endpoint that holds `addr`: its owner, or an unmodelled host on the most specific
@@ -839,9 +839,8 @@ impl<'a> Walker<'a> {
 
     fn instance_send(&mut self, i: usize, pkt: Packet, hop: &mut Hop) -> Next {
         let m = self.m;
-        match self.security_group(i, Direction::Egress, pkt, hop) {
-            Err(c) => return Next::End(Disposition::Dropped, Some(c)),
-            Ok(()) => {}
+        if let Err(c) = self.security_group(i, Direction::Egress, pkt, hop) {
+            return Next::End(Disposition::Dropped, Some(c));
         }
         let v = m.instances[i].vswitch;
         Next::Go(

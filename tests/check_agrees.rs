@@ -71,7 +71,7 @@ proptest! {
                     let owned: Vec<u32> = m.instances.iter().map(|i| u32::from(i.ip)).chain(m.devices.iter().flat_map(|d| d.interfaces.iter().map(|f| u32::from(f.addr)))).collect();
                     let pick = |set: &vpntrace::addr::AddrSet, k: u64| -> Option<u32> {
                         let mine: Vec<u32> = owned.iter().copied().filter(|&x| set.contains(Ipv4Addr::from(x))).collect();
-                        if k % 2 == 0 && !mine.is_empty() {
+                        if k.is_multiple_of(2) && !mine.is_empty() {
                             Some(mine[(k / 2 % mine.len() as u64) as usize])
                         } else {
                             nth(set, k / 2)
