@@ -116,11 +116,15 @@ pub fn explore(
         let (t, reg) =
             trace::trace_packet_in(m, idx, &from, pkt, String::new(), String::new(), Some(b));
         traced += 1;
-        let reg = reg.expect("a region was given");
+        let mut reg = reg.expect("a region was given");
         debug_assert!(
             reg.contains(pt),
             "the narrowed region holds the traced packet"
         );
+        if !reg.contains(pt) || reg.is_empty() {
+            // Never expected; keep exploring sound and finite: decide this packet alone.
+            reg = Region { lo: pt, hi: pt };
+        }
         let cause = if t.ok() {
             None
         } else {
