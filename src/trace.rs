@@ -2119,6 +2119,11 @@ impl SgVerdict {
 
 /// Alibaba Cloud security-group evaluation for instance `i` (see `Walker::security_group`).
 pub fn sg_decide(m: &Model, i: usize, dir: Direction, pkt: Packet) -> SgVerdict {
+    sg_decide_by(m, i, dir, pkt, |ip| m.instances.iter().position(|x| x.ip == ip))
+}
+
+/// [`sg_decide`] with a way to find the instance holding an address.
+fn sg_decide_by(m: &Model, i: usize, dir: Direction, pkt: Packet, instance_at: impl Fn(Ipv4Addr) -> Option<usize>) -> SgVerdict {
     let inst = &m.instances[i];
     let peer_ip = match dir {
         Direction::Ingress => pkt.src,
@@ -2136,10 +2141,7 @@ pub fn sg_decide(m: &Model, i: usize, dir: Direction, pkt: Packet) -> SgVerdict 
             let peer_ok = match &rule.peer {
                 SgPeer::Any => true,
                 SgPeer::Cidr(n) => n.contains(&peer_ip),
-                SgPeer::Group(pg) => m
-                    .instances
-                    .iter()
-                    .any(|x| x.ip == peer_ip && x.security_groups.contains(pg)),
+                SgPeer::Group(pg) => instance_at(peer_ip).is_some_and(|x| m.instances[x].security_groups.contains(pg)),
             };
             if !peer_ok {
                 continue;
@@ -2186,11 +2188,8 @@ pub fn sg_decide(m: &Model, i: usize, dir: Direction, pkt: Packet) -> SgVerdict 
                 };
             }
             let inner = !enterprise
-                && m.instances.iter().any(|x| {
-                    x.ip == pkt.src
-                        && x.security_groups.iter().any(|g| {
-                            inst.security_groups.contains(g) && m.security_groups[*g].inner_accept
-                        })
+                && instance_at(pkt.src).is_some_and(|x| {
+                    m.instances[x].security_groups.iter().any(|g| inst.security_groups.contains(g) && m.security_groups[*g].inner_accept)
                 });
             SgVerdict {
                 accept: inner,
@@ -2239,7 +2238,7 @@ pub fn sg_decide_in(
     pkt: Packet,
     nw: &mut Narrow,
 ) -> SgVerdict {
-    let v = sg_decide(m, i, dir, pkt);
+    let v = sg_decide_by(m, i, dir, pkt, |ip| idx.instance_by_ip.get(&ip).copied());
     if nw.region.is_none() {
         return v;
     }
