@@ -1143,10 +1143,9 @@ fn verify(
         return (false, None);
     };
     let mut other = BTreeSet::new();
-    for o in members {
-        let original = o.cause.as_ref().expect("a failure");
-        let was = (original.code(m), original.device(m), original.rule(m));
-        // The connection index is stable: fixes never add or remove connections.
+    let original = members[0].cause.as_ref().expect("a failure");
+    let was = (original.code(m), original.device(m), original.rule(m));
+    for o in &coalesce(members) {
         let (res, _) = explore(m2, idx2, o.conn, o.dir, o.protocol, vec![o.region]);
         for r in res {
             let Some(c) = r.cause else { continue };
@@ -1174,6 +1173,45 @@ fn verify(
         Some(other.into_iter().collect::<Vec<_>>().join("; "))
     };
     (true, still)
+}
+
+/// Join boxes that differ only in one address dimension and touch there (fewer,
+/// larger boxes to re-explore; the packets are the same).
+fn coalesce(members: &[Outcome]) -> Vec<Outcome> {
+    let mut v: Vec<Outcome> = members.to_vec();
+    for dim in [0usize, 1] {
+        let other = 1 - dim;
+        v.sort_by_key(|o| {
+            (
+                o.dir,
+                o.protocol,
+                o.region.lo[other],
+                o.region.hi[other],
+                o.region.lo[2],
+                o.region.hi[2],
+                o.region.lo[3],
+                o.region.hi[3],
+                o.region.lo[dim],
+            )
+        });
+        let mut out: Vec<Outcome> = Vec::with_capacity(v.len());
+        for o in v {
+            if let Some(l) = out.last_mut() {
+                let same = l.dir == o.dir
+                    && l.protocol == o.protocol
+                    && (0..4).filter(|&d| d != dim).all(|d| {
+                        l.region.lo[d] == o.region.lo[d] && l.region.hi[d] == o.region.hi[d]
+                    });
+                if same && u64::from(l.region.hi[dim]) + 1 == u64::from(o.region.lo[dim]) {
+                    l.region.hi[dim] = o.region.hi[dim];
+                    continue;
+                }
+            }
+            out.push(o);
+        }
+        v = out;
+    }
+    v
 }
 
 /// The topology with one change applied, lowered and indexed (None when it does not apply).
