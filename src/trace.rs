@@ -2119,11 +2119,19 @@ impl SgVerdict {
 
 /// Alibaba Cloud security-group evaluation for instance `i` (see `Walker::security_group`).
 pub fn sg_decide(m: &Model, i: usize, dir: Direction, pkt: Packet) -> SgVerdict {
-    sg_decide_by(m, i, dir, pkt, |ip| m.instances.iter().position(|x| x.ip == ip))
+    sg_decide_by(m, i, dir, pkt, |ip| {
+        m.instances.iter().position(|x| x.ip == ip)
+    })
 }
 
 /// [`sg_decide`] with a way to find the instance holding an address.
-fn sg_decide_by(m: &Model, i: usize, dir: Direction, pkt: Packet, instance_at: impl Fn(Ipv4Addr) -> Option<usize>) -> SgVerdict {
+fn sg_decide_by(
+    m: &Model,
+    i: usize,
+    dir: Direction,
+    pkt: Packet,
+    instance_at: impl Fn(Ipv4Addr) -> Option<usize>,
+) -> SgVerdict {
     let inst = &m.instances[i];
     let peer_ip = match dir {
         Direction::Ingress => pkt.src,
@@ -2141,7 +2149,8 @@ fn sg_decide_by(m: &Model, i: usize, dir: Direction, pkt: Packet, instance_at: i
             let peer_ok = match &rule.peer {
                 SgPeer::Any => true,
                 SgPeer::Cidr(n) => n.contains(&peer_ip),
-                SgPeer::Group(pg) => instance_at(peer_ip).is_some_and(|x| m.instances[x].security_groups.contains(pg)),
+                SgPeer::Group(pg) => instance_at(peer_ip)
+                    .is_some_and(|x| m.instances[x].security_groups.contains(pg)),
             };
             if !peer_ok {
                 continue;
@@ -2189,7 +2198,9 @@ fn sg_decide_by(m: &Model, i: usize, dir: Direction, pkt: Packet, instance_at: i
             }
             let inner = !enterprise
                 && instance_at(pkt.src).is_some_and(|x| {
-                    m.instances[x].security_groups.iter().any(|g| inst.security_groups.contains(g) && m.security_groups[*g].inner_accept)
+                    m.instances[x].security_groups.iter().any(|g| {
+                        inst.security_groups.contains(g) && m.security_groups[*g].inner_accept
+                    })
                 });
             SgVerdict {
                 accept: inner,
