@@ -2703,6 +2703,79 @@ mod tests {
     use super::*;
     use crate::model;
 
+    /// The plain lookups (documented rules, used by `trace` for one-off questions) and the
+    /// indexed ones the tracer runs must agree everywhere: every example topology, every
+    /// table, addresses around every prefix boundary.
+    #[test]
+    fn indexed_lookups_agree_with_the_plain_rules() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let m = model::load(&path).unwrap();
+            let idx = Index::build(&m);
+            let mut probes: Vec<u32> = vec![0, u32::MAX];
+            let mut add = |n: Ipv4Net| {
+                let (lo, hi) = (u32::from(n.network()), u32::from(n.broadcast()));
+                probes.extend([
+                    lo,
+                    hi,
+                    lo.wrapping_sub(1),
+                    hi.wrapping_add(1),
+                    lo + (hi - lo) / 2,
+                ]);
+            };
+            m.vswitches.iter().for_each(|v| add(v.cidr));
+            m.route_tables
+                .iter()
+                .flat_map(|t| &t.entries)
+                .for_each(|e| add(e.destination));
+            m.vpn_gateways
+                .iter()
+                .flat_map(|g| &g.destination_routes)
+                .for_each(|r| add(r.destination));
+            m.devices
+                .iter()
+                .flat_map(|d| {
+                    d.routes
+                        .iter()
+                        .map(|r| r.destination)
+                        .chain(d.interfaces.iter().map(|f| f.net))
+                })
+                .for_each(&mut add);
+            for &v in &probes {
+                let a = Ipv4Addr::from(v);
+                for t in 0..m.route_tables.len() {
+                    assert_eq!(
+                        vrouter_lookup(&m, t, a),
+                        idx.vrouter[t].lookup(v).map(|x| x.3),
+                        "{}: table {t} {a}",
+                        path.display()
+                    );
+                }
+                for (d, dev) in m.devices.iter().enumerate() {
+                    let (choices, index) = &idx.dev_routes[d];
+                    assert_eq!(
+                        route_lookup(dev, a),
+                        index.lookup(v).map(|x| choices[x.3].clone()),
+                        "{}: {} {a}",
+                        path.display(),
+                        dev.id
+                    );
+                }
+                for g in 0..m.vpn_gateways.len() {
+                    let pkt = Packet::new(a, a, Protocol::Icmp, 0, 0);
+                    let plain = vpn_route_lookup(&m, g, pkt).map(|(r, _)| r.id.clone());
+                    let indexed = vpn_route_lookup_in(&m, &idx, g, pkt, &mut Narrow::off())
+                        .map(|(r, _)| r.id.clone());
+                    assert_eq!(plain, indexed, "{}: {a}", path.display());
+                }
+            }
+        }
+    }
+
     fn m(s: &str) -> Model {
         let t = model::parse("t.json", s).unwrap();
         model::lower("t.json", &t).unwrap()
