@@ -2441,7 +2441,9 @@ fn route_step(dev: &Device, r: &RouteChoice, dst: Ipv4Addr, m: &Model) -> Step {
     }
 }
 
-/// First-match evaluation of one chain; None when the device has no such chain.
+/// First-match evaluation of one chain, as iptables does; None when the device has no
+/// such chain. (The one implementation is [`filter_decide_in`], which can also narrow a
+/// region.)
 pub fn filter_decide(
     dev: &Device,
     chain: ChainKind,
@@ -2449,28 +2451,7 @@ pub fn filter_decide(
     out_iface: Option<usize>,
     pkt: Packet,
 ) -> Option<(Option<usize>, Action)> {
-    let c = dev.filter.as_ref()?.chain(chain)?;
-    for (i, r) in c.rules.iter().enumerate() {
-        if r.source.is_some_and(|s| !s.contains(&pkt.src))
-            || r.destination.is_some_and(|s| !s.contains(&pkt.dst))
-        {
-            continue;
-        }
-        if !r.protocol.matches(pkt.protocol) {
-            continue;
-        }
-        if !port_ok(r.source_ports, pkt.src_port) || !port_ok(r.destination_ports, pkt.dst_port) {
-            continue;
-        }
-        if r.in_interface.is_some() && r.in_interface != in_iface {
-            continue;
-        }
-        if r.out_interface.is_some() && r.out_interface != out_iface {
-            continue;
-        }
-        return Some((Some(i), r.action));
-    }
-    Some((None, c.default))
+    filter_decide_in(dev, chain, in_iface, out_iface, pkt, &mut Narrow::off())
 }
 
 /// A port condition on a packet without ports (ICMP, GRE) matches only when it is `any`.
