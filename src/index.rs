@@ -117,31 +117,7 @@ impl Index {
             .devices
             .iter()
             .map(|d| {
-                let mut choices = Vec::new();
-                for (f, iface) in d.interfaces.iter().enumerate() {
-                    choices.push(RouteChoice {
-                        id: format!("connected {} dev {}", iface.net, iface.name),
-                        destination: iface.net,
-                        out_iface: Some(f),
-                        gateway: None,
-                        tunnel: None,
-                        connected: true,
-                    });
-                }
-                for r in &d.routes {
-                    let out_iface = r.interface.or_else(|| {
-                        r.gateway
-                            .and_then(|g| d.interfaces.iter().position(|f| f.net.contains(&g)))
-                    });
-                    choices.push(RouteChoice {
-                        id: r.id.clone(),
-                        destination: r.destination,
-                        out_iface,
-                        gateway: r.gateway,
-                        tunnel: r.tunnel,
-                        connected: false,
-                    });
-                }
+                let choices = crate::trace::route_choices(d);
                 let idx =
                     PrefixIndex::build(choices.iter().enumerate().map(|(i, c)| (c.destination, i)));
                 (choices, idx)

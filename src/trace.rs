@@ -1312,41 +1312,17 @@ impl<'a> Walker<'a> {
         hop: &mut Hop,
         notes: &mut Vec<String>,
     ) -> Next {
-        let m = self.m;
-        let dev = &m.devices[d];
         self.arrived_sym = self.nw.sym;
         let session = if self.reply {
             self.find_session(d, pkt)
         } else {
             None
         };
-        let Some(r) = self.route(d, F::Dst, pkt.dst) else {
-            hop.push(|| Step {
-                kind: StepKind::Route,
-                action: StepAction::Drop,
-                rule: None,
-                detail: format!("no route for {}", pkt.dst),
-            });
-            return Next::End(
-                Disposition::Dropped,
-                Some(Cause::DeviceNoRoute {
-                    dev: d,
-                    reply: self.reply,
-                }),
-            );
+        let r = match self.route_and_filter(d, ChainKind::Output, None, pkt, session.is_some(), hop)
+        {
+            Ok(r) => r,
+            Err(end) => return end,
         };
-        hop.push(|| route_step(dev, &r, pkt.dst, m));
-        if let Err(c) = self.filter(
-            d,
-            ChainKind::Output,
-            None,
-            r.out_iface,
-            pkt,
-            session.is_some(),
-            hop,
-        ) {
-            return Next::End(Disposition::Dropped, Some(c));
-        }
         self.depart(d, pkt, pkt, r, session, hop, notes)
     }
 
@@ -1526,6 +1502,35 @@ impl<'a> Walker<'a> {
                 Some(Cause::ForwardingDisabled { dev: d }),
             );
         }
+        let r = match self.route_and_filter(
+            d,
+            ChainKind::Forward,
+            in_iface,
+            pkt,
+            session.is_some(),
+            hop,
+        ) {
+            Ok(r) => r,
+            Err(end) => return end,
+        };
+        let _ = notes;
+        self.depart(d, arrived, pkt, r, session, hop, notes)
+    }
+
+    /// Route `pkt` on device `d` (longest prefix) and run `chain` on it (the output chain
+    /// for the device's own packets, forward for transit): the route taken, or how the
+    /// path ends.
+    fn route_and_filter(
+        &mut self,
+        d: usize,
+        chain: ChainKind,
+        in_iface: Option<usize>,
+        pkt: Packet,
+        known: bool,
+        hop: &mut Hop,
+    ) -> Result<RouteChoice, Next> {
+        let m = self.m;
+        let dev = &m.devices[d];
         let Some(r) = self.route(d, F::Dst, pkt.dst) else {
             hop.push(|| Step {
                 kind: StepKind::Route,
@@ -1533,28 +1538,19 @@ impl<'a> Walker<'a> {
                 rule: None,
                 detail: format!("no route for {}", pkt.dst),
             });
-            return Next::End(
+            return Err(Next::End(
                 Disposition::Dropped,
                 Some(Cause::DeviceNoRoute {
                     dev: d,
                     reply: self.reply,
                 }),
-            );
+            ));
         };
         hop.push(|| route_step(dev, &r, pkt.dst, m));
-        if let Err(c) = self.filter(
-            d,
-            ChainKind::Forward,
-            in_iface,
-            r.out_iface,
-            pkt,
-            session.is_some(),
-            hop,
-        ) {
-            return Next::End(Disposition::Dropped, Some(c));
+        if let Err(c) = self.filter(d, chain, in_iface, r.out_iface, pkt, known, hop) {
+            return Err(Next::End(Disposition::Dropped, Some(c)));
         }
-        let _ = notes;
-        self.depart(d, arrived, pkt, r, session, hop, notes)
+        Ok(r)
     }
 
     /// Leaving a device: source NAT (first packet only), then the IPsec outbound policy
@@ -2379,43 +2375,49 @@ pub struct RouteChoice {
 /// interface whose subnet holds the gateway.
 pub fn route_lookup(dev: &Device, dst: Ipv4Addr) -> Option<RouteChoice> {
     let mut best: Option<RouteChoice> = None;
-    for (f, iface) in dev.interfaces.iter().enumerate() {
-        if iface.net.contains(&dst)
+    // In tie order: only a strictly longer prefix replaces the current best.
+    for c in route_choices(dev) {
+        if c.destination.contains(&dst)
             && best
                 .as_ref()
-                .is_none_or(|b| iface.net.prefix_len() > b.destination.prefix_len())
+                .is_none_or(|b| c.destination.prefix_len() > b.destination.prefix_len())
         {
-            best = Some(RouteChoice {
-                id: format!("connected {} dev {}", iface.net, iface.name),
-                destination: iface.net,
-                out_iface: Some(f),
-                gateway: None,
-                tunnel: None,
-                connected: true,
-            });
-        }
-    }
-    for r in &dev.routes {
-        if r.destination.contains(&dst)
-            && best
-                .as_ref()
-                .is_none_or(|b| r.destination.prefix_len() > b.destination.prefix_len())
-        {
-            let out_iface = r.interface.or_else(|| {
-                r.gateway
-                    .and_then(|g| dev.interfaces.iter().position(|f| f.net.contains(&g)))
-            });
-            best = Some(RouteChoice {
-                id: r.id.clone(),
-                destination: r.destination,
-                out_iface,
-                gateway: r.gateway,
-                tunnel: r.tunnel,
-                connected: false,
-            });
+            best = Some(c);
         }
     }
     best
+}
+
+/// Every route of a device in tie order: each interface's connected subnet, then the
+/// listed routes. A route with only a gateway leaves by the interface whose subnet holds
+/// the gateway.
+pub fn route_choices(dev: &Device) -> Vec<RouteChoice> {
+    let mut v = Vec::with_capacity(dev.interfaces.len() + dev.routes.len());
+    for (f, iface) in dev.interfaces.iter().enumerate() {
+        v.push(RouteChoice {
+            id: format!("connected {} dev {}", iface.net, iface.name),
+            destination: iface.net,
+            out_iface: Some(f),
+            gateway: None,
+            tunnel: None,
+            connected: true,
+        });
+    }
+    for r in &dev.routes {
+        let out_iface = r.interface.or_else(|| {
+            r.gateway
+                .and_then(|g| dev.interfaces.iter().position(|f| f.net.contains(&g)))
+        });
+        v.push(RouteChoice {
+            id: r.id.clone(),
+            destination: r.destination,
+            out_iface,
+            gateway: r.gateway,
+            tunnel: r.tunnel,
+            connected: false,
+        });
+    }
+    v
 }
 
 fn route_step(dev: &Device, r: &RouteChoice, dst: Ipv4Addr, m: &Model) -> Step {
