@@ -388,7 +388,7 @@ impl Cause {
         let reply = self.is_reply();
         let what = if reply {
             format!(
-                "the reply of {} from {} to {}",
+                "the reply of {} traffic from {} to {}",
                 t.service(true),
                 list(&src),
                 list(&dst)
