@@ -39,6 +39,17 @@ fn protocol(v: &Value) -> Protocol {
         .unwrap_or(Protocol::All)
 }
 
+fn vpn_gateway<'a>(
+    t: &'a mut input::Topology,
+    id: &str,
+) -> Result<&'a mut input::VpnGateway, String> {
+    t.cloud
+        .vpn_gateways
+        .iter_mut()
+        .find(|x| x.id == id)
+        .ok_or_else(|| format!("no VPN gateway `{id}`"))
+}
+
 fn device<'a>(t: &'a mut input::Topology, id: &str) -> Result<&'a mut input::Device, String> {
     t.onprem
         .devices
@@ -86,16 +97,11 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
         "publish_vpn_route" => {
             let g = s(change, "vpn_gateway")?;
             let r = s(change, "route")?;
-            let gw = t
-                .cloud
-                .vpn_gateways
-                .iter_mut()
-                .find(|x| x.id == g)
-                .ok_or_else(|| format!("no VPN gateway `{g}`"))?;
+            let gw = vpn_gateway(&mut t, g)?;
+            // The route by its id, or by its JSON path when it has none.
             for (i, route) in gw.routes.iter_mut().enumerate() {
                 if route.id.as_deref() == Some(r)
-                    || format!("cloud.vpn_gateways[?].routes[{i}]") == r
-                    || r.ends_with(&format!(".routes[{i}]"))
+                    || (route.id.is_none() && r.ends_with(&format!(".routes[{i}]")))
                 {
                     route.publish_to_vpc = true;
                 }
@@ -104,12 +110,7 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
         "add_vpn_route" => {
             let g = s(change, "vpn_gateway")?;
             let hop = s(change, "next_hop")?.to_string();
-            let gw = t
-                .cloud
-                .vpn_gateways
-                .iter_mut()
-                .find(|x| x.id == g)
-                .ok_or_else(|| format!("no VPN gateway `{g}`"))?;
+            let gw = vpn_gateway(&mut t, g)?;
             for (k, d) in cidrs(change, "destinations")?.into_iter().enumerate() {
                 gw.routes.push(input::VpnRoute {
                     id: Some(id(k)),

@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use crate::addr::{Ports, Protocol};
+use crate::addr::Protocol;
 use crate::cause::{Cause, Side, Traffic};
 use crate::finding::{Finding, FlowDirection};
 use crate::index::Index;
@@ -479,14 +479,14 @@ pub fn trace_packet_in(
     let direction = w.direction_of(pkt);
     w.direction = direction;
     w.endpoint_region(F::Src, pkt.src);
-    let forward = w.walk(start_of(m, from), pkt);
+    let forward = w.walk(start_of(from), pkt);
     let ret = if forward.delivered() {
         let delivered = forward.final_packet().expect("a delivered path has hops");
         w.nw.sym = w.final_sym;
         w.nw.swap();
         w.reply = true;
         w.endpoint_region(F::Src, delivered.dst);
-        let back = idx.endpoint(delivered.dst).map(|e| start_of(m, &e));
+        let back = idx.endpoint(delivered.dst).map(|e| start_of(&e));
         back.map(|b| w.walk(b, delivered.reversed()))
     } else {
         None
@@ -507,19 +507,16 @@ pub fn trace_packet_in(
     )
 }
 
-fn start_of(m: &Model, e: &Endpoint) -> At {
+fn start_of(e: &Endpoint) -> At {
     match e {
         Endpoint::Instance(i) => At::InstanceSend(*i),
         Endpoint::CloudHost { vswitch, .. } => At::CloudHostSend(*vswitch),
         Endpoint::Device(d) => At::DeviceSend(*d),
-        Endpoint::OnpremHost { device, iface, .. } => {
-            let _ = m;
-            At::Device {
-                dev: *device,
-                in_iface: Some(*iface),
-                tunnel: None,
-            }
-        }
+        Endpoint::OnpremHost { device, iface, .. } => At::Device {
+            dev: *device,
+            in_iface: Some(*iface),
+            tunnel: None,
+        },
     }
 }
 
@@ -719,7 +716,7 @@ impl<'a> Walker<'a> {
             let p = hops.first().map_or(pkt, |h| h.packet);
             c.finding(
                 self.m,
-                self.direction_for(),
+                self.direction,
                 &Traffic::host(p.src, p.dst, p.protocol, p.src_port, p.dst_port),
             )
         });
@@ -730,11 +727,6 @@ impl<'a> Walker<'a> {
             notes,
             cause_kind: cause,
         }
-    }
-
-    /// The direction the flow was initiated in (the reply keeps its forward direction).
-    fn direction_for(&self) -> Option<FlowDirection> {
-        self.direction
     }
 
     fn hop_header(&self, at: At, pkt: Packet) -> Hop {
@@ -865,7 +857,6 @@ impl<'a> Walker<'a> {
         hop: &mut Hop,
     ) -> Result<(), Cause> {
         let m = self.m;
-        let inst = &m.instances[i];
         let key_seen = (i, pkt.reversed());
         if self.reply && self.sessions.sg.contains(&key_seen) {
             hop.push(|| Step {
@@ -897,7 +888,6 @@ impl<'a> Walker<'a> {
             }
             Ok(())
         } else {
-            let _ = inst;
             Err(Cause::SgDrop {
                 instance: i,
                 direction: dir,
@@ -1200,11 +1190,12 @@ impl<'a> Walker<'a> {
         match self.idx.tunnel_end[c] {
             Some((d, e)) => {
                 let entry = &m.devices[d].ipsec[e];
-                let (in_iface, tunnel) = match entry.mode {
-                    IpsecMode::Policy => (entry.interface, None),
-                    IpsecMode::Route => (None, Some(c)),
+                // Policy mode: the packet comes out on the outside interface; route mode:
+                // on the tunnel itself.
+                let in_iface = match entry.mode {
+                    IpsecMode::Policy => entry.interface,
+                    IpsecMode::Route => None,
                 };
-                let _ = tunnel;
                 Next::Go(
                     At::Device {
                         dev: d,
@@ -1274,7 +1265,6 @@ impl<'a> Walker<'a> {
                 );
             }
         }
-        let _ = g;
         match m.system_table {
             Some(t) => Next::Go(
                 At::VRouter {
@@ -1402,10 +1392,8 @@ impl<'a> Walker<'a> {
                 // Reverse of the forward pass's source NAT happens on arrival (PREROUTING).
                 let before = pkt;
                 let orig = s.arrived.reversed();
-                let fwd_post_dnat_src = s.left.reversed();
-                let _ = fwd_post_dnat_src;
-                // The forward packet left as `s.left`; its pre-SNAT source was `s.arrived.src`
-                // (source NAT changes only the source). Restore it as our destination.
+                // The forward packet arrived from `s.arrived.src` (before any source NAT):
+                // restore it as the reply's destination.
                 pkt.dst = orig.dst;
                 pkt.dst_port = orig.dst_port;
                 self.nw.set(F::Dst, s.arrived_sym[0]);
@@ -1513,7 +1501,6 @@ impl<'a> Walker<'a> {
             Ok(r) => r,
             Err(end) => return end,
         };
-        let _ = notes;
         self.depart(d, arrived, pkt, r, session, hop, notes)
     }
 
@@ -2294,70 +2281,6 @@ pub enum VrRoute {
     Published { vgw: usize, route: usize },
 }
 
-/// Longest-prefix match in a VPC route table, as the Alibaba VRouter does. At equal
-/// prefix length a vSwitch system route wins over a custom entry, which wins over a
-/// published VPN route (Alibaba refuses to publish over an existing entry); among
-/// entries of the same prefix the first listed wins.
-pub fn vrouter_lookup(m: &Model, table: usize, dst: Ipv4Addr) -> Option<VrRoute> {
-    // (prefix length, rank: lower wins at equal length, route); only a strictly better
-    // candidate replaces the current one, so the first listed wins among equals.
-    let mut cands: Vec<(u8, u8, VrRoute)> = Vec::new();
-    for (v, vs) in m.vswitches.iter().enumerate() {
-        if vs.cidr.contains(&dst) {
-            cands.push((vs.cidr.prefix_len(), 0, VrRoute::System(v)));
-        }
-    }
-    for (e, entry) in m.route_tables[table].entries.iter().enumerate() {
-        if entry.destination.contains(&dst) {
-            cands.push((entry.destination.prefix_len(), 1, VrRoute::Entry(e)));
-        }
-    }
-    if m.route_tables[table].system {
-        for (g, gw) in m.vpn_gateways.iter().enumerate() {
-            for (r, route) in gw.destination_routes.iter().enumerate() {
-                if route.publish_to_vpc && route.destination.contains(&dst) {
-                    cands.push((
-                        route.destination.prefix_len(),
-                        2,
-                        VrRoute::Published { vgw: g, route: r },
-                    ));
-                }
-            }
-        }
-    }
-    let mut best: Option<(u8, u8, VrRoute)> = None;
-    for c in cands {
-        if best.is_none_or(|(l, k, _)| c.0 > l || (c.0 == l && c.1 < k)) {
-            best = Some(c);
-        }
-    }
-    best.map(|(_, _, r)| r)
-}
-
-/// VPN gateway routing: policy routes in priority order (first match), then destination
-/// routes by longest prefix (first listed among equal prefixes).
-pub fn vpn_route_lookup(
-    m: &Model,
-    g: usize,
-    pkt: Packet,
-) -> Option<(&crate::model::VpnRoute, &'static str)> {
-    let gw = &m.vpn_gateways[g];
-    if let Some(r) = gw.policy_routes.iter().find(|r| {
-        r.source.is_some_and(|s| s.contains(&pkt.src)) && r.destination.contains(&pkt.dst)
-    }) {
-        return Some((r, "policy"));
-    }
-    let mut best: Option<&crate::model::VpnRoute> = None;
-    for r in &gw.destination_routes {
-        if r.destination.contains(&pkt.dst)
-            && best.is_none_or(|b| r.destination.prefix_len() > b.destination.prefix_len())
-        {
-            best = Some(r);
-        }
-    }
-    best.map(|r| (r, "destination"))
-}
-
 /// The outcome of an on-prem route lookup.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteChoice {
@@ -2456,31 +2379,10 @@ pub fn filter_decide(
     filter_decide_in(dev, chain, in_iface, out_iface, pkt, &mut Narrow::off())
 }
 
-/// A port condition on a packet without ports (ICMP, GRE) matches only when it is `any`.
-fn port_ok(p: Ports, v: Option<u16>) -> bool {
-    match v {
-        Some(v) => p.contains(v),
-        None => p.is_any(),
-    }
-}
-
-fn nat_matches(
-    r: &crate::model::NatRule,
-    pkt: Packet,
-    in_iface: Option<usize>,
-    out_iface: Option<usize>,
-) -> bool {
-    r.source.is_none_or(|s| s.contains(&pkt.src))
-        && r.destination.is_none_or(|s| s.contains(&pkt.dst))
-        && r.protocol.matches(pkt.protocol)
-        && port_ok(r.destination_ports, pkt.dst_port)
-        && (r.in_interface.is_none() || r.in_interface == in_iface)
-        && (r.out_interface.is_none() || r.out_interface == out_iface)
-}
-
 /// NAT lookup of one stage (destination NAT on arrival, source NAT on departure): the
 /// first rule of that stage that matches decides; `no_nat` ends the lookup untranslated.
-/// Returns the rule and the translated packet.
+/// Returns the rule and the translated packet. (The one implementation is
+/// [`nat_lookup_in`], which can also narrow a region.)
 pub fn nat_lookup(
     dev: &Device,
     stage: NatAction,
@@ -2488,39 +2390,29 @@ pub fn nat_lookup(
     in_iface: Option<usize>,
     out_iface: Option<usize>,
 ) -> Option<(usize, Packet)> {
-    for (i, r) in dev.nat.iter().enumerate() {
-        let applies = match (stage, r.action) {
-            (NatAction::DestinationNat, NatAction::DestinationNat) => true,
-            (NatAction::SourceNat, NatAction::SourceNat) => true,
-            // A no-NAT rule ends the lookup of the stage it can belong to: source NAT when
-            // it names an outgoing interface or no interface, destination NAT when it
-            // names an incoming one.
-            (NatAction::SourceNat, NatAction::NoNat) => r.in_interface.is_none(),
-            (NatAction::DestinationNat, NatAction::NoNat) => r.in_interface.is_some(),
-            _ => false,
-        };
-        if !applies || !nat_matches(r, pkt, in_iface, out_iface) {
-            continue;
-        }
-        let mut out = pkt;
-        match (r.action, &r.to) {
-            (NatAction::NoNat, _) => return None,
-            (NatAction::SourceNat, NatTo::Interface) => match out_iface {
-                Some(f) => out.src = dev.interfaces[f].addr,
-                None => return None,
-            },
-            (NatAction::SourceNat, NatTo::Addr(a)) => out.src = *a,
-            (NatAction::DestinationNat, NatTo::Addr(a)) => {
-                out.dst = *a;
-                if let (Some(p), Some(_)) = (r.to_port, out.dst_port) {
-                    out.dst_port = Some(p);
-                }
+    nat_lookup_in(dev, stage, pkt, in_iface, out_iface, &mut Narrow::off())
+}
+
+/// The packet as rule `r` translates it; None for no-NAT (or nothing to translate to).
+fn nat_translate(
+    dev: &Device,
+    r: &crate::model::NatRule,
+    pkt: Packet,
+    out_iface: Option<usize>,
+) -> Option<Packet> {
+    let mut out = pkt;
+    match (r.action, &r.to) {
+        (NatAction::SourceNat, NatTo::Interface) => out.src = dev.interfaces[out_iface?].addr,
+        (NatAction::SourceNat, NatTo::Addr(a)) => out.src = *a,
+        (NatAction::DestinationNat, NatTo::Addr(a)) => {
+            out.dst = *a;
+            if let (Some(p), Some(_)) = (r.to_port, out.dst_port) {
+                out.dst_port = Some(p);
             }
-            _ => return None,
         }
-        return Some((i, out));
+        _ => return None,
     }
-    None
+    Some(out)
 }
 
 #[cfg(test)]
@@ -2528,7 +2420,9 @@ fn nat_exempt(dev: &Device, pkt: Packet, out_iface: Option<usize>) -> Option<usi
     nat_exempt_in(dev, pkt, out_iface, &mut Narrow::off())
 }
 
-/// [`vpn_route_lookup`] with an index, narrowing the region.
+/// VPN gateway routing: policy routes in priority order (first match on source and
+/// destination), then destination routes by longest prefix (first listed among equal
+/// prefixes). Narrows the region to the packets routed the same way.
 pub fn vpn_route_lookup_in<'m>(
     m: &'m Model,
     idx: &Index,
@@ -2553,7 +2447,8 @@ pub fn vpn_route_lookup_in<'m>(
         .map(|f| (&gw.destination_routes[f.3], "destination"))
 }
 
-/// Conditions of a filter rule that do not depend on addresses or ports.
+/// Conditions of a filter rule that do not depend on addresses or ports. A port condition
+/// on a packet without ports (ICMP, GRE) holds only when it is `any`.
 fn filter_const_ok(
     r: &crate::model::FilterRule,
     pkt: Packet,
@@ -2643,6 +2538,9 @@ pub fn nat_lookup_in(
         let applies = match (stage, r.action) {
             (NatAction::DestinationNat, NatAction::DestinationNat) => true,
             (NatAction::SourceNat, NatAction::SourceNat) => true,
+            // A no-NAT rule ends the lookup of the stage it can belong to: source NAT when
+            // it names an outgoing interface or no interface, destination NAT when it
+            // names an incoming one.
             (NatAction::SourceNat, NatAction::NoNat) => r.in_interface.is_none(),
             (NatAction::DestinationNat, NatAction::NoNat) => r.in_interface.is_some(),
             _ => false,
@@ -2651,9 +2549,8 @@ pub fn nat_lookup_in(
             continue;
         }
         if rule_on(nw, x, &nat_conds(r, pkt)) {
-            // The same first match as `nat_lookup`: a translation, or None for no-NAT.
-            let _ = i;
-            return nat_lookup(dev, stage, pkt, in_iface, out_iface);
+            // The first match decides: a translation, or none for a no-NAT rule.
+            return nat_translate(dev, r, pkt, out_iface).map(|out| (i, out));
         }
     }
     None
@@ -2686,9 +2583,9 @@ mod tests {
     use super::*;
     use crate::model;
 
-    /// The plain lookups (documented rules, used by `trace` for one-off questions) and the
-    /// indexed ones the tracer runs must agree everywhere: every example topology, every
-    /// table, addresses around every prefix boundary.
+    /// `route_lookup` (the documented rule, used for a device's own source address) and
+    /// the indexed lookup the tracer runs agree on every example topology, around every
+    /// prefix boundary.
     #[test]
     fn indexed_lookups_agree_with_the_plain_rules() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
@@ -2730,14 +2627,6 @@ mod tests {
                 .for_each(&mut add);
             for &v in &probes {
                 let a = Ipv4Addr::from(v);
-                for t in 0..m.route_tables.len() {
-                    assert_eq!(
-                        vrouter_lookup(&m, t, a),
-                        idx.vrouter[t].lookup(v).map(|x| x.3),
-                        "{}: table {t} {a}",
-                        path.display()
-                    );
-                }
                 for (d, dev) in m.devices.iter().enumerate() {
                     let (choices, index) = &idx.dev_routes[d];
                     assert_eq!(
@@ -2748,15 +2637,53 @@ mod tests {
                         dev.id
                     );
                 }
-                for g in 0..m.vpn_gateways.len() {
-                    let pkt = Packet::new(a, a, Protocol::Icmp, 0, 0);
-                    let plain = vpn_route_lookup(&m, g, pkt).map(|(r, _)| r.id.clone());
-                    let indexed = vpn_route_lookup_in(&m, &idx, g, pkt, &mut Narrow::off())
-                        .map(|(r, _)| r.id.clone());
-                    assert_eq!(plain, indexed, "{}: {a}", path.display());
-                }
             }
         }
+    }
+
+    /// VRouter: longest prefix; at equal prefix a vSwitch system route beats an entry,
+    /// which beats a published VPN route; published routes reach the system table only.
+    #[test]
+    fn vrouter_ties_and_publication() {
+        let m = m(r#"{"format":1,"name":"vr","cloud":{
+          "vpc":{"id":"vpc","cidrs":["10.0.0.0/16"]},
+          "vswitches":[{"id":"vsw-a","cidr":"10.0.1.0/24"},{"id":"vsw-b","cidr":"10.0.2.0/24","route_table":"custom"}],
+          "route_tables":[
+            {"id":"sys","system":true,"entries":[
+              {"id":"shadowed","destination":"10.0.1.0/24","next_hop":{"type":"blackhole"}},
+              {"id":"to-nat","destination":"192.168.0.0/24","next_hop":{"type":"nat_gateway","id":"ngw"}}]},
+            {"id":"custom","entries":[]}],
+          "vpn_gateways":[{"id":"vpn","public_ip":"47.0.0.1","routes":[
+            {"id":"pub-192","type":"destination","destination":"192.168.0.0/24","next_hop":"vco","publish_to_vpc":true},
+            {"id":"pub-172","type":"destination","destination":"172.16.0.0/16","next_hop":"vco","publish_to_vpc":true}]}],
+          "customer_gateways":[{"id":"cgw","ip":"203.0.113.1"}],
+          "ipsec_connections":[{"id":"vco","vpn_gateway":"vpn","customer_gateway":"cgw","local_subnets":["10.0.0.0/16"],"remote_subnets":["172.16.0.0/16","192.168.0.0/24"]}]}}"#);
+        let idx = Index::build(&m);
+        let look = |t: usize, a: &str| idx.vrouter[t].lookup(u32::from(ip(a))).map(|x| x.3);
+        assert_eq!(
+            look(0, "10.0.1.9"),
+            Some(VrRoute::System(0)),
+            "system route wins the tie"
+        );
+        assert_eq!(
+            look(0, "192.168.0.9"),
+            Some(VrRoute::Entry(1)),
+            "an entry wins over a published route"
+        );
+        assert_eq!(
+            look(0, "172.16.3.3"),
+            Some(VrRoute::Published { vgw: 0, route: 1 })
+        );
+        assert_eq!(
+            look(1, "172.16.3.3"),
+            None,
+            "published routes reach the system table only"
+        );
+        assert_eq!(
+            look(1, "10.0.1.9"),
+            Some(VrRoute::System(0)),
+            "every table routes every vSwitch"
+        );
     }
 
     fn m(s: &str) -> Model {
