@@ -525,6 +525,30 @@ pub fn plan(topo: &input::Topology, m: &Model, conn_id: &str) -> Result<SplitPla
                 from_route: key.clone(),
                 api: Vec::new(),
             };
+        // One policy route per (source, destination) prefix, numbered when there are several.
+        let policy_routes =
+            |base: &str, srcs: &[Cidr], dsts: &[Cidr], k: usize, priority: Option<u8>| {
+                let mut v = Vec::new();
+                for s in srcs {
+                    for d in dsts {
+                        let id = if srcs.len() * dsts.len() == 1 {
+                            base.to_string()
+                        } else {
+                            format!("{base}{}", v.len() + 1)
+                        };
+                        v.push(change(
+                            ChangeAction::Add,
+                            id,
+                            "policy",
+                            Some(*s),
+                            *d,
+                            k,
+                            priority,
+                        ));
+                    }
+                }
+                v
+            };
         let prio = (r.kind == VpnRouteType::Policy).then_some(r.priority);
         if targets.len() <= 1 {
             let k = targets.first().copied().unwrap_or(0);
@@ -565,26 +589,13 @@ pub fn plan(topo: &input::Topology, m: &Model, conn_id: &str) -> Result<SplitPla
                     .intersect(&local_of(k))
                     .cidrs();
                 let dsts = dst.intersect(&remote_of(k)).cidrs();
-                let mut n = 0;
-                for s in &srcs {
-                    for d in &dsts {
-                        n += 1;
-                        let id = if srcs.len() * dsts.len() == 1 {
-                            format!("{key}-{}", suffix(k))
-                        } else {
-                            format!("{key}-{}{n}", suffix(k))
-                        };
-                        vpn_routes.push(change(
-                            ChangeAction::Add,
-                            id,
-                            "policy",
-                            Some(*s),
-                            *d,
-                            k,
-                            prio,
-                        ));
-                    }
-                }
+                vpn_routes.extend(policy_routes(
+                    &format!("{key}-{}", suffix(k)),
+                    &srcs,
+                    &dsts,
+                    k,
+                    prio,
+                ));
             }
             continue;
         }
@@ -664,26 +675,13 @@ pub fn plan(topo: &input::Topology, m: &Model, conn_id: &str) -> Result<SplitPla
             for (j, &k) in targets.iter().enumerate() {
                 let srcs = local_of(k).cidrs();
                 let dsts = parts[j].cidrs();
-                let mut n = 0;
-                for s in &srcs {
-                    for d in &dsts {
-                        n += 1;
-                        let id = if srcs.len() * dsts.len() == 1 {
-                            format!("{key}-pbr-{}", suffix(k))
-                        } else {
-                            format!("{key}-pbr-{}{n}", suffix(k))
-                        };
-                        vpn_routes.push(change(
-                            ChangeAction::Add,
-                            id,
-                            "policy",
-                            Some(*s),
-                            *d,
-                            k,
-                            Some(POLICY_ROUTE_PRIORITY),
-                        ));
-                    }
-                }
+                vpn_routes.extend(policy_routes(
+                    &format!("{key}-pbr-{}", suffix(k)),
+                    &srcs,
+                    &dsts,
+                    k,
+                    Some(POLICY_ROUTE_PRIORITY),
+                ));
             }
             notes.push(format!(
                 "{} carry the same IDC addresses inside {} (route {key}), so a destination route cannot tell them apart: policy routes (priority {POLICY_ROUTE_PRIORITY}, matched before destination routes) send each VPC subnet to its connection; destination route {key} stays, repointed to {}, to keep the route published to the VPC",
