@@ -159,25 +159,32 @@ enum Owner {
     Device(usize),
 }
 
-/// Every prefix any rule, route, selector or address of the topology names, as intervals.
-fn all_prefixes(m: &Model) -> Vec<(u32, u32)> {
-    let mut v: Vec<ipnet::Ipv4Net> = Vec::new();
-    v.extend(m.vpc_cidrs.iter().map(|c| c.network()));
-    v.extend(m.vswitches.iter().map(|x| x.cidr));
+/// Per protocol, every prefix a rule, route, selector or address of the topology names
+/// that can decide a packet of that protocol, as intervals. A filter, NAT or
+/// security-group rule written for another protocol (or naming ports, for a protocol
+/// without them) never matches, so its prefixes cannot tell addresses apart.
+fn prefixes_by_protocol(m: &Model) -> [Vec<(u32, u32)>; 4] {
+    let mut any: Vec<ipnet::Ipv4Net> = Vec::new();
+    // (rule protocol, ports named?, prefix)
+    let mut ruled: Vec<(Protocol, bool, ipnet::Ipv4Net)> = Vec::new();
+    any.extend(m.vpc_cidrs.iter().map(|c| c.network()));
+    any.extend(m.vswitches.iter().map(|x| x.cidr));
     for t in &m.route_tables {
-        v.extend(t.entries.iter().map(|e| e.destination));
+        any.extend(t.entries.iter().map(|e| e.destination));
     }
     for g in &m.security_groups {
         for r in &g.rules {
             if let crate::model::SgPeer::Cidr(n) = r.peer {
-                v.push(n);
+                // A security-group rule's ports never stop an ICMP or GRE rule from
+                // matching: only its protocol counts.
+                ruled.push((r.protocol, false, n));
             }
         }
     }
     for g in &m.vpn_gateways {
         for r in g.policy_routes.iter().chain(&g.destination_routes) {
-            v.push(r.destination);
-            v.extend(r.source);
+            any.push(r.destination);
+            any.extend(r.source);
         }
     }
     let sel = |v: &mut Vec<ipnet::Ipv4Net>, s: &crate::model::SaSelectors| {
@@ -189,78 +196,122 @@ fn all_prefixes(m: &Model) -> Vec<(u32, u32)> {
         )
     };
     for c in &m.connections {
-        v.extend(
+        any.extend(
             c.local_subnets
                 .iter()
                 .chain(&c.remote_subnets)
                 .map(|c| c.network()),
         );
         for s in &c.sas {
-            sel(&mut v, s);
+            sel(&mut any, s);
         }
     }
     for d in &m.devices {
-        v.extend(d.interfaces.iter().map(|f| f.net));
-        v.extend(d.routes.iter().map(|r| r.destination));
+        any.extend(d.interfaces.iter().map(|f| f.net));
+        any.extend(d.routes.iter().map(|r| r.destination));
         if let Some(f) = &d.filter {
             for c in [&f.input, &f.forward, &f.output].into_iter().flatten() {
                 for r in &c.rules {
-                    v.extend(r.source);
-                    v.extend(r.destination);
+                    let ports = !(r.source_ports.is_any() && r.destination_ports.is_any());
+                    for n in r.source.iter().chain(&r.destination) {
+                        ruled.push((r.protocol, ports, *n));
+                    }
                 }
             }
         }
         for r in &d.nat {
-            v.extend(r.source);
-            v.extend(r.destination);
+            let ports = !r.destination_ports.is_any();
+            for n in r.source.iter().chain(&r.destination) {
+                ruled.push((r.protocol, ports, *n));
+            }
         }
         for e in &d.ipsec {
-            v.extend(
+            any.extend(
                 e.local_subnets
                     .iter()
                     .chain(&e.remote_subnets)
                     .map(|c| c.network()),
             );
             for s in &e.sas {
-                sel(&mut v, s);
+                sel(&mut any, s);
             }
         }
     }
-    let mut out: Vec<(u32, u32)> = v
-        .into_iter()
-        .map(|n| (u32::from(n.network()), u32::from(n.broadcast())))
-        .collect();
-    out.sort();
-    out.dedup();
-    out
+    let iv = |n: &ipnet::Ipv4Net| (u32::from(n.network()), u32::from(n.broadcast()));
+    let common: Vec<(u32, u32)> = any.iter().map(iv).collect();
+    Protocol::CONCRETE.map(|p| {
+        let mut out = common.clone();
+        out.extend(
+            ruled
+                .iter()
+                .filter(|(rp, ports, _)| rp.matches(p) && (p.has_ports() || !ports))
+                .map(|(_, _, n)| iv(n)),
+        );
+        out.sort();
+        out.dedup();
+        out
+    })
 }
 
-/// A side's addresses cut into atoms no prefix or owner splits, and the atoms grouped
-/// into classes no decision can tell apart (same owner kind, inside the same prefixes).
+/// A side's addresses cut into atoms no prefix or owner splits, and, per protocol, the
+/// atoms grouped into classes no decision on a packet of that protocol can tell apart
+/// (same owner kind, inside the same prefixes that can decide such a packet).
 struct Classes {
     atoms: Vec<(u32, u32)>,
-    /// Per class, its atoms (the first is the representative).
-    members: Vec<Vec<usize>>,
+    /// Per protocol (in `Protocol::CONCRETE` order), per class, its atoms (the first is
+    /// the representative).
+    members: [Vec<Vec<usize>>; 4],
 }
 
-fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &[(u32, u32)]) -> Classes {
+/// The prefixes of `prefixes` (sorted, deduplicated prefix intervals) that cut the side
+/// `ivs` spanning `hlo..=hhi`: overlapping it without holding all of it. Found by binary
+/// search: those starting inside the span, and those holding its first address (at most
+/// one per prefix length), so the cost does not grow with the whole topology.
+fn cutting(prefixes: &[(u32, u32)], ivs: &[(u32, u32)], hlo: u32, hhi: u32) -> Vec<(u32, u32)> {
+    let start = prefixes.partition_point(|&(lo, _)| lo < hlo);
+    let end = prefixes.partition_point(|&(lo, _)| lo <= hhi);
+    let mut found: Vec<(u32, u32)> = prefixes[start..end].to_vec();
+    for len in 0..32u32 {
+        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+        let lo = hlo & mask;
+        if lo == hlo {
+            continue; // starts at hlo: already among those starting inside the span
+        }
+        let hi = lo | !mask;
+        if prefixes.binary_search(&(lo, hi)).is_ok() {
+            found.push((lo, hi));
+        }
+    }
+    found.sort();
+    found
+        .into_iter()
+        .filter(|&(lo, hi)| !(lo <= hlo && hi >= hhi))
+        .filter(|&(lo, hi)| {
+            let i = ivs.partition_point(|&(_, b)| b < lo);
+            ivs.get(i).is_some_and(|&(a, _)| a <= hi)
+        })
+        .collect()
+}
+
+fn classes(
+    m: &Model,
+    idx: &Index,
+    ivs: &[(u32, u32)],
+    prefixes: &[Vec<(u32, u32)>; 4],
+) -> Classes {
     let ivs = ivs.to_vec();
     let (Some(first), Some(last)) = (ivs.first(), ivs.last()) else {
         return Classes {
             atoms: Vec::new(),
-            members: Vec::new(),
+            members: Default::default(),
         };
     };
     let (hlo, hhi) = (first.0, last.1);
-    // Prefixes that cut the side: overlapping it without holding all of it.
-    let relevant: Vec<(u32, u32)> = prefixes
-        .iter()
-        .copied()
-        .filter(|&(lo, hi)| lo <= hhi && hi >= hlo && !(lo <= hlo && hi >= hhi))
-        .filter(|&(lo, hi)| ivs.iter().any(|&(a, b)| lo <= b && hi >= a))
-        .collect();
+    let relevant: Vec<Vec<(u32, u32)>> =
+        prefixes.iter().map(|p| cutting(p, &ivs, hlo, hhi)).collect();
+    // Atoms: cut by every protocol's prefixes, so one atom list serves all protocols.
     let mut cuts: Vec<u64> = Vec::new();
-    for &(lo, hi) in &relevant {
+    for &(lo, hi) in relevant.iter().flatten() {
         cuts.push(u64::from(lo));
         cuts.push(u64::from(hi) + 1);
     }
@@ -303,34 +354,29 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &[(u32, u32)]) 
             None => Owner::None,
         }
     };
-    let mut by_sig: BTreeMap<(Owner, Vec<usize>), usize> = BTreeMap::new();
-    let mut members: Vec<Vec<usize>> = Vec::new();
-    for (k, &a) in atoms.iter().enumerate() {
-        let inside: Vec<usize> = relevant
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.0 <= a.0 && a.1 <= p.1)
-            .map(|(i, _)| i)
-            .collect();
-        let owner = owner_of(a);
-        match by_sig.get(&(owner.clone(), inside.clone())) {
-            Some(&c) => members[c].push(k),
-            None => {
-                by_sig.insert((owner, inside), members.len());
-                members.push(vec![k]);
+    let owners: Vec<Owner> = atoms.iter().map(|&a| owner_of(a)).collect();
+    let members = [0, 1, 2, 3].map(|pi| {
+        let relevant = &relevant[pi];
+        let mut by_sig: BTreeMap<(&Owner, Vec<usize>), usize> = BTreeMap::new();
+        let mut members: Vec<Vec<usize>> = Vec::new();
+        for (k, &a) in atoms.iter().enumerate() {
+            let inside: Vec<usize> = relevant
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.0 <= a.0 && a.1 <= p.1)
+                .map(|(i, _)| i)
+                .collect();
+            match by_sig.get(&(&owners[k], inside.clone())) {
+                Some(&c) => members[c].push(k),
+                None => {
+                    by_sig.insert((&owners[k], inside), members.len());
+                    members.push(vec![k]);
+                }
             }
         }
-    }
+        members
+    });
     Classes { atoms, members }
-}
-
-/// Keep the failures of one atom pair, marking whether any packet of the pair passes.
-fn keep_failures(per: &mut Vec<Outcome>, out: &mut Vec<Outcome>) {
-    let passes = per.iter().any(|x| x.cause.is_none());
-    out.extend(per.drain(..).filter(|x| x.cause.is_some()).map(|mut x| {
-        x.pair_passes = passes;
-        x
-    }));
 }
 
 /// The outcome of a representative, carried over to an interchangeable pair of atoms:
@@ -373,7 +419,7 @@ fn reach(m: &Model, idx: &Index) -> (Vec<Outcome>, usize, Vec<Finding>, AddrSet)
         idc: idc_space.intervals(),
         infra: infra.intervals(),
     };
-    let prefixes = all_prefixes(m);
+    let prefixes = prefixes_by_protocol(m);
     // Connections are independent: explore them in parallel, collect in order.
     let per: Vec<(Vec<Outcome>, usize, Vec<Finding>)> = (0..m.connections.len())
         .into_par_iter()
@@ -404,7 +450,7 @@ fn reach_conn(
     idx: &Index,
     ci: usize,
     spaces: &Spaces,
-    prefixes: &[(u32, u32)],
+    prefixes: &[Vec<(u32, u32)>; 4],
 ) -> (Vec<Outcome>, usize, Vec<Finding>) {
     let c = &m.connections[ci];
     let mut outcomes = Vec::new();
@@ -435,102 +481,98 @@ fn reach_conn(
             rc.members.len()
         );
     }
+    // The instance at each atom, for renaming carried outcomes.
+    let instances = |cl: &Classes| -> Vec<Option<usize>> {
+        cl.atoms
+            .iter()
+            .map(|a| {
+                (a.0 == a.1)
+                    .then(|| idx.instance_by_ip.get(&Ipv4Addr::from(a.0)).copied())
+                    .flatten()
+            })
+            .collect()
+    };
+    let (li, ri) = (instances(&lc), instances(&rc));
     for dir in [FlowDirection::CloudToOnprem, FlowDirection::OnpremToCloud] {
-        let (sc, dc) = match dir {
-            FlowDirection::CloudToOnprem => (&lc, &rc),
-            FlowDirection::OnpremToCloud => (&rc, &lc),
+        let ((sc, si), (dc, di)) = match dir {
+            FlowDirection::CloudToOnprem => ((&lc, &li), (&rc, &ri)),
+            FlowDirection::OnpremToCloud => ((&rc, &ri), (&lc, &li)),
         };
-        let instance_at = |cl: &Classes, atom: usize| -> Option<usize> {
-            let a = cl.atoms[atom];
-            (a.0 == a.1)
-                .then(|| idx.instance_by_ip.get(&Ipv4Addr::from(a.0)).copied())
-                .flatten()
-        };
-        let ports = |p: Protocol| {
-            if p.has_ports() {
+        let nd = dc.atoms.len();
+        // Atom pairs (source × destination) between which some packet, of any
+        // protocol, is delivered both ways.
+        let mut passes = vec![false; sc.atoms.len() * nd];
+        // Failing boxes, with their atom pair.
+        let mut failing: Vec<(usize, usize, Outcome)> = Vec::new();
+        for (pi, p) in Protocol::CONCRETE.into_iter().enumerate() {
+            let (sp, dp) = if p.has_ports() {
                 ((FIRST_CLIENT_PORT, 65535), (0, 65535))
             } else {
                 ((0, 0), (0, 0))
-            }
-        };
-        for smembers in &sc.members {
-            for dmembers in &dc.members {
-                let (s0, d0) = (sc.atoms[smembers[0]], dc.atoms[dmembers[0]]);
-                let mut o = Vec::new();
-                for p in Protocol::CONCRETE {
-                    let (sp, dp) = ports(p);
-                    let b = Region {
-                        lo: [s0.0, d0.0, sp.0, dp.0],
-                        hi: [s0.1, d0.1, sp.1, dp.1],
-                    };
-                    let (op, n) = explore(m, idx, ci, dir, p, vec![b]);
+            };
+            let boxed = |s: (u32, u32), d: (u32, u32)| Region {
+                lo: [s.0, d.0, sp.0, dp.0],
+                hi: [s.1, d.1, sp.1, dp.1],
+            };
+            for smembers in &sc.members[pi] {
+                for dmembers in &dc.members[pi] {
+                    let (s0, d0) = (sc.atoms[smembers[0]], dc.atoms[dmembers[0]]);
+                    let (mut o, n) = explore(m, idx, ci, dir, p, vec![boxed(s0, d0)]);
                     count += n;
-                    o.extend(op);
-                }
-                let uniform = o.iter().all(|x| {
-                    x.region.lo[0] == s0.0
-                        && x.region.hi[0] == s0.1
-                        && x.region.lo[1] == d0.0
-                        && x.region.hi[1] == d0.1
-                });
-                let mut pairs: Vec<(usize, usize)> = Vec::new();
-                for &sa in smembers {
-                    for &da in dmembers {
-                        pairs.push((sa, da));
-                    }
-                }
-                if !uniform {
-                    // A decision told the representative's atom apart: explore every pair.
-                    o.clear();
-                    for &(sa, da) in &pairs {
-                        let (s, d) = (sc.atoms[sa], dc.atoms[da]);
-                        let mut per = Vec::new();
-                        for p in Protocol::CONCRETE {
-                            let (sp, dp) = ports(p);
-                            let (op, n) = explore(
-                                m,
-                                idx,
-                                ci,
-                                dir,
-                                p,
-                                vec![Region {
-                                    lo: [s.0, d.0, sp.0, dp.0],
-                                    hi: [s.1, d.1, sp.1, dp.1],
-                                }],
-                            );
-                            count += n;
-                            per.extend(op);
+                    let uniform = o.iter().all(|x| {
+                        x.region.lo[0] == s0.0
+                            && x.region.hi[0] == s0.1
+                            && x.region.lo[1] == d0.0
+                            && x.region.hi[1] == d0.1
+                    });
+                    if !uniform {
+                        // A decision told the representative's atom apart: explore
+                        // every pair of the two classes.
+                        for &sa in smembers {
+                            for &da in dmembers {
+                                let (s, d) = (sc.atoms[sa], dc.atoms[da]);
+                                let (op, n) = explore(m, idx, ci, dir, p, vec![boxed(s, d)]);
+                                count += n;
+                                for x in op {
+                                    match x.cause {
+                                        None => passes[sa * nd + da] = true,
+                                        Some(_) => failing.push((sa, da, x)),
+                                    }
+                                }
+                            }
                         }
-                        keep_failures(&mut per, &mut outcomes);
-                    }
-                    continue;
-                }
-                let passes = o.iter().any(|x| x.cause.is_none());
-                o.retain(|x| x.cause.is_some());
-                for x in &mut o {
-                    x.pair_passes = passes;
-                }
-                for (sa, da) in pairs {
-                    if sa == smembers[0] && da == dmembers[0] {
                         continue;
                     }
-                    let mut rename = Vec::new();
-                    for (from, to) in [
-                        (instance_at(sc, smembers[0]), instance_at(sc, sa)),
-                        (instance_at(dc, dmembers[0]), instance_at(dc, da)),
-                    ] {
-                        if let (Some(f), Some(t)) = (from, to) {
-                            rename.push((f, t));
+                    let pass = o.iter().any(|x| x.cause.is_none());
+                    o.retain(|x| x.cause.is_some());
+                    for &sa in smembers {
+                        for &da in dmembers {
+                            passes[sa * nd + da] |= pass;
+                            if o.is_empty() || (sa == smembers[0] && da == dmembers[0]) {
+                                continue;
+                            }
+                            let mut rename = Vec::new();
+                            for (from, to) in [
+                                (si[smembers[0]], si[sa]),
+                                (di[dmembers[0]], di[da]),
+                            ] {
+                                if let (Some(f), Some(t)) = (from, to) {
+                                    rename.push((f, t));
+                                }
+                            }
+                            failing.extend(o.iter().map(|x| {
+                                (sa, da, carry(x, sc.atoms[sa], dc.atoms[da], &rename))
+                            }));
                         }
                     }
-                    outcomes.extend(
-                        o.iter()
-                            .map(|x| carry(x, sc.atoms[sa], dc.atoms[da], &rename)),
-                    );
+                    failing.extend(o.into_iter().map(|x| (smembers[0], dmembers[0], x)));
                 }
-                outcomes.extend(o);
             }
         }
+        outcomes.extend(failing.into_iter().map(|(sa, da, mut x)| {
+            x.pair_passes = passes[sa * nd + da];
+            x
+        }));
     }
 
     (outcomes, count, warnings)
@@ -814,24 +856,49 @@ fn findings_from(
     infra: &[u32],
 ) -> Vec<(Finding, Vec<Outcome>)> {
     type Key = (String, String, Option<String>, FlowDirection, bool, usize);
-    let mut groups: BTreeMap<Key, Vec<&Outcome>> = BTreeMap::new();
-    for o in outcomes {
+    // Group by cause first (no text needed), then name each distinct cause once.
+    let mut by_cause: BTreeMap<(&Cause, FlowDirection, usize), Vec<usize>> = BTreeMap::new();
+    for (i, o) in outcomes.iter().enumerate() {
         if let Some(c) = &o.cause {
-            groups
-                .entry((
-                    c.code(m).to_string(),
-                    c.device(m),
-                    c.rule(m),
-                    o.dir,
-                    c.is_reply(),
-                    o.conn,
-                ))
-                .or_default()
-                .push(o);
+            by_cause.entry((c, o.dir, o.conn)).or_default().push(i);
         }
     }
-    let mut out = Vec::new();
-    for (key, fs) in groups {
+    let mut groups: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
+    for ((c, dir, conn), v) in by_cause {
+        let key = (
+            c.code(m).to_string(),
+            c.device(m),
+            c.rule(m),
+            dir,
+            c.is_reply(),
+            conn,
+        );
+        groups.entry(key).or_default().extend(v);
+    }
+    use rayon::prelude::*;
+    let groups: Vec<(Key, Vec<&Outcome>)> = groups
+        .into_iter()
+        .map(|(k, mut v)| {
+            v.sort_unstable(); // the order the outcomes were found in
+            (k, v.into_iter().map(|i| &outcomes[i]).collect())
+        })
+        .collect();
+    groups
+        .into_par_iter()
+        .map(|(key, fs)| finding_of(m, idx, infra, &key, fs))
+        .collect()
+}
+
+/// The finding of one group of failing boxes (same cause, device, rule, direction,
+/// connection), with the boxes.
+fn finding_of(
+    m: &Model,
+    idx: &Index,
+    infra: &[u32],
+    key: &(String, String, Option<String>, FlowDirection, bool, usize),
+    fs: Vec<&Outcome>,
+) -> (Finding, Vec<Outcome>) {
+    {
         // Per service, the (source, destination) rectangles: destination atoms with the
         // sources that fail for them.
         let mut by_svc: BTreeMap<Svc, Vec<&Outcome>> = BTreeMap::new();
@@ -848,18 +915,36 @@ fn findings_from(
         // (source set, destination set) → services.
         let mut rects: BTreeMap<Rect, BTreeSet<Svc>> = BTreeMap::new();
         for (svc, os) in by_svc {
-            let d_atoms = atoms_of(
-                &os.iter()
-                    .map(|o| (o.region.lo[1], o.region.hi[1]))
-                    .collect::<Vec<_>>(),
-            );
+            // Sources failing per destination interval.
+            let mut by_dst: BTreeMap<(u32, u32), Vec<(u32, u32)>> = BTreeMap::new();
+            for o in &os {
+                by_dst
+                    .entry((o.region.lo[1], o.region.hi[1]))
+                    .or_default()
+                    .push((o.region.lo[0], o.region.hi[0]));
+            }
+            let disjoint = by_dst
+                .keys()
+                .zip(by_dst.keys().skip(1))
+                .all(|(a, b)| a.1 < b.0);
+            let per_atom: Vec<((u32, u32), Vec<(u32, u32)>)> = if disjoint {
+                // The usual case: the destination intervals are already the atoms.
+                by_dst.into_iter().collect()
+            } else {
+                atoms_of(&by_dst.keys().copied().collect::<Vec<_>>())
+                    .into_iter()
+                    .map(|da| {
+                        let srcs = by_dst
+                            .iter()
+                            .filter(|(d, _)| d.0 <= da.0 && da.1 <= d.1)
+                            .flat_map(|(_, s)| s.iter().copied())
+                            .collect();
+                        (da, srcs)
+                    })
+                    .collect()
+            };
             let mut by_src: BTreeMap<Vec<(u32, u32)>, Ivs> = BTreeMap::new();
-            for da in d_atoms {
-                let mut srcs: Vec<(u32, u32)> = os
-                    .iter()
-                    .filter(|o| o.region.lo[1] <= da.0 && da.1 <= o.region.hi[1])
-                    .map(|o| (o.region.lo[0], o.region.hi[0]))
-                    .collect();
+            for (da, mut srcs) in per_atom {
                 srcs.sort();
                 let merged = merge_ivs(srcs);
                 by_src.entry(merged).or_default().push(da);
@@ -980,10 +1065,9 @@ fn findings_from(
                     f.message.push_str("; other services between these addresses are allowed, so this looks like a port policy — open it only if these services are meant to work");
                 }
             }
-            out.push((f, members));
+            (f, members)
         }
     }
-    out
 }
 
 /// Add the network devices' own addresses (never analysed) where that shortens the list:
