@@ -293,12 +293,7 @@ fn cutting(prefixes: &[(u32, u32)], ivs: &[(u32, u32)], hlo: u32, hhi: u32) -> V
         .collect()
 }
 
-fn classes(
-    m: &Model,
-    idx: &Index,
-    ivs: &[(u32, u32)],
-    prefixes: &[Vec<(u32, u32)>; 4],
-) -> Classes {
+fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &[Vec<(u32, u32)>; 4]) -> Classes {
     let ivs = ivs.to_vec();
     let (Some(first), Some(last)) = (ivs.first(), ivs.last()) else {
         return Classes {
@@ -307,8 +302,10 @@ fn classes(
         };
     };
     let (hlo, hhi) = (first.0, last.1);
-    let relevant: Vec<Vec<(u32, u32)>> =
-        prefixes.iter().map(|p| cutting(p, &ivs, hlo, hhi)).collect();
+    let relevant: Vec<Vec<(u32, u32)>> = prefixes
+        .iter()
+        .map(|p| cutting(p, &ivs, hlo, hhi))
+        .collect();
     // Atoms: cut by every protocol's prefixes, so one atom list serves all protocols.
     let mut cuts: Vec<u64> = Vec::new();
     for &(lo, hi) in relevant.iter().flatten() {
@@ -552,17 +549,17 @@ fn reach_conn(
                                 continue;
                             }
                             let mut rename = Vec::new();
-                            for (from, to) in [
-                                (si[smembers[0]], si[sa]),
-                                (di[dmembers[0]], di[da]),
-                            ] {
+                            for (from, to) in [(si[smembers[0]], si[sa]), (di[dmembers[0]], di[da])]
+                            {
                                 if let (Some(f), Some(t)) = (from, to) {
                                     rename.push((f, t));
                                 }
                             }
-                            failing.extend(o.iter().map(|x| {
-                                (sa, da, carry(x, sc.atoms[sa], dc.atoms[da], &rename))
-                            }));
+                            failing.extend(
+                                o.iter().map(|x| {
+                                    (sa, da, carry(x, sc.atoms[sa], dc.atoms[da], &rename))
+                                }),
+                            );
                         }
                     }
                     failing.extend(o.into_iter().map(|x| (smembers[0], dmembers[0], x)));
@@ -1152,19 +1149,23 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         .filter(|(f, _)| f.is_error())
         .filter_map(|(f, _)| f.change.as_ref().map(|c| c.to_string()))
         .collect();
-    let fixed: BTreeMap<String, Option<(Model, Index)>> = keys
+    let fixed: BTreeMap<String, Option<(Model, Option<Index>)>> = keys
         .into_par_iter()
         .map(|k| {
             let change: serde_json::Value = serde_json::from_str(&k).expect("our own JSON");
-            let fm = fixed_model(topo, &change);
+            let fm = fixed_model(topo, m, &change);
             (k, fm)
         })
         .collect();
+    if std::env::var_os("VPNTRACE_TIMING").is_some() {
+        eprintln!("fixed models ({}) at {:?}", fixed.len(), t0.elapsed());
+    }
     let mut findings: Vec<Finding> = groups
         .into_par_iter()
         .map(|(mut f, members)| {
             if let (Some(change), true) = (f.change.as_ref(), f.is_error()) {
                 let entry = fixed.get(&change.to_string()).and_then(|e| e.as_ref());
+                let entry = entry.map(|(m2, i2)| (m2, i2.as_ref().unwrap_or(&idx)));
                 let (verified, still) = verify(m, entry, &members);
                 f.verified = Some(verified);
                 if let Some(after) = still {
@@ -1220,7 +1221,7 @@ pub fn sort_findings(v: &mut [Finding]) {
 /// hidden behind this one until now), the second value names it.
 fn verify(
     m: &Model,
-    fixed: Option<&(Model, Index)>,
+    fixed: Option<(&Model, &Index)>,
     members: &[Outcome],
 ) -> (bool, Option<String>) {
     let Some((m2, idx2)) = fixed else {
@@ -1298,12 +1299,23 @@ fn coalesce(members: &[Outcome]) -> Vec<Outcome> {
     v
 }
 
-/// The topology with one change applied, lowered and indexed (None when it does not apply).
-fn fixed_model(topo: &input::Topology, change: &serde_json::Value) -> Option<(Model, Index)> {
+/// The topology with one change applied, lowered and indexed (None when it does not
+/// apply). A change to one security group or device patches the model and keeps the
+/// index when the index does not depend on what changed.
+fn fixed_model(
+    topo: &input::Topology,
+    m: &Model,
+    change: &serde_json::Value,
+) -> Option<(Model, Option<Index>)> {
+    if let Some(res) = crate::fix::apply_to_model(topo, m, change, 1) {
+        let (m2, reindex) = res.ok()?;
+        let idx2 = reindex.then(|| Index::build(&m2));
+        return Some((m2, idx2));
+    }
     let fixed = apply_change(topo, change, 1).ok()?;
     let m2 = crate::model::lower("(fixed)", &fixed).ok()?;
     let idx2 = Index::build(&m2);
-    Some((m2, idx2))
+    Some((m2, Some(idx2)))
 }
 
 /// Apply every verified fix in turn; return the fixed topology.

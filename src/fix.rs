@@ -125,30 +125,105 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
         }
         "add_sg_rule" => {
             let g = s(change, "security_group")?;
-            let direction: Direction =
-                serde_json::from_value(change["direction"].clone()).map_err(|e| e.to_string())?;
-            let prio = change["priority"].as_u64().unwrap_or(1).clamp(1, 100) as u8;
             let grp = t
                 .cloud
                 .security_groups
                 .iter_mut()
                 .find(|x| x.id == g)
                 .ok_or_else(|| format!("no security group `{g}`"))?;
-            for (k, p) in cidrs(change, "peers")?.into_iter().enumerate() {
-                grp.rules.push(input::SgRule {
-                    id: Some(id(k)),
-                    direction,
-                    policy: Action::Accept,
-                    priority: prio,
-                    protocol: protocol(change),
-                    ports: ports(change, "ports"),
-                    peer: Some(p),
-                    peer_group: None,
-                });
-            }
+            add_sg_rule(grp, change, n)?;
         }
-        "insert_filter_rule" => {
+        op @ ("insert_filter_rule" | "add_device_route" | "insert_no_nat" | "enable_forwarding"
+        | "set_rp_filter") => {
             let d = device(&mut t, s(change, "device")?)?;
+            change_device(d, op, change, n)?;
+        }
+        "split_connection" => {
+            // FAQ 5: one connection per subnet pair, both ends (see `split`).
+            let conn = s(change, "connection")?;
+            let m = crate::model::lower("(split)", &t).map_err(|e| e.to_string())?;
+            let plan = crate::split::plan(&t, &m, conn)?;
+            t = crate::split::apply(&t, &plan);
+        }
+        op => return Err(format!("unknown change `{op}`")),
+    }
+    Ok(t)
+}
+
+/// Apply a change that touches one security group or one on-prem device straight to the
+/// lowered model: the object is changed as [`apply`] changes it and lowered alone, the
+/// rest of the model is shared. `None` for a change of another kind (use [`apply`], then
+/// lower). The flag is true when the change touches what the lookup index is built from
+/// (a device's routes or forwarding), so the index must be built again.
+pub fn apply_to_model(
+    t: &input::Topology,
+    m: &crate::model::Model,
+    change: &Value,
+    n: usize,
+) -> Option<Result<(crate::model::Model, bool), String>> {
+    let op = change["op"].as_str()?;
+    let res = match op {
+        "add_sg_rule" => (|| {
+            let g = s(change, "security_group")?;
+            let i = t
+                .cloud
+                .security_groups
+                .iter()
+                .position(|x| x.id == g)
+                .ok_or_else(|| format!("no security group `{g}`"))?;
+            let mut grp = t.cloud.security_groups[i].clone();
+            add_sg_rule(&mut grp, change, n)?;
+            let fixed = m.with_security_group(i, &grp).map_err(|e| e.to_string())?;
+            Ok((fixed, false))
+        })(),
+        "insert_filter_rule" | "add_device_route" | "insert_no_nat" | "enable_forwarding"
+        | "set_rp_filter" => (|| {
+            let id = s(change, "device")?;
+            let i = t
+                .onprem
+                .devices
+                .iter()
+                .position(|d| d.id == id)
+                .ok_or_else(|| format!("no device `{id}`"))?;
+            let mut d = t.onprem.devices[i].clone();
+            change_device(&mut d, op, change, n)?;
+            let fixed = m.with_device(i, &d).map_err(|e| e.to_string())?;
+            Ok((
+                fixed,
+                matches!(op, "add_device_route" | "enable_forwarding"),
+            ))
+        })(),
+        _ => return None,
+    };
+    Some(res)
+}
+
+/// Add the rules of an `add_sg_rule` change to a security group.
+fn add_sg_rule(grp: &mut input::SecurityGroup, change: &Value, n: usize) -> Result<(), String> {
+    let id = |k: usize| format!("vpntrace-fix-{n}-{k}");
+    let direction: Direction =
+        serde_json::from_value(change["direction"].clone()).map_err(|e| e.to_string())?;
+    let prio = change["priority"].as_u64().unwrap_or(1).clamp(1, 100) as u8;
+    for (k, p) in cidrs(change, "peers")?.into_iter().enumerate() {
+        grp.rules.push(input::SgRule {
+            id: Some(id(k)),
+            direction,
+            policy: Action::Accept,
+            priority: prio,
+            protocol: protocol(change),
+            ports: ports(change, "ports"),
+            peer: Some(p),
+            peer_group: None,
+        });
+    }
+    Ok(())
+}
+
+/// Apply a change to one on-prem device (the device ops of [`apply`]).
+fn change_device(d: &mut input::Device, op: &str, change: &Value, n: usize) -> Result<(), String> {
+    let id = |k: usize| format!("vpntrace-fix-{n}-{k}");
+    match op {
+        "insert_filter_rule" => {
             let chain_name = s(change, "chain")?;
             let f = d.filter.get_or_insert_with(input::Filter::default);
             let chain = match chain_name {
@@ -199,7 +274,6 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
             }
         }
         "add_device_route" => {
-            let d = device(&mut t, s(change, "device")?)?;
             let via = &change["via"];
             let mut new = Vec::new();
             for (k, dst) in cidrs(change, "destinations")?.into_iter().enumerate() {
@@ -222,7 +296,6 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
             d.routes = new;
         }
         "insert_no_nat" => {
-            let d = device(&mut t, s(change, "device")?)?;
             let before = s(change, "before")?;
             let at = d
                 .nat
@@ -253,18 +326,9 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
                 d.nat.insert(at + i, r);
             }
         }
-        "split_connection" => {
-            // FAQ 5: one connection per subnet pair, both ends (see `split`).
-            let conn = s(change, "connection")?;
-            let m = crate::model::lower("(split)", &t).map_err(|e| e.to_string())?;
-            let plan = crate::split::plan(&t, &m, conn)?;
-            t = crate::split::apply(&t, &plan);
-        }
-        "enable_forwarding" => device(&mut t, s(change, "device")?)?.forwarding = Some(true),
-        "set_rp_filter" => {
-            device(&mut t, s(change, "device")?)?.rp_filter = Some(input::RpFilter::Loose)
-        }
-        op => return Err(format!("unknown change `{op}`")),
+        "enable_forwarding" => d.forwarding = Some(true),
+        "set_rp_filter" => d.rp_filter = Some(input::RpFilter::Loose),
+        op => return Err(format!("`{op}` does not change a device")),
     }
-    Ok(t)
+    Ok(())
 }

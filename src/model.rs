@@ -637,49 +637,7 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
     )?;
     let mut security_groups = Vec::with_capacity(c.security_groups.len());
     for (i, g) in c.security_groups.iter().enumerate() {
-        let p = || format!("cloud.security_groups[{i}]");
-        if g.kind == SgType::Enterprise && g.inner_access.is_some() {
-            return Err(ctx.err(format!("{}.inner_access", p()), "inner_access applies to basic security groups only; enterprise groups never allow inner access implicitly"));
-        }
-        let mut rules = Vec::with_capacity(g.rules.len());
-        for (j, r) in g.rules.iter().enumerate() {
-            let rp = || format!("{}.rules[{j}]", p());
-            let peer = match (&r.peer, &r.peer_group) {
-                (Some(_), Some(_)) => {
-                    return Err(ctx.err(rp(), "a rule has either `peer` or `peer_group`, not both"))
-                }
-                (Some(c), None) => SgPeer::Cidr(c.network()),
-                (None, Some(gid)) => {
-                    if g.kind == SgType::Enterprise {
-                        return Err(ctx.err(format!("{}.peer_group", rp()), format!("enterprise security group `{}` cannot use peer_group (Alibaba Cloud allows security-group authorisation in basic groups only); use a CIDR peer", g.id)));
-                    }
-                    SgPeer::Group(resolve(
-                        &ctx,
-                        &sg_ids,
-                        gid,
-                        "security group",
-                        || format!("rule {}", rp()),
-                        || format!("{}.peer_group", rp()),
-                    )?)
-                }
-                (None, None) => SgPeer::Any,
-            };
-            rules.push(SgRule {
-                id: r.id.clone().unwrap_or_else(rp),
-                direction: r.direction,
-                action: r.policy,
-                priority: r.priority,
-                protocol: r.protocol,
-                ports: r.ports,
-                peer,
-            });
-        }
-        security_groups.push(SecurityGroup {
-            id: g.id.clone(),
-            kind: g.kind,
-            inner_accept: g.inner_access.unwrap_or(Action::Accept) == Action::Accept,
-            rules,
-        });
+        security_groups.push(lower_security_group(&ctx, i, g, &sg_ids)?);
     }
 
     // Instances.
@@ -1020,6 +978,96 @@ fn lower_sas(
         ),
         None if established => (vec![SaSelectors::new(local, remote)], true),
         None => (Vec::new(), false),
+    }
+}
+
+/// One security group (`cloud.security_groups[i]`); `sg_ids` resolves peer groups.
+fn lower_security_group(
+    ctx: &Ctx,
+    i: usize,
+    g: &input::SecurityGroup,
+    sg_ids: &HashMap<&str, usize>,
+) -> Result<SecurityGroup, InputError> {
+    let p = || format!("cloud.security_groups[{i}]");
+    if g.kind == SgType::Enterprise && g.inner_access.is_some() {
+        return Err(ctx.err(format!("{}.inner_access", p()), "inner_access applies to basic security groups only; enterprise groups never allow inner access implicitly"));
+    }
+    let mut rules = Vec::with_capacity(g.rules.len());
+    for (j, r) in g.rules.iter().enumerate() {
+        let rp = || format!("{}.rules[{j}]", p());
+        let peer = match (&r.peer, &r.peer_group) {
+            (Some(_), Some(_)) => {
+                return Err(ctx.err(rp(), "a rule has either `peer` or `peer_group`, not both"))
+            }
+            (Some(c), None) => SgPeer::Cidr(c.network()),
+            (None, Some(gid)) => {
+                if g.kind == SgType::Enterprise {
+                    return Err(ctx.err(format!("{}.peer_group", rp()), format!("enterprise security group `{}` cannot use peer_group (Alibaba Cloud allows security-group authorisation in basic groups only); use a CIDR peer", g.id)));
+                }
+                SgPeer::Group(resolve(
+                    ctx,
+                    &sg_ids,
+                    gid,
+                    "security group",
+                    || format!("rule {}", rp()),
+                    || format!("{}.peer_group", rp()),
+                )?)
+            }
+            (None, None) => SgPeer::Any,
+        };
+        rules.push(SgRule {
+            id: r.id.clone().unwrap_or_else(rp),
+            direction: r.direction,
+            action: r.policy,
+            priority: r.priority,
+            protocol: r.protocol,
+            ports: r.ports,
+            peer,
+        });
+    }
+    Ok(SecurityGroup {
+        id: g.id.clone(),
+        kind: g.kind,
+        inner_accept: g.inner_access.unwrap_or(Action::Accept) == Action::Accept,
+        rules,
+    })
+}
+
+impl Model {
+    /// This model with security group `i` replaced by `g`, lowered as [`lower`] does
+    /// (for verifying a fix without lowering the whole topology again).
+    pub fn with_security_group(
+        &self,
+        i: usize,
+        g: &input::SecurityGroup,
+    ) -> Result<Model, InputError> {
+        let ctx = Ctx { file: "(fixed)" };
+        let sg_ids: HashMap<&str, usize> = self
+            .security_groups
+            .iter()
+            .enumerate()
+            .map(|(k, x)| (x.id.as_str(), k))
+            .collect();
+        let lowered = lower_security_group(&ctx, i, g, &sg_ids)?;
+        let mut m = self.clone();
+        m.security_groups[i] = lowered;
+        Ok(m)
+    }
+
+    /// This model with on-prem device `i` replaced by `d` (its interfaces unchanged),
+    /// lowered as [`lower`] does.
+    pub fn with_device(&self, i: usize, d: &input::Device) -> Result<Model, InputError> {
+        let ctx = Ctx { file: "(fixed)" };
+        let conn_ids: HashMap<&str, usize> = self
+            .connections
+            .iter()
+            .enumerate()
+            .map(|(k, c)| (c.id.as_str(), k))
+            .collect();
+        let lowered = lower_device(&ctx, i, d, &conn_ids)?;
+        let mut m = self.clone();
+        m.devices[i] = lowered;
+        Ok(m)
     }
 }
 

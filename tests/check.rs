@@ -128,3 +128,38 @@ proptest! {
         prop_assert_eq!(!ok, hit, "{} → {} port {}", src, dst, port);
     }
 }
+
+/// A fix applied straight to the lowered model (one security group or device lowered
+/// again) gives the model that lowering the whole fixed topology gives, for every change
+/// `check` proposes on the corpus and on a generated topology.
+#[test]
+fn fixes_patched_into_the_model_equal_the_relowered_topology() {
+    let mut files: Vec<(String, String)> = topologies()
+        .iter()
+        .map(|p| (stem(p), std::fs::read_to_string(p).unwrap()))
+        .collect();
+    let g = vpntrace::gen::generate(&vpntrace::gen::GenParams::scaled(8).with_seed(5));
+    files.push(("generated".into(), serde_json::to_string(&g).unwrap()));
+    let mut patched = 0;
+    for (name, text) in files {
+        let topo = vpntrace::model::parse(&name, &text).unwrap();
+        let m = vpntrace::model::lower(&name, &topo).unwrap();
+        let report = vpntrace::check::check_all(&topo, &m);
+        for f in &report.findings {
+            let Some(change) = &f.change else { continue };
+            let Some(res) = vpntrace::fix::apply_to_model(&topo, &m, change, 1) else {
+                continue;
+            };
+            let (m2, _) = res.unwrap();
+            let t2 = vpntrace::fix::apply(&topo, change, 1).unwrap();
+            let m3 = vpntrace::model::lower(&name, &t2).unwrap();
+            assert_eq!(
+                format!("{m2:?}"),
+                format!("{m3:?}"),
+                "{name}: {change} patched differs from re-lowered"
+            );
+            patched += 1;
+        }
+    }
+    assert!(patched >= 10, "only {patched} changes were patchable");
+}
