@@ -924,7 +924,7 @@ fn finding_of(
                 .keys()
                 .zip(by_dst.keys().skip(1))
                 .all(|(a, b)| a.1 < b.0);
-            let per_atom: Vec<((u32, u32), Vec<(u32, u32)>)> = if disjoint {
+            let per_atom: Vec<((u32, u32), Ivs)> = if disjoint {
                 // The usual case: the destination intervals are already the atoms.
                 by_dst.into_iter().collect()
             } else {

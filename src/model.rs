@@ -1006,7 +1006,7 @@ fn lower_security_group(
                 }
                 SgPeer::Group(resolve(
                     ctx,
-                    &sg_ids,
+                    sg_ids,
                     gid,
                     "security group",
                     || format!("rule {}", rp()),
