@@ -1343,9 +1343,13 @@ pub fn write_fixed(
 /// reachability (3, 4, 5, 6).
 pub fn check_all(topo: &input::Topology, m: &Model) -> CheckReport {
     let mut report = run(topo, m);
+    let t0 = std::time::Instant::now();
     report.findings.extend(settings_findings(topo));
     report.findings.extend(crate::salayout::check(m));
     sort_findings(&mut report.findings);
+    if std::env::var_os("VPNTRACE_TIMING").is_some() {
+        eprintln!("settings and SA layout {:?}", t0.elapsed());
+    }
     report
 }
 

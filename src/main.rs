@@ -139,9 +139,16 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             format,
         } => {
             let file = topology.display().to_string();
+            let t0 = std::time::Instant::now();
+            let timing = |what: &str| {
+                if std::env::var_os("VPNTRACE_TIMING").is_some() {
+                    eprintln!("{what} at {:?}", t0.elapsed());
+                }
+            };
             let text = std::fs::read_to_string(&topology)
                 .map_err(|e| usage(&format!("{file}: cannot read the topology file: {e}")))?;
             let mut topo = model::parse(&file, &text).map_err(|e| usage(&e.to_string()))?;
+            timing("parsed");
             for arg in &idc_sas {
                 for note in vpntrace::salayout::idc_sas_arg(&mut topo, arg)
                     .map_err(|e| usage(&e.to_string()))?
@@ -150,7 +157,9 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 }
             }
             let m = model::lower(&file, &topo).map_err(|e| usage(&e.to_string()))?;
+            timing("lowered");
             let report = vpntrace::check::check_all(&topo, &m);
+            timing("checked");
             match format {
                 Format::Json => print!(
                     "{}",
@@ -160,6 +169,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 ),
                 Format::Text => print!("{}", render::check_text(&m, &report, style())),
             }
+            timing("printed");
             if let Some(out) = write_fixed {
                 let fixed = vpntrace::check::write_fixed(&topo, &report)
                     .map_err(|e| usage(&format!("cannot apply the fixes: {e}")))?;

@@ -246,10 +246,17 @@ pub fn rule_on(nw: &mut Narrow, vals: [u32; 4], conds: &[Cond]) -> bool {
                 nw.cons(c.f, c.lo, c.hi);
             }
         } else {
-            let const_fail = conds
-                .iter()
-                .any(|c| nw.dim(c.f).is_none() && !c.holds(vals[c.f as usize]));
-            if !const_fail {
+            // A condition that fails on a constant field, or for the whole region already,
+            // fails for every packet of the region: nothing to cut.
+            let region = nw.region.expect("checked above");
+            let fails_everywhere = conds.iter().any(|c| {
+                !c.holds(vals[c.f as usize])
+                    && match nw.dim(c.f) {
+                        None => true,
+                        Some(d) => region.hi[d] < c.lo || region.lo[d] > c.hi,
+                    }
+            });
+            if !fails_everywhere {
                 // A rule has at most one condition per field: four alternatives.
                 let mut alts = [(None, 0, 0); 4];
                 let mut n = 0;
