@@ -61,7 +61,7 @@ fn existing_space(m: &Model) -> (AddrSet, AddrSet, AddrSet) {
     let cloud = AddrSet::from_nets(m.vswitches.iter().map(|v| v.cidr));
     let mut idc_nets = Vec::new();
     let mut infra = Vec::new();
-    for d in &m.devices {
+    for d in m.devices.iter() {
         for f in &d.interfaces {
             if f.role == input::Role::Inside {
                 idc_nets.push(f.net);
@@ -169,10 +169,10 @@ fn prefixes_by_protocol(m: &Model) -> [Vec<(u32, u32)>; 4] {
     let mut ruled: Vec<(Protocol, bool, ipnet::Ipv4Net)> = Vec::new();
     any.extend(m.vpc_cidrs.iter().map(|c| c.network()));
     any.extend(m.vswitches.iter().map(|x| x.cidr));
-    for t in &m.route_tables {
+    for t in m.route_tables.iter() {
         any.extend(t.entries.iter().map(|e| e.destination));
     }
-    for g in &m.security_groups {
+    for g in m.security_groups.iter() {
         for r in &g.rules {
             if let crate::model::SgPeer::Cidr(n) = r.peer {
                 // A security-group rule's ports never stop an ICMP or GRE rule from
@@ -181,7 +181,7 @@ fn prefixes_by_protocol(m: &Model) -> [Vec<(u32, u32)>; 4] {
             }
         }
     }
-    for g in &m.vpn_gateways {
+    for g in m.vpn_gateways.iter() {
         for r in g.policy_routes.iter().chain(&g.destination_routes) {
             any.push(r.destination);
             any.extend(r.source);
@@ -195,7 +195,7 @@ fn prefixes_by_protocol(m: &Model) -> [Vec<(u32, u32)>; 4] {
                 .map(|c| c.network()),
         )
     };
-    for c in &m.connections {
+    for c in m.connections.iter() {
         any.extend(
             c.local_subnets
                 .iter()
@@ -206,7 +206,7 @@ fn prefixes_by_protocol(m: &Model) -> [Vec<(u32, u32)>; 4] {
             sel(&mut any, s);
         }
     }
-    for d in &m.devices {
+    for d in m.devices.iter() {
         any.extend(d.interfaces.iter().map(|f| f.net));
         any.extend(d.routes.iter().map(|r| r.destination));
         if let Some(f) = &d.filter {

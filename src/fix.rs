@@ -65,34 +65,13 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
     match s(change, "op")? {
         "add_route_entry" => {
             let rt = s(change, "route_table")?;
-            let hop = &change["next_hop"];
-            let kind: input::NextHopKind =
-                serde_json::from_value(hop["type"].clone()).map_err(|e| e.to_string())?;
             let table = t
                 .cloud
                 .route_tables
                 .iter_mut()
                 .find(|r| r.id == rt)
                 .ok_or_else(|| format!("no route table `{rt}`"))?;
-            for (k, d) in cidrs(change, "destinations")?.into_iter().enumerate() {
-                // Replace an entry of the same destination; else add.
-                let entry = input::RouteEntry {
-                    id: Some(id(k)),
-                    destination: d,
-                    next_hop: input::NextHop {
-                        kind,
-                        id: hop["id"].as_str().map(str::to_string),
-                    },
-                };
-                match table
-                    .entries
-                    .iter()
-                    .position(|e| e.destination.network() == d.network())
-                {
-                    Some(i) => table.entries[i] = entry,
-                    None => table.entries.push(entry),
-                }
-            }
+            add_route_entries(table, change, n)?;
         }
         "publish_vpn_route" => {
             let g = s(change, "vpn_gateway")?;
@@ -150,11 +129,11 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
     Ok(t)
 }
 
-/// Apply a change that touches one security group or one on-prem device straight to the
+/// Apply a change that touches one security group, route table or on-prem device straight to the
 /// lowered model: the object is changed as [`apply`] changes it and lowered alone, the
 /// rest of the model is shared. `None` for a change of another kind (use [`apply`], then
 /// lower). The flag is true when the change touches what the lookup index is built from
-/// (a device's routes or forwarding), so the index must be built again.
+/// (routes, a device's forwarding), so the index must be built again.
 pub fn apply_to_model(
     t: &input::Topology,
     m: &crate::model::Model,
@@ -176,6 +155,19 @@ pub fn apply_to_model(
             let fixed = m.with_security_group(i, &grp).map_err(|e| e.to_string())?;
             Ok((fixed, false))
         })(),
+        "add_route_entry" => (|| {
+            let rt = s(change, "route_table")?;
+            let i = t
+                .cloud
+                .route_tables
+                .iter()
+                .position(|r| r.id == rt)
+                .ok_or_else(|| format!("no route table `{rt}`"))?;
+            let mut table = t.cloud.route_tables[i].clone();
+            add_route_entries(&mut table, change, n)?;
+            let fixed = m.with_route_table(i, &table).map_err(|e| e.to_string())?;
+            Ok((fixed, true))
+        })(),
         "insert_filter_rule" | "add_device_route" | "insert_no_nat" | "enable_forwarding"
         | "set_rp_filter" => (|| {
             let id = s(change, "device")?;
@@ -196,6 +188,38 @@ pub fn apply_to_model(
         _ => return None,
     };
     Some(res)
+}
+
+/// Add (or replace, by destination) the entries of an `add_route_entry` change.
+fn add_route_entries(
+    table: &mut input::RouteTable,
+    change: &Value,
+    n: usize,
+) -> Result<(), String> {
+    let id = |k: usize| format!("vpntrace-fix-{n}-{k}");
+    let hop = &change["next_hop"];
+    let kind: input::NextHopKind =
+        serde_json::from_value(hop["type"].clone()).map_err(|e| e.to_string())?;
+    for (k, d) in cidrs(change, "destinations")?.into_iter().enumerate() {
+        // Replace an entry of the same destination; else add.
+        let entry = input::RouteEntry {
+            id: Some(id(k)),
+            destination: d,
+            next_hop: input::NextHop {
+                kind,
+                id: hop["id"].as_str().map(str::to_string),
+            },
+        };
+        match table
+            .entries
+            .iter()
+            .position(|e| e.destination.network() == d.network())
+        {
+            Some(i) => table.entries[i] = entry,
+            None => table.entries.push(entry),
+        }
+    }
+    Ok(())
 }
 
 /// Add the rules of an `add_sg_rule` change to a security group.

@@ -161,7 +161,7 @@ impl Index {
             })
             .collect();
         let mut vswitch_hosts = vec![Vec::new(); m.vswitches.len()];
-        for i in &m.instances {
+        for i in m.instances.iter() {
             vswitch_hosts[i.vswitch].push(u32::from(i.ip));
         }
         for v in &mut vswitch_hosts {

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::Path;
+use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
@@ -18,22 +19,24 @@ use crate::input::{
 /// Topology files larger than this are refused rather than read into memory.
 pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 
+/// The lowered topology. Its lists are shared (`Arc`): a fixed variant of the model
+/// (see [`Model::with_device`]) copies only the list it changes.
 #[derive(Clone, Debug)]
 pub struct Model {
     pub name: String,
     pub vpc_id: String,
     pub vpc_cidrs: Vec<Cidr>,
     pub vpc_set: AddrSet,
-    pub vswitches: Vec<VSwitch>,
-    pub route_tables: Vec<RouteTable>,
+    pub vswitches: Arc<Vec<VSwitch>>,
+    pub route_tables: Arc<Vec<RouteTable>>,
     /// Index of the VPC's system route table (SPEC: the one marked `system`, or the only one).
     pub system_table: Option<usize>,
-    pub security_groups: Vec<SecurityGroup>,
-    pub instances: Vec<Instance>,
-    pub vpn_gateways: Vec<VpnGateway>,
-    pub customer_gateways: Vec<CustomerGateway>,
-    pub connections: Vec<Connection>,
-    pub devices: Vec<Device>,
+    pub security_groups: Arc<Vec<SecurityGroup>>,
+    pub instances: Arc<Vec<Instance>>,
+    pub vpn_gateways: Arc<Vec<VpnGateway>>,
+    pub customer_gateways: Arc<Vec<CustomerGateway>>,
+    pub connections: Arc<Vec<Connection>>,
+    pub devices: Arc<Vec<Device>>,
     pub flows: Vec<input::FlowSpec>,
 }
 
@@ -872,46 +875,8 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
     // Route table entries (need instance and VPN gateway ids).
     let mut route_tables = Vec::with_capacity(c.route_tables.len());
     for (i, t) in c.route_tables.iter().enumerate() {
-        let mut entries = Vec::with_capacity(t.entries.len());
-        for (j, e) in t.entries.iter().enumerate() {
-            let ep = || format!("cloud.route_tables[{i}].entries[{j}]");
-            let hid = e.next_hop.id.as_deref();
-            let need_id = |what: &str| {
-                hid.ok_or_else(|| {
-                    ctx.err(
-                        format!("{}.next_hop.id", ep()),
-                        format!("a next hop of type {what} needs an id"),
-                    )
-                })
-            };
-            let by = || format!("route entry {}", ep());
-            let at = || format!("{}.next_hop.id", ep());
-            let next_hop = match e.next_hop.kind {
-                NextHopKind::VpnGateway => {
-                    let id = need_id("vpn_gateway")?;
-                    CloudHop::VpnGateway(resolve(&ctx, &vgw_ids, id, "VPN gateway", by, at)?)
-                }
-                NextHopKind::Instance => {
-                    let id = need_id("instance")?;
-                    CloudHop::Instance(resolve(&ctx, &inst_ids, id, "instance", by, at)?)
-                }
-                NextHopKind::Blackhole => CloudHop::Blackhole,
-                k => CloudHop::Other {
-                    kind: k,
-                    id: hid.map(str::to_string).unwrap_or_default(),
-                },
-            };
-            entries.push(RouteEntry {
-                id: e.id.clone().unwrap_or_else(ep),
-                destination: e.destination.network(),
-                next_hop,
-            });
-        }
-        route_tables.push(RouteTable {
-            id: t.id.clone(),
-            system: Some(i) == system_table,
-            entries,
-        });
+        let system = Some(i) == system_table;
+        route_tables.push(lower_route_table(&ctx, i, t, system, &vgw_ids, &inst_ids)?);
     }
 
     // On-prem devices.
@@ -950,15 +915,15 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         vpc_id: c.vpc.id.clone(),
         vpc_cidrs: c.vpc.cidrs.clone(),
         vpc_set,
-        vswitches,
-        route_tables,
+        vswitches: Arc::new(vswitches),
+        route_tables: Arc::new(route_tables),
         system_table,
-        security_groups,
-        instances,
-        vpn_gateways,
-        customer_gateways,
-        connections,
-        devices,
+        security_groups: Arc::new(security_groups),
+        instances: Arc::new(instances),
+        vpn_gateways: Arc::new(vpn_gateways),
+        customer_gateways: Arc::new(customer_gateways),
+        connections: Arc::new(connections),
+        devices: Arc::new(devices),
         flows: t.flows.clone(),
     })
 }
@@ -1033,6 +998,57 @@ fn lower_security_group(
     })
 }
 
+/// One route table (`cloud.route_tables[i]`); the maps resolve next-hop ids.
+fn lower_route_table(
+    ctx: &Ctx,
+    i: usize,
+    t: &input::RouteTable,
+    system: bool,
+    vgw_ids: &HashMap<&str, usize>,
+    inst_ids: &HashMap<&str, usize>,
+) -> Result<RouteTable, InputError> {
+    let mut entries = Vec::with_capacity(t.entries.len());
+    for (j, e) in t.entries.iter().enumerate() {
+        let ep = || format!("cloud.route_tables[{i}].entries[{j}]");
+        let hid = e.next_hop.id.as_deref();
+        let need_id = |what: &str| {
+            hid.ok_or_else(|| {
+                ctx.err(
+                    format!("{}.next_hop.id", ep()),
+                    format!("a next hop of type {what} needs an id"),
+                )
+            })
+        };
+        let by = || format!("route entry {}", ep());
+        let at = || format!("{}.next_hop.id", ep());
+        let next_hop = match e.next_hop.kind {
+            NextHopKind::VpnGateway => {
+                let id = need_id("vpn_gateway")?;
+                CloudHop::VpnGateway(resolve(ctx, &vgw_ids, id, "VPN gateway", by, at)?)
+            }
+            NextHopKind::Instance => {
+                let id = need_id("instance")?;
+                CloudHop::Instance(resolve(ctx, &inst_ids, id, "instance", by, at)?)
+            }
+            NextHopKind::Blackhole => CloudHop::Blackhole,
+            k => CloudHop::Other {
+                kind: k,
+                id: hid.map(str::to_string).unwrap_or_default(),
+            },
+        };
+        entries.push(RouteEntry {
+            id: e.id.clone().unwrap_or_else(ep),
+            destination: e.destination.network(),
+            next_hop,
+        });
+    }
+    Ok(RouteTable {
+        id: t.id.clone(),
+        system,
+        entries,
+    })
+}
+
 impl Model {
     /// This model with security group `i` replaced by `g`, lowered as [`lower`] does
     /// (for verifying a fix without lowering the whole topology again).
@@ -1050,7 +1066,29 @@ impl Model {
             .collect();
         let lowered = lower_security_group(&ctx, i, g, &sg_ids)?;
         let mut m = self.clone();
-        m.security_groups[i] = lowered;
+        Arc::make_mut(&mut m.security_groups)[i] = lowered;
+        Ok(m)
+    }
+
+    /// This model with route table `i` replaced by `t`, lowered as [`lower`] does.
+    pub fn with_route_table(&self, i: usize, t: &input::RouteTable) -> Result<Model, InputError> {
+        let ctx = Ctx { file: "(fixed)" };
+        let vgw_ids: HashMap<&str, usize> = self
+            .vpn_gateways
+            .iter()
+            .enumerate()
+            .map(|(k, g)| (g.id.as_str(), k))
+            .collect();
+        let inst_ids: HashMap<&str, usize> = self
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(k, x)| (x.id.as_str(), k))
+            .collect();
+        let system = self.route_tables[i].system;
+        let lowered = lower_route_table(&ctx, i, t, system, &vgw_ids, &inst_ids)?;
+        let mut m = self.clone();
+        Arc::make_mut(&mut m.route_tables)[i] = lowered;
         Ok(m)
     }
 
@@ -1066,7 +1104,7 @@ impl Model {
             .collect();
         let lowered = lower_device(&ctx, i, d, &conn_ids)?;
         let mut m = self.clone();
-        m.devices[i] = lowered;
+        Arc::make_mut(&mut m.devices)[i] = lowered;
         Ok(m)
     }
 }

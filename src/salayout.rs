@@ -125,7 +125,7 @@ pub fn endpoints_in(m: &Model, set: &AddrSet) -> Vec<String> {
         .filter(|i| set.contains(i.ip))
         .map(|i| format!("{} ({})", i.id, i.ip))
         .collect();
-    for d in &m.devices {
+    for d in m.devices.iter() {
         if d.kind != DeviceKind::Host {
             continue;
         }

@@ -1329,7 +1329,7 @@ fn cloud_reps(m: &Model, c: Cidr) -> Vec<String> {
 fn idc_reps(m: &Model, c: Cidr) -> Vec<String> {
     let mut v: Vec<String> = Vec::new();
     let mut nets: Vec<ipnet::Ipv4Net> = Vec::new();
-    for d in &m.devices {
+    for d in m.devices.iter() {
         if d.kind != DeviceKind::Host {
             continue;
         }

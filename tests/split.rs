@@ -54,7 +54,7 @@ fn failure_codes(m: &Model) -> Vec<&'static str> {
         .filter(|d| d.kind == vpntrace::input::DeviceKind::Host)
         .map(|d| d.id.clone())
         .collect();
-    for i in &m.instances {
+    for i in m.instances.iter() {
         for h in &hosts {
             for (a, b) in [(&i.id, h), (h, &i.id)] {
                 let q = FlowQuery {
