@@ -671,11 +671,12 @@ impl<'a> Walker<'a> {
     }
 
     /// Longest-prefix match on device `d` for field `f`.
-    fn route(&mut self, d: usize, f: F, a: Ipv4Addr) -> Option<RouteChoice> {
-        let (choices, index) = &self.idx.dev_routes[d];
+    fn route(&mut self, d: usize, f: F, a: Ipv4Addr) -> Option<&'a RouteChoice> {
+        let idx: &'a Index = self.idx;
+        let (choices, index) = &idx.dev_routes[d];
         index
             .lookup_on(&mut self.nw, f, u32::from(a))
-            .map(|x| choices[x.3].clone())
+            .map(|x| &choices[x.3])
     }
 
     /// Which SA carries the packet (outbound: source in local, destination in remote).
@@ -1515,7 +1516,7 @@ impl<'a> Walker<'a> {
         pkt: Packet,
         known: bool,
         hop: &mut Hop,
-    ) -> Result<RouteChoice, Next> {
+    ) -> Result<&'a RouteChoice, Next> {
         let m = self.m;
         let dev = &m.devices[d];
         let Some(r) = self.route(d, F::Dst, pkt.dst) else {
@@ -1548,7 +1549,7 @@ impl<'a> Walker<'a> {
         d: usize,
         arrived: Packet,
         pkt: Packet,
-        r: RouteChoice,
+        r: &RouteChoice,
         session: Option<DeviceSession>,
         hop: &mut Hop,
         notes: &mut Vec<String>,
@@ -1781,7 +1782,7 @@ impl<'a> Walker<'a> {
     fn next_device(
         &mut self,
         d: usize,
-        r: RouteChoice,
+        r: &RouteChoice,
         pkt: Packet,
         pre_nat: Packet,
         snat: Option<usize>,
@@ -1844,13 +1845,15 @@ impl<'a> Walker<'a> {
                 }
             }
         }
-        let via = match (r.gateway, out) {
-            (Some(g), Some(o)) => format!("via {g} on {}", dev.interfaces[o].name),
-            (Some(g), None) => format!("via {g}"),
-            (None, Some(o)) => format!("out of {}", dev.interfaces[o].name),
-            (None, None) => String::new(),
-        };
-        hop.push(|| Step { kind: StepKind::Exit, action: StepAction::Exit, rule: Some(r.id.clone()), detail: format!("next hop {via} is outside every modelled device: the packet leaves the modelled network") });
+        hop.push(|| {
+            let via = match (r.gateway, out) {
+                (Some(g), Some(o)) => format!("via {g} on {}", dev.interfaces[o].name),
+                (Some(g), None) => format!("via {g}"),
+                (None, Some(o)) => format!("out of {}", dev.interfaces[o].name),
+                (None, None) => String::new(),
+            };
+            Step { kind: StepKind::Exit, action: StepAction::Exit, rule: Some(r.id.clone()), detail: format!("next hop {via} is outside every modelled device: the packet leaves the modelled network") }
+        });
         let outside = out.is_some_and(|o| dev.interfaces[o].role == Role::Outside);
         let cloud_bound = member(&mut self.nw, &self.idx.vpc_iv, F::Dst, u32::from(pkt.dst));
         let idx = self.idx;
@@ -1989,7 +1992,7 @@ impl<'a> Walker<'a> {
         }
         let (rule, action) = filter_decide_in(dev, chain, in_iface, out_iface, pkt, &mut self.nw)
             .expect("chain exists");
-        let detail = match rule {
+        let detail = || match rule {
             Some(_) => format!("{} chain: {}", chain.as_str(), action.as_str()),
             None => format!(
                 "{} chain: no rule matches, default {}",
@@ -2005,7 +2008,7 @@ impl<'a> Walker<'a> {
                 StepAction::Drop
             },
             rule: rule.map(|r| c.rules[r].id.clone()),
-            detail,
+            detail: detail(),
         });
         if action == Action::Accept {
             Ok(())
