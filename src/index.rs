@@ -28,6 +28,8 @@ pub struct Index {
     pub vswitch_hosts: Vec<Vec<u32>>,
     /// Every address an instance or a device interface owns, sorted.
     pub owned: Vec<u32>,
+    /// The owner of each address of `owned`.
+    pub owners: Vec<OwnerRef>,
     /// vSwitch CIDRs and device interface subnets (where unmodelled hosts live), each with
     /// where such a host's traffic enters: its vSwitch, or the first forwarding device on
     /// the subnet.
@@ -40,6 +42,13 @@ pub struct Index {
     pub tunnel_end: Vec<Option<(usize, usize)>>,
 }
 
+/// Who owns an address: an instance, or a device's interface (device, interface).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerRef {
+    Instance(usize),
+    Interface(usize, usize),
+}
+
 /// Where an unmodelled host on a subnet sends from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EpNet {
@@ -48,13 +57,20 @@ pub enum EpNet {
 }
 
 impl Index {
+    /// Who owns `addr` (one binary search over the sorted owned addresses).
+    pub fn owner(&self, addr: Ipv4Addr) -> Option<OwnerRef> {
+        self.owned
+            .binary_search(&u32::from(addr))
+            .ok()
+            .map(|k| self.owners[k])
+    }
+
     /// The endpoint holding `addr` (as `trace::endpoint_for_addr`, by index).
     pub fn endpoint(&self, addr: Ipv4Addr) -> Option<Endpoint> {
-        if let Some(&i) = self.instance_by_ip.get(&addr) {
-            return Some(Endpoint::Instance(i));
-        }
-        if let Some(&(d, _)) = self.iface_by_ip.get(&addr) {
-            return Some(Endpoint::Device(d));
+        match self.owner(addr) {
+            Some(OwnerRef::Instance(i)) => return Some(Endpoint::Instance(i)),
+            Some(OwnerRef::Interface(d, _)) => return Some(Endpoint::Device(d)),
+            None => {}
         }
         self.endpoint_nets
             .lookup(u32::from(addr))
@@ -167,18 +183,22 @@ impl Index {
         for v in &mut vswitch_hosts {
             v.sort();
         }
-        let mut owned: Vec<u32> = m
+        // Lowering refuses an address owned twice, so each appears once.
+        let mut by_addr: Vec<(u32, OwnerRef)> = m
             .instances
             .iter()
-            .map(|i| u32::from(i.ip))
-            .chain(
-                m.devices
+            .enumerate()
+            .map(|(k, i)| (u32::from(i.ip), OwnerRef::Instance(k)))
+            .chain(m.devices.iter().enumerate().flat_map(|(d, dev)| {
+                dev.interfaces
                     .iter()
-                    .flat_map(|d| d.interfaces.iter().map(|f| u32::from(f.addr))),
-            )
+                    .enumerate()
+                    .map(move |(f, x)| (u32::from(x.addr), OwnerRef::Interface(d, f)))
+            }))
             .collect();
-        owned.sort();
-        owned.dedup();
+        by_addr.sort_by_key(|&(a, _)| a);
+        by_addr.dedup_by_key(|&mut (a, _)| a);
+        let (owned, owners): (Vec<u32>, Vec<OwnerRef>) = by_addr.into_iter().unzip();
         // The first device listed on a subnet that forwards (else the first on it).
         let mut first_fwd: BTreeMap<ipnet::Ipv4Net, (usize, usize)> = BTreeMap::new();
         for (d, dev) in m.devices.iter().enumerate().filter(|(_, d)| d.forwarding) {
@@ -226,6 +246,7 @@ impl Index {
             dev_cfg,
             vswitch_hosts,
             owned,
+            owners,
             endpoint_nets,
             vpc_iv,
             conn_cfg,

@@ -6,7 +6,6 @@
 //! NAT) that the forward pass created. Each rule of network behaviour lives in one
 //! function below, documented with the system behaviour it mirrors.
 
-use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -552,7 +551,7 @@ enum At {
 #[derive(Clone, Debug, Default)]
 struct Sessions {
     /// (instance, the packet as the instance's group saw it).
-    sg: BTreeSet<(usize, Packet)>,
+    sg: Vec<(usize, Packet)>,
     devices: Vec<DeviceSession>,
 }
 
@@ -591,10 +590,11 @@ enum Next {
 
 impl<'a> Walker<'a> {
     fn walk(&mut self, start: At, pkt: Packet) -> Path {
-        let mut hops = Vec::new();
+        // Few hops per path (one allocation each for hops and the loop guard; a list
+        // beats a tree).
+        let mut hops = Vec::with_capacity(12);
         let mut notes = Vec::new();
-        // Few hops per path: a list beats a tree.
-        let mut seen: Vec<(At, Packet)> = Vec::new();
+        let mut seen: Vec<(At, Packet)> = Vec::with_capacity(12);
         let mut at = start;
         let mut pkt = pkt;
         loop {
@@ -885,7 +885,9 @@ impl<'a> Walker<'a> {
         });
         if v.accept {
             if !self.reply {
-                self.sessions.sg.insert((i, pkt));
+                if !self.sessions.sg.contains(&(i, pkt)) {
+                    self.sessions.sg.push((i, pkt));
+                }
             }
             Ok(())
         } else {
@@ -949,7 +951,10 @@ impl<'a> Walker<'a> {
                     ),
                 });
                 let owner = if self.owned(F::Dst, pkt.dst) {
-                    self.idx.instance_by_ip.get(&pkt.dst).copied()
+                    match self.idx.owner(pkt.dst) {
+                        Some(crate::index::OwnerRef::Instance(i)) => Some(i),
+                        _ => None,
+                    }
                 } else {
                     None
                 };
@@ -1797,12 +1802,11 @@ impl<'a> Walker<'a> {
         if r.gateway.is_none() {
             self.owned(F::Dst, pkt.dst);
         }
-        let holder = self
-            .idx
-            .iface_by_ip
-            .get(&target)
-            .copied()
-            .filter(|&(i, f)| {
+        let holder = match self.idx.owner(target) {
+            Some(crate::index::OwnerRef::Interface(i, f)) => Some((i, f)),
+            _ => None,
+        }
+        .filter(|&(i, f)| {
                 i != d
                     && out.is_none_or(|o| {
                         dev.interfaces[o]
@@ -2235,7 +2239,10 @@ pub fn sg_decide_in(
     pkt: Packet,
     nw: &mut Narrow,
 ) -> SgVerdict {
-    let v = sg_decide_by(m, i, dir, pkt, |ip| idx.instance_by_ip.get(&ip).copied());
+    let v = sg_decide_by(m, i, dir, pkt, |ip| match idx.owner(ip) {
+        Some(crate::index::OwnerRef::Instance(k)) => Some(k),
+        _ => None,
+    });
     if nw.region.is_none() {
         return v;
     }
