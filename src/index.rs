@@ -57,6 +57,23 @@ pub enum EpNet {
 }
 
 impl Index {
+    /// Whether `v` is owned, and the span around it holding no other owned address:
+    /// `(true, v, v)`, or `(false, lo, hi)` for the gap between owned addresses.
+    pub fn owned_span(&self, v: u32) -> (bool, u32, u32) {
+        let owned = &self.owned;
+        let i = owned.partition_point(|&x| x < v);
+        if owned.get(i) == Some(&v) {
+            return (true, v, v);
+        }
+        let lo = if i > 0 { owned[i - 1] + 1 } else { 0 };
+        let hi = if i < owned.len() {
+            owned[i] - 1
+        } else {
+            u32::MAX
+        };
+        (false, lo, hi)
+    }
+
     /// Who owns `addr` (one binary search over the sorted owned addresses).
     pub fn owner(&self, addr: Ipv4Addr) -> Option<OwnerRef> {
         self.owned

@@ -474,6 +474,7 @@ pub fn trace_packet_in(
         arrived_sym: [None; 4],
         pre_nat_sym: [None; 4],
         quiet: region.is_some(),
+        owned_memo: [(0, idx.owned_span(0)); 2],
     };
     let direction = w.direction_of(pkt);
     w.direction = direction;
@@ -581,6 +582,8 @@ struct Walker<'a> {
     pre_nat_sym: [Option<usize>; 4],
     /// Build no steps, notes or findings (region exploration: only the outcome counts).
     quiet: bool,
+    /// The last two answers of `Index::owned_span` (address, answer).
+    owned_memo: [(u32, (bool, u32, u32)); 2],
 }
 
 enum Next {
@@ -640,23 +643,21 @@ impl<'a> Walker<'a> {
     }
 
     /// Is `a` (field `f`) an address some instance or device owns? Narrows to that
-    /// address, or to the gap between owned addresses around it.
+    /// address, or to the gap between owned addresses around it. A path asks about the
+    /// same few addresses at several hops: the last answers are kept.
     fn owned(&mut self, f: F, a: Ipv4Addr) -> bool {
         let v = u32::from(a);
-        let owned = &self.idx.owned;
-        let i = owned.partition_point(|&x| x < v);
-        if owned.get(i) == Some(&v) {
-            self.nw.cons(f, v, v);
-            return true;
-        }
-        let lo = if i > 0 { owned[i - 1] + 1 } else { 0 };
-        let hi = if i < owned.len() {
-            owned[i] - 1
-        } else {
-            u32::MAX
+        let span = match self.owned_memo.iter().find(|(x, _)| *x == v) {
+            Some(&(_, s)) => s,
+            None => {
+                let s = self.idx.owned_span(v);
+                self.owned_memo[1] = self.owned_memo[0];
+                self.owned_memo[0] = (v, s);
+                s
+            }
         };
-        self.nw.cons(f, lo, hi);
-        false
+        self.nw.cons(f, span.1, span.2);
+        span.0
     }
 
     /// The endpoint an address resolves to is the same across the region: the same
@@ -2213,20 +2214,9 @@ pub fn vals(pkt: Packet) -> [u32; 4] {
 
 /// Is `v` owned by an instance or device? Narrows field `f` to it, or to the gap.
 pub fn owned_gap(nw: &mut Narrow, idx: &Index, f: F, v: u32) -> bool {
-    let owned = &idx.owned;
-    let i = owned.partition_point(|&x| x < v);
-    if owned.get(i) == Some(&v) {
-        nw.cons(f, v, v);
-        return true;
-    }
-    let lo = if i > 0 { owned[i - 1] + 1 } else { 0 };
-    let hi = if i < owned.len() {
-        owned[i] - 1
-    } else {
-        u32::MAX
-    };
+    let (owned, lo, hi) = idx.owned_span(v);
     nw.cons(f, lo, hi);
-    false
+    owned
 }
 
 /// [`sg_decide`], narrowing the region to the packets every relevant rule treats the
