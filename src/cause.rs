@@ -206,11 +206,17 @@ pub fn widen(m: &Model, conn: Option<usize>, set: &AddrSet) -> Vec<Cidr> {
     }
     candidates.sort_by_key(|c| std::cmp::Reverse(c.len()));
     // Then the vSwitch CIDRs, for addresses outside every connection.
+    let ivs = set.intervals();
+    let touches = |n: &ipnet::Ipv4Net| {
+        let (lo, hi) = (u32::from(n.network()), u32::from(n.broadcast()));
+        let i = ivs.partition_point(|&(_, b)| b < lo);
+        ivs.get(i).is_some_and(|&(a, _)| a <= hi)
+    };
     let mut vsw: Vec<Cidr> = m
         .vswitches
         .iter()
+        .filter(|v| touches(&v.cidr))
         .map(|v| Cidr(v.cidr))
-        .filter(|v| !AddrSet::from_cidrs([v]).intersect(set).is_empty())
         .collect();
     vsw.sort_by_key(|c| std::cmp::Reverse(c.len()));
     candidates.extend(vsw);
