@@ -2242,6 +2242,7 @@ pub fn sg_decide_in(
         Direction::Egress => F::Dst,
     };
     let x = vals(pkt);
+    let mut peer_span: Option<(bool, u32, u32)> = None;
     for &g in &m.instances[i].security_groups {
         for rule in &m.security_groups[g].rules {
             if rule.direction != dir
@@ -2257,7 +2258,10 @@ pub fn sg_decide_in(
             match &rule.peer {
                 SgPeer::Cidr(n) => conds.push(Cond::net(peer_f, *n)),
                 SgPeer::Group(_) => {
-                    owned_gap(nw, idx, peer_f, x[peer_f as usize]);
+                    // Whether the peer is a member depends only on who owns it.
+                    let (_, lo, hi) =
+                        *peer_span.get_or_insert_with(|| idx.owned_span(x[peer_f as usize]));
+                    nw.cons(peer_f, lo, hi);
                 }
                 SgPeer::Any => {}
             }
