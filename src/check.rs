@@ -398,7 +398,7 @@ fn carry(o: &Outcome, src: (u32, u32), dst: (u32, u32), rename: &[(usize, usize)
 /// ways). For tests and tools that compare `check` with `trace`.
 pub fn failures(m: &Model) -> Vec<Outcome> {
     let idx = Index::build(m);
-    reach(m, &idx).0
+    reach(m, Some(&idx)).0
 }
 
 /// The addresses `check` analyses for a connection: (local, remote) that exist.
@@ -408,15 +408,29 @@ pub fn analysed_space(m: &Model, conn: usize) -> (AddrSet, AddrSet) {
     (c.local_set.intersect(&cloud), c.remote_set.intersect(&idc))
 }
 
-fn reach(m: &Model, idx: &Index) -> (Vec<Outcome>, usize, Vec<Finding>, AddrSet) {
+/// Explore every connection; builds the index (beside the prefix tables) unless given.
+/// Returns the failing outcomes, the packets traced, warnings, the network devices' own
+/// addresses and the index.
+fn reach(
+    m: &Model,
+    idx: Option<&Index>,
+) -> (Vec<Outcome>, usize, Vec<Finding>, AddrSet, Option<Index>) {
     use rayon::prelude::*;
-    let (cloud_space, idc_space, infra) = existing_space(m);
+    let ((cloud_space, idc_space, infra), (prefixes, built)) = rayon::join(
+        || existing_space(m),
+        || {
+            rayon::join(
+                || prefixes_by_protocol(m),
+                || idx.is_none().then(|| Index::build(m)),
+            )
+        },
+    );
+    let idx = idx.or(built.as_ref()).expect("given or built");
     let spaces = Spaces {
         cloud: cloud_space.intervals(),
         idc: idc_space.intervals(),
         infra: infra.intervals(),
     };
-    let prefixes = prefixes_by_protocol(m);
     // Connections are independent: explore them in parallel, collect in order.
     let per: Vec<(Vec<Outcome>, usize, Vec<Finding>)> = (0..m.connections.len())
         .into_par_iter()
@@ -430,7 +444,7 @@ fn reach(m: &Model, idx: &Index) -> (Vec<Outcome>, usize, Vec<Finding>, AddrSet)
         count += n;
         warnings.extend(w);
     }
-    (outcomes, count, warnings, infra)
+    (outcomes, count, warnings, infra, built)
 }
 
 /// The existing address space of each side, and the network devices' own addresses.
@@ -1108,11 +1122,8 @@ pub fn apply_change(
 /// and verify fixes.
 pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     let t0 = std::time::Instant::now();
-    let idx = Index::build(m);
-    if std::env::var_os("VPNTRACE_TIMING").is_some() {
-        eprintln!("index {:?}", t0.elapsed());
-    }
-    let (outcomes, count, warnings, infra) = reach(m, &idx);
+    let (outcomes, count, warnings, infra, idx) = reach(m, None);
+    let idx = idx.expect("reach builds the index when none is given");
     let t1 = t0.elapsed();
 
     let t2 = t0.elapsed();

@@ -446,7 +446,12 @@ impl<T: Copy> PrefixIndex<T> {
     /// Lookup and narrow field `f` to where the answer is the same.
     pub fn lookup_on(&self, nw: &mut Narrow, f: F, v: u32) -> Option<(u32, u32, u8, T)> {
         let found = self.lookup(v);
-        if nw.region.is_some() {
+        // Nothing to narrow on a constant field or on a dimension already one value.
+        let open = match (nw.region, nw.dim(f)) {
+            (Some(r), Some(d)) => r.lo[d] < r.hi[d],
+            _ => false,
+        };
+        if open {
             let (lo, hi) = self.region(v, found);
             nw.cons(f, lo, hi);
         }

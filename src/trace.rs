@@ -1808,13 +1808,13 @@ impl<'a> Walker<'a> {
             _ => None,
         }
         .filter(|&(i, f)| {
-                i != d
-                    && out.is_none_or(|o| {
-                        dev.interfaces[o]
-                            .net
-                            .contains(&m.devices[i].interfaces[f].addr)
-                    })
-            });
+            i != d
+                && out.is_none_or(|o| {
+                    dev.interfaces[o]
+                        .net
+                        .contains(&m.devices[i].interfaces[f].addr)
+                })
+        });
         if let Some((nd, nf)) = holder {
             return Next::Go(
                 At::Device {
