@@ -105,6 +105,10 @@ impl Protocol {
     pub const CONCRETE: [Protocol; 4] =
         [Protocol::Tcp, Protocol::Udp, Protocol::Icmp, Protocol::Gre];
 
+    /// The position of a concrete protocol in [`Protocol::CONCRETE`] (None for `All`).
+    pub fn concrete_index(self) -> Option<usize> {
+        Protocol::CONCRETE.iter().position(|&p| p == self)
+    }
     /// Does a rule written for `self` match a packet of protocol `p`?
     pub fn matches(self, p: Protocol) -> bool {
         self == Protocol::All || self == p

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use crate::model::{Model, SaSelectors};
+use crate::addr::Protocol;
+use crate::model::{ChainKind, Model, SaSelectors};
 use crate::region::{PrefixIndex, SaIv};
-use crate::trace::{Endpoint, RouteChoice, VrRoute};
+use crate::trace::{Endpoint, RouteChoice, RuleSpan, VrRoute};
 
 pub struct Index {
     /// Per route table: system routes (rank 0), entries (rank 1), published VPN routes
@@ -17,6 +18,12 @@ pub struct Index {
     pub vpn_dest: Vec<PrefixIndex<usize>>,
     /// Per device: connected subnets then listed routes, as route choices.
     pub dev_routes: Vec<(Vec<RouteChoice>, PrefixIndex<usize>)>,
+    /// Per device, per chain (input, forward, output), per concrete protocol (in
+    /// `Protocol::CONCRETE` order), per incoming interface (0: none, k: interface k-1):
+    /// the rules that can match such a packet, in chain order (a rule for another
+    /// protocol or incoming interface, or naming ports for a packet without them, never
+    /// does).
+    pub chain_rules: Vec<[[Vec<Vec<RuleSpan>>; 4]; 3]>,
     pub instance_by_ip: BTreeMap<Ipv4Addr, usize>,
     /// (device, interface) by address.
     pub iface_by_ip: BTreeMap<Ipv4Addr, (usize, usize)>,
@@ -146,6 +153,33 @@ impl Index {
                 )
             })
             .collect();
+        let chain_rules = m
+            .devices
+            .iter()
+            .map(|d| {
+                [ChainKind::Input, ChainKind::Forward, ChainKind::Output].map(|k| {
+                    let chain = d.filter.as_ref().and_then(|f| f.chain(k));
+                    Protocol::CONCRETE.map(|p| {
+                        let Some(c) = chain else { return Vec::new() };
+                        (0..=d.interfaces.len())
+                            .map(|slot| {
+                                let in_iface = slot.checked_sub(1);
+                                c.rules
+                                    .iter()
+                                    .enumerate()
+                                    .filter(|(_, r)| {
+                                        crate::trace::rule_fits(r, p)
+                                            && (r.in_interface.is_none()
+                                                || r.in_interface == in_iface)
+                                    })
+                                    .map(|(i, r)| RuleSpan::of(i, r))
+                                    .collect()
+                            })
+                            .collect()
+                    })
+                })
+            })
+            .collect();
         let dev_routes = m
             .devices
             .iter()
@@ -256,6 +290,7 @@ impl Index {
             vrouter,
             vpn_dest,
             dev_routes,
+            chain_rules,
             instance_by_ip,
             iface_by_ip,
             cloud_sas,

@@ -1024,11 +1024,11 @@ fn lower_route_table(
         let next_hop = match e.next_hop.kind {
             NextHopKind::VpnGateway => {
                 let id = need_id("vpn_gateway")?;
-                CloudHop::VpnGateway(resolve(ctx, &vgw_ids, id, "VPN gateway", by, at)?)
+                CloudHop::VpnGateway(resolve(ctx, vgw_ids, id, "VPN gateway", by, at)?)
             }
             NextHopKind::Instance => {
                 let id = need_id("instance")?;
-                CloudHop::Instance(resolve(ctx, &inst_ids, id, "instance", by, at)?)
+                CloudHop::Instance(resolve(ctx, inst_ids, id, "instance", by, at)?)
             }
             NextHopKind::Blackhole => CloudHop::Blackhole,
             k => CloudHop::Other {

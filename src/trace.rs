@@ -885,10 +885,8 @@ impl<'a> Walker<'a> {
             detail: v.describe(m, dir),
         });
         if v.accept {
-            if !self.reply {
-                if !self.sessions.sg.contains(&(i, pkt)) {
-                    self.sessions.sg.push((i, pkt));
-                }
+            if !self.reply && !self.sessions.sg.contains(&(i, pkt)) {
+                self.sessions.sg.push((i, pkt));
             }
             Ok(())
         } else {
@@ -1995,8 +1993,25 @@ impl<'a> Walker<'a> {
             });
             return Ok(());
         }
-        let (rule, action) = filter_decide_in(dev, chain, in_iface, out_iface, pkt, &mut self.nw)
-            .expect("chain exists");
+        let candidates = pkt.protocol.concrete_index().map(|p| {
+            let k = match chain {
+                ChainKind::Input => 0,
+                ChainKind::Forward => 1,
+                ChainKind::Output => 2,
+            };
+            let slot = in_iface.map_or(0, |f| f + 1);
+            self.idx.chain_rules[d][k][p][slot].as_slice()
+        });
+        let (rule, action) = filter_decide_in(
+            dev,
+            chain,
+            in_iface,
+            out_iface,
+            pkt,
+            &mut self.nw,
+            candidates,
+        )
+        .expect("chain exists");
         let detail = || match rule {
             Some(_) => format!("{} chain: {}", chain.as_str(), action.as_str()),
             None => format!(
@@ -2380,7 +2395,15 @@ pub fn filter_decide(
     out_iface: Option<usize>,
     pkt: Packet,
 ) -> Option<(Option<usize>, Action)> {
-    filter_decide_in(dev, chain, in_iface, out_iface, pkt, &mut Narrow::off())
+    filter_decide_in(
+        dev,
+        chain,
+        in_iface,
+        out_iface,
+        pkt,
+        &mut Narrow::off(),
+        None,
+    )
 }
 
 /// NAT lookup of one stage (destination NAT on arrival, source NAT on departure): the
@@ -2459,13 +2482,47 @@ fn filter_const_ok(
     in_iface: Option<usize>,
     out_iface: Option<usize>,
 ) -> bool {
-    r.protocol.matches(pkt.protocol)
+    rule_fits(r, pkt.protocol)
         && (r.in_interface.is_none() || r.in_interface == in_iface)
         && (r.out_interface.is_none() || r.out_interface == out_iface)
-        && (pkt.protocol.has_ports() || (r.source_ports.is_any() && r.destination_ports.is_any()))
+}
+
+/// Can a filter rule match some packet of protocol `p`? (Its protocol, and its ports
+/// only when `p` has ports.) `Index::chain_rules` lists these per protocol.
+pub fn rule_fits(r: &crate::model::FilterRule, p: Protocol) -> bool {
+    r.protocol.matches(p)
+        && (p.has_ports() || (r.source_ports.is_any() && r.destination_ports.is_any()))
+}
+
+/// A rule of a chain with the address ranges it can match (everything when it names
+/// none), for skipping rules that cannot match any packet of a region.
+#[derive(Clone, Copy, Debug)]
+pub struct RuleSpan {
+    pub rule: u32,
+    pub src: (u32, u32),
+    pub dst: (u32, u32),
+}
+
+impl RuleSpan {
+    pub fn of(i: usize, r: &crate::model::FilterRule) -> RuleSpan {
+        let span = |n: Option<Ipv4Net>| {
+            n.map_or((0, u32::MAX), |n| {
+                (u32::from(n.network()), u32::from(n.broadcast()))
+            })
+        };
+        RuleSpan {
+            rule: i as u32,
+            src: span(r.source),
+            dst: span(r.destination),
+        }
+    }
 }
 
 /// [`filter_decide`], narrowing the region to packets the chain treats the same.
+/// `candidates` (from `Index::chain_rules`) are the rules that can match the packet's
+/// protocol and incoming interface; without them every rule is tried. A rule whose
+/// addresses miss the region's (or, without a region, the packet's) is skipped: it
+/// matches no packet there, so it neither decides nor cuts.
 pub fn filter_decide_in(
     dev: &Device,
     chain: ChainKind,
@@ -2473,10 +2530,35 @@ pub fn filter_decide_in(
     out_iface: Option<usize>,
     pkt: Packet,
     nw: &mut Narrow,
+    candidates: Option<&[RuleSpan]>,
 ) -> Option<(Option<usize>, Action)> {
     let c = dev.filter.as_ref()?.chain(chain)?;
     let x = vals(pkt);
-    for (i, r) in c.rules.iter().enumerate() {
+    let all;
+    let order: &[RuleSpan] = match candidates {
+        Some(v) => v,
+        None => {
+            all = c
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| RuleSpan::of(i, r))
+                .collect::<Vec<_>>();
+            &all
+        }
+    };
+    // The range each address field spans over the region (its value when constant).
+    let range = |f: F| match (nw.region, nw.dim(f)) {
+        (Some(r), Some(d)) => (r.lo[d], r.hi[d]),
+        _ => (x[f as usize], x[f as usize]),
+    };
+    let (s, d) = (range(F::Src), range(F::Dst));
+    for span in order {
+        if span.src.1 < s.0 || span.src.0 > s.1 || span.dst.1 < d.0 || span.dst.0 > d.1 {
+            continue;
+        }
+        let i = span.rule as usize;
+        let r = &c.rules[i];
         if !filter_const_ok(r, pkt, in_iface, out_iface) {
             continue;
         }
