@@ -594,28 +594,33 @@ enum Next {
 impl<'a> Walker<'a> {
     fn walk(&mut self, start: At, pkt: Packet) -> Path {
         // Few hops per path (one allocation each for hops and the loop guard; a list
-        // beats a tree).
-        let mut hops = Vec::with_capacity(12);
+        // beats a tree). A quiet walk keeps only the last hop (its packet is what was
+        // delivered); `seen` counts the hops.
+        let mut hops = Vec::with_capacity(if self.quiet { 1 } else { 12 });
         let mut notes = Vec::new();
         let mut seen: Vec<(At, Packet)> = Vec::with_capacity(12);
         let mut at = start;
         let mut pkt = pkt;
         loop {
             let repeated = seen.contains(&(at, pkt));
+            let walked = seen.len();
             seen.push((at, pkt));
-            if hops.len() >= MAX_HOPS || repeated {
+            if walked >= MAX_HOPS || repeated {
                 let dev = hops
                     .last()
                     .map(|h: &Hop| h.device.clone())
                     .unwrap_or_default();
                 let cause = Cause::Loop {
                     device: dev,
-                    hops: hops.len(),
+                    hops: walked,
                 };
                 return self.finish(Disposition::Loop, hops, Some(cause), notes, pkt);
             }
             let mut hop = self.hop_header(at, pkt);
             let next = self.step(at, pkt, &mut hop, &mut notes);
+            if self.quiet {
+                hops.clear();
+            }
             hops.push(hop);
             match next {
                 Next::Go(a, p) => {
