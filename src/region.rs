@@ -358,103 +358,98 @@ pub fn keep_in_one(nw: &mut Narrow, alts: &[(Option<usize>, u32, u32)]) {
     }
 }
 
-/// Prefixes by length for longest-prefix match, with the interval of addresses around a
-/// value that the same lookup answers identically.
+/// Longest-prefix match over a set of prefixes, flattened into disjoint address
+/// intervals each holding its answer, so one binary search gives both the answer and the
+/// interval of addresses around a value that the same lookup answers identically.
 #[derive(Clone, Debug, Default)]
 pub struct PrefixIndex<T: Copy> {
-    /// (length, entries sorted by start) for each length present, longest first. Among
-    /// equal prefixes the first inserted is kept (the caller inserts in tie order).
-    by_len: Vec<(u8, Vec<(u32, T)>)>,
-}
-
-fn size(len: u8) -> u64 {
-    1u64 << (32 - u32::from(len))
-}
-
-fn mask(len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len))
-    }
+    /// Sorted, disjoint, covering 0..=u32::MAX: (start, answer), each running to the next
+    /// start. The answer is the longest prefix holding the interval: (start, end,
+    /// length, value).
+    flat: Vec<(u32, Option<(u32, u32, u8, T)>)>,
 }
 
 impl<T: Copy> PrefixIndex<T> {
+    /// Among equal prefixes the first inserted is kept (the caller inserts in tie order).
     pub fn build(items: impl IntoIterator<Item = (ipnet::Ipv4Net, T)>) -> PrefixIndex<T> {
-        let mut map: std::collections::BTreeMap<u8, Vec<(u32, T)>> =
-            std::collections::BTreeMap::new();
-        for (n, t) in items {
-            map.entry(n.prefix_len())
-                .or_default()
-                .push((u32::from(n.trunc().network()), t));
-        }
-        let mut by_len: Vec<(u8, Vec<(u32, T)>)> = map
+        // (start, length, insertion order, end, value)
+        let mut v: Vec<(u32, u8, usize, u32, T)> = items
             .into_iter()
-            .map(|(l, mut v)| {
-                // Stable sort keeps insertion order among equal starts; keep the first.
-                v.sort_by_key(|e| e.0);
-                v.dedup_by_key(|e| e.0);
-                (l, v)
+            .enumerate()
+            .map(|(k, (n, t))| {
+                let n = n.trunc();
+                (
+                    u32::from(n.network()),
+                    n.prefix_len(),
+                    k,
+                    u32::from(n.broadcast()),
+                    t,
+                )
             })
             .collect();
-        by_len.reverse();
-        PrefixIndex { by_len }
+        // Outer prefixes before the inner ones starting at the same address; among equal
+        // prefixes the first inserted first, and only it is kept.
+        v.sort_by_key(|e| (e.0, e.1, e.2));
+        v.dedup_by_key(|e| (e.0, e.1));
+        type Answer<T> = (u32, u32, u8, T);
+        let mut flat: Vec<(u32, Option<Answer<T>>)> = Vec::with_capacity(2 * v.len() + 1);
+        let mut emit = |lo: u64, hi: u64, ans: Option<Answer<T>>| {
+            if lo <= hi {
+                flat.push((lo as u32, ans));
+            }
+        };
+        // Prefixes are nested or disjoint: a stack of the open ones, innermost on top.
+        let mut stack: Vec<Answer<T>> = Vec::new();
+        let mut cur: u64 = 0;
+        for &(start, len, _, end, t) in &v {
+            while let Some(&top) = stack.last() {
+                if top.1 >= start {
+                    break;
+                }
+                emit(cur, u64::from(top.1), Some(top));
+                cur = u64::from(top.1) + 1;
+                stack.pop();
+            }
+            emit(cur, u64::from(start) - 1, stack.last().copied());
+            cur = u64::from(start).max(cur);
+            stack.push((start, end, len, t));
+        }
+        while let Some(top) = stack.pop() {
+            emit(cur, u64::from(top.1), Some(top));
+            cur = u64::from(top.1) + 1;
+        }
+        emit(cur, u64::from(u32::MAX), None);
+        PrefixIndex { flat }
+    }
+
+    /// The flat interval holding `v`: its position.
+    fn at(&self, v: u32) -> usize {
+        self.flat.partition_point(|e| e.0 <= v).saturating_sub(1)
     }
 
     /// Longest prefix containing `v`: (start, end, length, value).
     pub fn lookup(&self, v: u32) -> Option<(u32, u32, u8, T)> {
-        for (len, entries) in &self.by_len {
-            let key = v & mask(*len);
-            if let Ok(i) = entries.binary_search_by_key(&key, |e| e.0) {
-                let lo = entries[i].0;
-                return Some((
-                    lo,
-                    (u64::from(lo) + size(*len) - 1) as u32,
-                    *len,
-                    entries[i].1,
-                ));
-            }
-        }
-        None
+        self.flat.get(self.at(v)).and_then(|e| e.1)
     }
 
     /// The addresses around `v` for which `lookup` gives the same answer.
-    pub fn region(&self, v: u32, found: Option<(u32, u32, u8, T)>) -> (u32, u32) {
-        let (mut lo, mut hi, clen) = match found {
-            Some((a, b, l, _)) => (a, b, i16::from(l)),
-            None => (0, u32::MAX, -1),
-        };
-        for (len, entries) in &self.by_len {
-            if i16::from(*len) <= clen {
-                break;
-            }
-            let i = entries.partition_point(|e| e.0 <= v);
-            if i > 0 {
-                let end = (u64::from(entries[i - 1].0) + size(*len) - 1) as u32;
-                // Longer prefixes below `v` do not contain it (else they would win).
-                if end < v {
-                    lo = lo.max(end + 1);
-                }
-            }
-            if i < entries.len() {
-                hi = hi.min(entries[i].0 - 1);
-            }
+    pub fn region(&self, v: u32, _found: Option<(u32, u32, u8, T)>) -> (u32, u32) {
+        if self.flat.is_empty() {
+            return (0, u32::MAX);
         }
-        (lo, hi)
+        let i = self.at(v);
+        let hi = self.flat.get(i + 1).map_or(u32::MAX, |e| e.0 - 1);
+        (self.flat[i].0, hi)
     }
 
     /// Lookup and narrow field `f` to where the answer is the same.
     pub fn lookup_on(&self, nw: &mut Narrow, f: F, v: u32) -> Option<(u32, u32, u8, T)> {
-        let found = self.lookup(v);
-        // Nothing to narrow on a constant field or on a dimension already one value.
-        let open = match (nw.region, nw.dim(f)) {
-            (Some(r), Some(d)) => r.lo[d] < r.hi[d],
-            _ => false,
+        let i = self.at(v);
+        let Some(&(lo, found)) = self.flat.get(i) else {
+            return None;
         };
-        if open {
-            let (lo, hi) = self.region(v, found);
-            nw.cons(f, lo, hi);
-        }
+        let hi = self.flat.get(i + 1).map_or(u32::MAX, |e| e.0 - 1);
+        nw.cons(f, lo, hi);
         found
     }
 }
@@ -501,6 +496,54 @@ mod tests {
         );
         assert_eq!(idx.lookup(ip("11.0.0.1")), None);
         assert_eq!(idx.region(ip("11.0.0.1"), None), (ip("11.0.0.0"), u32::MAX));
+    }
+
+    /// The flattened index answers as a scan of every prefix does (longest wins, the
+    /// first inserted among equal ones), and its region is exactly the run of addresses
+    /// with that answer.
+    #[test]
+    fn prefix_index_agrees_with_a_scan() {
+        let mut seed: u64 = 7;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as u32
+        };
+        for round in 0..200 {
+            let items: Vec<(ipnet::Ipv4Net, usize)> = (0..(round % 12 + 1))
+                .map(|k| {
+                    // Addresses in a small space so that prefixes nest and repeat.
+                    let len = 20 + (next() % 13) as u8;
+                    let addr = 0x0a00_0000 | (next() & 0x3fff);
+                    (ipnet::Ipv4Net::new(addr.into(), len).unwrap().trunc(), k)
+                })
+                .collect();
+            let idx = PrefixIndex::build(items.clone());
+            let scan = |v: u32| {
+                items
+                    .iter()
+                    .filter(|(n, _)| n.contains(&std::net::Ipv4Addr::from(v)))
+                    .max_by_key(|(n, k)| (n.prefix_len(), std::cmp::Reverse(*k)))
+                    .map(|(n, k)| (n.prefix_len(), *k))
+            };
+            for _ in 0..50 {
+                let v = 0x09ff_ff00u32.wrapping_add(next() % 0x4200);
+                let got = idx.lookup(v).map(|(_, _, l, t)| (l, t));
+                assert_eq!(got, scan(v), "round {round} at {v:#x}");
+                let (lo, hi) = idx.region(v, None);
+                assert!(lo <= v && v <= hi);
+                for w in [lo, hi, lo.saturating_add((hi - lo) / 2)] {
+                    assert_eq!(scan(w), got, "inside the region");
+                }
+                if lo > 0 {
+                    assert_ne!(scan(lo - 1), got, "the region is maximal below");
+                }
+                if hi < u32::MAX {
+                    assert_ne!(scan(hi + 1), got, "the region is maximal above");
+                }
+            }
+        }
     }
 
     #[test]
