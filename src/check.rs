@@ -426,6 +426,7 @@ fn reach(
         },
     );
     let idx = idx.or(built.as_ref()).expect("given or built");
+
     let spaces = Spaces {
         cloud: cloud_space.intervals(),
         idc: idc_space.intervals(),

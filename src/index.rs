@@ -7,8 +7,9 @@ use std::net::Ipv4Addr;
 
 use crate::addr::Protocol;
 use crate::model::{ChainKind, Model, SaSelectors};
-use crate::region::{PrefixIndex, SaIv};
+use crate::region::{prefix_item, PrefixIndex, PrefixItem, SaIv};
 use crate::trace::{Endpoint, RouteChoice, RuleSpan, VrRoute};
+use rayon::prelude::*;
 
 pub struct Index {
     /// Per route table: system routes (rank 0), entries (rank 1), published VPN routes
@@ -115,30 +116,43 @@ pub fn sa_iv(s: &SaSelectors) -> SaIv {
 
 impl Index {
     pub fn build(m: &Model) -> Index {
+        // Every table holds the vSwitches' system routes (rank 0), then its entries
+        // (rank 1), then, in the system table, the published VPN routes (rank 2); ties go
+        // by rank, then listing order. The system routes are sorted once for all tables.
+        let mut system: Vec<PrefixItem<VrRoute>> = m
+            .vswitches
+            .iter()
+            .enumerate()
+            .map(|(v, vs)| prefix_item(vs.cidr, v, VrRoute::System(v)))
+            .collect();
+        system.sort_by_key(|e| (e.0, e.1, e.2));
+        let ranked = m.vswitches.len();
         let vrouter = (0..m.route_tables.len())
+            .into_par_iter()
             .map(|t| {
-                let mut items = Vec::new();
-                for (v, vs) in m.vswitches.iter().enumerate() {
-                    items.push((vs.cidr, (0u8, VrRoute::System(v))));
-                }
+                let mut own: Vec<PrefixItem<VrRoute>> = Vec::new();
                 for (e, entry) in m.route_tables[t].entries.iter().enumerate() {
-                    items.push((entry.destination, (1, VrRoute::Entry(e))));
+                    own.push(prefix_item(
+                        entry.destination,
+                        ranked + own.len(),
+                        VrRoute::Entry(e),
+                    ));
                 }
                 if m.route_tables[t].system {
                     for (g, gw) in m.vpn_gateways.iter().enumerate() {
                         for (r, route) in gw.destination_routes.iter().enumerate() {
                             if route.publish_to_vpc {
-                                items.push((
+                                own.push(prefix_item(
                                     route.destination,
-                                    (2, VrRoute::Published { vgw: g, route: r }),
+                                    ranked + own.len(),
+                                    VrRoute::Published { vgw: g, route: r },
                                 ));
                             }
                         }
                     }
                 }
-                // Tie order: rank, then listing order (the sort is stable).
-                items.sort_by_key(|(_, (rank, _))| *rank);
-                PrefixIndex::build(items.into_iter().map(|(n, (_, r))| (n, r)))
+                own.sort_by_key(|e| (e.0, e.1, e.2));
+                PrefixIndex::merged(&system, own)
             })
             .collect();
         let vpn_dest = m

@@ -358,6 +358,21 @@ pub fn keep_in_one(nw: &mut Narrow, alts: &[(Option<usize>, u32, u32)]) {
     }
 }
 
+/// A prefix to index: (start, length, tie order, end, value).
+pub type PrefixItem<T> = (u32, u8, usize, u32, T);
+
+/// The [`PrefixItem`] of prefix `n` with tie order `order`.
+pub fn prefix_item<T>(n: ipnet::Ipv4Net, order: usize, t: T) -> PrefixItem<T> {
+    let n = n.trunc();
+    (
+        u32::from(n.network()),
+        n.prefix_len(),
+        order,
+        u32::from(n.broadcast()),
+        t,
+    )
+}
+
 /// Longest-prefix match over a set of prefixes, flattened into disjoint address
 /// intervals each holding its answer, so one binary search gives both the answer and the
 /// interval of addresses around a value that the same lookup answers identically.
@@ -372,24 +387,39 @@ pub struct PrefixIndex<T: Copy> {
 impl<T: Copy> PrefixIndex<T> {
     /// Among equal prefixes the first inserted is kept (the caller inserts in tie order).
     pub fn build(items: impl IntoIterator<Item = (ipnet::Ipv4Net, T)>) -> PrefixIndex<T> {
-        // (start, length, insertion order, end, value)
-        let mut v: Vec<(u32, u8, usize, u32, T)> = items
+        let mut v: Vec<PrefixItem<T>> = items
             .into_iter()
             .enumerate()
-            .map(|(k, (n, t))| {
-                let n = n.trunc();
-                (
-                    u32::from(n.network()),
-                    n.prefix_len(),
-                    k,
-                    u32::from(n.broadcast()),
-                    t,
-                )
-            })
+            .map(|(k, (n, t))| prefix_item(n, k, t))
             .collect();
-        // Outer prefixes before the inner ones starting at the same address; among equal
-        // prefixes the first inserted first, and only it is kept.
         v.sort_by_key(|e| (e.0, e.1, e.2));
+        PrefixIndex::from_sorted(v)
+    }
+
+    /// From two lists each sorted by (start, length, tie order), merged: for a set of
+    /// prefixes shared by many indexes (sorted once) and each index's own.
+    pub fn merged(shared: &[PrefixItem<T>], own: Vec<PrefixItem<T>>) -> PrefixIndex<T> {
+        let mut v = Vec::with_capacity(shared.len() + own.len());
+        let mut own = own.into_iter().peekable();
+        for &s in shared {
+            while let Some(&o) = own.peek() {
+                if (o.0, o.1, o.2) < (s.0, s.1, s.2) {
+                    v.push(o);
+                    own.next();
+                } else {
+                    break;
+                }
+            }
+            v.push(s);
+        }
+        v.extend(own);
+        PrefixIndex::from_sorted(v)
+    }
+
+    /// From items sorted by (start, length, tie order).
+    pub fn from_sorted(mut v: Vec<PrefixItem<T>>) -> PrefixIndex<T> {
+        // Outer prefixes come before the inner ones starting at the same address; among
+        // equal prefixes only the first in tie order is kept.
         v.dedup_by_key(|e| (e.0, e.1));
         type Answer<T> = (u32, u32, u8, T);
         let mut flat: Vec<(u32, Option<Answer<T>>)> = Vec::with_capacity(2 * v.len() + 1);
