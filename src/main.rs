@@ -111,6 +111,12 @@ fn load(p: &std::path::Path) -> Result<Model, ExitCode> {
     })
 }
 
+/// The process ends right after: leave a large topology to the operating system rather
+/// than free it piece by piece (tens of thousands of strings on a large site).
+fn at_exit<T>(x: T) {
+    std::mem::forget(x);
+}
+
 fn usage(msg: &str) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(2)
@@ -187,11 +193,13 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                         .count()
                 );
             }
-            Ok(if report.has_errors() {
+            let code = if report.has_errors() {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
-            })
+            };
+            at_exit((text, topo, m, report));
+            Ok(code)
         }
         Cmd::Split {
             topology,
@@ -233,7 +241,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             })
         }
         Cmd::Validate { topology, .. } => {
-            load(&topology)?;
+            at_exit(load(&topology)?);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Graph { topology, .. } => {
