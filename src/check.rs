@@ -1154,41 +1154,42 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     }
     use rayon::prelude::*;
     // Errors carry a verified fix; a warning's fix is a suggestion. Findings often share
-    // a fix (one security group behind many instances): lower each distinct fixed
-    // topology once, in parallel, then re-analyse each finding's packets in parallel.
-    let keys: BTreeSet<String> = groups
-        .iter()
-        .filter(|(f, _)| f.is_error())
-        .filter_map(|(f, _)| f.change.as_ref().map(|c| c.to_string()))
-        .collect();
-    let fixed: BTreeMap<String, Option<(Model, Option<Index>)>> = keys
+    // a fix (one security group behind many instances). Per distinct fix, in parallel:
+    // build the fixed model once, re-analyse the findings that carry it (in parallel
+    // too), drop the model. No barrier between building and verifying, and the fixed
+    // models are freed in parallel.
+    let mut by_change: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, (f, _)) in groups.iter().enumerate() {
+        if let (Some(c), true) = (f.change.as_ref(), f.is_error()) {
+            by_change.entry(c.to_string()).or_default().push(i);
+        }
+    }
+    let verdicts: Vec<(usize, bool, Option<String>)> = by_change
         .into_par_iter()
-        .map(|k| {
+        .flat_map(|(k, ids)| {
             let change: serde_json::Value = serde_json::from_str(&k).expect("our own JSON");
             let fm = fixed_model(topo, m, &change);
-            (k, fm)
+            let entry = fm
+                .as_ref()
+                .map(|(m2, i2)| (m2, i2.as_ref().unwrap_or(&idx)));
+            ids.into_par_iter()
+                .map(|i| {
+                    let (verified, still) = verify(m, entry, &groups[i].1);
+                    (i, verified, still)
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
-    if std::env::var_os("VPNTRACE_TIMING").is_some() {
-        eprintln!("fixed models ({}) at {:?}", fixed.len(), t0.elapsed());
+    let mut findings: Vec<Finding> = groups.into_iter().map(|(f, _)| f).collect();
+    for (i, verified, still) in verdicts {
+        let f = &mut findings[i];
+        f.verified = Some(verified);
+        if let Some(after) = still {
+            f.fix.push_str(&format!(
+                " — after this change part of this traffic still stops elsewhere: {after}"
+            ));
+        }
     }
-    let mut findings: Vec<Finding> = groups
-        .into_par_iter()
-        .map(|(mut f, members)| {
-            if let (Some(change), true) = (f.change.as_ref(), f.is_error()) {
-                let entry = fixed.get(&change.to_string()).and_then(|e| e.as_ref());
-                let entry = entry.map(|(m2, i2)| (m2, i2.as_ref().unwrap_or(&idx)));
-                let (verified, still) = verify(m, entry, &members);
-                f.verified = Some(verified);
-                if let Some(after) = still {
-                    f.fix.push_str(&format!(
-                        " — after this change part of this traffic still stops elsewhere: {after}"
-                    ));
-                }
-            }
-            f
-        })
-        .collect();
     if std::env::var_os("VPNTRACE_TIMING").is_some() {
         eprintln!("verified fixes at {:?}", t0.elapsed());
     }
