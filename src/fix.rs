@@ -133,7 +133,7 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
 /// lowered model: the object is changed as [`apply`] changes it and lowered alone, the
 /// rest of the model is shared. `None` for a change of another kind (use [`apply`], then
 /// lower). The flag is true when the change touches what the lookup index is built from
-/// (routes, a device's forwarding), so the index must be built again.
+/// (routes, filter rules, a device's forwarding), so the index must be built again.
 pub fn apply_to_model(
     t: &input::Topology,
     m: &crate::model::Model,
@@ -180,10 +180,12 @@ pub fn apply_to_model(
             let mut d = t.onprem.devices[i].clone();
             change_device(&mut d, op, change, n)?;
             let fixed = m.with_device(i, &d).map_err(|e| e.to_string())?;
-            Ok((
-                fixed,
-                matches!(op, "add_device_route" | "enable_forwarding"),
-            ))
+            // The index holds the filter tables, the routes and where hosts send from.
+            let reindex = matches!(
+                op,
+                "insert_filter_rule" | "add_device_route" | "enable_forwarding"
+            );
+            Ok((fixed, reindex))
         })(),
         _ => return None,
     };

@@ -11,6 +11,8 @@ use crate::region::{prefix_item, PrefixIndex, PrefixItem, SaIv};
 use crate::trace::{Endpoint, RouteChoice, RuleSpan, VrRoute};
 use rayon::prelude::*;
 
+/// Lookup tables built from a model (see `Index::build`).
+#[derive(Debug)]
 pub struct Index {
     /// Per route table: system routes (rank 0), entries (rank 1), published VPN routes
     /// (rank 2, system table only), in tie order.

@@ -989,13 +989,13 @@ impl<'a> Walker<'a> {
             }
             Some(VrRoute::Entry(e)) => {
                 let entry = &m.route_tables[table].entries[e];
-                let rule = Some(entry.id.clone());
+                let rule = || Some(entry.id.clone());
                 match &entry.next_hop {
                     CloudHop::VpnGateway(g) => {
                         hop.push(|| Step {
                             kind: StepKind::Route,
                             action: StepAction::Forward,
-                            rule,
+                            rule: rule(),
                             detail: format!(
                                 "{} → VPN gateway {}",
                                 entry.destination, m.vpn_gateways[*g].id
@@ -1007,7 +1007,7 @@ impl<'a> Walker<'a> {
                         hop.push(|| Step {
                             kind: StepKind::Route,
                             action: StepAction::Drop,
-                            rule,
+                            rule: rule(),
                             detail: format!("{} → blackhole", entry.destination),
                         });
                         Next::End(
@@ -1023,7 +1023,7 @@ impl<'a> Walker<'a> {
                         hop.push(|| Step {
                             kind: StepKind::Route,
                             action: StepAction::Exit,
-                            rule,
+                            rule: rule(),
                             detail: format!(
                                 "{} → instance {} (forwarding inside an instance is not modelled)",
                                 entry.destination, m.instances[*i].id
@@ -1042,7 +1042,7 @@ impl<'a> Walker<'a> {
                         hop.push(|| Step {
                             kind: StepKind::Route,
                             action: StepAction::Exit,
-                            rule,
+                            rule: rule(),
                             detail: format!("{} → {} {}", entry.destination, kind.as_str(), id),
                         });
                         Next::End(
@@ -1634,15 +1634,16 @@ impl<'a> Walker<'a> {
         }
         // Policy-mode IPsec on the outgoing interface, after source NAT.
         if let Some(f) = r.out_iface {
-            let entries: Vec<usize> = dev
+            let entries = dev
                 .ipsec
                 .iter()
                 .enumerate()
                 .filter(|(_, e)| e.mode == IpsecMode::Policy && e.interface == Some(f))
-                .map(|(i, _)| i)
-                .collect();
+                .map(|(i, _)| i);
             let idx = self.idx;
-            for &e in &entries {
+            let mut any = false;
+            for e in entries {
+                any = true;
                 let entry = &dev.ipsec[e];
                 if self.sa(&idx.dev_sas[d][e], pkt, true).is_some() {
                     return self.enter_tunnel_idc(
@@ -1656,7 +1657,7 @@ impl<'a> Walker<'a> {
                     );
                 }
             }
-            if !entries.is_empty() {
+            if any {
                 hop.push(|| Step {
                     kind: StepKind::Ipsec,
                     action: StepAction::Pass,

@@ -150,7 +150,7 @@ fn fixes_patched_into_the_model_equal_the_relowered_topology() {
             let Some(res) = vpntrace::fix::apply_to_model(&topo, &m, change, 1) else {
                 continue;
             };
-            let (m2, _) = res.unwrap();
+            let (m2, reindex) = res.unwrap();
             let t2 = vpntrace::fix::apply(&topo, change, 1).unwrap();
             let m3 = vpntrace::model::lower(&name, &t2).unwrap();
             assert_eq!(
@@ -158,6 +158,14 @@ fn fixes_patched_into_the_model_equal_the_relowered_topology() {
                 format!("{m3:?}"),
                 "{name}: {change} patched differs from re-lowered"
             );
+            if !reindex {
+                // The original index must then serve the fixed model unchanged.
+                assert_eq!(
+                    format!("{:?}", vpntrace::index::Index::build(&m)),
+                    format!("{:?}", vpntrace::index::Index::build(&m3)),
+                    "{name}: {change} changes the index but keeps it"
+                );
+            }
             patched += 1;
         }
     }
