@@ -1168,7 +1168,7 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         .into_par_iter()
         .flat_map(|(k, ids)| {
             let change: serde_json::Value = serde_json::from_str(&k).expect("our own JSON");
-            let fm = fixed_model(topo, m, &change);
+            let fm = fixed_model(topo, m, &idx, &change);
             let entry = fm
                 .as_ref()
                 .map(|(m2, i2)| (m2, i2.as_ref().unwrap_or(&idx)));
@@ -1313,16 +1313,17 @@ fn coalesce(members: &[Outcome]) -> Vec<Outcome> {
 }
 
 /// The topology with one change applied, lowered and indexed (None when it does not
-/// apply). A change to one security group or device patches the model and keeps the
-/// index when the index does not depend on what changed.
+/// apply). A change to one security group, route table or device patches the model, and
+/// the index is rebuilt only where it depends on what changed (None: `idx` serves).
 fn fixed_model(
     topo: &input::Topology,
     m: &Model,
+    idx: &Index,
     change: &serde_json::Value,
 ) -> Option<(Model, Option<Index>)> {
     if let Some(res) = crate::fix::apply_to_model(topo, m, change, 1) {
-        let (m2, reindex) = res.ok()?;
-        let idx2 = reindex.then(|| Index::build(&m2));
+        let (m2, what) = res.ok()?;
+        let idx2 = (what != crate::index::Reindex::Keep).then(|| idx.patched(&m2, what));
         return Some((m2, idx2));
     }
     let fixed = apply_change(topo, change, 1).ok()?;

@@ -8,6 +8,7 @@
 use serde_json::Value;
 
 use crate::addr::{Cidr, Ports, Protocol};
+use crate::index::Reindex;
 use crate::input::{self, Action, Direction, NatAction};
 
 fn s<'a>(v: &'a Value, k: &str) -> Result<&'a str, String> {
@@ -132,14 +133,14 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
 /// Apply a change that touches one security group, route table or on-prem device straight to the
 /// lowered model: the object is changed as [`apply`] changes it and lowered alone, the
 /// rest of the model is shared. `None` for a change of another kind (use [`apply`], then
-/// lower). The flag is true when the change touches what the lookup index is built from
-/// (routes, filter rules, a device's forwarding), so the index must be built again.
+/// lower). The [`Reindex`] says what part of the lookup index the change touches (routes,
+/// filter rules, a device's forwarding).
 pub fn apply_to_model(
     t: &input::Topology,
     m: &crate::model::Model,
     change: &Value,
     n: usize,
-) -> Option<Result<(crate::model::Model, bool), String>> {
+) -> Option<Result<(crate::model::Model, Reindex), String>> {
     let op = change["op"].as_str()?;
     let res = match op {
         "add_sg_rule" => (|| {
@@ -153,7 +154,7 @@ pub fn apply_to_model(
             let mut grp = t.cloud.security_groups[i].clone();
             add_sg_rule(&mut grp, change, n)?;
             let fixed = m.with_security_group(i, &grp).map_err(|e| e.to_string())?;
-            Ok((fixed, false))
+            Ok((fixed, Reindex::Keep))
         })(),
         "add_route_entry" => (|| {
             let rt = s(change, "route_table")?;
@@ -166,7 +167,7 @@ pub fn apply_to_model(
             let mut table = t.cloud.route_tables[i].clone();
             add_route_entries(&mut table, change, n)?;
             let fixed = m.with_route_table(i, &table).map_err(|e| e.to_string())?;
-            Ok((fixed, true))
+            Ok((fixed, Reindex::Table(i)))
         })(),
         "insert_filter_rule" | "add_device_route" | "insert_no_nat" | "enable_forwarding"
         | "set_rp_filter" => (|| {
@@ -181,10 +182,12 @@ pub fn apply_to_model(
             change_device(&mut d, op, change, n)?;
             let fixed = m.with_device(i, &d).map_err(|e| e.to_string())?;
             // The index holds the filter tables, the routes and where hosts send from.
-            let reindex = matches!(
-                op,
-                "insert_filter_rule" | "add_device_route" | "enable_forwarding"
-            );
+            let reindex = match op {
+                "insert_filter_rule" => Reindex::DeviceFilter(i),
+                "add_device_route" => Reindex::DeviceRoutes(i),
+                "enable_forwarding" => Reindex::Full,
+                _ => Reindex::Keep,
+            };
             Ok((fixed, reindex))
         })(),
         _ => return None,

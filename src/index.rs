@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use crate::addr::Protocol;
 use crate::model::{ChainKind, Model, SaSelectors};
@@ -11,22 +12,44 @@ use crate::region::{prefix_item, PrefixIndex, PrefixItem, SaIv};
 use crate::trace::{Endpoint, RouteChoice, RuleSpan, VrRoute};
 use rayon::prelude::*;
 
-/// Lookup tables built from a model (see `Index::build`).
-#[derive(Debug)]
+/// A device's filter rules per chain (input, forward, output), per concrete protocol, per
+/// incoming interface (see `Index::chain_rules`).
+pub type ChainRules = [[Vec<Vec<RuleSpan>>; 4]; 3];
+/// A device's route choices and their prefix index.
+pub type DeviceRoutes = (Vec<RouteChoice>, PrefixIndex<usize>);
+
+/// What a fix changed, for rebuilding only that part of the index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reindex {
+    /// Nothing the index is built from.
+    Keep,
+    /// The entries of one route table.
+    Table(usize),
+    /// The filter rules of one device.
+    DeviceFilter(usize),
+    /// The routes of one device.
+    DeviceRoutes(usize),
+    /// Anything else: build it again.
+    Full,
+}
+
+/// Lookup tables built from a model (see `Index::build`). Per-table and per-device
+/// parts are shared (`Arc`), so an index for a fixed model rebuilds only what changed.
+#[derive(Clone, Debug)]
 pub struct Index {
     /// Per route table: system routes (rank 0), entries (rank 1), published VPN routes
     /// (rank 2, system table only), in tie order.
-    pub vrouter: Vec<PrefixIndex<VrRoute>>,
+    pub vrouter: Vec<Arc<PrefixIndex<VrRoute>>>,
     /// Per VPN gateway: destination routes (index into `destination_routes`).
     pub vpn_dest: Vec<PrefixIndex<usize>>,
     /// Per device: connected subnets then listed routes, as route choices.
-    pub dev_routes: Vec<(Vec<RouteChoice>, PrefixIndex<usize>)>,
+    pub dev_routes: Vec<Arc<DeviceRoutes>>,
     /// Per device, per chain (input, forward, output), per concrete protocol (in
     /// `Protocol::CONCRETE` order), per incoming interface (0: none, k: interface k-1):
     /// the rules that can match such a packet, in chain order (a rule for another
     /// protocol or incoming interface, or naming ports for a packet without them, never
     /// does).
-    pub chain_rules: Vec<[[Vec<Vec<RuleSpan>>; 4]; 3]>,
+    pub chain_rules: Vec<Arc<ChainRules>>,
     pub instance_by_ip: BTreeMap<Ipv4Addr, usize>,
     /// (device, interface) by address.
     pub iface_by_ip: BTreeMap<Ipv4Addr, (usize, usize)>,
@@ -121,41 +144,10 @@ impl Index {
         // Every table holds the vSwitches' system routes (rank 0), then its entries
         // (rank 1), then, in the system table, the published VPN routes (rank 2); ties go
         // by rank, then listing order. The system routes are sorted once for all tables.
-        let mut system: Vec<PrefixItem<VrRoute>> = m
-            .vswitches
-            .iter()
-            .enumerate()
-            .map(|(v, vs)| prefix_item(vs.cidr, v, VrRoute::System(v)))
-            .collect();
-        system.sort_by_key(|e| (e.0, e.1, e.2));
-        let ranked = m.vswitches.len();
+        let system = system_routes(m);
         let vrouter = (0..m.route_tables.len())
             .into_par_iter()
-            .map(|t| {
-                let mut own: Vec<PrefixItem<VrRoute>> = Vec::new();
-                for (e, entry) in m.route_tables[t].entries.iter().enumerate() {
-                    own.push(prefix_item(
-                        entry.destination,
-                        ranked + own.len(),
-                        VrRoute::Entry(e),
-                    ));
-                }
-                if m.route_tables[t].system {
-                    for (g, gw) in m.vpn_gateways.iter().enumerate() {
-                        for (r, route) in gw.destination_routes.iter().enumerate() {
-                            if route.publish_to_vpc {
-                                own.push(prefix_item(
-                                    route.destination,
-                                    ranked + own.len(),
-                                    VrRoute::Published { vgw: g, route: r },
-                                ));
-                            }
-                        }
-                    }
-                }
-                own.sort_by_key(|e| (e.0, e.1, e.2));
-                PrefixIndex::merged(&system, own)
-            })
+            .map(|t| Arc::new(table_index(m, t, &system)))
             .collect();
         let vpn_dest = m
             .vpn_gateways
@@ -169,42 +161,11 @@ impl Index {
                 )
             })
             .collect();
-        let chain_rules = m
-            .devices
-            .iter()
-            .map(|d| {
-                [ChainKind::Input, ChainKind::Forward, ChainKind::Output].map(|k| {
-                    let chain = d.filter.as_ref().and_then(|f| f.chain(k));
-                    Protocol::CONCRETE.map(|p| {
-                        let Some(c) = chain else { return Vec::new() };
-                        (0..=d.interfaces.len())
-                            .map(|slot| {
-                                let in_iface = slot.checked_sub(1);
-                                c.rules
-                                    .iter()
-                                    .enumerate()
-                                    .filter(|(_, r)| {
-                                        crate::trace::rule_fits(r, p)
-                                            && (r.in_interface.is_none()
-                                                || r.in_interface == in_iface)
-                                    })
-                                    .map(|(i, r)| RuleSpan::of(i, r))
-                                    .collect()
-                            })
-                            .collect()
-                    })
-                })
-            })
-            .collect();
+        let chain_rules = m.devices.iter().map(|d| Arc::new(chain_rules(d))).collect();
         let dev_routes = m
             .devices
             .iter()
-            .map(|d| {
-                let choices = crate::trace::route_choices(d);
-                let idx =
-                    PrefixIndex::build(choices.iter().enumerate().map(|(i, c)| (c.destination, i)));
-                (choices, idx)
-            })
+            .map(|d| Arc::new(device_routes(d)))
             .collect();
         let instance_by_ip = m
             .instances
@@ -319,5 +280,96 @@ impl Index {
             vpc_iv,
             conn_cfg,
         }
+    }
+}
+
+/// The vSwitches' system routes, sorted, shared by every table's index.
+fn system_routes(m: &Model) -> Vec<PrefixItem<VrRoute>> {
+    let mut system: Vec<PrefixItem<VrRoute>> = m
+        .vswitches
+        .iter()
+        .enumerate()
+        .map(|(v, vs)| prefix_item(vs.cidr, v, VrRoute::System(v)))
+        .collect();
+    system.sort_by_key(|e| (e.0, e.1, e.2));
+    system
+}
+
+/// Route table `t`: the vSwitches' system routes (rank 0), then its entries (rank 1),
+/// then, in the system table, the published VPN routes (rank 2); ties go by rank, then
+/// listing order.
+fn table_index(m: &Model, t: usize, system: &[PrefixItem<VrRoute>]) -> PrefixIndex<VrRoute> {
+    let ranked = m.vswitches.len();
+    let mut own: Vec<PrefixItem<VrRoute>> = Vec::new();
+    for (e, entry) in m.route_tables[t].entries.iter().enumerate() {
+        own.push(prefix_item(
+            entry.destination,
+            ranked + own.len(),
+            VrRoute::Entry(e),
+        ));
+    }
+    if m.route_tables[t].system {
+        for (g, gw) in m.vpn_gateways.iter().enumerate() {
+            for (r, route) in gw.destination_routes.iter().enumerate() {
+                if route.publish_to_vpc {
+                    own.push(prefix_item(
+                        route.destination,
+                        ranked + own.len(),
+                        VrRoute::Published { vgw: g, route: r },
+                    ));
+                }
+            }
+        }
+    }
+    own.sort_by_key(|e| (e.0, e.1, e.2));
+    PrefixIndex::merged(system, own)
+}
+
+/// A device's filter tables (see `Index::chain_rules`).
+fn chain_rules(d: &crate::model::Device) -> ChainRules {
+    [ChainKind::Input, ChainKind::Forward, ChainKind::Output].map(|k| {
+        let chain = d.filter.as_ref().and_then(|f| f.chain(k));
+        Protocol::CONCRETE.map(|p| {
+            let Some(c) = chain else { return Vec::new() };
+            (0..=d.interfaces.len())
+                .map(|slot| {
+                    let in_iface = slot.checked_sub(1);
+                    c.rules
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| {
+                            crate::trace::rule_fits(r, p)
+                                && (r.in_interface.is_none() || r.in_interface == in_iface)
+                        })
+                        .map(|(i, r)| RuleSpan::of(i, r))
+                        .collect()
+                })
+                .collect()
+        })
+    })
+}
+
+/// A device's route choices (connected subnets, then listed routes) and their index.
+fn device_routes(d: &crate::model::Device) -> DeviceRoutes {
+    let choices = crate::trace::route_choices(d);
+    let idx = PrefixIndex::build(choices.iter().enumerate().map(|(i, c)| (c.destination, i)));
+    (choices, idx)
+}
+
+impl Index {
+    /// The index of `m2`, a model that differs from this index's model only as `what`
+    /// says: the changed table or device is indexed again, the rest is shared.
+    pub fn patched(&self, m2: &Model, what: Reindex) -> Index {
+        let mut idx = self.clone();
+        match what {
+            Reindex::Keep => {}
+            Reindex::Table(t) => {
+                idx.vrouter[t] = Arc::new(table_index(m2, t, &system_routes(m2)));
+            }
+            Reindex::DeviceFilter(d) => idx.chain_rules[d] = Arc::new(chain_rules(&m2.devices[d])),
+            Reindex::DeviceRoutes(d) => idx.dev_routes[d] = Arc::new(device_routes(&m2.devices[d])),
+            Reindex::Full => return Index::build(m2),
+        }
+        idx
     }
 }

@@ -679,7 +679,7 @@ impl<'a> Walker<'a> {
     /// Longest-prefix match on device `d` for field `f`.
     fn route(&mut self, d: usize, f: F, a: Ipv4Addr) -> Option<&'a RouteChoice> {
         let idx: &'a Index = self.idx;
-        let (choices, index) = &idx.dev_routes[d];
+        let (choices, index) = &*idx.dev_routes[d];
         index
             .lookup_on(&mut self.nw, f, u32::from(a))
             .map(|x| &choices[x.3])
@@ -2720,7 +2720,7 @@ mod tests {
             for &v in &probes {
                 let a = Ipv4Addr::from(v);
                 for (d, dev) in m.devices.iter().enumerate() {
-                    let (choices, index) = &idx.dev_routes[d];
+                    let (choices, index) = &*idx.dev_routes[d];
                     assert_eq!(
                         route_lookup(dev, a),
                         index.lookup(v).map(|x| choices[x.3].clone()),
