@@ -358,6 +358,9 @@ pub fn keep_in_one(nw: &mut Narrow, alts: &[(Option<usize>, u32, u32)]) {
     }
 }
 
+/// A longest-prefix answer: the prefix's (start, end, length, value).
+pub type Answer<T> = (u32, u32, u8, T);
+
 /// A prefix to index: (start, length, tie order, end, value).
 pub type PrefixItem<T> = (u32, u8, usize, u32, T);
 
@@ -381,7 +384,7 @@ pub struct PrefixIndex<T: Copy> {
     /// Sorted, disjoint, covering 0..=u32::MAX: (start, answer), each running to the next
     /// start. The answer is the longest prefix holding the interval: (start, end,
     /// length, value).
-    flat: Vec<(u32, Option<(u32, u32, u8, T)>)>,
+    flat: Vec<(u32, Option<Answer<T>>)>,
 }
 
 impl<T: Copy> PrefixIndex<T> {
@@ -421,7 +424,6 @@ impl<T: Copy> PrefixIndex<T> {
         // Outer prefixes come before the inner ones starting at the same address; among
         // equal prefixes only the first in tie order is kept.
         v.dedup_by_key(|e| (e.0, e.1));
-        type Answer<T> = (u32, u32, u8, T);
         let mut flat: Vec<(u32, Option<Answer<T>>)> = Vec::with_capacity(2 * v.len() + 1);
         let mut emit = |lo: u64, hi: u64, ans: Option<Answer<T>>| {
             if lo <= hi {
@@ -475,9 +477,7 @@ impl<T: Copy> PrefixIndex<T> {
     /// Lookup and narrow field `f` to where the answer is the same.
     pub fn lookup_on(&self, nw: &mut Narrow, f: F, v: u32) -> Option<(u32, u32, u8, T)> {
         let i = self.at(v);
-        let Some(&(lo, found)) = self.flat.get(i) else {
-            return None;
-        };
+        let &(lo, found) = self.flat.get(i)?;
         let hi = self.flat.get(i + 1).map_or(u32::MAX, |e| e.0 - 1);
         nw.cons(f, lo, hi);
         found

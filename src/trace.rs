@@ -1543,7 +1543,7 @@ impl<'a> Walker<'a> {
                 }),
             ));
         };
-        hop.push(|| route_step(dev, &r, pkt.dst, m));
+        hop.push(|| route_step(dev, r, pkt.dst, m));
         if let Err(c) = self.filter(d, chain, in_iface, r.out_iface, pkt, known, hop) {
             return Err(Next::End(Disposition::Dropped, Some(c)));
         }
