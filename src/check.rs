@@ -159,62 +159,47 @@ enum Owner {
     Device(usize),
 }
 
-/// Per protocol, every prefix a rule, route, selector or address of the topology names
-/// that can decide a packet of that protocol, as intervals. A filter, NAT or
-/// security-group rule written for another protocol (or naming ports, for a protocol
-/// without them) never matches, so its prefixes cannot tell addresses apart.
-fn prefixes_by_protocol(m: &Model) -> [Vec<(u32, u32)>; 4] {
-    let mut any: Vec<ipnet::Ipv4Net> = Vec::new();
-    // (rule protocol, ports named?, prefix)
-    let mut ruled: Vec<(Protocol, bool, ipnet::Ipv4Net)> = Vec::new();
-    any.extend(m.vpc_cidrs.iter().map(|c| c.network()));
-    any.extend(m.vswitches.iter().map(|x| x.cidr));
-    for t in m.route_tables.iter() {
-        any.extend(t.entries.iter().map(|e| e.destination));
-    }
-    for g in m.security_groups.iter() {
+/// Prefixes as collected: those that can decide a packet of any protocol, and those of
+/// rules, with the rule's protocol and whether it names ports.
+#[derive(Default)]
+struct Named {
+    any: Vec<ipnet::Ipv4Net>,
+    ruled: Vec<(Protocol, bool, ipnet::Ipv4Net)>,
+}
+
+impl Named {
+    fn security_group(&mut self, g: &crate::model::SecurityGroup) {
         for r in &g.rules {
             if let crate::model::SgPeer::Cidr(n) = r.peer {
                 // A security-group rule's ports never stop an ICMP or GRE rule from
                 // matching: only its protocol counts.
-                ruled.push((r.protocol, false, n));
+                self.ruled.push((r.protocol, false, n));
             }
         }
     }
-    for g in m.vpn_gateways.iter() {
-        for r in g.policy_routes.iter().chain(&g.destination_routes) {
-            any.push(r.destination);
-            any.extend(r.source);
-        }
+
+    fn route_table(&mut self, t: &crate::model::RouteTable) {
+        self.any.extend(t.entries.iter().map(|e| e.destination));
     }
-    let sel = |v: &mut Vec<ipnet::Ipv4Net>, s: &crate::model::SaSelectors| {
-        v.extend(
+
+    fn selectors(&mut self, s: &crate::model::SaSelectors) {
+        self.any.extend(
             s.local_cidrs
                 .iter()
                 .chain(&s.remote_cidrs)
                 .map(|c| c.network()),
-        )
-    };
-    for c in m.connections.iter() {
-        any.extend(
-            c.local_subnets
-                .iter()
-                .chain(&c.remote_subnets)
-                .map(|c| c.network()),
         );
-        for s in &c.sas {
-            sel(&mut any, s);
-        }
     }
-    for d in m.devices.iter() {
-        any.extend(d.interfaces.iter().map(|f| f.net));
-        any.extend(d.routes.iter().map(|r| r.destination));
+
+    fn device(&mut self, d: &crate::model::Device) {
+        self.any.extend(d.interfaces.iter().map(|f| f.net));
+        self.any.extend(d.routes.iter().map(|r| r.destination));
         if let Some(f) = &d.filter {
             for c in [&f.input, &f.forward, &f.output].into_iter().flatten() {
                 for r in &c.rules {
                     let ports = !(r.source_ports.is_any() && r.destination_ports.is_any());
                     for n in r.source.iter().chain(&r.destination) {
-                        ruled.push((r.protocol, ports, *n));
+                        self.ruled.push((r.protocol, ports, *n));
                     }
                 }
             }
@@ -222,35 +207,77 @@ fn prefixes_by_protocol(m: &Model) -> [Vec<(u32, u32)>; 4] {
         for r in &d.nat {
             let ports = !r.destination_ports.is_any();
             for n in r.source.iter().chain(&r.destination) {
-                ruled.push((r.protocol, ports, *n));
+                self.ruled.push((r.protocol, ports, *n));
             }
         }
         for e in &d.ipsec {
-            any.extend(
+            self.any.extend(
                 e.local_subnets
                     .iter()
                     .chain(&e.remote_subnets)
                     .map(|c| c.network()),
             );
             for s in &e.sas {
-                sel(&mut any, s);
+                self.selectors(s);
             }
         }
     }
-    let iv = |n: &ipnet::Ipv4Net| (u32::from(n.network()), u32::from(n.broadcast()));
-    let common: Vec<(u32, u32)> = any.iter().map(iv).collect();
-    Protocol::CONCRETE.map(|p| {
-        let mut out = common.clone();
-        out.extend(
-            ruled
+
+    /// Per protocol (in `Protocol::CONCRETE` order): the prefixes that can decide a packet
+    /// of that protocol, as sorted, deduplicated intervals. A filter, NAT or
+    /// security-group rule written for another protocol (or naming ports, for a protocol
+    /// without them) never matches, so its prefixes cannot tell addresses apart.
+    fn by_protocol(&self) -> [Vec<(u32, u32)>; 4] {
+        let iv = |n: &ipnet::Ipv4Net| (u32::from(n.network()), u32::from(n.broadcast()));
+        let common: Vec<(u32, u32)> = self.any.iter().map(iv).collect();
+        Protocol::CONCRETE.map(|p| {
+            let mut out = common.clone();
+            out.extend(
+                self.ruled
+                    .iter()
+                    .filter(|(rp, ports, _)| rp.matches(p) && (p.has_ports() || !ports))
+                    .map(|(_, _, n)| iv(n)),
+            );
+            out.sort();
+            out.dedup();
+            out
+        })
+    }
+}
+
+/// Per protocol, every prefix a rule, route, selector or address of the topology names
+/// that can decide a packet of that protocol (see [`Named::by_protocol`]).
+fn prefixes_by_protocol(m: &Model) -> [Vec<(u32, u32)>; 4] {
+    let mut n = Named::default();
+    n.any.extend(m.vpc_cidrs.iter().map(|c| c.network()));
+    n.any.extend(m.vswitches.iter().map(|x| x.cidr));
+    for t in m.route_tables.iter() {
+        n.route_table(t);
+    }
+    for g in m.security_groups.iter() {
+        n.security_group(g);
+    }
+    for g in m.vpn_gateways.iter() {
+        for r in g.policy_routes.iter().chain(&g.destination_routes) {
+            n.any.push(r.destination);
+            n.any.extend(r.source);
+        }
+    }
+    for c in m.connections.iter() {
+        n.any.extend(
+            c.local_subnets
                 .iter()
-                .filter(|(rp, ports, _)| rp.matches(p) && (p.has_ports() || !ports))
-                .map(|(_, _, n)| iv(n)),
+                .chain(&c.remote_subnets)
+                .map(|c| c.network()),
         );
-        out.sort();
-        out.dedup();
-        out
-    })
+        for s in &c.sas {
+            n.selectors(s);
+        }
+    }
+    for d in m.devices.iter() {
+        n.device(d);
+    }
+    n.by_protocol()
 }
 
 /// A side's addresses cut into atoms no prefix or owner splits, and, per protocol, the
@@ -411,10 +438,18 @@ pub fn analysed_space(m: &Model, conn: usize) -> (AddrSet, AddrSet) {
 /// Explore every connection; builds the index (beside the prefix tables) unless given.
 /// Returns the failing outcomes, the packets traced, warnings, the network devices' own
 /// addresses and the index.
-fn reach(
-    m: &Model,
-    idx: Option<&Index>,
-) -> (Vec<Outcome>, usize, Vec<Finding>, AddrSet, Option<Index>) {
+/// What `reach` returns: the failing outcomes, the packets traced, warnings, the network
+/// devices' own addresses, the index (when it built it) and the prefix tables.
+type Reached = (
+    Vec<Outcome>,
+    usize,
+    Vec<Finding>,
+    AddrSet,
+    Option<Index>,
+    [Vec<(u32, u32)>; 4],
+);
+
+fn reach(m: &Model, idx: Option<&Index>) -> Reached {
     use rayon::prelude::*;
     let ((cloud_space, idc_space, infra), (prefixes, built)) = rayon::join(
         || existing_space(m),
@@ -445,7 +480,7 @@ fn reach(
         count += n;
         warnings.extend(w);
     }
-    (outcomes, count, warnings, infra, built)
+    (outcomes, count, warnings, infra, built, prefixes)
 }
 
 /// The existing address space of each side, and the network devices' own addresses.
@@ -1123,7 +1158,7 @@ pub fn apply_change(
 /// and verify fixes.
 pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     let t0 = std::time::Instant::now();
-    let (outcomes, count, warnings, infra, idx) = reach(m, None);
+    let (outcomes, count, warnings, infra, idx, prefixes) = reach(m, None);
     let idx = idx.expect("reach builds the index when none is given");
     let t1 = t0.elapsed();
 
@@ -1168,10 +1203,10 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         .into_par_iter()
         .flat_map(|(k, ids)| {
             let change: serde_json::Value = serde_json::from_str(&k).expect("our own JSON");
-            let fm = fixed_model(topo, m, &idx, &change);
+            let fm = fixed_model(topo, m, &idx, &prefixes, &change);
             let entry = fm
                 .as_ref()
-                .map(|(m2, i2)| (m2, i2.as_ref().unwrap_or(&idx)));
+                .map(|(m2, i2, p2)| (m2, i2.as_ref().unwrap_or(&idx), p2.as_ref()));
             ids.into_par_iter()
                 .map(|i| {
                     let (verified, still) = verify(m, entry, &groups[i].1);
@@ -1232,37 +1267,52 @@ pub fn sort_findings(v: &mut [Finding]) {
 /// Re-analyse the finding's packets with the fix applied. Verified when its cause is gone
 /// from all of them; where part of them then stops at another cause (itself reported or
 /// hidden behind this one until now), the second value names it.
+///
+/// With the fixed model's prefix tables (`prefixes2`), boxes whose addresses fall in the
+/// same classes of the fixed model (see [`classes`]) are re-analysed once and the outcome
+/// carried over, as `reach` does; other boxes are explored one by one.
 fn verify(
     m: &Model,
-    fixed: Option<(&Model, &Index)>,
+    fixed: Option<(&Model, &Index, Option<&[Vec<(u32, u32)>; 4]>)>,
     members: &[Outcome],
 ) -> (bool, Option<String>) {
-    let Some((m2, idx2)) = fixed else {
+    let Some((m2, idx2, prefixes2)) = fixed else {
         return (false, None);
     };
     let mut other = BTreeSet::new();
     let original = members[0].cause.as_ref().expect("a failure");
     let was = (original.code(m), original.device(m), original.rule(m));
-    for o in &coalesce(members) {
+    let mut judge = |c: &Cause| -> Option<String> {
+        let now = (c.code(m2), c.device(m2), c.rule(m2));
+        if now == was {
+            return Some(format!(
+                "{} at {} (the fix did not remove it)",
+                now.0, now.1
+            ));
+        }
+        other.insert(format!(
+            "{} at {}{}",
+            now.0,
+            now.1,
+            now.2.map(|r| format!(", rule {r}")).unwrap_or_default()
+        ));
+        None
+    };
+    let (carried, direct) = match prefixes2 {
+        Some(p2) => carried_causes(m2, idx2, p2, members),
+        None => (Vec::new(), members.to_vec()),
+    };
+    for c in &carried {
+        if let Some(stop) = judge(c) {
+            return (false, Some(stop));
+        }
+    }
+    for o in &coalesce(&direct) {
         let (res, _) = explore(m2, idx2, o.conn, o.dir, o.protocol, vec![o.region]);
         for r in res {
-            let Some(c) = r.cause else { continue };
-            let now = (c.code(m2), c.device(m2), c.rule(m2));
-            if now == was {
-                return (
-                    false,
-                    Some(format!(
-                        "{} at {} (the fix did not remove it)",
-                        now.0, now.1
-                    )),
-                );
+            if let Some(stop) = r.cause.as_ref().and_then(&mut judge) {
+                return (false, Some(stop));
             }
-            other.insert(format!(
-                "{} at {}{}",
-                now.0,
-                now.1,
-                now.2.map(|r| format!(", rule {r}")).unwrap_or_default()
-            ));
         }
     }
     let still = if other.is_empty() {
@@ -1271,6 +1321,106 @@ fn verify(
         Some(other.into_iter().collect::<Vec<_>>().join("; "))
     };
     (true, still)
+}
+
+/// The causes the fixed model gives the boxes of `members` that lie on one address atom
+/// each side, re-analysing one box per (source class, destination class, ports) of the
+/// fixed model and renaming the representative's instances for the others (as `reach`
+/// carries outcomes). Also returns the boxes left to explore one by one: those not on
+/// one atom, and those of a class pair whose representative a decision split.
+fn carried_causes(
+    m2: &Model,
+    idx2: &Index,
+    prefixes2: &[Vec<(u32, u32)>; 4],
+    members: &[Outcome],
+) -> (Vec<Cause>, Vec<Outcome>) {
+    let mut causes = Vec::new();
+    let mut direct = Vec::new();
+    let mut groups: BTreeMap<(usize, FlowDirection, Protocol), Vec<&Outcome>> = BTreeMap::new();
+    for o in members {
+        groups
+            .entry((o.conn, o.dir, o.protocol))
+            .or_default()
+            .push(o);
+    }
+    let instance = |a: (u32, u32)| match (a.0 == a.1).then(|| idx2.owner(Ipv4Addr::from(a.0))) {
+        Some(Some(crate::index::OwnerRef::Instance(i))) => Some(i),
+        _ => None,
+    };
+    for ((conn, dir, p), os) in groups {
+        let Some(pi) = p.concrete_index() else {
+            direct.extend(os.into_iter().cloned());
+            continue;
+        };
+        let side = |d: usize| {
+            merge_ivs(
+                os.iter()
+                    .map(|o| (o.region.lo[d], o.region.hi[d]))
+                    .collect(),
+            )
+        };
+        let (sc, dc) = (
+            classes(m2, idx2, &side(0), prefixes2),
+            classes(m2, idx2, &side(1), prefixes2),
+        );
+        // Class of each atom, and the atom a box's interval is exactly, if it is one.
+        let class_of = |cl: &Classes| {
+            let mut v = vec![0; cl.atoms.len()];
+            for (k, mem) in cl.members[pi].iter().enumerate() {
+                for &a in mem {
+                    v[a] = k;
+                }
+            }
+            v
+        };
+        let (scls, dcls) = (class_of(&sc), class_of(&dc));
+        let atom = |cl: &Classes, iv: (u32, u32)| cl.atoms.binary_search(&iv).ok();
+        // (source class, destination class, ports) → boxes.
+        type Key = (usize, usize, [u32; 2], [u32; 2]);
+        let mut by_class: BTreeMap<Key, Vec<(&Outcome, usize, usize)>> = BTreeMap::new();
+        for o in os {
+            let r = o.region;
+            match (atom(&sc, (r.lo[0], r.hi[0])), atom(&dc, (r.lo[1], r.hi[1]))) {
+                (Some(sa), Some(da)) => by_class
+                    .entry((scls[sa], dcls[da], [r.lo[2], r.hi[2]], [r.lo[3], r.hi[3]]))
+                    .or_default()
+                    .push((o, sa, da)),
+                _ => direct.push(o.clone()),
+            }
+        }
+        for (_, boxes) in by_class {
+            let (rep, rs, rd) = boxes[0];
+            let (res, _) = explore(m2, idx2, conn, dir, p, vec![rep.region]);
+            let uniform = res.iter().all(|x| {
+                (0..2).all(|d| {
+                    x.region.lo[d] == rep.region.lo[d] && x.region.hi[d] == rep.region.hi[d]
+                })
+            });
+            if !uniform {
+                direct.extend(boxes.into_iter().map(|(o, _, _)| o.clone()));
+                continue;
+            }
+            let found: Vec<&Cause> = res.iter().filter_map(|x| x.cause.as_ref()).collect();
+            for (_, sa, da) in boxes {
+                let rename = [
+                    (instance(sc.atoms[rs]), instance(sc.atoms[sa])),
+                    (instance(dc.atoms[rd]), instance(dc.atoms[da])),
+                ];
+                for c in &found {
+                    let mut c = (*c).clone();
+                    if let Cause::SgDrop { instance: i, .. } = &mut c {
+                        if let Some(&(_, Some(to))) =
+                            rename.iter().find(|(from, _)| *from == Some(*i))
+                        {
+                            *i = to;
+                        }
+                    }
+                    causes.push(c);
+                }
+            }
+        }
+    }
+    (causes, direct)
 }
 
 /// Join boxes that differ only in one address dimension and touch there (fewer,
@@ -1314,22 +1464,43 @@ fn coalesce(members: &[Outcome]) -> Vec<Outcome> {
 
 /// The topology with one change applied, lowered and indexed (None when it does not
 /// apply). A change to one security group, route table or device patches the model, and
-/// the index is rebuilt only where it depends on what changed (None: `idx` serves).
+/// the index is rebuilt only where it depends on what changed (None: `idx` serves); the
+/// prefix tables are then those of the original model plus the changed object's (a
+/// superset of the fixed model's, which only refines classes). A change lowered afresh
+/// has no prefix tables (its boxes are re-analysed one by one).
+type Fixed = (Model, Option<Index>, Option<[Vec<(u32, u32)>; 4]>);
+
 fn fixed_model(
     topo: &input::Topology,
     m: &Model,
     idx: &Index,
+    prefixes: &[Vec<(u32, u32)>; 4],
     change: &serde_json::Value,
-) -> Option<(Model, Option<Index>)> {
+) -> Option<Fixed> {
     if let Some(res) = crate::fix::apply_to_model(topo, m, change, 1) {
-        let (m2, what) = res.ok()?;
+        let (m2, what, patched) = res.ok()?;
         let idx2 = (what != crate::index::Reindex::Keep).then(|| idx.patched(&m2, what));
-        return Some((m2, idx2));
+        let mut n = Named::default();
+        match patched {
+            crate::fix::Patched::SecurityGroup(i) => n.security_group(&m2.security_groups[i]),
+            crate::fix::Patched::RouteTable(i) => n.route_table(&m2.route_tables[i]),
+            crate::fix::Patched::Device(i) => n.device(&m2.devices[i]),
+        }
+        let extra = n.by_protocol();
+        let mut k = 0;
+        let prefixes2 = prefixes.clone().map(|mut v| {
+            v.extend_from_slice(&extra[k]);
+            v.sort();
+            v.dedup();
+            k += 1;
+            v
+        });
+        return Some((m2, idx2, Some(prefixes2)));
     }
     let fixed = apply_change(topo, change, 1).ok()?;
     let m2 = crate::model::lower("(fixed)", &fixed).ok()?;
     let idx2 = Index::build(&m2);
-    Some((m2, Some(idx2)))
+    Some((m2, Some(idx2), None))
 }
 
 /// Apply every verified fix in turn; return the fixed topology.
@@ -1380,6 +1551,59 @@ pub fn is_error(f: &Finding) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Re-analysing a fix's boxes by the fixed model's classes (one box per class pair,
+    /// outcome carried) gives the verdict exploring every box gives, for every fix
+    /// `check` proposes on the corpus and on a generated topology.
+    #[test]
+    fn verifying_by_classes_agrees_with_exploring_every_box() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+        let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .map(|p| {
+                (
+                    p.display().to_string(),
+                    std::fs::read_to_string(&p).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        let g = crate::gen::generate(&crate::gen::GenParams::scaled(8).with_seed(5));
+        files.push(("generated".into(), serde_json::to_string(&g).unwrap()));
+        let mut compared = 0;
+        for (name, text) in files {
+            let topo = crate::model::parse(&name, &text).unwrap();
+            let m = crate::model::lower(&name, &topo).unwrap();
+            let (outcomes, _, _, infra, idx, prefixes) = reach(&m, None);
+            let idx = idx.unwrap();
+            let infra: Vec<u32> = infra
+                .intervals()
+                .into_iter()
+                .flat_map(|(lo, hi)| lo..=hi)
+                .collect();
+            for (f, members) in findings_from(&m, &idx, &outcomes, &infra) {
+                let Some(change) = f.change.as_ref().filter(|_| f.is_error()) else {
+                    continue;
+                };
+                let Some((m2, i2, Some(p2))) = fixed_model(&topo, &m, &idx, &prefixes, change)
+                else {
+                    continue;
+                };
+                let i2 = i2.as_ref().unwrap_or(&idx);
+                assert_eq!(
+                    verify(&m, Some((&m2, i2, Some(&p2))), &members),
+                    verify(&m, Some((&m2, i2, None)), &members),
+                    "{name}: {} at {:?}",
+                    f.code,
+                    f.device
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared >= 15, "only {compared} verdicts compared");
+    }
 
     #[test]
     fn atoms_cut_overlapping_intervals() {

@@ -130,6 +130,14 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
     Ok(t)
 }
 
+/// The one object of the model a patched change replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Patched {
+    SecurityGroup(usize),
+    RouteTable(usize),
+    Device(usize),
+}
+
 /// Apply a change that touches one security group, route table or on-prem device straight to the
 /// lowered model: the object is changed as [`apply`] changes it and lowered alone, the
 /// rest of the model is shared. `None` for a change of another kind (use [`apply`], then
@@ -140,7 +148,7 @@ pub fn apply_to_model(
     m: &crate::model::Model,
     change: &Value,
     n: usize,
-) -> Option<Result<(crate::model::Model, Reindex), String>> {
+) -> Option<Result<(crate::model::Model, Reindex, Patched), String>> {
     let op = change["op"].as_str()?;
     let res = match op {
         "add_sg_rule" => (|| {
@@ -154,7 +162,7 @@ pub fn apply_to_model(
             let mut grp = t.cloud.security_groups[i].clone();
             add_sg_rule(&mut grp, change, n)?;
             let fixed = m.with_security_group(i, &grp).map_err(|e| e.to_string())?;
-            Ok((fixed, Reindex::Keep))
+            Ok((fixed, Reindex::Keep, Patched::SecurityGroup(i)))
         })(),
         "add_route_entry" => (|| {
             let rt = s(change, "route_table")?;
@@ -167,7 +175,7 @@ pub fn apply_to_model(
             let mut table = t.cloud.route_tables[i].clone();
             add_route_entries(&mut table, change, n)?;
             let fixed = m.with_route_table(i, &table).map_err(|e| e.to_string())?;
-            Ok((fixed, Reindex::Table(i)))
+            Ok((fixed, Reindex::Table(i), Patched::RouteTable(i)))
         })(),
         "insert_filter_rule" | "add_device_route" | "insert_no_nat" | "enable_forwarding"
         | "set_rp_filter" => (|| {
@@ -188,7 +196,7 @@ pub fn apply_to_model(
                 "enable_forwarding" => Reindex::Full,
                 _ => Reindex::Keep,
             };
-            Ok((fixed, reindex))
+            Ok((fixed, reindex, Patched::Device(i)))
         })(),
         _ => return None,
     };

@@ -151,7 +151,7 @@ fn fixes_patched_into_the_model_equal_the_relowered_topology() {
             let Some(res) = vpntrace::fix::apply_to_model(&topo, &m, change, 1) else {
                 continue;
             };
-            let (m2, what) = res.unwrap();
+            let (m2, what, _) = res.unwrap();
             let t2 = vpntrace::fix::apply(&topo, change, 1).unwrap();
             let m3 = vpntrace::model::lower(&name, &t2).unwrap();
             assert_eq!(
