@@ -245,6 +245,9 @@ impl Named {
     }
 }
 
+/// Per concrete protocol, sorted prefix intervals (see [`Named::by_protocol`]).
+type Prefixes = [Vec<(u32, u32)>; 4];
+
 /// Per protocol, every prefix a rule, route, selector or address of the topology names
 /// that can decide a packet of that protocol (see [`Named::by_protocol`]).
 fn prefixes_by_protocol(m: &Model) -> [Vec<(u32, u32)>; 4] {
@@ -1273,7 +1276,7 @@ pub fn sort_findings(v: &mut [Finding]) {
 /// carried over, as `reach` does; other boxes are explored one by one.
 fn verify(
     m: &Model,
-    fixed: Option<(&Model, &Index, Option<&[Vec<(u32, u32)>; 4]>)>,
+    fixed: Option<(&Model, &Index, Option<&Prefixes>)>,
     members: &[Outcome],
 ) -> (bool, Option<String>) {
     let Some((m2, idx2, prefixes2)) = fixed else {
@@ -1468,7 +1471,7 @@ fn coalesce(members: &[Outcome]) -> Vec<Outcome> {
 /// prefix tables are then those of the original model plus the changed object's (a
 /// superset of the fixed model's, which only refines classes). A change lowered afresh
 /// has no prefix tables (its boxes are re-analysed one by one).
-type Fixed = (Model, Option<Index>, Option<[Vec<(u32, u32)>; 4]>);
+type Fixed = (Model, Option<Index>, Option<Prefixes>);
 
 fn fixed_model(
     topo: &input::Topology,
