@@ -19,8 +19,9 @@ use crate::input::{
 /// Topology files larger than this are refused rather than read into memory.
 pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 
-/// The lowered topology. Its lists are shared (`Arc`): a fixed variant of the model
-/// (see [`Model::with_device`]) copies only the list it changes.
+/// The lowered topology. Its lists are shared (`Arc`), and the security groups, route
+/// tables and devices in them too: a fixed variant of the model (see
+/// [`Model::with_device`]) copies only the list it changes, and no element of it.
 #[derive(Clone, Debug)]
 pub struct Model {
     pub name: String,
@@ -28,15 +29,15 @@ pub struct Model {
     pub vpc_cidrs: Vec<Cidr>,
     pub vpc_set: AddrSet,
     pub vswitches: Arc<Vec<VSwitch>>,
-    pub route_tables: Arc<Vec<RouteTable>>,
+    pub route_tables: Arc<Vec<Arc<RouteTable>>>,
     /// Index of the VPC's system route table (SPEC: the one marked `system`, or the only one).
     pub system_table: Option<usize>,
-    pub security_groups: Arc<Vec<SecurityGroup>>,
+    pub security_groups: Arc<Vec<Arc<SecurityGroup>>>,
     pub instances: Arc<Vec<Instance>>,
     pub vpn_gateways: Arc<Vec<VpnGateway>>,
     pub customer_gateways: Arc<Vec<CustomerGateway>>,
     pub connections: Arc<Vec<Connection>>,
-    pub devices: Arc<Vec<Device>>,
+    pub devices: Arc<Vec<Arc<Device>>>,
     pub flows: Vec<input::FlowSpec>,
 }
 
@@ -916,14 +917,14 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         vpc_cidrs: c.vpc.cidrs.clone(),
         vpc_set,
         vswitches: Arc::new(vswitches),
-        route_tables: Arc::new(route_tables),
+        route_tables: Arc::new(route_tables.into_iter().map(Arc::new).collect()),
         system_table,
-        security_groups: Arc::new(security_groups),
+        security_groups: Arc::new(security_groups.into_iter().map(Arc::new).collect()),
         instances: Arc::new(instances),
         vpn_gateways: Arc::new(vpn_gateways),
         customer_gateways: Arc::new(customer_gateways),
         connections: Arc::new(connections),
-        devices: Arc::new(devices),
+        devices: Arc::new(devices.into_iter().map(Arc::new).collect()),
         flows: t.flows.clone(),
     })
 }
@@ -1066,7 +1067,7 @@ impl Model {
             .collect();
         let lowered = lower_security_group(&ctx, i, g, &sg_ids)?;
         let mut m = self.clone();
-        Arc::make_mut(&mut m.security_groups)[i] = lowered;
+        Arc::make_mut(&mut m.security_groups)[i] = Arc::new(lowered);
         Ok(m)
     }
 
@@ -1088,7 +1089,7 @@ impl Model {
         let system = self.route_tables[i].system;
         let lowered = lower_route_table(&ctx, i, t, system, &vgw_ids, &inst_ids)?;
         let mut m = self.clone();
-        Arc::make_mut(&mut m.route_tables)[i] = lowered;
+        Arc::make_mut(&mut m.route_tables)[i] = Arc::new(lowered);
         Ok(m)
     }
 
@@ -1104,7 +1105,7 @@ impl Model {
             .collect();
         let lowered = lower_device(&ctx, i, d, &conn_ids)?;
         let mut m = self.clone();
-        Arc::make_mut(&mut m.devices)[i] = lowered;
+        Arc::make_mut(&mut m.devices)[i] = Arc::new(lowered);
         Ok(m)
     }
 }
