@@ -245,6 +245,34 @@ impl Named {
     }
 }
 
+/// The union of two sorted, deduplicated lists, sorted and deduplicated.
+fn union_sorted(a: &[(u32, u32)], b: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let next = match (a.get(i), b.get(j)) {
+            (Some(&x), Some(&y)) if x <= y => {
+                i += 1;
+                if x == y {
+                    j += 1;
+                }
+                x
+            }
+            (_, Some(&y)) => {
+                j += 1;
+                y
+            }
+            (Some(&x), None) => {
+                i += 1;
+                x
+            }
+            (None, None) => unreachable!("the loop stops when both are used up"),
+        };
+        out.push(next);
+    }
+    out
+}
+
 /// Per concrete protocol, sorted prefix intervals (see [`Named::by_protocol`]).
 type Prefixes = [Vec<(u32, u32)>; 4];
 
@@ -1490,14 +1518,7 @@ fn fixed_model(
             crate::fix::Patched::Device(i) => n.device(&m2.devices[i]),
         }
         let extra = n.by_protocol();
-        let mut k = 0;
-        let prefixes2 = prefixes.clone().map(|mut v| {
-            v.extend_from_slice(&extra[k]);
-            v.sort();
-            v.dedup();
-            k += 1;
-            v
-        });
+        let prefixes2 = [0, 1, 2, 3].map(|k| union_sorted(&prefixes[k], &extra[k]));
         return Some((m2, idx2, Some(prefixes2)));
     }
     let fixed = apply_change(topo, change, 1).ok()?;
@@ -1558,6 +1579,15 @@ mod tests {
     /// Re-analysing a fix's boxes by the fixed model's classes (one box per class pair,
     /// outcome carried) gives the verdict exploring every box gives, for every fix
     /// `check` proposes on the corpus and on a generated topology.
+    #[test]
+    fn union_of_sorted_lists() {
+        assert_eq!(
+            union_sorted(&[(1, 1), (3, 4), (9, 9)], &[(0, 5), (3, 4), (10, 10)]),
+            vec![(0, 5), (1, 1), (3, 4), (9, 9), (10, 10)]
+        );
+        assert_eq!(union_sorted(&[], &[(2, 2)]), vec![(2, 2)]);
+    }
+
     #[test]
     fn verifying_by_classes_agrees_with_exploring_every_box() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
