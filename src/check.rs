@@ -410,21 +410,23 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &[Vec<(u32, u32
         }
     };
     let owners: Vec<Owner> = atoms.iter().map(|&a| owner_of(a)).collect();
+    // Prefixes are nested or disjoint, and no prefix cuts an atom: the prefixes holding an
+    // atom are those holding the smallest of them, so that one names the set.
     let members = [0, 1, 2, 3].map(|pi| {
         let relevant = &relevant[pi];
-        let mut by_sig: BTreeMap<(&Owner, Vec<usize>), usize> = BTreeMap::new();
+        let mut by_sig: BTreeMap<(&Owner, Option<usize>), usize> = BTreeMap::new();
         let mut members: Vec<Vec<usize>> = Vec::new();
         for (k, &a) in atoms.iter().enumerate() {
-            let inside: Vec<usize> = relevant
+            let inner = relevant
                 .iter()
                 .enumerate()
                 .filter(|(_, p)| p.0 <= a.0 && a.1 <= p.1)
-                .map(|(i, _)| i)
-                .collect();
-            match by_sig.get(&(&owners[k], inside.clone())) {
+                .min_by_key(|(_, p)| p.1 - p.0)
+                .map(|(i, _)| i);
+            match by_sig.get(&(&owners[k], inner)) {
                 Some(&c) => members[c].push(k),
                 None => {
-                    by_sig.insert((&owners[k], inside), members.len());
+                    by_sig.insert((&owners[k], inner), members.len());
                     members.push(vec![k]);
                 }
             }
