@@ -213,6 +213,9 @@ pub struct Path {
     /// The typed cause, for analyses that aggregate traces.
     #[serde(skip)]
     pub cause_kind: Option<Cause>,
+    /// The packet at the last hop (kept also when a quiet walk keeps no hops).
+    #[serde(skip)]
+    pub last_packet: Option<Packet>,
 }
 
 impl Path {
@@ -221,7 +224,7 @@ impl Path {
     }
     /// The packet as it was delivered (the last hop's packet).
     pub fn final_packet(&self) -> Option<Packet> {
-        self.hops.last().map(|h| h.packet)
+        self.last_packet
     }
 }
 
@@ -463,10 +466,17 @@ pub fn trace_packet_in(
         Some(r) => Narrow::on(r, point, pkt.protocol.has_ports()),
         None => Narrow::off(),
     };
+    // The session tables are reused from one trace to the next on this thread.
+    thread_local! {
+        static SESSIONS: std::cell::RefCell<Sessions> = std::cell::RefCell::new(Sessions::default());
+    }
+    let mut sessions = SESSIONS.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    sessions.sg.clear();
+    sessions.devices.clear();
     let mut w = Walker {
         m,
         idx,
-        sessions: Sessions::default(),
+        sessions,
         reply: false,
         direction: None,
         nw,
@@ -492,6 +502,7 @@ pub fn trace_packet_in(
         None
     };
     let reg = w.nw.region;
+    SESSIONS.with(|s| *s.borrow_mut() = std::mem::take(&mut w.sessions));
     (
         Trace {
             flow: FlowInfo {
@@ -593,14 +604,26 @@ enum Next {
 
 impl<'a> Walker<'a> {
     fn walk(&mut self, start: At, pkt: Packet) -> Path {
-        // Few hops per path (one allocation each for hops and the loop guard; a list
-        // beats a tree). A quiet walk keeps only the last hop (its packet is what was
-        // delivered); `seen` counts the hops.
-        let mut hops = Vec::with_capacity(if self.quiet { 1 } else { 12 });
+        // The loop guard's list is reused from one walk to the next on this thread (a
+        // `check` traces hundreds of thousands of paths).
+        thread_local! {
+            static SEEN: std::cell::RefCell<Vec<(At, Packet)>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let mut seen = SEEN.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        seen.clear();
+        let path = self.walk_with(start, pkt, &mut seen);
+        SEEN.with(|s| *s.borrow_mut() = seen);
+        path
+    }
+
+    fn walk_with(&mut self, start: At, pkt: Packet, seen: &mut Vec<(At, Packet)>) -> Path {
+        // Few hops per path: a list beats a tree. A quiet walk keeps no hops, only the
+        // last packet (what was delivered); `seen` counts the hops.
+        let mut hops = Vec::new();
         let mut notes = Vec::new();
-        let mut seen: Vec<(At, Packet)> = Vec::with_capacity(12);
         let mut at = start;
         let mut pkt = pkt;
+        let mut last = None;
         loop {
             let repeated = seen.contains(&(at, pkt));
             let walked = seen.len();
@@ -614,14 +637,14 @@ impl<'a> Walker<'a> {
                     device: dev,
                     hops: walked,
                 };
-                return self.finish(Disposition::Loop, hops, Some(cause), notes, pkt);
+                return self.finish(Disposition::Loop, hops, last, Some(cause), notes, pkt);
             }
             let mut hop = self.hop_header(at, pkt);
             let next = self.step(at, pkt, &mut hop, &mut notes);
-            if self.quiet {
-                hops.clear();
+            last = Some(pkt);
+            if !self.quiet {
+                hops.push(hop);
             }
-            hops.push(hop);
             match next {
                 Next::Go(a, p) => {
                     at = a;
@@ -629,7 +652,7 @@ impl<'a> Walker<'a> {
                 }
                 Next::End(d, c) => {
                     self.final_sym = self.nw.sym;
-                    return self.finish(d, hops, c, notes, pkt);
+                    return self.finish(d, hops, last, c, notes, pkt);
                 }
             }
         }
@@ -715,6 +738,7 @@ impl<'a> Walker<'a> {
         &self,
         d: Disposition,
         hops: Vec<Hop>,
+        last_packet: Option<Packet>,
         cause: Option<Cause>,
         notes: Vec<String>,
         pkt: Packet,
@@ -733,6 +757,7 @@ impl<'a> Walker<'a> {
             cause: finding,
             notes,
             cause_kind: cause,
+            last_packet,
         }
     }
 
