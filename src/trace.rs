@@ -205,7 +205,7 @@ fn note(quiet: bool, notes: &mut Vec<String>, n: impl FnOnce() -> String) {
 pub struct Path {
     pub disposition: Disposition,
     pub hops: Vec<Hop>,
-    pub cause: Option<Finding>,
+    pub cause: Option<Box<Finding>>,
     /// Facts worth knowing that are not failures (an unmodelled host, a host without a
     /// security group).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -745,11 +745,11 @@ impl<'a> Walker<'a> {
     ) -> Path {
         let finding = cause.as_ref().filter(|_| !self.quiet).map(|c| {
             let p = hops.first().map_or(pkt, |h| h.packet);
-            c.finding(
+            Box::new(c.finding(
                 self.m,
                 self.direction,
                 &Traffic::host(p.src, p.dst, p.protocol, p.src_port, p.dst_port),
-            )
+            ))
         });
         Path {
             disposition: d,
