@@ -442,7 +442,11 @@ impl<T: Copy> PrefixIndex<T> {
                 cur = u64::from(top.1) + 1;
                 stack.pop();
             }
-            emit(cur, u64::from(start) - 1, stack.last().copied());
+            // The addresses before this prefix (none before 0.0.0.0) belong to the
+            // enclosing one.
+            if let Some(before) = u64::from(start).checked_sub(1) {
+                emit(cur, before, stack.last().copied());
+            }
             cur = u64::from(start).max(cur);
             stack.push((start, end, len, t));
         }
@@ -543,9 +547,14 @@ mod tests {
         for round in 0..200 {
             let items: Vec<(ipnet::Ipv4Net, usize)> = (0..(round % 12 + 1))
                 .map(|k| {
-                    // Addresses in a small space so that prefixes nest and repeat.
-                    let len = 20 + (next() % 13) as u8;
-                    let addr = 0x0a00_0000 | (next() & 0x3fff);
+                    // Addresses in a small space so that prefixes nest and repeat, and
+                    // now and then the default route or a prefix at the ends of the space.
+                    let (addr, len) = match next() % 16 {
+                        0 => (0, 0),
+                        1 => (0, 8),
+                        2 => (u32::MAX, 24 + (next() % 9) as u8),
+                        _ => (0x0a00_0000 | (next() & 0x3fff), 20 + (next() % 13) as u8),
+                    };
                     (ipnet::Ipv4Net::new(addr.into(), len).unwrap().trunc(), k)
                 })
                 .collect();
@@ -557,8 +566,12 @@ mod tests {
                     .max_by_key(|(n, k)| (n.prefix_len(), std::cmp::Reverse(*k)))
                     .map(|(n, k)| (n.prefix_len(), *k))
             };
-            for _ in 0..50 {
-                let v = 0x09ff_ff00u32.wrapping_add(next() % 0x4200);
+            for probe in 0..60 {
+                let v = match probe {
+                    0 => 0,
+                    1 => u32::MAX,
+                    _ => 0x09ff_ff00u32.wrapping_add(next() % 0x4200),
+                };
                 let got = idx.lookup(v).map(|(_, _, l, t)| (l, t));
                 assert_eq!(got, scan(v), "round {round} at {v:#x}");
                 let (lo, hi) = idx.region(v, None);
