@@ -552,13 +552,14 @@ fn reach_conn(
     let lc = classes(m, idx, &local, prefixes);
     let rc = classes(m, idx, &remote, prefixes);
     if std::env::var_os("VPNTRACE_TIMING").is_some() && ci == 0 {
+        let per = |cl: &Classes| cl.members.iter().map(Vec::len).collect::<Vec<_>>();
         eprintln!(
-            "connection {}: local {} atoms in {} classes, remote {} atoms in {} classes",
+            "connection {}: local {} atoms, remote {} atoms; classes per protocol (tcp, udp, icmp, gre): local {:?}, remote {:?}",
             c.id,
             lc.atoms.len(),
-            lc.members.len(),
             rc.atoms.len(),
-            rc.members.len()
+            per(&lc),
+            per(&rc)
         );
     }
     // The instance at each atom, for renaming carried outcomes.
