@@ -624,6 +624,8 @@ impl<'a> Walker<'a> {
         let mut at = start;
         let mut pkt = pkt;
         let mut last = None;
+        // A quiet walk records nothing in its hops: one blank hop serves every step.
+        let mut quiet_hop = self.quiet.then(|| self.hop_header(at, pkt));
         loop {
             let repeated = seen.contains(&(at, pkt));
             let walked = seen.len();
@@ -639,12 +641,19 @@ impl<'a> Walker<'a> {
                 };
                 return self.finish(Disposition::Loop, hops, last, Some(cause), notes, pkt);
             }
-            let mut hop = self.hop_header(at, pkt);
-            let next = self.step(at, pkt, &mut hop, &mut notes);
+            let next = match quiet_hop.as_mut() {
+                Some(h) => {
+                    h.packet = pkt;
+                    self.step(at, pkt, h, &mut notes)
+                }
+                None => {
+                    let mut hop = self.hop_header(at, pkt);
+                    let next = self.step(at, pkt, &mut hop, &mut notes);
+                    hops.push(hop);
+                    next
+                }
+            };
             last = Some(pkt);
-            if !self.quiet {
-                hops.push(hop);
-            }
             match next {
                 Next::Go(a, p) => {
                     at = a;
