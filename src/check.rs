@@ -227,7 +227,7 @@ impl Named {
     /// of that protocol, as sorted, deduplicated intervals. A filter, NAT or
     /// security-group rule written for another protocol (or naming ports, for a protocol
     /// without them) never matches, so its prefixes cannot tell addresses apart.
-    fn by_protocol(&self) -> [Vec<(u32, u32)>; 4] {
+    fn by_protocol(&self) -> Prefixes {
         let iv = |n: &ipnet::Ipv4Net| (u32::from(n.network()), u32::from(n.broadcast()));
         let common: Vec<(u32, u32)> = self.any.iter().map(iv).collect();
         Protocol::CONCRETE.map(|p| {
@@ -278,7 +278,7 @@ type Prefixes = [Vec<(u32, u32)>; 4];
 
 /// Per protocol, every prefix a rule, route, selector or address of the topology names
 /// that can decide a packet of that protocol (see [`Named::by_protocol`]).
-fn prefixes_by_protocol(m: &Model) -> [Vec<(u32, u32)>; 4] {
+fn prefixes_by_protocol(m: &Model) -> Prefixes {
     let mut n = Named::default();
     n.any.extend(m.vpc_cidrs.iter().map(|c| c.network()));
     n.any.extend(m.vswitches.iter().map(|x| x.cidr));
@@ -351,7 +351,7 @@ fn cutting(prefixes: &[(u32, u32)], ivs: &[(u32, u32)], hlo: u32, hhi: u32) -> V
         .collect()
 }
 
-fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &[Vec<(u32, u32)>; 4]) -> Classes {
+fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> Classes {
     let ivs = ivs.to_vec();
     let (Some(first), Some(last)) = (ivs.first(), ivs.last()) else {
         return Classes {
@@ -396,16 +396,15 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &[Vec<(u32, u32
         if a.0 != a.1 {
             return Owner::None;
         }
-        let ip = Ipv4Addr::from(a.0);
-        if let Some(&i) = idx.instance_by_ip.get(&ip) {
-            let inst = &m.instances[i];
-            return Owner::Instance {
-                vswitch: inst.vswitch,
-                groups: inst.security_groups.clone(),
-            };
-        }
-        match idx.iface_by_ip.get(&ip) {
-            Some(&(d, _)) => Owner::Device(d),
+        match idx.owner(Ipv4Addr::from(a.0)) {
+            Some(crate::index::OwnerRef::Instance(i)) => {
+                let inst = &m.instances[i];
+                Owner::Instance {
+                    vswitch: inst.vswitch,
+                    groups: inst.security_groups.clone(),
+                }
+            }
+            Some(crate::index::OwnerRef::Interface(d, _)) => Owner::Device(d),
             None => Owner::None,
         }
     };
@@ -444,12 +443,41 @@ fn carry(o: &Outcome, src: (u32, u32), dst: (u32, u32), rename: &[(usize, usize)
     r.region.hi[0] = src.1;
     r.region.lo[1] = dst.0;
     r.region.hi[1] = dst.1;
-    if let Some(Cause::SgDrop { instance, .. }) = r.cause.as_mut() {
+    if let Some(c) = r.cause.as_mut() {
+        rename_instances(c, rename);
+    }
+    r
+}
+
+/// Whether every outcome of exploring box `b` spans its source and destination atoms:
+/// no decision told addresses of the atoms apart, so the outcomes carry to their class.
+fn on_whole_atoms(outs: &[Outcome], b: &Region) -> bool {
+    outs.iter()
+        .all(|x| (0..2).all(|d| x.region.lo[d] == b.lo[d] && x.region.hi[d] == b.hi[d]))
+}
+
+/// The instance owning atom `a`, when the atom is one address an instance owns.
+fn atom_instance(idx: &Index, a: (u32, u32)) -> Option<usize> {
+    (a.0 == a.1)
+        .then(|| idx.instance_at(Ipv4Addr::from(a.0)))
+        .flatten()
+}
+
+/// (representative's instance, member's instance) pairs where both atoms are instances.
+fn renames(pairs: [(Option<usize>, Option<usize>); 2]) -> Vec<(usize, usize)> {
+    pairs
+        .into_iter()
+        .filter_map(|(from, to)| Some((from?, to?)))
+        .collect()
+}
+
+/// A carried cause names the member's instance where it named the representative's.
+fn rename_instances(c: &mut Cause, rename: &[(usize, usize)]) {
+    if let Cause::SgDrop { instance, .. } = c {
         if let Some(&(_, to)) = rename.iter().find(|(from, _)| from == instance) {
             *instance = to;
         }
     }
-    r
 }
 
 /// Every box of every connection, both directions, every protocol. Interchangeable
@@ -468,9 +496,6 @@ pub fn analysed_space(m: &Model, conn: usize) -> (AddrSet, AddrSet) {
     (c.local_set.intersect(&cloud), c.remote_set.intersect(&idc))
 }
 
-/// Explore every connection; builds the index (beside the prefix tables) unless given.
-/// Returns the failing outcomes, the packets traced, warnings, the network devices' own
-/// addresses and the index.
 /// What `reach` returns: the failing outcomes, the packets traced, warnings, the network
 /// devices' own addresses, the index (when it built it) and the prefix tables.
 type Reached = (
@@ -479,9 +504,10 @@ type Reached = (
     Vec<Finding>,
     AddrSet,
     Option<Index>,
-    [Vec<(u32, u32)>; 4],
+    Prefixes,
 );
 
+/// Explore every connection; builds the index (beside the prefix tables) unless given.
 fn reach(m: &Model, idx: Option<&Index>) -> Reached {
     use rayon::prelude::*;
     let ((cloud_space, idc_space, infra), (prefixes, built)) = rayon::join(
@@ -530,7 +556,7 @@ fn reach_conn(
     idx: &Index,
     ci: usize,
     spaces: &Spaces,
-    prefixes: &[Vec<(u32, u32)>; 4],
+    prefixes: &Prefixes,
 ) -> (Vec<Outcome>, usize, Vec<Finding>) {
     let c = &m.connections[ci];
     let mut outcomes = Vec::new();
@@ -564,14 +590,7 @@ fn reach_conn(
     }
     // The instance at each atom, for renaming carried outcomes.
     let instances = |cl: &Classes| -> Vec<Option<usize>> {
-        cl.atoms
-            .iter()
-            .map(|a| {
-                (a.0 == a.1)
-                    .then(|| idx.instance_by_ip.get(&Ipv4Addr::from(a.0)).copied())
-                    .flatten()
-            })
-            .collect()
+        cl.atoms.iter().map(|&a| atom_instance(idx, a)).collect()
     };
     let (li, ri) = (instances(&lc), instances(&rc));
     for dir in [FlowDirection::CloudToOnprem, FlowDirection::OnpremToCloud] {
@@ -600,13 +619,7 @@ fn reach_conn(
                     let (s0, d0) = (sc.atoms[smembers[0]], dc.atoms[dmembers[0]]);
                     let (mut o, n) = explore(m, idx, ci, dir, p, vec![boxed(s0, d0)]);
                     count += n;
-                    let uniform = o.iter().all(|x| {
-                        x.region.lo[0] == s0.0
-                            && x.region.hi[0] == s0.1
-                            && x.region.lo[1] == d0.0
-                            && x.region.hi[1] == d0.1
-                    });
-                    if !uniform {
+                    if !on_whole_atoms(&o, &boxed(s0, d0)) {
                         // A decision told the representative's atom apart: explore
                         // every pair of the two classes.
                         for &sa in smembers {
@@ -632,13 +645,8 @@ fn reach_conn(
                             if o.is_empty() || (sa == smembers[0] && da == dmembers[0]) {
                                 continue;
                             }
-                            let mut rename = Vec::new();
-                            for (from, to) in [(si[smembers[0]], si[sa]), (di[dmembers[0]], di[da])]
-                            {
-                                if let (Some(f), Some(t)) = (from, to) {
-                                    rename.push((f, t));
-                                }
-                            }
+                            let rename =
+                                renames([(si[smembers[0]], si[sa]), (di[dmembers[0]], di[da])]);
                             failing.extend(
                                 o.iter().map(|x| {
                                     (sa, da, carry(x, sc.atoms[sa], dc.atoms[da], &rename))
@@ -690,12 +698,12 @@ fn unused_space_warning(m: &Model, ci: usize, local: &AddrSet, remote_held: &Add
 }
 
 /// Per connection and direction, the configured subnet pairs that exist and those that fail.
-fn summaries(m: &Model, outcomes: &[Outcome]) -> Vec<PairSummary> {
+fn summaries<'o>(m: &Model, outcomes: impl Iterator<Item = &'o Outcome>) -> Vec<PairSummary> {
     let (cloud_space, idc_space, _) = existing_space(m);
     let (cloud_iv, idc_iv) = (cloud_space.intervals(), idc_space.intervals());
     // (connection, direction) → failing (local subnet, remote subnet) index pairs.
     let mut fails: BTreeMap<(usize, FlowDirection), BTreeSet<(usize, usize)>> = BTreeMap::new();
-    for o in outcomes.iter().filter(|o| o.cause.is_some()) {
+    for o in outcomes.filter(|o| o.cause.is_some()) {
         let c = &m.connections[o.conn];
         let (a, b) = if o.dir == FlowDirection::CloudToOnprem {
             (0, 1)
@@ -1195,8 +1203,6 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     let (outcomes, count, warnings, infra, idx, prefixes) = reach(m, None);
     let idx = idx.expect("reach builds the index when none is given");
     let t1 = t0.elapsed();
-
-    let t2 = t0.elapsed();
     let infra: Vec<u32> = infra
         .intervals()
         .into_iter()
@@ -1205,19 +1211,18 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     let groups = findings_from(m, &idx, &outcomes, &infra);
     // A subnet pair fails when an error finding's traffic touches it; a port policy
     // (a warning) leaves the pair working.
-    let failing: Vec<Outcome> = groups
-        .iter()
-        .filter(|(f, _)| f.is_error())
-        .flat_map(|(_, o)| o.iter().cloned())
-        .collect();
-    let summary = summaries(m, &failing);
-    let t3 = t0.elapsed();
+    let summary = summaries(
+        m,
+        groups
+            .iter()
+            .filter(|(f, _)| f.is_error())
+            .flat_map(|(_, o)| o.iter()),
+    );
     if std::env::var_os("VPNTRACE_TIMING").is_some() {
         eprintln!(
-            "reach {:?} summaries {:?} findings {:?} outcomes {}",
+            "reach {:?} findings and summaries {:?} outcomes {}",
             t1,
-            t2 - t1,
-            t3 - t2,
+            t0.elapsed() - t1,
             outcomes.len()
         );
     }
@@ -1365,7 +1370,7 @@ fn verify(
 fn carried_causes(
     m2: &Model,
     idx2: &Index,
-    prefixes2: &[Vec<(u32, u32)>; 4],
+    prefixes2: &Prefixes,
     members: &[Outcome],
 ) -> (Vec<Cause>, Vec<Outcome>) {
     let mut causes = Vec::new();
@@ -1377,10 +1382,6 @@ fn carried_causes(
             .or_default()
             .push(o);
     }
-    let instance = |a: (u32, u32)| match (a.0 == a.1).then(|| idx2.owner(Ipv4Addr::from(a.0))) {
-        Some(Some(crate::index::OwnerRef::Instance(i))) => Some(i),
-        _ => None,
-    };
     for ((conn, dir, p), os) in groups {
         let Some(pi) = p.concrete_index() else {
             direct.extend(os.into_iter().cloned());
@@ -1425,30 +1426,25 @@ fn carried_causes(
         for (_, boxes) in by_class {
             let (rep, rs, rd) = boxes[0];
             let (res, _) = explore(m2, idx2, conn, dir, p, vec![rep.region]);
-            let uniform = res.iter().all(|x| {
-                (0..2).all(|d| {
-                    x.region.lo[d] == rep.region.lo[d] && x.region.hi[d] == rep.region.hi[d]
-                })
-            });
-            if !uniform {
+            if !on_whole_atoms(&res, &rep.region) {
                 direct.extend(boxes.into_iter().map(|(o, _, _)| o.clone()));
                 continue;
             }
             let found: Vec<&Cause> = res.iter().filter_map(|x| x.cause.as_ref()).collect();
             for (_, sa, da) in boxes {
-                let rename = [
-                    (instance(sc.atoms[rs]), instance(sc.atoms[sa])),
-                    (instance(dc.atoms[rd]), instance(dc.atoms[da])),
-                ];
+                let rename = renames([
+                    (
+                        atom_instance(idx2, sc.atoms[rs]),
+                        atom_instance(idx2, sc.atoms[sa]),
+                    ),
+                    (
+                        atom_instance(idx2, dc.atoms[rd]),
+                        atom_instance(idx2, dc.atoms[da]),
+                    ),
+                ]);
                 for c in &found {
                     let mut c = (*c).clone();
-                    if let Cause::SgDrop { instance: i, .. } = &mut c {
-                        if let Some(&(_, Some(to))) =
-                            rename.iter().find(|(from, _)| *from == Some(*i))
-                        {
-                            *i = to;
-                        }
-                    }
+                    rename_instances(&mut c, &rename);
                     causes.push(c);
                 }
             }
@@ -1508,7 +1504,7 @@ fn fixed_model(
     topo: &input::Topology,
     m: &Model,
     idx: &Index,
-    prefixes: &[Vec<(u32, u32)>; 4],
+    prefixes: &Prefixes,
     change: &serde_json::Value,
 ) -> Option<Fixed> {
     if let Some(res) = crate::fix::apply_to_model(topo, m, change, 1) {

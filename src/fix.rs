@@ -40,23 +40,34 @@ fn protocol(v: &Value) -> Protocol {
         .unwrap_or(Protocol::All)
 }
 
+/// The position of the element with id `id` in `list` (`what` names it in the error).
+fn find<T>(list: &[T], id: &str, what: &str, key: impl Fn(&T) -> &str) -> Result<usize, String> {
+    list.iter()
+        .position(|x| key(x) == id)
+        .ok_or_else(|| format!("no {what} `{id}`"))
+}
+
 fn vpn_gateway<'a>(
     t: &'a mut input::Topology,
     id: &str,
 ) -> Result<&'a mut input::VpnGateway, String> {
-    t.cloud
-        .vpn_gateways
-        .iter_mut()
-        .find(|x| x.id == id)
-        .ok_or_else(|| format!("no VPN gateway `{id}`"))
+    let i = find(&t.cloud.vpn_gateways, id, "VPN gateway", |x| &x.id)?;
+    Ok(&mut t.cloud.vpn_gateways[i])
 }
 
-fn device<'a>(t: &'a mut input::Topology, id: &str) -> Result<&'a mut input::Device, String> {
-    t.onprem
-        .devices
-        .iter_mut()
-        .find(|d| d.id == id)
-        .ok_or_else(|| format!("no device `{id}`"))
+fn security_group_at(t: &input::Topology, change: &Value) -> Result<usize, String> {
+    let id = s(change, "security_group")?;
+    find(&t.cloud.security_groups, id, "security group", |x| &x.id)
+}
+
+fn route_table_at(t: &input::Topology, change: &Value) -> Result<usize, String> {
+    let id = s(change, "route_table")?;
+    find(&t.cloud.route_tables, id, "route table", |x| &x.id)
+}
+
+fn device_at(t: &input::Topology, change: &Value) -> Result<usize, String> {
+    let id = s(change, "device")?;
+    find(&t.onprem.devices, id, "device", |x| &x.id)
 }
 
 /// Apply one change; `n` numbers the fix for the ids of what it adds.
@@ -65,14 +76,8 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
     let id = |k: usize| format!("vpntrace-fix-{n}-{k}");
     match s(change, "op")? {
         "add_route_entry" => {
-            let rt = s(change, "route_table")?;
-            let table = t
-                .cloud
-                .route_tables
-                .iter_mut()
-                .find(|r| r.id == rt)
-                .ok_or_else(|| format!("no route table `{rt}`"))?;
-            add_route_entries(table, change, n)?;
+            let i = route_table_at(&t, change)?;
+            add_route_entries(&mut t.cloud.route_tables[i], change, n)?;
         }
         "publish_vpn_route" => {
             let g = s(change, "vpn_gateway")?;
@@ -104,19 +109,13 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
             }
         }
         "add_sg_rule" => {
-            let g = s(change, "security_group")?;
-            let grp = t
-                .cloud
-                .security_groups
-                .iter_mut()
-                .find(|x| x.id == g)
-                .ok_or_else(|| format!("no security group `{g}`"))?;
-            add_sg_rule(grp, change, n)?;
+            let i = security_group_at(&t, change)?;
+            add_sg_rule(&mut t.cloud.security_groups[i], change, n)?;
         }
         op @ ("insert_filter_rule" | "add_device_route" | "insert_no_nat" | "enable_forwarding"
         | "set_rp_filter") => {
-            let d = device(&mut t, s(change, "device")?)?;
-            change_device(d, op, change, n)?;
+            let i = device_at(&t, change)?;
+            change_device(&mut t.onprem.devices[i], op, change, n)?;
         }
         "split_connection" => {
             // FAQ 5: one connection per subnet pair, both ends (see `split`).
@@ -150,45 +149,48 @@ pub fn apply_to_model(
     n: usize,
 ) -> Option<Result<(crate::model::Model, Reindex, Patched), String>> {
     let op = change["op"].as_str()?;
-    let res = match op {
-        "add_sg_rule" => (|| {
-            let g = s(change, "security_group")?;
-            let i = t
-                .cloud
-                .security_groups
-                .iter()
-                .position(|x| x.id == g)
-                .ok_or_else(|| format!("no security group `{g}`"))?;
+    let patchable = matches!(
+        op,
+        "add_sg_rule"
+            | "add_route_entry"
+            | "insert_filter_rule"
+            | "add_device_route"
+            | "insert_no_nat"
+            | "enable_forwarding"
+            | "set_rp_filter"
+    );
+    patchable.then(|| patch_model(t, m, op, change, n))
+}
+
+/// [`apply_to_model`] for a change it can patch.
+fn patch_model(
+    t: &input::Topology,
+    m: &crate::model::Model,
+    op: &str,
+    change: &Value,
+    n: usize,
+) -> Result<(crate::model::Model, Reindex, Patched), String> {
+    let lowered = |e: crate::error::InputError| e.to_string();
+    match op {
+        "add_sg_rule" => {
+            let i = security_group_at(t, change)?;
             let mut grp = t.cloud.security_groups[i].clone();
             add_sg_rule(&mut grp, change, n)?;
-            let fixed = m.with_security_group(i, &grp).map_err(|e| e.to_string())?;
+            let fixed = m.with_security_group(i, &grp).map_err(lowered)?;
             Ok((fixed, Reindex::Keep, Patched::SecurityGroup(i)))
-        })(),
-        "add_route_entry" => (|| {
-            let rt = s(change, "route_table")?;
-            let i = t
-                .cloud
-                .route_tables
-                .iter()
-                .position(|r| r.id == rt)
-                .ok_or_else(|| format!("no route table `{rt}`"))?;
+        }
+        "add_route_entry" => {
+            let i = route_table_at(t, change)?;
             let mut table = t.cloud.route_tables[i].clone();
             add_route_entries(&mut table, change, n)?;
-            let fixed = m.with_route_table(i, &table).map_err(|e| e.to_string())?;
+            let fixed = m.with_route_table(i, &table).map_err(lowered)?;
             Ok((fixed, Reindex::Table(i), Patched::RouteTable(i)))
-        })(),
-        "insert_filter_rule" | "add_device_route" | "insert_no_nat" | "enable_forwarding"
-        | "set_rp_filter" => (|| {
-            let id = s(change, "device")?;
-            let i = t
-                .onprem
-                .devices
-                .iter()
-                .position(|d| d.id == id)
-                .ok_or_else(|| format!("no device `{id}`"))?;
+        }
+        _ => {
+            let i = device_at(t, change)?;
             let mut d = t.onprem.devices[i].clone();
             change_device(&mut d, op, change, n)?;
-            let fixed = m.with_device(i, &d).map_err(|e| e.to_string())?;
+            let fixed = m.with_device(i, &d).map_err(lowered)?;
             // The index holds the filter tables, the routes and where hosts send from.
             let reindex = match op {
                 "insert_filter_rule" => Reindex::DeviceFilter(i),
@@ -197,10 +199,8 @@ pub fn apply_to_model(
                 _ => Reindex::Keep,
             };
             Ok((fixed, reindex, Patched::Device(i)))
-        })(),
-        _ => return None,
-    };
-    Some(res)
+        }
+    }
 }
 
 /// Add (or replace, by destination) the entries of an `add_route_entry` change.

@@ -115,6 +115,14 @@ impl Index {
             .map(|k| self.owners[k])
     }
 
+    /// The instance that owns `addr`, if an instance does.
+    pub fn instance_at(&self, addr: Ipv4Addr) -> Option<usize> {
+        match self.owner(addr) {
+            Some(OwnerRef::Instance(i)) => Some(i),
+            _ => None,
+        }
+    }
+
     /// The endpoint holding `addr` (as `trace::endpoint_for_addr`, by index).
     pub fn endpoint(&self, addr: Ipv4Addr) -> Option<Endpoint> {
         match self.owner(addr) {

@@ -469,20 +469,22 @@ impl<T: Copy> PrefixIndex<T> {
     }
 
     /// The addresses around `v` for which `lookup` gives the same answer.
-    pub fn region(&self, v: u32, _found: Option<(u32, u32, u8, T)>) -> (u32, u32) {
-        if self.flat.is_empty() {
-            return (0, u32::MAX);
-        }
-        let i = self.at(v);
+    pub fn region(&self, v: u32) -> (u32, u32) {
+        self.interval(self.at(v))
+    }
+
+    /// The addresses of flat interval `i` (everything for an empty index).
+    fn interval(&self, i: usize) -> (u32, u32) {
+        let lo = self.flat.get(i).map_or(0, |e| e.0);
         let hi = self.flat.get(i + 1).map_or(u32::MAX, |e| e.0 - 1);
-        (self.flat[i].0, hi)
+        (lo, hi)
     }
 
     /// Lookup and narrow field `f` to where the answer is the same.
     pub fn lookup_on(&self, nw: &mut Narrow, f: F, v: u32) -> Option<(u32, u32, u8, T)> {
         let i = self.at(v);
-        let &(lo, found) = self.flat.get(i)?;
-        let hi = self.flat.get(i + 1).map_or(u32::MAX, |e| e.0 - 1);
+        let found = self.flat.get(i)?.1;
+        let (lo, hi) = self.interval(i);
         nw.cons(f, lo, hi);
         found
     }
@@ -512,24 +514,22 @@ mod tests {
             2,
             "first inserted of equal prefixes"
         );
-        let f = idx.lookup(ip("10.1.200.3"));
         assert_eq!(
-            idx.region(ip("10.1.200.3"), f),
+            idx.region(ip("10.1.200.3")),
             (ip("10.1.0.0"), ip("10.1.255.255"))
         );
         let f = idx.lookup(ip("10.3.0.1"));
         assert_eq!(f.unwrap().3, 1);
         assert_eq!(
-            idx.region(ip("10.3.0.1"), f),
+            idx.region(ip("10.3.0.1")),
             (ip("10.2.0.0") + 65536, ip("10.255.255.255"))
         );
-        let f = idx.lookup(ip("10.0.0.1"));
         assert_eq!(
-            idx.region(ip("10.0.0.1"), f),
+            idx.region(ip("10.0.0.1")),
             (ip("10.0.0.0"), ip("10.0.255.255"))
         );
         assert_eq!(idx.lookup(ip("11.0.0.1")), None);
-        assert_eq!(idx.region(ip("11.0.0.1"), None), (ip("11.0.0.0"), u32::MAX));
+        assert_eq!(idx.region(ip("11.0.0.1")), (ip("11.0.0.0"), u32::MAX));
     }
 
     /// The flattened index answers as a scan of every prefix does (longest wins, the
@@ -574,7 +574,7 @@ mod tests {
                 };
                 let got = idx.lookup(v).map(|(_, _, l, t)| (l, t));
                 assert_eq!(got, scan(v), "round {round} at {v:#x}");
-                let (lo, hi) = idx.region(v, None);
+                let (lo, hi) = idx.region(v);
                 assert!(lo <= v && v <= hi);
                 for w in [lo, hi, lo.saturating_add((hi - lo) / 2)] {
                     assert_eq!(scan(w), got, "inside the region");

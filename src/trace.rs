@@ -989,10 +989,7 @@ impl<'a> Walker<'a> {
                     ),
                 });
                 let owner = if self.owned(F::Dst, pkt.dst) {
-                    match self.idx.owner(pkt.dst) {
-                        Some(crate::index::OwnerRef::Instance(i)) => Some(i),
-                        _ => None,
-                    }
+                    self.idx.instance_at(pkt.dst)
                 } else {
                     None
                 };
@@ -2284,10 +2281,7 @@ pub fn sg_decide_in(
     pkt: Packet,
     nw: &mut Narrow,
 ) -> SgVerdict {
-    let v = sg_decide_by(m, i, dir, pkt, |ip| match idx.owner(ip) {
-        Some(crate::index::OwnerRef::Instance(k)) => Some(k),
-        _ => None,
-    });
+    let v = sg_decide_by(m, i, dir, pkt, |ip| idx.instance_at(ip));
     if nw.region.is_none() {
         return v;
     }
