@@ -10,8 +10,9 @@
 use std::path::Path;
 
 use divan::{black_box, Bencher};
-use vpntrace::gen::{generate, GenParams};
-use vpntrace::{check, input, model};
+use vpntrace::analysis::check;
+use vpntrace::{input, model};
+use vpntrace_gen::{generate, GenParams};
 
 fn main() {
     divan::main();

@@ -1,5 +1,5 @@
 //! Parse + validate: `model::parse` + `model::lower` on the JSON text of generated
-//! topologies (`vpntrace::gen`, seed 1) of 20, 40, 80 and 160 connections, as
+//! topologies (`vpntrace_gen`, seed 1) of 20, 40, 80 and 160 connections, as
 //! `vpntrace validate` does after reading the file. `parse` and `lower` are also timed
 //! apart, to show which half grows.
 //!
@@ -7,8 +7,8 @@
 
 use divan::counter::BytesCount;
 use divan::{black_box, Bencher};
-use vpntrace::gen::{generate, GenParams};
 use vpntrace::model;
+use vpntrace_gen::{generate, GenParams};
 
 fn main() {
     divan::main();

@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use divan::{black_box, Bencher};
-use vpntrace::addr::Protocol;
-use vpntrace::gen::{generate, GenParams};
+use vpntrace::engine::trace::{self, FlowQuery};
 use vpntrace::model::{self, Model};
-use vpntrace::trace::{self, FlowQuery};
+use vpntrace::net::addr::Protocol;
+use vpntrace_gen::{generate, GenParams};
 
 fn main() {
     divan::main();
@@ -49,7 +49,7 @@ fn healthy() -> Model {
 #[divan::bench(args = [0, 1, 2, 3])]
 fn trace_healthy_indexed(b: Bencher, flow: usize) {
     let m = healthy();
-    let idx = vpntrace::index::Index::build(&m);
+    let idx = vpntrace::graph::index::Index::build(&m);
     let q = queries(&m).swap_remove(flow);
     b.bench(|| trace::trace_with(black_box(&m), black_box(&idx), black_box(&q)));
 }
@@ -67,7 +67,7 @@ fn trace_generated_160(b: Bencher, flow: usize) {
     let text = serde_json::to_string(&generate(&GenParams::scaled(160))).expect("serialises");
     let topo = model::parse("gen.json", &text).expect("parses");
     let m = model::lower("gen.json", &topo).expect("lowers");
-    let idx = vpntrace::index::Index::build(&m);
+    let idx = vpntrace::graph::index::Index::build(&m);
     let q = queries(&m).swap_remove(flow);
     b.bench(|| trace::trace_with(black_box(&m), black_box(&idx), black_box(&q)));
 }

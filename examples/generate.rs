@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use vpntrace::gen::{self, GenParams, Stats};
+use vpntrace_gen::{self as gen, GenParams, Stats};
 
 const USAGE: &str = "usage: generate [--connections N] [--seed S] [--no-faults] [--pretty]";
 

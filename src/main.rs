@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use vpntrace::addr::Protocol;
+use vpntrace::engine::trace::{self, FlowQuery};
 use vpntrace::model::{self, Model};
+use vpntrace::net::addr::Protocol;
 use vpntrace::render::{self, Style};
-use vpntrace::trace::{self, FlowQuery};
 
 #[derive(Parser)]
 #[command(
@@ -156,7 +156,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             let mut topo = model::parse(&file, &text).map_err(|e| usage(&e.to_string()))?;
             timing("parsed");
             for arg in &idc_sas {
-                for note in vpntrace::salayout::idc_sas_arg(&mut topo, arg)
+                for note in vpntrace::analysis::salayout::idc_sas_arg(&mut topo, arg)
                     .map_err(|e| usage(&e.to_string()))?
                 {
                     eprintln!("note: {note}");
@@ -164,7 +164,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             }
             let m = model::lower(&file, &topo).map_err(|e| usage(&e.to_string()))?;
             timing("lowered");
-            let report = vpntrace::check::check_all(&topo, &m);
+            let report = vpntrace::analysis::check::check_all(&topo, &m);
             timing("checked");
             match format {
                 Format::Json => print!(
@@ -177,7 +177,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             }
             timing("printed");
             if let Some(out) = write_fixed {
-                let fixed = vpntrace::check::write_fixed(&topo, &report)
+                let fixed = vpntrace::analysis::check::write_fixed(&topo, &report)
                     .map_err(|e| usage(&format!("cannot apply the fixes: {e}")))?;
                 let json =
                     serde_json::to_string_pretty(&fixed).expect("topology serialises") + "\n";
@@ -207,11 +207,11 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             write,
             format,
         } => {
-            let r = vpntrace::split::run(&topology, &connection, write.as_deref())
+            let r = vpntrace::analysis::split::run(&topology, &connection, write.as_deref())
                 .map_err(|e| usage(&e.to_string()))?;
             match format {
                 Format::Json => print!("{}", render::json(&r.plan)),
-                Format::Text => print!("{}", vpntrace::split::render_text(&r.plan)),
+                Format::Text => print!("{}", render::split::split_text(&r.plan)),
             }
             Ok(if r.exit_ok {
                 ExitCode::SUCCESS
@@ -229,10 +229,10 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                     String::from_utf8_lossy(&bytes).into_owned(),
                 ));
             }
-            let report = vpntrace::logs::classify(&inputs);
+            let report = vpntrace::analysis::logs::classify(&inputs);
             match format {
-                Format::Json => print!("{}", vpntrace::logs::render_json(&report)),
-                Format::Text => print!("{}", vpntrace::logs::render_text(&report)),
+                Format::Json => print!("{}", render::logs::logs_json(&report)),
+                Format::Text => print!("{}", render::logs::logs_text(&report)),
             }
             Ok(if report.findings.iter().any(|f| f.is_error()) {
                 ExitCode::from(1)
@@ -317,14 +317,19 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             }
             let all_ok = traces.iter().all(|t| t.ok());
             match format {
-                Format::Json if traces.len() == 1 => print!("{}", render::json(&traces[0])),
+                Format::Json if traces.len() == 1 => {
+                    print!("{}", render::json(&render::trace_json(&m, &traces[0])))
+                }
                 Format::Json => {
+                    let traces: Vec<_> = traces.iter().map(|t| render::trace_json(&m, t)).collect();
                     print!("{}", render::json(&serde_json::json!({ "traces": traces })))
                 }
                 Format::Text => {
                     let st = style();
-                    let texts: Vec<String> =
-                        traces.iter().map(|t| render::trace_text(t, st)).collect();
+                    let texts: Vec<String> = traces
+                        .iter()
+                        .map(|t| render::trace_text(&m, t, st))
+                        .collect();
                     print!("{}", texts.join("\n"));
                 }
             }

@@ -139,20 +139,20 @@ fn fixes_patched_into_the_model_equal_the_relowered_topology() {
         .iter()
         .map(|p| (stem(p), std::fs::read_to_string(p).unwrap()))
         .collect();
-    let g = vpntrace::gen::generate(&vpntrace::gen::GenParams::scaled(8).with_seed(5));
+    let g = vpntrace_gen::generate(&vpntrace_gen::GenParams::scaled(8).with_seed(5));
     files.push(("generated".into(), serde_json::to_string(&g).unwrap()));
     let mut patched = 0;
     for (name, text) in files {
         let topo = vpntrace::model::parse(&name, &text).unwrap();
         let m = vpntrace::model::lower(&name, &topo).unwrap();
-        let report = vpntrace::check::check_all(&topo, &m);
+        let report = vpntrace::analysis::check::check_all(&topo, &m);
         for f in &report.findings {
             let Some(change) = &f.change else { continue };
-            let Some(res) = vpntrace::fix::apply_to_model(&topo, &m, change, 1) else {
+            let Some(res) = vpntrace::analysis::fix::apply_to_model(&topo, &m, change, 1) else {
                 continue;
             };
             let (m2, what, _) = res.unwrap();
-            let t2 = vpntrace::fix::apply(&topo, change, 1).unwrap();
+            let t2 = vpntrace::analysis::fix::apply(&topo, change, 1).unwrap();
             let m3 = vpntrace::model::lower(&name, &t2).unwrap();
             assert_eq!(
                 format!("{m2:?}"),
@@ -160,14 +160,26 @@ fn fixes_patched_into_the_model_equal_the_relowered_topology() {
                 "{name}: {change} patched differs from re-lowered"
             );
             // The index patched where the change says equals the index built afresh.
-            let idx = vpntrace::index::Index::build(&m);
+            let idx = vpntrace::graph::index::Index::build(&m);
             assert_eq!(
                 format!("{:?}", idx.patched(&m2, what)),
-                format!("{:?}", vpntrace::index::Index::build(&m3)),
+                format!("{:?}", vpntrace::graph::index::Index::build(&m3)),
                 "{name}: {change} ({what:?}) leaves the index stale"
             );
             patched += 1;
         }
     }
     assert!(patched >= 10, "only {patched} changes were patchable");
+}
+
+/// On a generated topology too, a fix's verdict by the fixed model's address classes
+/// equals the verdict from exploring every box (the corpus is compared in the unit test).
+#[test]
+fn verifying_a_generated_topology_by_classes_agrees_with_every_box() {
+    let g = vpntrace_gen::generate(&vpntrace_gen::GenParams::scaled(8).with_seed(5));
+    let rows = vpntrace::analysis::check::verification_by_classes_and_by_boxes("generated", &g);
+    assert!(rows.len() >= 5, "only {} verdicts compared", rows.len());
+    for (what, by_classes, by_boxes) in rows {
+        assert_eq!(by_classes, by_boxes, "{what}");
+    }
 }

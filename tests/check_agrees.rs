@@ -7,11 +7,11 @@
 use std::net::Ipv4Addr;
 
 use proptest::prelude::*;
-use vpntrace::addr::Protocol;
-use vpntrace::check::{self, Outcome};
-use vpntrace::finding::FlowDirection;
+use vpntrace::analysis::check::{self, Outcome};
+use vpntrace::engine::trace::{self, Packet};
+use vpntrace::findings::finding::FlowDirection;
 use vpntrace::model::{self, Model};
-use vpntrace::trace::{self, Packet};
+use vpntrace::net::addr::Protocol;
 
 fn corpus() -> Vec<(String, Model, Vec<Outcome>)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
@@ -31,7 +31,7 @@ fn corpus() -> Vec<(String, Model, Vec<Outcome>)> {
         .collect();
     // A generated site set with its planted faults: many instances share a vSwitch and
     // groups, so outcomes are carried between interchangeable addresses.
-    let t = vpntrace::gen::generate(&vpntrace::gen::GenParams::scaled(7).with_seed(3));
+    let t = vpntrace_gen::generate(&vpntrace_gen::GenParams::scaled(7).with_seed(3));
     let m = model::lower("generated", &t).unwrap();
     let f = check::failures(&m);
     v.push(("generated-7".into(), m, f));
@@ -39,7 +39,7 @@ fn corpus() -> Vec<(String, Model, Vec<Outcome>)> {
 }
 
 /// The `k`-th address of a set (wrapping).
-fn nth(set: &vpntrace::addr::AddrSet, k: u64) -> Option<u32> {
+fn nth(set: &vpntrace::net::addr::AddrSet, k: u64) -> Option<u32> {
     let size = set.size();
     if size == 0 {
         return None;
@@ -69,7 +69,7 @@ proptest! {
                     let (sset, dset) = if dir_up { (&local, &remote) } else { (&remote, &local) };
                     // Half the time an address someone owns (an instance or host), else any.
                     let owned: Vec<u32> = m.instances.iter().map(|i| u32::from(i.ip)).chain(m.devices.iter().flat_map(|d| d.interfaces.iter().map(|f| u32::from(f.addr)))).collect();
-                    let pick = |set: &vpntrace::addr::AddrSet, k: u64| -> Option<u32> {
+                    let pick = |set: &vpntrace::net::addr::AddrSet, k: u64| -> Option<u32> {
                         let mine: Vec<u32> = owned.iter().copied().filter(|&x| set.contains(Ipv4Addr::from(x))).collect();
                         if k.is_multiple_of(2) && !mine.is_empty() {
                             Some(mine[(k / 2 % mine.len() as u64) as usize])

@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use vpntrace::finding::Severity;
-use vpntrace::logs::{self, LogReport};
-use vpntrace::swanctl;
+use vpntrace::analysis::logs::{self, LogReport};
+use vpntrace::findings::finding::Severity;
+use vpntrace::input::swanctl;
 
 fn data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/strongswan")
@@ -331,8 +331,14 @@ fn output_is_deterministic() {
         let both = case_logs(case.name);
         let a = logs::classify(&both);
         let b = logs::classify(&both);
-        assert_eq!(logs::render_text(&a), logs::render_text(&b));
-        assert_eq!(logs::render_json(&a), logs::render_json(&b));
+        assert_eq!(
+            vpntrace::render::logs::logs_text(&a),
+            vpntrace::render::logs::logs_text(&b)
+        );
+        assert_eq!(
+            vpntrace::render::logs::logs_json(&a),
+            vpntrace::render::logs::logs_json(&b)
+        );
     }
 }
 
@@ -344,7 +350,7 @@ fn snapshots() {
     s.bind(|| {
         for case in CASES {
             let report = logs::classify(&case_logs(case.name));
-            let text = logs::render_text(&report);
+            let text = vpntrace::render::logs::logs_text(&report);
             assert!(text.ends_with(&format!(
                 "{} lines read, {} matched, {} finding{}\n",
                 report.lines_read,
@@ -355,7 +361,7 @@ fn snapshots() {
             insta::assert_snapshot!(format!("logs__{}__text", case.name), text);
             insta::assert_snapshot!(
                 format!("logs__{}__json", case.name),
-                logs::render_json(&report)
+                vpntrace::render::logs::logs_json(&report)
             );
         }
     });
@@ -418,7 +424,7 @@ fn swanctl_listings() {
                         let listed: Vec<String> = sas[0]
                             .installed()
                             .map(|c| {
-                                let j = |v: &[vpntrace::addr::Cidr]| {
+                                let j = |v: &[vpntrace::net::addr::Cidr]| {
                                     v.iter()
                                         .map(|c| c.to_string())
                                         .collect::<Vec<_>>()

@@ -3,11 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
+use vpntrace::analysis::salayout;
+use vpntrace::analysis::split::{self, PairStatus, SplitPlan};
+use vpntrace::engine::trace::{self, FlowQuery};
+use vpntrace::findings::cause;
 use vpntrace::input::Topology;
 use vpntrace::model::{self, Model};
-use vpntrace::split::{self, PairStatus, SplitPlan};
-use vpntrace::trace::{self, FlowQuery};
-use vpntrace::{addr::Protocol, cause, render, salayout};
+use vpntrace::net::addr::Protocol;
+use vpntrace::render;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -67,7 +70,7 @@ fn failure_codes(m: &Model) -> Vec<&'static str> {
                 let t = trace::trace(m, &q);
                 for p in std::iter::once(&t.forward).chain(t.ret.as_ref()) {
                     if let Some(c) = &p.cause {
-                        codes.push(c.code);
+                        codes.push(c.code(m));
                     }
                 }
             }
@@ -89,7 +92,7 @@ fn case(name: &str, conn: &str) -> Case {
     let plan = split::plan(&topo, &m, conn).unwrap();
     let patched = split::apply(&topo, &plan);
     let after = model::lower("patched.json", &patched).unwrap();
-    let text = split::render_text(&plan);
+    let text = vpntrace::render::split::split_text(&plan);
     let json = render::json(&plan);
     // The PSK appears nowhere in what the plan shows.
     for k in psks(&topo) {
@@ -101,7 +104,7 @@ fn case(name: &str, conn: &str) -> Case {
     // Deterministic.
     let again = split::plan(&topo, &m, conn).unwrap();
     assert_eq!(render::json(&again), json);
-    assert_eq!(split::render_text(&again), text);
+    assert_eq!(vpntrace::render::split::split_text(&again), text);
     // After the split no SA layout problem is left and no trace is an SA problem.
     assert!(
         salayout::check(&after).iter().all(|f| !f.is_error()),
@@ -114,7 +117,7 @@ fn case(name: &str, conn: &str) -> Case {
     );
     // `check` on the written topology: no faq 5 error, no phase-1/2 mismatch between the
     // new connections' ends.
-    let report = vpntrace::check::check_all(&patched, &after);
+    let report = vpntrace::analysis::check::check_all(&patched, &after);
     assert!(
         report
             .findings
@@ -419,7 +422,7 @@ fn idc_sas_argument_errors_name_what_is_wrong() {
 #[test]
 fn several_subnets_on_both_sides_split_per_pair_with_policy_routes() {
     let (mut topo, _, _) = load("faq5_multi_sa");
-    let idc: Vec<vpntrace::addr::Cidr> = vec![
+    let idc: Vec<vpntrace::net::addr::Cidr> = vec![
         "172.30.100.0/24".parse().unwrap(),
         "172.30.101.0/24".parse().unwrap(),
     ];
@@ -453,5 +456,5 @@ fn several_subnets_on_both_sides_split_per_pair_with_policy_routes() {
     assert!(p.vpn_routes.iter().any(|r| r.kind == "destination"
         && r.action == split::ChangeAction::Repoint
         && r.publish_to_vpc));
-    assert!(p.verified, "{}", split::render_text(&p));
+    assert!(p.verified, "{}", vpntrace::render::split::split_text(&p));
 }

@@ -16,13 +16,13 @@
 
 use serde_json::json;
 
-use crate::addr::{join_cidrs, AddrSet, Cidr};
-use crate::algo::IkeVersion;
-use crate::error::InputError;
-use crate::finding::{Finding, Severity};
+use crate::findings::finding::{Finding, Severity};
 use crate::input;
+use crate::input::error::InputError;
 use crate::input::DeviceKind;
 use crate::model::{Connection, DeviceIpsec, Model, SaSelectors};
+use crate::net::addr::{join_cidrs, AddrSet, Cidr};
+use crate::net::algo::IkeVersion;
 
 /// An IKEv1 connection with several subnet pairs. IKEv1 Quick Mode carries one
 /// selector pair: some peers negotiate one SA per pair, strongSwan silently negotiates
@@ -181,7 +181,7 @@ pub fn idc_sas_arg(topo: &mut input::Topology, arg: &str) -> Result<Vec<String>,
     };
     let text = std::fs::read_to_string(file)
         .map_err(|e| InputError::new(file, "", format!("cannot read the SA listing: {e}")))?;
-    let listing = crate::swanctl::parse_list_sas(&text).map_err(|e| {
+    let listing = crate::input::swanctl::parse_list_sas(&text).map_err(|e| {
         InputError::new(file, "", format!("not a `swanctl --list-sas` listing: {e}"))
     })?;
     apply_listed_sas(topo, device, &listing).map_err(|e| InputError::new("--idc-sas", "", e))
@@ -197,7 +197,7 @@ pub fn idc_sas_arg(topo: &mut input::Topology, arg: &str) -> Result<Vec<String>,
 pub fn apply_listed_sas(
     topo: &mut input::Topology,
     device: &str,
-    listing: &[crate::swanctl::IkeSa],
+    listing: &[crate::input::swanctl::IkeSa],
 ) -> Result<Vec<String>, String> {
     let vgw_ip = |conn: &str| -> Option<String> {
         let c = topo.cloud.ipsec_connections.iter().find(|c| c.id == conn)?;
@@ -234,7 +234,7 @@ pub fn apply_listed_sas(
         ));
     }
     let mut notes = Vec::new();
-    let established: Vec<&crate::swanctl::IkeSa> =
+    let established: Vec<&crate::input::swanctl::IkeSa> =
         listing.iter().filter(|s| s.is_established()).collect();
     if established.is_empty() {
         notes.push(format!(
@@ -360,7 +360,7 @@ pub fn check(m: &Model) -> Vec<Finding> {
 fn check_connection(m: &Model, ci: usize, c: &Connection) -> Vec<Finding> {
     let mut out = Vec::new();
     let vgw = m.vpn_gateways[c.vpn_gateway].id.clone();
-    let idc = crate::trace::tunnel_endpoint(m, ci);
+    let idc = crate::engine::trace::tunnel_endpoint(m, ci);
     let idc_entry: Option<(&str, &DeviceIpsec)> =
         idc.map(|(d, e)| (m.devices[d].id.as_str(), &m.devices[d].ipsec[e]));
 

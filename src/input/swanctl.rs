@@ -23,7 +23,7 @@
 
 use serde::Serialize;
 
-use crate::addr::Cidr;
+use crate::net::addr::Cidr;
 
 /// One IKE_SA (phase 1) as listed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn one_child_with_two_remote_selectors() {
         let sas = parse_list_sas(include_str!(
-            "../tests/data/strongswan/ok_ikev2_single/idc.list-sas.txt"
+            "../../tests/data/strongswan/ok_ikev2_single/idc.list-sas.txt"
         ))
         .unwrap();
         assert_eq!(
@@ -239,7 +239,7 @@ mod tests {
     #[test]
     fn two_children_under_one_ike_sa() {
         let sas = parse_list_sas(include_str!(
-            "../tests/data/strongswan/ok_ikev2_split_children/cloud.list-sas.txt"
+            "../../tests/data/strongswan/ok_ikev2_split_children/cloud.list-sas.txt"
         ))
         .unwrap();
         assert_eq!(sas.len(), 1);
@@ -263,7 +263,7 @@ mod tests {
     #[test]
     fn connecting_ike_sa_without_children() {
         let sas = parse_list_sas(include_str!(
-            "../tests/data/strongswan/psk_mismatch_ikev1_main/cloud.list-sas.txt"
+            "../../tests/data/strongswan/psk_mismatch_ikev1_main/cloud.list-sas.txt"
         ))
         .unwrap();
         assert_eq!(sas.len(), 1);
@@ -290,7 +290,7 @@ mod tests {
     #[test]
     fn not_a_listing_names_the_line() {
         let err = parse_list_sas(include_str!(
-            "../tests/data/strongswan/peer_not_responding/cloud.list-sas.txt"
+            "../../tests/data/strongswan/peer_not_responding/cloud.list-sas.txt"
         ))
         .unwrap_err();
         assert!(err.starts_with("line 1: "), "{err}");

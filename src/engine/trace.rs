@@ -11,13 +11,17 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use crate::addr::Protocol;
-use crate::cause::{Cause, Side, Traffic};
-use crate::finding::{Finding, FlowDirection};
-use crate::index::Index;
+use crate::engine::cause::{Cause, Side, Traffic};
+use crate::graph::index::Index;
+use crate::graph::region::{member, rule_on, sa_cover, Cond, Conds, Narrow, Region, F};
 use crate::input::{Action, Direction, IpsecMode, NatAction, Role, RpFilter, SgType};
+pub use crate::model::rules::{
+    route_choices, route_lookup, rule_fits, tunnel_endpoint, Endpoint, RouteChoice, RuleSpan,
+    VrRoute,
+};
+use crate::model::FlowDirection;
 use crate::model::{ChainKind, CloudHop, Device, Model, NatTo, SgPeer};
-use crate::region::{member, rule_on, sa_cover, Cond, Conds, Narrow, Region, F};
+use crate::net::addr::Protocol;
 
 /// Hops a packet may take before the trace calls it a loop (the IP TTL of Linux).
 pub const MAX_HOPS: usize = 64;
@@ -205,14 +209,20 @@ fn note(quiet: bool, notes: &mut Vec<String>, n: impl FnOnce() -> String) {
 pub struct Path {
     pub disposition: Disposition,
     pub hops: Vec<Hop>,
-    pub cause: Option<Box<Finding>>,
+    /// Why it was not delivered, typed; `findings` makes the finding of it
+    /// ([`Path::cause_traffic`] is the traffic it is about).
+    #[serde(skip)]
+    pub cause: Option<Cause>,
     /// Facts worth knowing that are not failures (an unmodelled host, a host without a
     /// security group).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
-    /// The typed cause, for analyses that aggregate traces.
+    /// The packet as the walk started (the first hop's), which the cause is about.
     #[serde(skip)]
-    pub cause_kind: Option<Cause>,
+    pub first_packet: Packet,
+    /// Which way the flow was initiated (the reply's path keeps its flow's direction).
+    #[serde(skip)]
+    pub direction: Option<FlowDirection>,
     /// The packet at the last hop (kept also when a quiet walk keeps no hops).
     #[serde(skip)]
     pub last_packet: Option<Packet>,
@@ -225,6 +235,14 @@ impl Path {
     /// The packet as it was delivered (the last hop's packet).
     pub fn final_packet(&self) -> Option<Packet> {
         self.last_packet
+    }
+    /// The traffic the cause is about: the packet as it entered the first hop.
+    pub fn cause_traffic(&self) -> Option<Traffic> {
+        self.cause.as_ref()?;
+        let p = self.first_packet;
+        Some(Traffic::host(
+            p.src, p.dst, p.protocol, p.src_port, p.dst_port,
+        ))
     }
 }
 
@@ -243,9 +261,9 @@ impl Trace {
     /// The first failure: the forward path's cause, else the return path's.
     pub fn cause(&self) -> Option<&Cause> {
         self.forward
-            .cause_kind
+            .cause
             .as_ref()
-            .or_else(|| self.ret.as_ref().and_then(|r| r.cause_kind.as_ref()))
+            .or_else(|| self.ret.as_ref().and_then(|r| r.cause.as_ref()))
     }
 }
 
@@ -255,36 +273,6 @@ pub struct FlowInfo {
     pub to: String,
     pub packet: Packet,
     pub direction: Option<FlowDirection>,
-}
-
-/// Where a flow starts or ends.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Endpoint {
-    Instance(usize),
-    Device(usize),
-    /// An address no device holds, on a vSwitch (cloud) …
-    CloudHost {
-        addr: Ipv4Addr,
-        vswitch: usize,
-    },
-    /// … or on a connected subnet of an IDC device (the first that forwards).
-    OnpremHost {
-        addr: Ipv4Addr,
-        device: usize,
-        iface: usize,
-    },
-}
-
-impl Endpoint {
-    pub fn name(&self, m: &Model) -> String {
-        match self {
-            Endpoint::Instance(i) => m.instances[*i].id.clone(),
-            Endpoint::Device(d) => m.devices[*d].id.clone(),
-            Endpoint::CloudHost { addr, .. } | Endpoint::OnpremHost { addr, .. } => {
-                addr.to_string()
-            }
-        }
-    }
 }
 
 /// Resolve `--from`/`--to`: an instance or device id, or an address.
@@ -718,7 +706,12 @@ impl<'a> Walker<'a> {
     }
 
     /// Which SA carries the packet (outbound: source in local, destination in remote).
-    fn sa(&mut self, sas: &[crate::region::SaIv], pkt: Packet, outbound: bool) -> Option<usize> {
+    fn sa(
+        &mut self,
+        sas: &[crate::graph::region::SaIv],
+        pkt: Packet,
+        outbound: bool,
+    ) -> Option<usize> {
         sa_cover(
             &mut self.nw,
             sas,
@@ -732,7 +725,7 @@ impl<'a> Walker<'a> {
     fn sa_with(
         &mut self,
         sym: [Option<usize>; 4],
-        sas: &[crate::region::SaIv],
+        sas: &[crate::graph::region::SaIv],
         pkt: Packet,
         outbound: bool,
     ) -> Option<usize> {
@@ -752,21 +745,14 @@ impl<'a> Walker<'a> {
         notes: Vec<String>,
         pkt: Packet,
     ) -> Path {
-        let finding = cause.as_ref().filter(|_| !self.quiet).map(|c| {
-            let p = hops.first().map_or(pkt, |h| h.packet);
-            Box::new(c.finding(
-                self.m,
-                self.direction,
-                &Traffic::host(p.src, p.dst, p.protocol, p.src_port, p.dst_port),
-            ))
-        });
         Path {
             disposition: d,
-            hops,
-            cause: finding,
-            notes,
-            cause_kind: cause,
+            first_packet: hops.first().map_or(pkt, |h| h.packet),
             last_packet,
+            hops,
+            cause,
+            notes,
+            direction: self.direction,
         }
     }
 
@@ -1839,7 +1825,7 @@ impl<'a> Walker<'a> {
             self.owned(F::Dst, pkt.dst);
         }
         let holder = match self.idx.owner(target) {
-            Some(crate::index::OwnerRef::Interface(i, f)) => Some((i, f)),
+            Some(crate::graph::index::OwnerRef::Interface(i, f)) => Some((i, f)),
             _ => None,
         }
         .filter(|&(i, f)| {
@@ -2112,26 +2098,6 @@ fn sa_list(sas: &[crate::model::SaSelectors]) -> String {
         .join("; ")
 }
 
-/// The on-prem device that terminates connection `c`: the one whose outside address (or
-/// NAT-T public address) is the customer gateway IP, else the first with an entry.
-pub fn tunnel_endpoint(m: &Model, c: usize) -> Option<(usize, usize)> {
-    let cgw = m.customer_gateways[m.connections[c].customer_gateway].ip;
-    let mut first = None;
-    for (d, dev) in m.devices.iter().enumerate() {
-        if let Some(e) = dev.ipsec.iter().position(|x| x.connection == c) {
-            if dev
-                .interfaces
-                .iter()
-                .any(|f| f.addr == cgw || f.public_address == Some(cgw))
-            {
-                return Some((d, e));
-            }
-            first.get_or_insert((d, e));
-        }
-    }
-    first
-}
-
 // ----- the rules, each written once -------------------------------------------------
 
 /// The result of evaluating an instance's security groups.
@@ -2323,79 +2289,6 @@ pub fn sg_decide_in(
     v
 }
 
-/// What a VRouter lookup found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VrRoute {
-    /// The system route of a vSwitch CIDR.
-    System(usize),
-    /// An entry of the table.
-    Entry(usize),
-    /// A VPN-gateway route published to the VPC (system table only).
-    Published { vgw: usize, route: usize },
-}
-
-/// The outcome of an on-prem route lookup.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RouteChoice {
-    pub id: String,
-    pub destination: Ipv4Net,
-    pub out_iface: Option<usize>,
-    pub gateway: Option<Ipv4Addr>,
-    pub tunnel: Option<usize>,
-    pub connected: bool,
-}
-
-/// Longest-prefix match on an on-prem device, as `ip route get`: an interface's
-/// connected subnet wins over a listed route of the same prefix; among listed routes of
-/// the same prefix the first listed wins. A route with only a gateway leaves by the
-/// interface whose subnet holds the gateway.
-pub fn route_lookup(dev: &Device, dst: Ipv4Addr) -> Option<RouteChoice> {
-    let mut best: Option<RouteChoice> = None;
-    // In tie order: only a strictly longer prefix replaces the current best.
-    for c in route_choices(dev) {
-        if c.destination.contains(&dst)
-            && best
-                .as_ref()
-                .is_none_or(|b| c.destination.prefix_len() > b.destination.prefix_len())
-        {
-            best = Some(c);
-        }
-    }
-    best
-}
-
-/// Every route of a device in tie order: each interface's connected subnet, then the
-/// listed routes. A route with only a gateway leaves by the interface whose subnet holds
-/// the gateway.
-pub fn route_choices(dev: &Device) -> Vec<RouteChoice> {
-    let mut v = Vec::with_capacity(dev.interfaces.len() + dev.routes.len());
-    for (f, iface) in dev.interfaces.iter().enumerate() {
-        v.push(RouteChoice {
-            id: format!("connected {} dev {}", iface.net, iface.name),
-            destination: iface.net,
-            out_iface: Some(f),
-            gateway: None,
-            tunnel: None,
-            connected: true,
-        });
-    }
-    for r in &dev.routes {
-        let out_iface = r.interface.or_else(|| {
-            r.gateway
-                .and_then(|g| dev.interfaces.iter().position(|f| f.net.contains(&g)))
-        });
-        v.push(RouteChoice {
-            id: r.id.clone(),
-            destination: r.destination,
-            out_iface,
-            gateway: r.gateway,
-            tunnel: r.tunnel,
-            connected: false,
-        });
-    }
-    v
-}
-
 fn route_step(dev: &Device, r: &RouteChoice, dst: Ipv4Addr, m: &Model) -> Step {
     let mut detail = format!("{} matches {}", dst, r.destination);
     if let Some(c) = r.tunnel {
@@ -2519,37 +2412,6 @@ fn filter_const_ok(
     rule_fits(r, pkt.protocol)
         && (r.in_interface.is_none() || r.in_interface == in_iface)
         && (r.out_interface.is_none() || r.out_interface == out_iface)
-}
-
-/// Can a filter rule match some packet of protocol `p`? (Its protocol, and its ports
-/// only when `p` has ports.) `Index::chain_rules` lists these per protocol.
-pub fn rule_fits(r: &crate::model::FilterRule, p: Protocol) -> bool {
-    r.protocol.matches(p)
-        && (p.has_ports() || (r.source_ports.is_any() && r.destination_ports.is_any()))
-}
-
-/// A rule of a chain with the address ranges it can match (everything when it names
-/// none), for skipping rules that cannot match any packet of a region.
-#[derive(Clone, Copy, Debug)]
-pub struct RuleSpan {
-    pub rule: u32,
-    pub src: (u32, u32),
-    pub dst: (u32, u32),
-}
-
-impl RuleSpan {
-    pub fn of(i: usize, r: &crate::model::FilterRule) -> RuleSpan {
-        let span = |n: Option<Ipv4Net>| {
-            n.map_or((0, u32::MAX), |n| {
-                (u32::from(n.network()), u32::from(n.broadcast()))
-            })
-        };
-        RuleSpan {
-            rule: i as u32,
-            src: span(r.source),
-            dst: span(r.destination),
-        }
-    }
 }
 
 /// [`filter_decide`], narrowing the region to packets the chain treats the same.

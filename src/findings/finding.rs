@@ -6,7 +6,8 @@
 
 use serde::Serialize;
 
-use crate::addr::Cidr;
+pub use crate::model::FlowDirection;
+use crate::net::addr::Cidr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -20,37 +21,6 @@ impl Severity {
         match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
-        }
-    }
-}
-
-/// Which way the traffic was initiated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FlowDirection {
-    CloudToOnprem,
-    OnpremToCloud,
-}
-
-impl FlowDirection {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FlowDirection::CloudToOnprem => "cloud_to_onprem",
-            FlowDirection::OnpremToCloud => "onprem_to_cloud",
-        }
-    }
-    /// "VPC→IDC" / "IDC→VPC", as an engineer says it.
-    pub fn arrow(self) -> &'static str {
-        match self {
-            FlowDirection::CloudToOnprem => "VPC→IDC",
-            FlowDirection::OnpremToCloud => "IDC→VPC",
-        }
-    }
-    /// The FAQ case for a reachability failure of a flow started this way.
-    pub fn faq(self) -> u8 {
-        match self {
-            FlowDirection::CloudToOnprem => 3,
-            FlowDirection::OnpremToCloud => 4,
         }
     }
 }

@@ -21,13 +21,11 @@
 //! of causes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::addr::Cidr;
-use crate::finding::{Finding, Severity};
+use crate::findings::finding::{Finding, Severity};
+use crate::net::addr::Cidr;
 
 // ---------------------------------------------------------------------------------------
 // Public API
@@ -122,118 +120,6 @@ pub fn classify(files: &[(String, String)]) -> LogReport {
         report.files.push(summary);
     }
     report
-}
-
-/// Human text: one block per finding, the SAs seen up per file, and a closing summary line
-/// `N lines read, M matched, K findings`.
-pub fn render_text(report: &LogReport) -> String {
-    let mut out = String::new();
-    for f in &report.findings {
-        let file = f.file.as_deref().unwrap_or("-");
-        let _ = writeln!(
-            out,
-            "{} {} (faq {}) {}:{}",
-            f.severity.as_str(),
-            f.code,
-            f.faq,
-            file,
-            line_ranges(&f.lines)
-        );
-        if let Some(c) = &f.connection {
-            let _ = writeln!(out, "  connection: {c}");
-        }
-        let _ = writeln!(out, "  {}", f.message);
-        let _ = writeln!(out, "  fix: {}", f.fix);
-        out.push('\n');
-    }
-    for fs in &report.files {
-        if fs.established.is_empty() {
-            let _ = writeln!(out, "{}: no IKE_SA or CHILD_SA established", fs.file);
-        } else {
-            let _ = writeln!(out, "{}: established:", fs.file);
-            for e in &fs.established {
-                let _ = writeln!(out, "  line {}: {} {}", e.line, e.sa, e.between);
-            }
-        }
-    }
-    let n = report.findings.len();
-    let _ = writeln!(
-        out,
-        "{} lines read, {} matched, {} finding{}",
-        report.lines_read,
-        report.lines_matched,
-        n,
-        if n == 1 { "" } else { "s" }
-    );
-    out
-}
-
-/// The JSON document of `logs --format json`: `{"findings": [...], "summary": {...}}`.
-#[derive(Serialize)]
-struct JsonReport<'a> {
-    findings: &'a [Finding],
-    summary: JsonSummary<'a>,
-}
-
-#[derive(Serialize)]
-struct JsonSummary<'a> {
-    lines_read: usize,
-    lines_matched: usize,
-    findings: usize,
-    errors: usize,
-    warnings: usize,
-    files: &'a [FileSummary],
-}
-
-fn json_report(report: &LogReport) -> JsonReport<'_> {
-    let errors = report.findings.iter().filter(|f| f.is_error()).count();
-    JsonReport {
-        findings: &report.findings,
-        summary: JsonSummary {
-            lines_read: report.lines_read,
-            lines_matched: report.lines_matched,
-            findings: report.findings.len(),
-            errors,
-            warnings: report.findings.len() - errors,
-            files: &report.files,
-        },
-    }
-}
-
-/// `{"findings": [...], "summary": {...}}` as a value. Note that a `serde_json::Value`
-/// orders object keys alphabetically unless serde_json's `preserve_order` feature is on;
-/// [`render_json`] keeps the declared field order (findings first, Finding's contract
-/// fields first).
-pub fn to_json(report: &LogReport) -> Value {
-    serde_json::to_value(json_report(report)).expect("log report serialises")
-}
-
-/// Pretty JSON with a trailing newline, fields in declared order.
-pub fn render_json(report: &LogReport) -> String {
-    let mut s = serde_json::to_string_pretty(&json_report(report)).expect("log report serialises");
-    s.push('\n');
-    s
-}
-
-/// `[3,4,5,9]` → `3-5,9`.
-fn line_ranges(lines: &[usize]) -> String {
-    let mut parts = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let start = lines[i];
-        let mut end = start;
-        while i + 1 < lines.len() && lines[i + 1] == end + 1 {
-            i += 1;
-            end = lines[i];
-        }
-        parts.push(if start == end {
-            start.to_string()
-        } else {
-            format!("{start}-{end}")
-        });
-        i += 1;
-    }
-    parts.join(",")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -522,9 +408,9 @@ fn kind_of(t: &str) -> Kind {
 }
 
 /// The name the Alibaba Cloud console or API uses for a transform strongSwan logs
-/// (`AES_CBC_128` → `aes`, `MODP_2048` → `group14`), from [`crate::algo`].
+/// (`AES_CBC_128` → `aes`, `MODP_2048` → `group14`), from [`crate::net::algo`].
 fn alias(t: &str) -> Option<String> {
-    use crate::algo::{DhGroup, Encryption, Integrity};
+    use crate::net::algo::{DhGroup, Encryption, Integrity};
     match kind_of(t) {
         Kind::Encryption => Encryption::parse(t)
             .ok()
@@ -2526,6 +2412,7 @@ fn merge(file: &str, hits: Vec<Hit>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn one(text: &str) -> LogReport {
         classify(&[("t.log".to_string(), text.to_string())])
@@ -2819,18 +2706,12 @@ mod tests {
     }
 
     #[test]
-    fn line_ranges_compress() {
-        assert_eq!(line_ranges(&[1, 2, 3, 5, 7, 8]), "1-3,5,7-8");
-        assert_eq!(line_ranges(&[]), "");
-    }
-
-    #[test]
     fn json_has_findings_first() {
         let r = one("received UNSUPPORTED_CRITICAL_PAYLOAD error notify\n");
-        let v = to_json(&r);
+        let v = crate::render::logs::to_json(&r);
         assert_eq!(v["summary"]["errors"], 1);
         assert_eq!(v["findings"][0]["code"], CUSTOMER_GATEWAY_IP_INVALID);
-        let s = render_json(&r);
+        let s = crate::render::logs::logs_json(&r);
         assert!(
             s.starts_with("{\n  \"findings\": [\n    {\n      \"code\": "),
             "{s}"

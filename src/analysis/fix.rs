@@ -7,9 +7,9 @@
 
 use serde_json::Value;
 
-use crate::addr::{Cidr, Ports, Protocol};
-use crate::index::Reindex;
+use crate::graph::index::Reindex;
 use crate::input::{self, Action, Direction, NatAction};
+use crate::net::addr::{Cidr, Ports, Protocol};
 
 fn s<'a>(v: &'a Value, k: &str) -> Result<&'a str, String> {
     v[k].as_str().ok_or_else(|| format!("change lacks `{k}`"))
@@ -121,8 +121,8 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
             // FAQ 5: one connection per subnet pair, both ends (see `split`).
             let conn = s(change, "connection")?;
             let m = crate::model::lower("(split)", &t).map_err(|e| e.to_string())?;
-            let plan = crate::split::plan(&t, &m, conn)?;
-            t = crate::split::apply(&t, &plan);
+            let plan = crate::analysis::split::plan(&t, &m, conn)?;
+            t = crate::analysis::split::apply(&t, &plan);
         }
         op => return Err(format!("unknown change `{op}`")),
     }
@@ -170,7 +170,7 @@ fn patch_model(
     change: &Value,
     n: usize,
 ) -> Result<(crate::model::Model, Reindex, Patched), String> {
-    let lowered = |e: crate::error::InputError| e.to_string();
+    let lowered = |e: crate::input::error::InputError| e.to_string();
     match op {
         "add_sg_rule" => {
             let i = security_group_at(t, change)?;

@@ -2,19 +2,23 @@
 //! every rule list in evaluation order. [`load`] reads a file and [`lower`] is the one
 //! function that crosses from the input format into the model; analyses see only this.
 
+pub mod rules;
+
 use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
-use crate::addr::{AddrSet, Cidr, Ports, Protocol};
-use crate::error::InputError;
+use crate::input::error::InputError;
 use crate::input::{
     self, Action, ConnStatus, DeviceKind, Direction, IpsecMode, NatAction, NextHopKind, Role,
     RpFilter, SgType,
 };
+use crate::net::addr::{AddrSet, Cidr, Ports, Protocol};
 
 /// Topology files larger than this are refused rather than read into memory.
 pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
@@ -164,8 +168,8 @@ impl SaSelectors {
     pub fn describe(&self) -> String {
         format!(
             "{} === {}",
-            crate::addr::join_cidrs(&self.local_cidrs),
-            crate::addr::join_cidrs(&self.remote_cidrs)
+            crate::net::addr::join_cidrs(&self.local_cidrs),
+            crate::net::addr::join_cidrs(&self.remote_cidrs)
         )
     }
 }
@@ -599,7 +603,7 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
                 format!(
                     "vSwitch CIDR {} is not inside the VPC CIDRs {}",
                     v.cidr,
-                    crate::addr::join_cidrs(&c.vpc.cidrs)
+                    crate::net::addr::join_cidrs(&c.vpc.cidrs)
                 ),
             ));
         }
@@ -1349,6 +1353,37 @@ fn lower_device(
         forwarding: d.forwarding.unwrap_or(d.kind != DeviceKind::Host),
         rp_filter: d.rp_filter.unwrap_or_default(),
     })
+}
+
+/// Which way the traffic was initiated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowDirection {
+    CloudToOnprem,
+    OnpremToCloud,
+}
+
+impl FlowDirection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowDirection::CloudToOnprem => "cloud_to_onprem",
+            FlowDirection::OnpremToCloud => "onprem_to_cloud",
+        }
+    }
+    /// "VPC→IDC" / "IDC→VPC", as an engineer says it.
+    pub fn arrow(self) -> &'static str {
+        match self {
+            FlowDirection::CloudToOnprem => "VPC→IDC",
+            FlowDirection::OnpremToCloud => "IDC→VPC",
+        }
+    }
+    /// The FAQ case for a reachability failure of a flow started this way.
+    pub fn faq(self) -> u8 {
+        match self {
+            FlowDirection::CloudToOnprem => 3,
+            FlowDirection::OnpremToCloud => 4,
+        }
+    }
 }
 
 #[cfg(test)]

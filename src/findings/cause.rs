@@ -1,6 +1,6 @@
-//! Why a packet did not get through, typed, and how that becomes a [`Finding`] with a
-//! message and a concrete fix. The tracer produces a [`Cause`] at the point of failure;
-//! `check` groups causes over address classes and renders each group once.
+//! How a typed [`Cause`] from the engine becomes a [`Finding`]: its code, the device and
+//! rule it names, its message and a concrete fix. `check` groups causes over address
+//! classes and builds each group's finding once.
 //!
 //! | code | faq | condition |
 //! |---|---|---|
@@ -24,14 +24,13 @@
 //! | `ROUTING_LOOP` | 3/4 | the packet loops |
 //! | `LEFT_MODELLED_NETWORK` | 3/4 | a packet for a modelled destination leaves the modelled network |
 
-use std::net::Ipv4Addr;
-
 use serde_json::json;
 
-use crate::addr::{AddrSet, Cidr, Ports, Protocol};
-use crate::finding::{Finding, FlowDirection};
+pub use crate::engine::cause::{Cause, Side, Traffic};
+use crate::findings::finding::{Finding, FlowDirection};
 use crate::input::Direction;
-use crate::model::{ChainKind, Model};
+use crate::model::Model;
+use crate::net::addr::{AddrSet, Cidr, Ports, Protocol};
 
 pub const VROUTER_NO_ROUTE: &str = "VROUTER_NO_ROUTE";
 pub const VPN_ROUTE_NOT_PUBLISHED: &str = "VPN_ROUTE_NOT_PUBLISHED";
@@ -54,123 +53,7 @@ pub const RP_FILTER_DROP: &str = "RP_FILTER_DROP";
 pub const ROUTING_LOOP: &str = "ROUTING_LOOP";
 pub const LEFT_MODELLED_NETWORK: &str = "LEFT_MODELLED_NETWORK";
 
-/// Which end of a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Side {
-    Cloud,
-    Idc(usize),
-}
-
-/// Why a path failed. `reply` marks a failure of the return path.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Cause {
-    VrouterNoRoute {
-        table: usize,
-        vpn_route: Option<(usize, usize)>,
-        reply: bool,
-    },
-    VrouterRouteElsewhere {
-        table: usize,
-        entry: usize,
-        reply: bool,
-    },
-    VpnGatewayNoRoute {
-        vgw: usize,
-        reply: bool,
-    },
-    NotEstablished {
-        conn: usize,
-    },
-    SaMissing {
-        conn: usize,
-        side: Side,
-        inbound: bool,
-        reply: bool,
-    },
-    NoIdcEndpoint {
-        conn: usize,
-    },
-    SgDrop {
-        instance: usize,
-        direction: Direction,
-        rule: Option<(usize, usize)>,
-        reply: bool,
-    },
-    FilterDrop {
-        dev: usize,
-        chain: ChainKind,
-        rule: Option<usize>,
-        reply: bool,
-        stateless: bool,
-    },
-    SessionMiss {
-        dev: usize,
-    },
-    DeviceNoRoute {
-        dev: usize,
-        reply: bool,
-    },
-    ForwardingDisabled {
-        dev: usize,
-    },
-    RpFilter {
-        dev: usize,
-        iface: usize,
-    },
-    NatBreaksIpsec {
-        dev: usize,
-        nat: usize,
-        conn: usize,
-        reply: bool,
-    },
-    LeftInClear {
-        dev: usize,
-        route: String,
-        outside: bool,
-        reply: bool,
-    },
-    LeftNetwork {
-        dev: usize,
-        route: String,
-        reply: bool,
-    },
-    Loop {
-        device: String,
-        hops: usize,
-    },
-}
-
-/// The traffic a finding is about: the packets as they were at the failure's start
-/// (for a reply: the reply packets), plus protocol and destination ports.
-#[derive(Clone, Debug)]
-pub struct Traffic {
-    pub src: AddrSet,
-    pub dst: AddrSet,
-    pub protocol: Protocol,
-    pub dst_ports: Ports,
-    /// Ports of the forward flow's destination (the reply's source port), for reply rules.
-    pub src_ports: Ports,
-    /// The connection the traffic belongs to, when the caller knows it.
-    pub conn: Option<usize>,
-}
-
 impl Traffic {
-    pub fn host(
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
-        protocol: Protocol,
-        src_port: Option<u16>,
-        dst_port: Option<u16>,
-    ) -> Traffic {
-        Traffic {
-            src: AddrSet::from_cidrs([&Cidr::host(src)]),
-            dst: AddrSet::from_cidrs([&Cidr::host(dst)]),
-            protocol,
-            dst_ports: dst_port.map_or(Ports::ANY, Ports::single),
-            src_ports: src_port.map_or(Ports::ANY, Ports::single),
-            conn: None,
-        }
-    }
     /// `tcp/3306`: for a reply, the service of the request it answers.
     fn service(&self, reply: bool) -> String {
         let ports = if reply {
@@ -241,7 +124,7 @@ pub fn widen(m: &Model, conn: Option<usize>, set: &AddrSet) -> Vec<Cidr> {
 }
 
 fn list(c: &[Cidr]) -> String {
-    crate::addr::join_cidrs(c)
+    crate::net::addr::join_cidrs(c)
 }
 
 impl Cause {
@@ -709,6 +592,13 @@ impl Cause {
     }
 }
 
+/// The finding of a traced path that was not delivered: its cause, for the packet as it
+/// entered the path's first hop.
+pub fn path_finding(m: &Model, p: &crate::engine::trace::Path) -> Option<Finding> {
+    let cause = p.cause.as_ref()?;
+    Some(cause.finding(m, p.direction, &p.cause_traffic()?))
+}
+
 /// The connection whose subnets hold the traffic (either orientation).
 pub fn connection_for(m: &Model, t: &Traffic) -> Option<usize> {
     if t.conn.is_some() {
@@ -723,14 +613,14 @@ pub fn connection_for(m: &Model, t: &Traffic) -> Option<usize> {
 
 fn tunnel_endpoint_name(m: &Model, t: &Traffic) -> Option<String> {
     let c = connection_for(m, t)?;
-    crate::trace::tunnel_endpoint(m, c).map(|(d, _)| m.devices[d].id.clone())
+    crate::model::rules::tunnel_endpoint(m, c).map(|(d, _)| m.devices[d].id.clone())
 }
 
 /// How `dev` should route VPC-bound traffic: into the tunnel (route mode), out of its
 /// outside interface (policy mode, it is the IPsec gateway), or toward the gateway device.
 fn toward_tunnel(m: &Model, dev: usize, t: &Traffic) -> Option<String> {
     let c = connection_for(m, t)?;
-    let (gd, ge) = crate::trace::tunnel_endpoint(m, c)?;
+    let (gd, ge) = crate::model::rules::tunnel_endpoint(m, c)?;
     let g = &m.devices[gd];
     let entry = &g.ipsec[ge];
     if gd == dev {
@@ -769,7 +659,7 @@ fn route_via_json(m: &Model, dev: usize, t: &Traffic) -> serde_json::Value {
     let Some(c) = connection_for(m, t) else {
         return serde_json::Value::Null;
     };
-    let Some((gd, ge)) = crate::trace::tunnel_endpoint(m, c) else {
+    let Some((gd, ge)) = crate::model::rules::tunnel_endpoint(m, c) else {
         return serde_json::Value::Null;
     };
     let g = &m.devices[gd];

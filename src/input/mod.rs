@@ -4,9 +4,12 @@
 //! parsed here so that an error carries its JSON path. References between objects are
 //! resolved later, by [`crate::model::lower`].
 
+pub mod error;
+pub mod swanctl;
+
 use serde::{Deserialize, Serialize};
 
-use crate::addr::{Cidr, Ports, Protocol};
+use crate::net::addr::{Cidr, Ports, Protocol};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -28,13 +28,13 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::addr::{join_cidrs, AddrSet, Cidr, Protocol};
-use crate::error::InputError;
-use crate::finding::{Finding, FlowDirection};
+use crate::analysis::salayout;
+use crate::engine::trace::{self, Disposition, FlowQuery};
+use crate::findings::finding::{Finding, FlowDirection};
+use crate::input::error::InputError;
 use crate::input::{self, ConnStatus, DeviceKind, VpnRouteType};
 use crate::model::{self, Model};
-use crate::salayout;
-use crate::trace::{self, Disposition, FlowQuery};
+use crate::net::addr::{join_cidrs, AddrSet, Cidr, Protocol};
 
 /// What the PSK field of every planned configuration says instead of the key.
 pub const PSK_UNCHANGED: &str = "(unchanged: same pre-shared key)";
@@ -283,21 +283,23 @@ pub struct CauseRef {
 }
 
 impl Outcome {
-    fn of(t: &trace::Trace) -> Outcome {
+    fn of(m: &Model, t: &trace::Trace) -> Outcome {
         let (path, reply) = if !t.forward.delivered() {
             (Some(&t.forward), false)
         } else {
             (t.ret.as_ref().filter(|r| !r.delivered()), true)
         };
-        let cause = path.and_then(|p| p.cause.as_ref()).map(|f| CauseRef {
-            code: f.code,
-            faq: f.faq,
-            device: f.device.clone(),
-            rule: f.rule.clone(),
-            reply,
-            message: f.message.clone(),
-            fix: f.fix.clone(),
-        });
+        let cause = path
+            .and_then(|p| crate::findings::cause::path_finding(m, p))
+            .map(|f| CauseRef {
+                code: f.code,
+                faq: f.faq,
+                device: f.device,
+                rule: f.rule,
+                reply,
+                message: f.message,
+                fix: f.fix,
+            });
         Outcome {
             ok: t.ok(),
             forward: t.forward.disposition,
@@ -838,8 +840,8 @@ pub fn plan(topo: &input::Topology, m: &Model, conn_id: &str) -> Result<SplitPla
         .ike
         .version
         .as_deref()
-        .and_then(|v| crate::algo::IkeVersion::parse(v).ok())
-        == Some(crate::algo::IkeVersion::V1);
+        .and_then(|v| crate::net::algo::IkeVersion::parse(v).ok())
+        == Some(crate::net::algo::IkeVersion::V1);
     if v1 {
         notes.push(format!(
             "{conn_id} uses IKEv1: after the split each connection negotiates its one pair in its own Quick Mode. FAQ 5 first recommends IKEv2 for several networks; if both ends support standard IKEv2 (one SA carrying every selector), switching to it keeps one connection"
@@ -966,9 +968,9 @@ fn route_api(vgw: &str, old: &str, rc: &RouteChange) -> Vec<String> {
 }
 
 fn swan_version(v: Option<&str>) -> &'static str {
-    match v.and_then(|v| crate::algo::IkeVersion::parse(v).ok()) {
-        Some(crate::algo::IkeVersion::V1) => "1",
-        Some(crate::algo::IkeVersion::V2) => "2",
+    match v.and_then(|v| crate::net::algo::IkeVersion::parse(v).ok()) {
+        Some(crate::net::algo::IkeVersion::V1) => "1",
+        Some(crate::net::algo::IkeVersion::V2) => "2",
         _ => "0",
     }
 }
@@ -987,23 +989,25 @@ fn swan_proposal(
     }
     let mut toks: Vec<String> = Vec::new();
     for e in enc.as_ref().map(|x| x.items()).unwrap_or_default() {
-        toks.push(crate::algo::Encryption::parse(e).map_or(e.to_string(), |a| a.swan_name()));
+        toks.push(crate::net::algo::Encryption::parse(e).map_or(e.to_string(), |a| a.swan_name()));
     }
     for i in integ.as_ref().map(|x| x.items()).unwrap_or_default() {
         toks.push(
-            crate::algo::Integrity::parse(i).map_or(i.to_string(), |a| a.swan_name().to_string()),
+            crate::net::algo::Integrity::parse(i)
+                .map_or(i.to_string(), |a| a.swan_name().to_string()),
         );
     }
     for d in dh.as_ref().map(|x| x.items()).unwrap_or_default() {
         if esp {
-            match crate::algo::KeyExchange::parse(d) {
-                Ok(crate::algo::KeyExchange::None) => {}
-                Ok(crate::algo::KeyExchange::Group(g)) => toks.push(g.swan_name().into()),
+            match crate::net::algo::KeyExchange::parse(d) {
+                Ok(crate::net::algo::KeyExchange::None) => {}
+                Ok(crate::net::algo::KeyExchange::Group(g)) => toks.push(g.swan_name().into()),
                 Err(_) => toks.push(d.to_string()),
             }
         } else {
             toks.push(
-                crate::algo::DhGroup::parse(d).map_or(d.to_string(), |g| g.swan_name().to_string()),
+                crate::net::algo::DhGroup::parse(d)
+                    .map_or(d.to_string(), |g| g.swan_name().to_string()),
             );
         }
     }
@@ -1050,8 +1054,8 @@ fn swanctl_snippet(
     if ike
         .mode
         .as_deref()
-        .and_then(|m| crate::algo::IkeMode::parse(m).ok())
-        == Some(crate::algo::IkeMode::Aggressive)
+        .and_then(|m| crate::net::algo::IkeMode::parse(m).ok())
+        == Some(crate::net::algo::IkeMode::Aggressive)
     {
         let _ = writeln!(s, "        aggressive = yes");
     }
@@ -1256,7 +1260,7 @@ fn service(p: Protocol, port: Option<u16>) -> String {
     }
 }
 
-fn run_probe(m: &Model, idx: &crate::index::Index, p: &Probe) -> Option<trace::Trace> {
+fn run_probe(m: &Model, idx: &crate::graph::index::Index, p: &Probe) -> Option<trace::Trace> {
     let from = trace::resolve_endpoint(m, &p.from).ok()?;
     let to = trace::resolve_endpoint(m, &p.to).ok()?;
     Some(trace::trace_with(
@@ -1365,8 +1369,8 @@ fn verify(
         .map_err(|e| format!("internal error: the patched topology does not load: {e}"))?;
     // One lookup index per model for every probe.
     let (idx_before, idx_after) = (
-        crate::index::Index::build(m),
-        crate::index::Index::build(&after),
+        crate::graph::index::Index::build(m),
+        crate::graph::index::Index::build(&after),
     );
 
     let pairs: Vec<(Cidr, Cidr)> = locals
@@ -1475,8 +1479,8 @@ fn verify(
                 to: name(m, &pr.to, b.flow.packet.dst),
                 service: service(pr.protocol, pr.port),
                 origin: pr.origin.clone(),
-                before: Outcome::of(&b),
-                after: Outcome::of(&a),
+                before: Outcome::of(m, &b),
+                after: Outcome::of(&after, &a),
             });
         }
         let status = if flows.is_empty() {
@@ -1532,293 +1536,6 @@ fn verify(
     Ok(())
 }
 
-/// The plan as a change plan for people: why, what to create, routes, the IDC side, the
-/// order of the work, and what the re-analysis shows.
-pub fn render_text(p: &SplitPlan) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "Split plan for IPsec connection {} (VPN gateway {} ⇄ customer gateway {}{})",
-        p.connection,
-        p.vpn_gateway,
-        p.customer_gateway,
-        p.idc_gateway
-            .as_ref()
-            .map(|g| format!(", IDC gateway {g}"))
-            .unwrap_or_default()
-    );
-    let _ = writeln!(
-        o,
-        "  today: {} <=> {} on one connection",
-        join_cidrs(&p.local_subnets),
-        join_cidrs(&p.remote_subnets)
-    );
-    if !p.why.is_empty() {
-        let _ = writeln!(o, "\nWhy (faq 5):");
-        for f in &p.why {
-            crate::render::finding_text(&mut o, f, crate::render::Style::default(), "  ");
-        }
-    }
-    let by = match p.split_by {
-        "remote_subnet" => "one connection per IDC subnet (RemoteSubnet)",
-        "local_subnet" => "one connection per VPC subnet (LocalSubnet)",
-        _ => "one connection per VPC×IDC subnet pair",
-    };
-    let _ = writeln!(o, "\nPlan: {by}, as FAQ 5 prescribes:");
-    for c in &p.connections {
-        let _ = writeln!(
-            o,
-            "  {}  {}  {} <=> {}",
-            c.label,
-            c.id,
-            join_cidrs(&c.local_subnets),
-            join_cidrs(&c.remote_subnets)
-        );
-    }
-    let _ = writeln!(o, "  phase 1: {}", p.phase1);
-
-    let step = |o: &mut String, title: String| {
-        let _ = writeln!(o, "\n{title}:");
-    };
-    step(
-        &mut o,
-        format!(
-            "Alibaba Cloud, create the connections on VPN gateway {}",
-            p.vpn_gateway
-        ),
-    );
-    for c in &p.connections {
-        let a = &c.alibaba;
-        let k = &a.ike_config;
-        let s = &a.ipsec_config;
-        let _ = writeln!(
-            o,
-            "   {} {} (CreateVpnConnection Name={})",
-            c.label, c.id, a.name
-        );
-        let _ = writeln!(o, "     VpnGatewayId:      {}", a.vpn_gateway_id);
-        let _ = writeln!(o, "     CustomerGatewayId: {}", a.customer_gateway_id);
-        let _ = writeln!(o, "     LocalSubnet:       {}", a.local_subnet);
-        let _ = writeln!(o, "     RemoteSubnet:      {}", a.remote_subnet);
-        let kv = |v: Vec<(&str, Option<String>)>| {
-            v.into_iter()
-                .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let _ = writeln!(
-            o,
-            "     IkeConfig:         {}",
-            kv(vec![
-                ("IkeVersion", k.ike_version.clone()),
-                ("IkeMode", k.ike_mode.clone()),
-                ("IkeEncAlg", k.ike_enc_alg.clone()),
-                ("IkeAuthAlg", k.ike_auth_alg.clone()),
-                ("IkePfs", k.ike_pfs.clone()),
-                ("IkeLifetime", k.ike_lifetime.map(|x| x.to_string())),
-                ("LocalId", k.local_id.clone()),
-                ("RemoteId", k.remote_id.clone()),
-            ])
-        );
-        let _ = writeln!(o, "     Psk:               {}", k.psk);
-        let _ = writeln!(
-            o,
-            "     IpsecConfig:       {}",
-            kv(vec![
-                ("IpsecEncAlg", s.ipsec_enc_alg.clone()),
-                ("IpsecAuthAlg", s.ipsec_auth_alg.clone()),
-                ("IpsecPfs", s.ipsec_pfs.clone()),
-                ("IpsecLifetime", s.ipsec_lifetime.map(|x| x.to_string())),
-            ])
-        );
-    }
-    if !p.vpn_routes.is_empty() {
-        step(
-            &mut o,
-            format!("Alibaba Cloud, routes of VPN gateway {}", p.vpn_gateway),
-        );
-        for r in &p.vpn_routes {
-            let what = match r.kind {
-                "policy" => format!(
-                    "policy route {} → {} (priority {})",
-                    r.source.map(|s| s.to_string()).unwrap_or_default(),
-                    r.destination,
-                    r.priority.unwrap_or(POLICY_ROUTE_PRIORITY)
-                ),
-                _ => format!("destination route {}", r.destination),
-            };
-            let hop = match r.action {
-                ChangeAction::Remove => format!("(was → {})", r.next_hop),
-                ChangeAction::Repoint => format!("→ {} (was → {})", r.next_hop, p.connection),
-                ChangeAction::Add => format!("→ {}", r.next_hop),
-            };
-            let _ = writeln!(
-                o,
-                "   {:<8} {} {} {}{}",
-                r.action.as_str(),
-                r.id,
-                what,
-                hop,
-                if r.publish_to_vpc {
-                    ", published to the VPC"
-                } else {
-                    ""
-                }
-            );
-            for a in &r.api {
-                let _ = writeln!(o, "            | {a}");
-            }
-        }
-    }
-    for c in &p.idc {
-        step(
-            &mut o,
-            format!(
-                "IDC gateway {}{}, replace the entry for {} ({}) by one per connection",
-                c.device,
-                c.vendor
-                    .as_ref()
-                    .map(|v| format!(" ({v})"))
-                    .unwrap_or_default(),
-                p.connection,
-                c.replaces
-            ),
-        );
-        for e in &c.entries {
-            let _ = writeln!(
-                o,
-                "   {}: local {} <=> remote {}, {} mode{}{}; phase 1 and 2 as before, same pre-shared key",
-                e.connection,
-                join_cidrs(&e.local_subnets),
-                join_cidrs(&e.remote_subnets),
-                match e.mode {
-                    input::IpsecMode::Policy => "policy",
-                    input::IpsecMode::Route => "route",
-                },
-                e.interface.as_ref().map(|f| format!(" on {f}")).unwrap_or_default(),
-                e.peer.map(|x| format!(", peer {x}")).unwrap_or_default(),
-            );
-        }
-        for r in &c.routes {
-            let _ = writeln!(
-                o,
-                "   {:<8} route {} {} → tunnel {}",
-                r.action.as_str(),
-                r.id,
-                r.destination,
-                r.tunnel
-            );
-        }
-        if let Some(s) = &c.swanctl {
-            let _ = writeln!(o, "   swanctl.conf:");
-            for l in s.lines() {
-                let _ = writeln!(o, "     {l}");
-            }
-        }
-    }
-    let _ = writeln!(o, "\nOrder of work:");
-    for (i, s) in p.steps.iter().enumerate() {
-        let _ = writeln!(o, "  {}. {s}", i + 1);
-    }
-    if !p.notes.is_empty() {
-        let _ = writeln!(o, "\nNotes:");
-        for n in &p.notes {
-            let _ = writeln!(o, "  - {n}");
-        }
-    }
-    let _ = writeln!(o, "\nVerification (the patched topology re-analysed):");
-    for x in &p.verification.pairs {
-        let _ = writeln!(
-            o,
-            "  {} ⇄ {} via {}: {}",
-            x.local,
-            x.remote,
-            x.connection,
-            x.status.as_str()
-        );
-        for f in &x.flows {
-            let _ = writeln!(
-                o,
-                "    {} {} → {} {}{}: before {}; after {}",
-                f.direction.arrow(),
-                f.from,
-                f.to,
-                f.service,
-                if f.origin == "representative" {
-                    String::new()
-                } else {
-                    format!(" [{}]", f.origin)
-                },
-                f.before.describe(),
-                f.after.describe()
-            );
-        }
-    }
-    let failing: Vec<&FlowCheck> = p
-        .verification
-        .pairs
-        .iter()
-        .flat_map(|x| x.flows.iter())
-        .filter(|f| !f.after.ok)
-        .collect();
-    if p.verified {
-        let _ = writeln!(
-            o,
-            "verified: yes — every pair that failed before works both ways after the split, and nothing that worked breaks"
-        );
-    } else {
-        let _ = writeln!(o, "verified: NO");
-        for f in failing {
-            if let Some(c) = &f.after.cause {
-                let _ = writeln!(
-                    o,
-                    "  still fails: {} → {} {}: {} (faq {}) at {}{}{}",
-                    f.from,
-                    f.to,
-                    f.service,
-                    c.code,
-                    c.faq,
-                    c.device.as_deref().unwrap_or("-"),
-                    c.rule
-                        .as_ref()
-                        .map(|r| format!(", rule {r}"))
-                        .unwrap_or_default(),
-                    if c.reply { " (on the reply)" } else { "" }
-                );
-                let _ = writeln!(o, "    {}", c.message);
-                let _ = writeln!(o, "    fix: {}", c.fix);
-            } else {
-                let _ = writeln!(
-                    o,
-                    "  still fails: {} → {} {}: {}",
-                    f.from,
-                    f.to,
-                    f.service,
-                    f.after.describe()
-                );
-            }
-        }
-        if p.verification
-            .pairs
-            .iter()
-            .flat_map(|x| x.flows.iter())
-            .any(|f| {
-                !f.after.ok
-                    && f.after
-                        .cause
-                        .as_ref()
-                        .is_some_and(|c| c.code != crate::cause::SA_NOT_COVERING)
-            })
-        {
-            let _ = writeln!(
-                o,
-                "  The split fixes the SA layout; what still fails is another problem: fix it as well (`vpntrace check` lists it)."
-            );
-        }
-    }
-    o
-}
-
 /// What `vpntrace split` returns: the plan, the patched topology, and whether the
 /// command succeeds (exit 0: the plan is verified; 1: it is not).
 #[derive(Clone, Debug)]
@@ -1844,7 +1561,7 @@ pub fn run(topo_path: &Path, conn: &str, write: Option<&Path>) -> Result<SplitRu
 }
 
 /// As [`run`], for a topology already parsed (and perhaps patched, e.g. by
-/// [`crate::salayout::idc_sas_arg`]); `file` names it in errors.
+/// [`crate::analysis::salayout::idc_sas_arg`]); `file` names it in errors.
 pub fn run_topology(
     topo: &input::Topology,
     file: &str,

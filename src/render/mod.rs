@@ -1,9 +1,16 @@
 //! Output: human text and stable JSON. The engine returns data; only this layer formats.
 
+pub mod logs;
+pub mod split;
+
 use std::fmt::Write;
 
-use crate::finding::Finding;
-use crate::trace::{Disposition, Path, Trace};
+use serde::Serialize;
+
+use crate::engine::trace::{Disposition, FlowInfo, Hop, Path, Trace};
+use crate::findings::cause::path_finding;
+use crate::findings::finding::Finding;
+use crate::model::Model;
 
 /// Text styling: ANSI colour only when writing to a terminal.
 #[derive(Clone, Copy, Debug, Default)]
@@ -44,7 +51,7 @@ impl Style {
 
 /// A trace as a person reads it: one line per hop, the steps under it, the verdict and
 /// the fix at the end.
-pub fn trace_text(t: &Trace, st: Style) -> String {
+pub fn trace_text(m: &Model, t: &Trace, st: Style) -> String {
     let mut o = String::new();
     let dir = t
         .flow
@@ -62,9 +69,9 @@ pub fn trace_text(t: &Trace, st: Style) -> String {
             dir
         ))
     );
-    path_text(&mut o, "forward", &t.forward, st);
+    path_text(m, &mut o, "forward", &t.forward, st);
     match &t.ret {
-        Some(r) => path_text(&mut o, "return", r, st),
+        Some(r) => path_text(m, &mut o, "return", r, st),
         None => {
             let _ = writeln!(
                 o,
@@ -88,14 +95,14 @@ pub fn trace_text(t: &Trace, st: Style) -> String {
             p.disposition.as_str(),
             which
         );
-        if let Some(c) = &p.cause {
-            finding_text(&mut o, c, st, "  ");
+        if let Some(c) = path_finding(m, p) {
+            finding_text(&mut o, &c, st, "  ");
         }
     }
     o
 }
 
-fn path_text(o: &mut String, label: &str, p: &Path, st: Style) {
+fn path_text(m: &Model, o: &mut String, label: &str, p: &Path, st: Style) {
     let _ = writeln!(o, "\n{}: {}", st.bold(label), st.disposition(p.disposition));
     for (i, h) in p.hops.iter().enumerate() {
         let inif = h
@@ -119,7 +126,7 @@ fn path_text(o: &mut String, label: &str, p: &Path, st: Style) {
                 .map(|r| format!(" [{r}]"))
                 .unwrap_or_default();
             let action = match s.action {
-                crate::trace::StepAction::Drop => st.bad(s.action.as_str()),
+                crate::engine::trace::StepAction::Drop => st.bad(s.action.as_str()),
                 _ => s.action.as_str().to_string(),
             };
             let _ = writeln!(
@@ -135,7 +142,7 @@ fn path_text(o: &mut String, label: &str, p: &Path, st: Style) {
     for n in &p.notes {
         let _ = writeln!(o, "  note: {n}");
     }
-    if let Some(c) = &p.cause {
+    if let Some(c) = path_finding(m, p) {
         let _ = writeln!(
             o,
             "  cause: {} (faq {}) at {}{}",
@@ -153,8 +160,8 @@ fn path_text(o: &mut String, label: &str, p: &Path, st: Style) {
 /// One finding as an indented block: headline, message, fix, vendor commands.
 pub fn finding_text(o: &mut String, f: &Finding, st: Style, indent: &str) {
     let sev = match f.severity {
-        crate::finding::Severity::Error => st.bad("error"),
-        crate::finding::Severity::Warning => st.warn("warning"),
+        crate::findings::finding::Severity::Error => st.bad("error"),
+        crate::findings::finding::Severity::Warning => st.warn("warning"),
     };
     let mut head = format!("{indent}{sev} {} (faq {})", st.bold(f.code), f.faq);
     if let Some(d) = &f.device {
@@ -169,8 +176,8 @@ pub fn finding_text(o: &mut String, f: &Finding, st: Style, indent: &str) {
         let _ = writeln!(
             o,
             "{indent}  traffic: {} → {}{}",
-            crate::addr::join_cidrs(&f.source),
-            crate::addr::join_cidrs(&f.destination),
+            crate::net::addr::join_cidrs(&f.source),
+            crate::net::addr::join_cidrs(&f.destination),
             if f.services.is_empty() {
                 String::new()
             } else {
@@ -185,8 +192,8 @@ pub fn finding_text(o: &mut String, f: &Finding, st: Style, indent: &str) {
             let _ = writeln!(
                 o,
                 "{indent}    - {} → {} ({})",
-                crate::addr::join_cidrs(&p.source),
-                crate::addr::join_cidrs(&p.destination),
+                crate::net::addr::join_cidrs(&p.source),
+                crate::net::addr::join_cidrs(&p.destination),
                 p.services.join(", ")
             );
         }
@@ -221,6 +228,44 @@ pub fn finding_text(o: &mut String, f: &Finding, st: Style, indent: &str) {
 }
 
 /// Pretty JSON with a trailing newline; field order is the structs' declaration order.
+/// A trace as `trace --format json` writes it (SPEC: `{"forward": Path, "return":
+/// Path|null}`, each path with its `cause` finding).
+#[derive(Serialize)]
+pub struct TraceJson<'a> {
+    flow: &'a FlowInfo,
+    forward: PathJson<'a>,
+    #[serde(rename = "return")]
+    ret: Option<PathJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct PathJson<'a> {
+    disposition: Disposition,
+    hops: &'a [Hop],
+    cause: Option<Finding>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    notes: &'a [String],
+}
+
+impl<'a> PathJson<'a> {
+    fn of(m: &Model, p: &'a Path) -> PathJson<'a> {
+        PathJson {
+            disposition: p.disposition,
+            hops: &p.hops,
+            cause: path_finding(m, p),
+            notes: &p.notes,
+        }
+    }
+}
+
+pub fn trace_json<'a>(m: &Model, t: &'a Trace) -> TraceJson<'a> {
+    TraceJson {
+        flow: &t.flow,
+        forward: PathJson::of(m, &t.forward),
+        ret: t.ret.as_ref().map(|r| PathJson::of(m, r)),
+    }
+}
+
 pub fn json<T: serde::Serialize>(v: &T) -> String {
     let mut s = serde_json::to_string_pretty(v).expect("output types serialise");
     s.push('\n');
@@ -229,7 +274,11 @@ pub fn json<T: serde::Serialize>(v: &T) -> String {
 
 /// `check` as a person reads it: per connection a one-line summary per direction, then
 /// the findings grouped by direction, errors first.
-pub fn check_text(m: &crate::model::Model, r: &crate::check::CheckReport, st: Style) -> String {
+pub fn check_text(
+    m: &crate::model::Model,
+    r: &crate::analysis::check::CheckReport,
+    st: Style,
+) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "{}", st.bold(&format!("check {}", m.name)));
     let mut conns: Vec<Option<String>> = m.connections.iter().map(|c| Some(c.id.clone())).collect();
@@ -253,8 +302,8 @@ pub fn check_text(m: &crate::model::Model, r: &crate::check::CheckReport, st: St
                     st.bold(&format!(
                         "connection {} ({} ⇄ {}, {})",
                         id,
-                        crate::addr::join_cidrs(&k.local_subnets),
-                        crate::addr::join_cidrs(&k.remote_subnets),
+                        crate::net::addr::join_cidrs(&k.local_subnets),
+                        crate::net::addr::join_cidrs(&k.remote_subnets),
                         k.status.as_str()
                     ))
                 );
@@ -286,13 +335,13 @@ pub fn check_text(m: &crate::model::Model, r: &crate::check::CheckReport, st: St
             (
                 "VPC→IDC",
                 Box::new(|f: &Finding| {
-                    f.direction == Some(crate::finding::FlowDirection::CloudToOnprem)
+                    f.direction == Some(crate::findings::finding::FlowDirection::CloudToOnprem)
                 }),
             ),
             (
                 "IDC→VPC",
                 Box::new(|f: &Finding| {
-                    f.direction == Some(crate::finding::FlowDirection::OnpremToCloud)
+                    f.direction == Some(crate::findings::finding::FlowDirection::OnpremToCloud)
                 }),
             ),
         ];

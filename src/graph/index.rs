@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use crate::addr::Protocol;
+use crate::graph::region::{prefix_item, PrefixIndex, PrefixItem, SaIv};
+use crate::model::rules::{Endpoint, RouteChoice, RuleSpan, VrRoute};
 use crate::model::{ChainKind, Model, SaSelectors};
-use crate::region::{prefix_item, PrefixIndex, PrefixItem, SaIv};
-use crate::trace::{Endpoint, RouteChoice, RuleSpan, VrRoute};
+use crate::net::addr::Protocol;
 use rayon::prelude::*;
 
 /// A device's filter rules per chain (input, forward, output), per concrete protocol, per
@@ -268,7 +268,7 @@ impl Index {
             .map(|c| (c.local_set.intervals(), c.remote_set.intervals()))
             .collect();
         let tunnel_end = (0..m.connections.len())
-            .map(|c| crate::trace::tunnel_endpoint(m, c))
+            .map(|c| crate::model::rules::tunnel_endpoint(m, c))
             .collect();
         Index {
             tunnel_end,
@@ -346,7 +346,7 @@ fn chain_rules(d: &crate::model::Device) -> ChainRules {
                         .iter()
                         .enumerate()
                         .filter(|(_, r)| {
-                            crate::trace::rule_fits(r, p)
+                            crate::model::rules::rule_fits(r, p)
                                 && (r.in_interface.is_none() || r.in_interface == in_iface)
                         })
                         .map(|(i, r)| RuleSpan::of(i, r))
@@ -359,7 +359,7 @@ fn chain_rules(d: &crate::model::Device) -> ChainRules {
 
 /// A device's route choices (connected subnets, then listed routes) and their index.
 fn device_routes(d: &crate::model::Device) -> DeviceRoutes {
-    let choices = crate::trace::route_choices(d);
+    let choices = crate::model::rules::route_choices(d);
     let idx = PrefixIndex::build(choices.iter().enumerate().map(|(i, c)| (c.destination, i)));
     (choices, idx)
 }

@@ -1,6 +1,9 @@
 //! The device graph: every instance, VRouter table, VPN gateway, IPsec connection and
 //! on-prem device is a node; links are shared subnets, route-table bindings and tunnels.
 
+pub mod index;
+pub mod region;
+
 use petgraph::graph::{NodeIndex, UnGraph};
 
 use crate::model::Model;
@@ -66,7 +69,7 @@ impl DeviceGraph {
                 conns[c],
                 format!("{}", m.vpn_gateways[conn.vpn_gateway].public_ip),
             );
-            if let Some((d, _)) = crate::trace::tunnel_endpoint(m, c) {
+            if let Some((d, _)) = crate::model::rules::tunnel_endpoint(m, c) {
                 g.add_edge(
                     conns[c],
                     devs[d],
@@ -121,8 +124,8 @@ impl DeviceGraph {
                     format!(
                         "IPsec {}\\n{} ⇄ {}\\n{}",
                         k.id,
-                        crate::addr::join_cidrs(&k.local_subnets),
-                        crate::addr::join_cidrs(&k.remote_subnets),
+                        crate::net::addr::join_cidrs(&k.local_subnets),
+                        crate::net::addr::join_cidrs(&k.remote_subnets),
                         k.status.as_str()
                     ),
                     "cds",

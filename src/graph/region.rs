@@ -190,7 +190,7 @@ impl Cond {
             hi: u32::from(n.broadcast()),
         }
     }
-    pub fn ports(f: F, p: crate::addr::Ports) -> Cond {
+    pub fn ports(f: F, p: crate::net::addr::Ports) -> Cond {
         Cond {
             f,
             lo: u32::from(p.lo),
@@ -629,7 +629,7 @@ mod tests {
         );
         let conds = [
             Cond::net(F::Src, n("10.0.0.128/25")),
-            Cond::ports(F::Dport, crate::addr::Ports { lo: 22, hi: 22 }),
+            Cond::ports(F::Dport, crate::net::addr::Ports { lo: 22, hi: 22 }),
         ];
         let pt = nw.point;
         assert!(!rule_on(&mut nw, pt, &conds));

@@ -16,7 +16,7 @@
 //!   incomplete rather than default).
 //! - An end that lists `proposals` (strongSwan syntax) is compared on those; otherwise
 //!   on its `encryption` / `integrity` / `dh_group` (`pfs`) fields, any combination of
-//!   which is acceptable. See [`crate::algo`].
+//!   which is acceptable. See [`crate::net::algo`].
 //! - Identities: an end's `local_id` defaults to its public address (cloud: the VPN
 //!   gateway's `public_ip`; IDC: the outside interface's `public_address`, else its
 //!   `address`), its `remote_id` to the address it negotiates with (cloud: the customer
@@ -29,15 +29,15 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use crate::addr::{AddrSet, Cidr};
-use crate::algo::{
-    self, DhGroup, Encryption, IkeMode, IkeVersion, Integrity, KeyExchange, NoMatch, Phase,
-    Proposal, Transform,
-};
-use crate::finding::{Finding, Severity};
+use crate::findings::finding::{Finding, Severity};
 use crate::input::{
     ConnStatus, CustomerGateway, Device, DeviceIpsec, Ike, IpsecConnection, IpsecParams, Role,
     StrOrList, Topology, VpnGateway,
+};
+use crate::net::addr::{AddrSet, Cidr};
+use crate::net::algo::{
+    self, DhGroup, Encryption, IkeMode, IkeVersion, Integrity, KeyExchange, NoMatch, Phase,
+    Proposal, Transform,
 };
 
 /// No on-prem device has an `ipsec` entry for the connection: nothing to compare.
@@ -2342,7 +2342,7 @@ mod tests {
     #[test]
     fn faq1_faq2_mismatch_topology() {
         let t: Topology =
-            serde_json::from_str(include_str!("../topologies/faq1_faq2_mismatch.json")).unwrap();
+            serde_json::from_str(include_str!("../../topologies/faq1_faq2_mismatch.json")).unwrap();
         let fs = compare(&t);
         let c: Vec<&str> = fs.iter().map(|f| f.code).collect();
         for want in [
