@@ -431,3 +431,119 @@ fn pairs<'a>(
         .enumerate()
         .map(|(k, (s, d))| (k, s, d))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology() -> input::Topology {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("topologies/faq4_idc_route_missing.json");
+        let text = std::fs::read_to_string(&p).unwrap();
+        crate::model::parse("faq4_idc_route_missing.json", &text).unwrap()
+    }
+
+    /// The changes the corpus never proposes apply too, and a device change patched into
+    /// the model equals the whole topology changed and lowered again.
+    #[test]
+    fn every_kind_of_change_applies() {
+        let t = topology();
+        let m = crate::model::lower("t", &t).unwrap();
+        let dev = t.onprem.devices[0].id.clone();
+        let gw = t.cloud.vpn_gateways[0].id.clone();
+        let conn = t.cloud.ipsec_connections[0].id.clone();
+        let dest: Vec<Cidr> = vec!["10.99.0.0/16".parse().unwrap()];
+
+        let fixed = apply(
+            &t,
+            &Change::EnableForwarding {
+                device: dev.clone(),
+            },
+            1,
+        )
+        .unwrap();
+        assert_eq!(fixed.onprem.devices[0].forwarding, Some(true));
+        let fixed = apply(
+            &t,
+            &Change::SetRpFilter {
+                device: dev.clone(),
+            },
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            fixed.onprem.devices[0].rp_filter,
+            Some(input::RpFilter::Loose)
+        );
+
+        let via = Via::Interface {
+            interface: t.onprem.devices[0].interfaces[0].name.clone(),
+            gateway: Some("192.0.2.1".parse().unwrap()),
+        };
+        let route = Change::AddDeviceRoute {
+            device: dev.clone(),
+            destinations: dest.clone(),
+            via,
+        };
+        let fixed = apply(&t, &route, 3).unwrap();
+        let r = &fixed.onprem.devices[0].routes[0];
+        assert_eq!(r.id.as_deref(), Some("vpntrace-fix-3-0"));
+        assert_eq!(r.destination, dest[0]);
+        assert_eq!(r.gateway, Some("192.0.2.1".parse().unwrap()));
+        for change in [
+            route,
+            Change::EnableForwarding {
+                device: dev.clone(),
+            },
+            Change::SetRpFilter {
+                device: dev.clone(),
+            },
+        ] {
+            let patched = apply_to_model(&t, &m, &change, 1).unwrap().unwrap();
+            let relowered = crate::model::lower("t", &apply(&t, &change, 1).unwrap()).unwrap();
+            assert_eq!(format!("{:?}", patched.model), format!("{relowered:?}"));
+        }
+
+        let add = Change::AddVpnRoute {
+            vpn_gateway: gw.clone(),
+            destinations: dest.clone(),
+            connection: conn.clone(),
+        };
+        assert!(apply_to_model(&t, &m, &add, 1).is_none());
+        let fixed = apply(&t, &add, 2).unwrap();
+        let r = fixed.cloud.vpn_gateways[0].routes.last().unwrap();
+        assert_eq!(
+            (r.destination, r.next_hop.as_str()),
+            (dest[0], conn.as_str())
+        );
+        assert!(r.publish_to_vpc);
+        let publish = Change::PublishVpnRoute {
+            vpn_gateway: gw.clone(),
+            route: "vpntrace-fix-2-0".into(),
+        };
+        let mut unpublished = fixed.clone();
+        unpublished.cloud.vpn_gateways[0]
+            .routes
+            .last_mut()
+            .unwrap()
+            .publish_to_vpc = false;
+        let republished = apply(&unpublished, &publish, 3).unwrap();
+        let json = |t: &input::Topology| serde_json::to_string(t).unwrap();
+        assert_eq!(json(&republished), json(&fixed));
+
+        let missing = Change::EnableForwarding {
+            device: "no-such-device".into(),
+        };
+        assert_eq!(
+            apply(&t, &missing, 1).unwrap_err().to_string(),
+            "no device `no-such-device`"
+        );
+        let ikev2 = Change::SwitchToIkev2 { connection: conn };
+        assert_eq!(
+            apply(&t, &ikev2, 1).unwrap_err(),
+            FixError::NotApplied {
+                op: "set_ike_version"
+            }
+        );
+    }
+}
