@@ -151,7 +151,11 @@ fn fixes_patched_into_the_model_equal_the_relowered_topology() {
             let Some(res) = vpntrace::analysis::fix::apply_to_model(&topo, &m, change, 1) else {
                 continue;
             };
-            let (m2, what, _) = res.unwrap();
+            let vpntrace::analysis::fix::PatchedModel {
+                model: m2,
+                reindex: what,
+                ..
+            } = res.unwrap();
             let t2 = vpntrace::analysis::fix::apply(&topo, change, 1).unwrap();
             let m3 = vpntrace::model::lower(&name, &t2).unwrap();
             assert_eq!(

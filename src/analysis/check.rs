@@ -14,9 +14,11 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
+use crate::analysis::fix::{self, FixError};
 use crate::engine::cause::{Cause, Traffic};
 use crate::engine::trace::{self, Packet};
-use crate::findings::finding::{Finding, FlowDirection, Severity};
+use crate::findings::change::Change;
+use crate::findings::finding::{Finding, FlowDirection, Severity, TrafficPart};
 use crate::graph::index::Index;
 use crate::graph::region::Region;
 use crate::input;
@@ -486,7 +488,7 @@ fn rename_instances(c: &mut Cause, rename: &[(usize, usize)]) {
 /// ways). For tests and tools that compare `check` with `trace`.
 pub fn failures(m: &Model) -> Vec<Outcome> {
     let idx = Index::build(m);
-    reach(m, Some(&idx)).0
+    reach(m, Some(&idx)).failing
 }
 
 /// The addresses `check` analyses for a connection: (local, remote) that exist.
@@ -496,16 +498,28 @@ pub fn analysed_space(m: &Model, conn: usize) -> (AddrSet, AddrSet) {
     (c.local_set.intersect(&cloud), c.remote_set.intersect(&idc))
 }
 
-/// What `reach` returns: the failing outcomes, the packets traced, warnings, the network
-/// devices' own addresses, the index (when it built it) and the prefix tables.
-type Reached = (
-    Vec<Outcome>,
-    usize,
-    Vec<Finding>,
-    AddrSet,
-    Option<Index>,
-    Prefixes,
-);
+/// What `reach` found.
+struct Reached {
+    /// The failing boxes (each with its cause).
+    failing: Vec<Outcome>,
+    /// Packets traced.
+    traced: usize,
+    /// Warnings about the connections' configured space.
+    warnings: Vec<Finding>,
+    /// The network devices' own addresses (never analysed).
+    infra: AddrSet,
+    /// The index, when `reach` built it.
+    index: Option<Index>,
+    /// The prefix tables the address classes were cut by.
+    prefixes: Prefixes,
+}
+
+/// What exploring one connection found (see [`Reached`]).
+struct ConnReached {
+    failing: Vec<Outcome>,
+    traced: usize,
+    warnings: Vec<Finding>,
+}
 
 /// Explore every connection; builds the index (beside the prefix tables) unless given.
 fn reach(m: &Model, idx: Option<&Index>) -> Reached {
@@ -527,19 +541,24 @@ fn reach(m: &Model, idx: Option<&Index>) -> Reached {
         infra: infra.intervals(),
     };
     // Connections are independent: explore them in parallel, collect in order.
-    let per: Vec<(Vec<Outcome>, usize, Vec<Finding>)> = (0..m.connections.len())
+    let per: Vec<ConnReached> = (0..m.connections.len())
         .into_par_iter()
         .map(|ci| reach_conn(m, idx, ci, &spaces, &prefixes))
         .collect();
-    let mut outcomes = Vec::new();
-    let mut warnings = Vec::new();
-    let mut count = 0;
-    for (o, n, w) in per {
-        outcomes.extend(o);
-        count += n;
-        warnings.extend(w);
+    let mut out = Reached {
+        failing: Vec::new(),
+        traced: 0,
+        warnings: Vec::new(),
+        infra,
+        index: built,
+        prefixes,
+    };
+    for c in per {
+        out.failing.extend(c.failing);
+        out.traced += c.traced;
+        out.warnings.extend(c.warnings);
     }
-    (outcomes, count, warnings, infra, built, prefixes)
+    out
 }
 
 /// The existing address space of each side, and the network devices' own addresses.
@@ -557,7 +576,7 @@ fn reach_conn(
     ci: usize,
     spaces: &Spaces,
     prefixes: &Prefixes,
-) -> (Vec<Outcome>, usize, Vec<Finding>) {
+) -> ConnReached {
     let c = &m.connections[ci];
     let mut outcomes = Vec::new();
     let mut warnings = Vec::new();
@@ -664,7 +683,11 @@ fn reach_conn(
         }));
     }
 
-    (outcomes, count, warnings)
+    ConnReached {
+        failing: outcomes,
+        traced: count,
+        warnings,
+    }
 }
 
 fn unused_space_warning(m: &Model, ci: usize, local: &AddrSet, remote_held: &AddrSet) -> Finding {
@@ -937,6 +960,17 @@ fn atoms_of(ivs: &[(u32, u32)]) -> Vec<(u32, u32)> {
     out
 }
 
+/// What failing boxes are grouped by: each group is one finding.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct GroupKey {
+    code: String,
+    device: String,
+    rule: Option<String>,
+    dir: FlowDirection,
+    reply: bool,
+    conn: usize,
+}
+
 /// Group failing boxes into findings with exact source/destination lists.
 fn findings_from(
     m: &Model,
@@ -944,7 +978,6 @@ fn findings_from(
     outcomes: &[Outcome],
     infra: &[u32],
 ) -> Vec<(Finding, Vec<Outcome>)> {
-    type Key = (String, String, Option<String>, FlowDirection, bool, usize);
     // Group by cause first (no text needed), then name each distinct cause once.
     let mut by_cause: BTreeMap<(&Cause, FlowDirection, usize), Vec<usize>> = BTreeMap::new();
     for (i, o) in outcomes.iter().enumerate() {
@@ -952,20 +985,20 @@ fn findings_from(
             by_cause.entry((c, o.dir, o.conn)).or_default().push(i);
         }
     }
-    let mut groups: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, Vec<usize>> = BTreeMap::new();
     for ((c, dir, conn), v) in by_cause {
-        let key = (
-            c.code(m).to_string(),
-            c.device(m),
-            c.rule(m),
+        let key = GroupKey {
+            code: c.code(m).to_string(),
+            device: c.device(m),
+            rule: c.rule(m),
             dir,
-            c.is_reply(),
+            reply: c.is_reply(),
             conn,
-        );
+        };
         groups.entry(key).or_default().extend(v);
     }
     use rayon::prelude::*;
-    let groups: Vec<(Key, Vec<&Outcome>)> = groups
+    let groups: Vec<(GroupKey, Vec<&Outcome>)> = groups
         .into_iter()
         .map(|(k, mut v)| {
             v.sort_unstable(); // the order the outcomes were found in
@@ -974,189 +1007,213 @@ fn findings_from(
         .collect();
     groups
         .into_par_iter()
-        .map(|(key, fs)| finding_of(m, idx, infra, &key, fs))
+        .map(|(key, fs)| finding_of(m, idx, infra, key.reply, fs))
         .collect()
 }
 
 /// The finding of one group of failing boxes (same cause, device, rule, direction,
-/// connection), with the boxes.
+/// connection; `reply`: a failure of the return path), with the boxes.
 fn finding_of(
     m: &Model,
     idx: &Index,
     infra: &[u32],
-    key: &(String, String, Option<String>, FlowDirection, bool, usize),
+    reply: bool,
     fs: Vec<&Outcome>,
 ) -> (Finding, Vec<Outcome>) {
-    {
-        // Per service, the (source, destination) rectangles: destination atoms with the
-        // sources that fail for them.
-        let mut by_svc: BTreeMap<Svc, Vec<&Outcome>> = BTreeMap::new();
-        for o in &fs {
-            by_svc
-                .entry((
-                    o.protocol,
-                    (o.region.lo[2], o.region.hi[2]),
-                    (o.region.lo[3], o.region.hi[3]),
-                ))
+    let rects = rectangles(&fs);
+    // One finding per group: the union of the failing sources, destinations and
+    // services; the exact parts when that union is not itself the failing set.
+    let all_src: Vec<(u32, u32)> = rects.keys().flat_map(|(s, _)| s.iter().copied()).collect();
+    let all_dst: Vec<(u32, u32)> = rects.keys().flat_map(|(_, d)| d.iter().copied()).collect();
+    let svcs: BTreeSet<Svc> = rects.values().flatten().copied().collect();
+    let src = tidy(&set_of(all_src), infra);
+    let dst = tidy(&set_of(all_dst), infra);
+    let members: Vec<Outcome> = fs.iter().map(|o| (*o).clone()).collect();
+    let first = &members[0];
+    let cause = first.cause.as_ref().expect("a failure");
+    let traffic = group_traffic(first.conn, &svcs, &src, &dst, reply);
+    let mut f = cause.finding(m, Some(first.dir), &traffic);
+    f.direction = Some(first.dir);
+    f.connection = Some(m.connections[first.conn].id.clone());
+    f.services = describe_services(&svcs);
+    if f.services != ["all"] {
+        f.message = f.message.replacen(
+            "all traffic",
+            &format!("{} traffic", f.services.join(", ")),
+            1,
+        );
+    }
+    f.endpoints = endpoints_in(m, idx, &src, &dst);
+    f.parts = traffic_parts(&rects, infra, reply);
+    if reply {
+        f.message.push_str(&format!(
+            " (flows started {} from {} to {})",
+            first.dir.arrow(),
+            src.display_list(),
+            dst.display_list()
+        ));
+    }
+    // A default deny of some services between addresses other services pass between is
+    // a port policy, not a broken VPN: a warning.
+    let default_deny = matches!(
+        cause,
+        Cause::SgDrop { rule: None, .. } | Cause::FilterDrop { rule: None, .. }
+    );
+    if default_deny && !reply && members.iter().all(|o| o.pair_passes) {
+        f.severity = Severity::Warning;
+        f.message.push_str("; other services between these addresses are allowed, so this looks like a port policy — open it only if these services are meant to work");
+    }
+    (f, members)
+}
+
+/// The failing boxes as (source set, destination set) rectangles, each with the services
+/// that fail between them: per service, the destination atoms with the sources that fail
+/// for them, destinations with the same sources merged.
+fn rectangles(fs: &[&Outcome]) -> BTreeMap<Rect, BTreeSet<Svc>> {
+    let mut by_svc: BTreeMap<Svc, Vec<&Outcome>> = BTreeMap::new();
+    for o in fs {
+        by_svc
+            .entry((
+                o.protocol,
+                (o.region.lo[2], o.region.hi[2]),
+                (o.region.lo[3], o.region.hi[3]),
+            ))
+            .or_default()
+            .push(o);
+    }
+    let mut rects: BTreeMap<Rect, BTreeSet<Svc>> = BTreeMap::new();
+    for (svc, os) in by_svc {
+        // Sources failing per destination interval.
+        let mut by_dst: BTreeMap<(u32, u32), Vec<(u32, u32)>> = BTreeMap::new();
+        for o in &os {
+            by_dst
+                .entry((o.region.lo[1], o.region.hi[1]))
                 .or_default()
-                .push(o);
+                .push((o.region.lo[0], o.region.hi[0]));
         }
-        // (source set, destination set) → services.
-        let mut rects: BTreeMap<Rect, BTreeSet<Svc>> = BTreeMap::new();
-        for (svc, os) in by_svc {
-            // Sources failing per destination interval.
-            let mut by_dst: BTreeMap<(u32, u32), Vec<(u32, u32)>> = BTreeMap::new();
-            for o in &os {
-                by_dst
-                    .entry((o.region.lo[1], o.region.hi[1]))
-                    .or_default()
-                    .push((o.region.lo[0], o.region.hi[0]));
-            }
-            let disjoint = by_dst
-                .keys()
-                .zip(by_dst.keys().skip(1))
-                .all(|(a, b)| a.1 < b.0);
-            let per_atom: Vec<((u32, u32), Ivs)> = if disjoint {
-                // The usual case: the destination intervals are already the atoms.
-                by_dst.into_iter().collect()
-            } else {
-                atoms_of(&by_dst.keys().copied().collect::<Vec<_>>())
-                    .into_iter()
-                    .map(|da| {
-                        let srcs = by_dst
-                            .iter()
-                            .filter(|(d, _)| d.0 <= da.0 && da.1 <= d.1)
-                            .flat_map(|(_, s)| s.iter().copied())
-                            .collect();
-                        (da, srcs)
-                    })
-                    .collect()
-            };
-            let mut by_src: BTreeMap<Vec<(u32, u32)>, Ivs> = BTreeMap::new();
-            for (da, mut srcs) in per_atom {
-                srcs.sort();
-                let merged = merge_ivs(srcs);
-                by_src.entry(merged).or_default().push(da);
-            }
-            for (srcs, dsts) in by_src {
-                let d = merge_ivs(dsts);
-                rects.entry((srcs, d)).or_default().insert(svc);
-            }
-        }
-        // One finding per key: the union of the failing sources, destinations and
-        // services; the exact parts when that union is not itself the failing set.
-        let all_src: Vec<(u32, u32)> = rects.keys().flat_map(|(s, _)| s.iter().copied()).collect();
-        let all_dst: Vec<(u32, u32)> = rects.keys().flat_map(|(_, d)| d.iter().copied()).collect();
-        let svcs: BTreeSet<Svc> = rects.values().flatten().copied().collect();
-        let src = tidy(&set_of(all_src), infra);
-        let dst = tidy(&set_of(all_dst), infra);
-        let members: Vec<Outcome> = fs.iter().map(|o| (*o).clone()).collect();
-        let parts: Vec<crate::findings::finding::TrafficPart> = if rects.len() > 1 {
-            rects
-                .iter()
-                .map(|((s, d), sv)| {
-                    let (a, b) = (
-                        tidy(&set_of(s.iter().copied()), infra).cidrs(),
-                        tidy(&set_of(d.iter().copied()), infra).cidrs(),
-                    );
-                    // A reply's parts run the other way, as its traffic does.
-                    let (source, destination) = if key.4 { (b, a) } else { (a, b) };
-                    crate::findings::finding::TrafficPart {
-                        source,
-                        destination,
-                        services: describe_services(sv),
-                    }
+        let disjoint = by_dst
+            .keys()
+            .zip(by_dst.keys().skip(1))
+            .all(|(a, b)| a.1 < b.0);
+        let per_atom: Vec<((u32, u32), Ivs)> = if disjoint {
+            // The usual case: the destination intervals are already the atoms.
+            by_dst.into_iter().collect()
+        } else {
+            atoms_of(&by_dst.keys().copied().collect::<Vec<_>>())
+                .into_iter()
+                .map(|da| {
+                    let srcs = by_dst
+                        .iter()
+                        .filter(|(d, _)| d.0 <= da.0 && da.1 <= d.1)
+                        .flat_map(|(_, s)| s.iter().copied())
+                        .collect();
+                    (da, srcs)
                 })
                 .collect()
-        } else {
-            Vec::new()
         };
-        {
-            let first = &members[0];
-            let cause = first.cause.as_ref().expect("a failure");
-            let protos: BTreeSet<Protocol> = svcs.iter().map(|s| s.0).collect();
-            let (protocol, dst_ports, src_ports) = if protos.len() == 1 {
-                let p = *protos.iter().next().expect("one");
-                let hull = |f: fn(&Svc) -> (u32, u32)| {
-                    let lo = svcs.iter().map(|s| f(s).0).min().unwrap_or(0);
-                    let hi = svcs.iter().map(|s| f(s).1).max().unwrap_or(65535);
-                    Ports {
-                        lo: lo as u16,
-                        hi: hi as u16,
-                    }
-                };
-                if p.has_ports() {
-                    let sp = hull(|s| s.1);
-                    let sp = if sp.lo as u32 <= FIRST_CLIENT_PORT && sp.hi == 65535 {
-                        Ports::ANY
-                    } else {
-                        sp
-                    };
-                    (p, hull(|s| s.2), sp)
-                } else {
-                    (p, Ports::ANY, Ports::ANY)
-                }
-            } else {
-                (Protocol::All, Ports::ANY, Ports::ANY)
-            };
-            let reply = key.4;
-            // A reply's traffic runs the other way.
-            let traffic = if reply {
-                Traffic {
-                    conn: Some(first.conn),
-                    src: dst.clone(),
-                    dst: src.clone(),
-                    protocol,
-                    dst_ports: src_ports,
-                    src_ports: dst_ports,
-                }
-            } else {
-                Traffic {
-                    conn: Some(first.conn),
-                    src: src.clone(),
-                    dst: dst.clone(),
-                    protocol,
-                    dst_ports,
-                    src_ports,
-                }
-            };
-            let mut f = cause.finding(m, Some(first.dir), &traffic);
-            f.direction = Some(first.dir);
-            f.connection = Some(m.connections[first.conn].id.clone());
-            f.services = describe_services(&svcs);
-            if f.services != ["all"] {
-                f.message = f.message.replacen(
-                    "all traffic",
-                    &format!("{} traffic", f.services.join(", ")),
-                    1,
-                );
-            }
-            f.endpoints = endpoints_in(m, idx, &src, &dst);
-            f.parts = parts;
-            if reply {
-                f.message.push_str(&format!(
-                    " (flows started {} from {} to {})",
-                    first.dir.arrow(),
-                    src.display_list(),
-                    dst.display_list()
-                ));
-            }
-            // A default deny of some services between addresses other services pass
-            // between is a port policy, not a broken VPN: a warning.
-            let default_deny = matches!(
-                cause,
-                Cause::SgDrop { rule: None, .. } | Cause::FilterDrop { rule: None, .. }
-            );
-            if default_deny && !reply {
-                let all_pass = members.iter().all(|o| o.pair_passes);
-                if all_pass {
-                    f.severity = Severity::Warning;
-                    f.message.push_str("; other services between these addresses are allowed, so this looks like a port policy — open it only if these services are meant to work");
-                }
-            }
-            (f, members)
+        let mut by_src: BTreeMap<Vec<(u32, u32)>, Ivs> = BTreeMap::new();
+        for (da, mut srcs) in per_atom {
+            srcs.sort();
+            let merged = merge_ivs(srcs);
+            by_src.entry(merged).or_default().push(da);
+        }
+        for (srcs, dsts) in by_src {
+            let d = merge_ivs(dsts);
+            rects.entry((srcs, d)).or_default().insert(svc);
         }
     }
+    rects
+}
+
+/// The exact parts of a finding's traffic, when there is more than one rectangle (a
+/// reply's parts run the other way, as its traffic does).
+fn traffic_parts(
+    rects: &BTreeMap<Rect, BTreeSet<Svc>>,
+    infra: &[u32],
+    reply: bool,
+) -> Vec<TrafficPart> {
+    if rects.len() <= 1 {
+        return Vec::new();
+    }
+    rects
+        .iter()
+        .map(|((s, d), sv)| {
+            let (a, b) = (
+                tidy(&set_of(s.iter().copied()), infra).cidrs(),
+                tidy(&set_of(d.iter().copied()), infra).cidrs(),
+            );
+            let (source, destination) = if reply { (b, a) } else { (a, b) };
+            TrafficPart {
+                source,
+                destination,
+                services: describe_services(sv),
+            }
+        })
+        .collect()
+}
+
+/// The traffic a group's finding is about: its sources and destinations (swapped for a
+/// reply, whose traffic runs the other way), its protocol when it has one, and the hull
+/// of its ports (client source ports read as any).
+fn group_traffic(
+    conn: usize,
+    svcs: &BTreeSet<Svc>,
+    src: &AddrSet,
+    dst: &AddrSet,
+    reply: bool,
+) -> Traffic {
+    let protos: BTreeSet<Protocol> = svcs.iter().map(|s| s.0).collect();
+    let (protocol, dst_ports, src_ports) = if protos.len() == 1 {
+        let p = *protos.iter().next().expect("one");
+        let hull = |f: fn(&Svc) -> (u32, u32)| {
+            let lo = svcs.iter().map(|s| f(s).0).min().unwrap_or(0);
+            let hi = svcs.iter().map(|s| f(s).1).max().unwrap_or(65535);
+            Ports {
+                lo: lo as u16,
+                hi: hi as u16,
+            }
+        };
+        if p.has_ports() {
+            let sp = hull(|s| s.1);
+            let sp = if sp.lo as u32 <= FIRST_CLIENT_PORT && sp.hi == 65535 {
+                Ports::ANY
+            } else {
+                sp
+            };
+            (p, hull(|s| s.2), sp)
+        } else {
+            (p, Ports::ANY, Ports::ANY)
+        }
+    } else {
+        (Protocol::All, Ports::ANY, Ports::ANY)
+    };
+    if reply {
+        Traffic {
+            conn: Some(conn),
+            src: dst.clone(),
+            dst: src.clone(),
+            protocol,
+            dst_ports: src_ports,
+            src_ports: dst_ports,
+        }
+    } else {
+        Traffic {
+            conn: Some(conn),
+            src: src.clone(),
+            dst: dst.clone(),
+            protocol,
+            dst_ports,
+            src_ports,
+        }
+    }
+}
+
+/// Every address of the set, in order (for the few network devices' own addresses).
+fn addresses(set: &AddrSet) -> Vec<u32> {
+    set.intervals()
+        .into_iter()
+        .flat_map(|(lo, hi)| lo..=hi)
+        .collect()
 }
 
 /// Add the network devices' own addresses (never analysed) where that shortens the list:
@@ -1187,27 +1244,30 @@ fn tidy(set: &AddrSet, infra: &[u32]) -> AddrSet {
     }
 }
 
-/// Apply a finding's structured change to a copy of the topology.
+/// Apply a finding's change to a copy of the topology.
 pub fn apply_change(
     t: &input::Topology,
-    change: &serde_json::Value,
+    change: &Change,
     n: usize,
-) -> Result<input::Topology, String> {
-    crate::analysis::fix::apply(t, change, n)
+) -> Result<input::Topology, FixError> {
+    fix::apply(t, change, n)
 }
 
 /// `check` over a loaded model; `topo` is the same topology as written, used to apply
 /// and verify fixes.
 pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     let t0 = std::time::Instant::now();
-    let (outcomes, count, warnings, infra, idx, prefixes) = reach(m, None);
-    let idx = idx.expect("reach builds the index when none is given");
+    let Reached {
+        failing: outcomes,
+        traced: count,
+        warnings,
+        infra,
+        index,
+        prefixes,
+    } = reach(m, None);
+    let idx = index.expect("reach builds the index when none is given");
     let t1 = t0.elapsed();
-    let infra: Vec<u32> = infra
-        .intervals()
-        .into_iter()
-        .flat_map(|(lo, hi)| lo..=hi)
-        .collect();
+    let infra = addresses(&infra);
     let groups = findings_from(m, &idx, &outcomes, &infra);
     // A subnet pair fails when an error finding's traffic touches it; a port policy
     // (a warning) leaves the pair working.
@@ -1232,33 +1292,33 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     // build the fixed model once, re-analyse the findings that carry it (in parallel
     // too), drop the model. No barrier between building and verifying, and the fixed
     // models are freed in parallel.
-    let mut by_change: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut by_change: BTreeMap<&Change, Vec<usize>> = BTreeMap::new();
     for (i, (f, _)) in groups.iter().enumerate() {
         if let (Some(c), true) = (f.change.as_ref(), f.is_error()) {
-            by_change.entry(c.to_string()).or_default().push(i);
+            by_change.entry(c).or_default().push(i);
         }
     }
-    let verdicts: Vec<(usize, bool, Option<String>)> = by_change
+    let verdicts: Vec<(usize, Verdict)> = by_change
         .into_par_iter()
-        .flat_map(|(k, ids)| {
-            let change: serde_json::Value = serde_json::from_str(&k).expect("our own JSON");
-            let fm = fixed_model(topo, m, &idx, &prefixes, &change);
-            let entry = fm
-                .as_ref()
-                .map(|(m2, i2, p2)| (m2, i2.as_ref().unwrap_or(&idx), p2.as_ref()));
+        .flat_map(|(change, ids)| {
+            let fm = fixed_model(topo, m, &idx, &prefixes, change);
+            let entry = fm.as_ref().map(|f| {
+                (
+                    &f.model,
+                    f.index.as_ref().unwrap_or(&idx),
+                    f.prefixes.as_ref(),
+                )
+            });
             ids.into_par_iter()
-                .map(|i| {
-                    let (verified, still) = verify(m, entry, &groups[i].1);
-                    (i, verified, still)
-                })
+                .map(|i| (i, verify(m, entry, &groups[i].1)))
                 .collect::<Vec<_>>()
         })
         .collect();
     let mut findings: Vec<Finding> = groups.into_iter().map(|(f, _)| f).collect();
-    for (i, verified, still) in verdicts {
+    for (i, verdict) in verdicts {
         let f = &mut findings[i];
-        f.verified = Some(verified);
-        if let Some(after) = still {
+        f.verified = Some(verdict.verified);
+        if let Some(after) = verdict.still_stops {
             f.fix.push_str(&format!(
                 " — after this change part of this traffic still stops elsewhere: {after}"
             ));
@@ -1303,9 +1363,19 @@ pub fn sort_findings(v: &mut [Finding]) {
     });
 }
 
+/// Whether a fix removed its finding's cause (see [`verify`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// The cause is gone from every packet of the finding.
+    pub verified: bool,
+    /// Where the packets then stop: at the same cause, when the fix did not remove it;
+    /// at other causes (reported or hidden behind this one until now) when it did.
+    pub still_stops: Option<String>,
+}
+
 /// Re-analyse the finding's packets with the fix applied. Verified when its cause is gone
 /// from all of them; where part of them then stops at another cause (itself reported or
-/// hidden behind this one until now), the second value names it.
+/// hidden behind this one until now), the verdict names it.
 ///
 /// With the fixed model's prefix tables (`prefixes2`), boxes whose addresses fall in the
 /// same classes of the fixed model (see [`classes`]) are re-analysed once and the outcome
@@ -1314,9 +1384,13 @@ fn verify(
     m: &Model,
     fixed: Option<(&Model, &Index, Option<&Prefixes>)>,
     members: &[Outcome],
-) -> (bool, Option<String>) {
+) -> Verdict {
+    let not = |still_stops| Verdict {
+        verified: false,
+        still_stops,
+    };
     let Some((m2, idx2, prefixes2)) = fixed else {
-        return (false, None);
+        return not(None);
     };
     let mut other = BTreeSet::new();
     let original = members[0].cause.as_ref().expect("a failure");
@@ -1343,23 +1417,26 @@ fn verify(
     };
     for c in &carried {
         if let Some(stop) = judge(c) {
-            return (false, Some(stop));
+            return not(Some(stop));
         }
     }
     for o in &coalesce(&direct) {
         let (res, _) = explore(m2, idx2, o.conn, o.dir, o.protocol, vec![o.region]);
         for r in res {
             if let Some(stop) = r.cause.as_ref().and_then(&mut judge) {
-                return (false, Some(stop));
+                return not(Some(stop));
             }
         }
     }
-    let still = if other.is_empty() {
+    let still_stops = if other.is_empty() {
         None
     } else {
         Some(other.into_iter().collect::<Vec<_>>().join("; "))
     };
-    (true, still)
+    Verdict {
+        verified: true,
+        still_stops,
+    }
 }
 
 /// The causes the fixed model gives the boxes of `members` that lie on one address atom
@@ -1410,14 +1487,25 @@ fn carried_causes(
         };
         let (scls, dcls) = (class_of(&sc), class_of(&dc));
         let atom = |cl: &Classes, iv: (u32, u32)| cl.atoms.binary_search(&iv).ok();
-        // (source class, destination class, ports) → boxes.
-        type Key = (usize, usize, [u32; 2], [u32; 2]);
-        let mut by_class: BTreeMap<Key, Vec<(&Outcome, usize, usize)>> = BTreeMap::new();
+        /// The boxes one re-analysis decides: same classes, same ports.
+        #[derive(PartialEq, Eq, PartialOrd, Ord)]
+        struct ClassBox {
+            source_class: usize,
+            destination_class: usize,
+            source_ports: [u32; 2],
+            destination_ports: [u32; 2],
+        }
+        let mut by_class: BTreeMap<ClassBox, Vec<(&Outcome, usize, usize)>> = BTreeMap::new();
         for o in os {
             let r = o.region;
             match (atom(&sc, (r.lo[0], r.hi[0])), atom(&dc, (r.lo[1], r.hi[1]))) {
                 (Some(sa), Some(da)) => by_class
-                    .entry((scls[sa], dcls[da], [r.lo[2], r.hi[2]], [r.lo[3], r.hi[3]]))
+                    .entry(ClassBox {
+                        source_class: scls[sa],
+                        destination_class: dcls[da],
+                        source_ports: [r.lo[2], r.hi[2]],
+                        destination_ports: [r.lo[3], r.hi[3]],
+                    })
                     .or_default()
                     .push((o, sa, da)),
                 _ => direct.push(o.clone()),
@@ -1492,54 +1580,72 @@ fn coalesce(members: &[Outcome]) -> Vec<Outcome> {
     v
 }
 
+/// The topology with one change applied, lowered and indexed.
+struct Fixed {
+    model: Model,
+    /// None: the original index serves.
+    index: Option<Index>,
+    /// None: the boxes are re-analysed one by one.
+    prefixes: Option<Prefixes>,
+}
+
 /// The topology with one change applied, lowered and indexed (None when it does not
 /// apply). A change to one security group, route table or device patches the model, and
 /// the index is rebuilt only where it depends on what changed (None: `idx` serves); the
 /// prefix tables are then those of the original model plus the changed object's (a
 /// superset of the fixed model's, which only refines classes). A change lowered afresh
 /// has no prefix tables (its boxes are re-analysed one by one).
-type Fixed = (Model, Option<Index>, Option<Prefixes>);
-
 fn fixed_model(
     topo: &input::Topology,
     m: &Model,
     idx: &Index,
     prefixes: &Prefixes,
-    change: &serde_json::Value,
+    change: &Change,
 ) -> Option<Fixed> {
-    if let Some(res) = crate::analysis::fix::apply_to_model(topo, m, change, 1) {
-        let (m2, what, patched) = res.ok()?;
-        let idx2 = (what != crate::graph::index::Reindex::Keep).then(|| idx.patched(&m2, what));
+    if let Some(res) = fix::apply_to_model(topo, m, change, 1) {
+        let fix::PatchedModel {
+            model,
+            reindex,
+            patched,
+        } = res.ok()?;
+        let index =
+            (reindex != crate::graph::index::Reindex::Keep).then(|| idx.patched(&model, reindex));
         let mut n = Named::default();
         match patched {
-            crate::analysis::fix::Patched::SecurityGroup(i) => {
-                n.security_group(&m2.security_groups[i])
-            }
-            crate::analysis::fix::Patched::RouteTable(i) => n.route_table(&m2.route_tables[i]),
-            crate::analysis::fix::Patched::Device(i) => n.device(&m2.devices[i]),
+            fix::Patched::SecurityGroup(i) => n.security_group(&model.security_groups[i]),
+            fix::Patched::RouteTable(i) => n.route_table(&model.route_tables[i]),
+            fix::Patched::Device(i) => n.device(&model.devices[i]),
         }
         let extra = n.by_protocol();
         let prefixes2 = [0, 1, 2, 3].map(|k| union_sorted(&prefixes[k], &extra[k]));
-        return Some((m2, idx2, Some(prefixes2)));
+        return Some(Fixed {
+            model,
+            index,
+            prefixes: Some(prefixes2),
+        });
     }
     let fixed = apply_change(topo, change, 1).ok()?;
-    let m2 = crate::model::lower("(fixed)", &fixed).ok()?;
-    let idx2 = Index::build(&m2);
-    Some((m2, Some(idx2), None))
+    let model = crate::model::lower("(fixed)", &fixed).ok()?;
+    let index = Index::build(&model);
+    Some(Fixed {
+        model,
+        index: Some(index),
+        prefixes: None,
+    })
 }
 
 /// Apply every verified fix in turn; return the fixed topology.
 pub fn write_fixed(
     topo: &input::Topology,
     report: &CheckReport,
-) -> Result<input::Topology, String> {
+) -> Result<input::Topology, FixError> {
     let mut t = topo.clone();
     let mut n = 0;
     // Several findings may carry the same fix (one split for both directions): once each.
     let mut done = BTreeSet::new();
     for f in &report.findings {
         if let (Some(change), Some(true)) = (&f.change, f.verified) {
-            if !done.insert(change.to_string()) {
+            if !done.insert(change) {
                 continue;
             }
             n += 1;
@@ -1577,27 +1683,31 @@ pub fn is_error(f: &Finding) -> bool {
 /// and by exploring every box (they must agree; `tests/check.rs` and the unit tests
 /// compare them on the corpus and on generated topologies).
 #[doc(hidden)]
-pub type VerifyVerdict = (bool, Option<String>);
-
-#[doc(hidden)]
 pub fn verification_by_classes_and_by_boxes(
     name: &str,
     topo: &input::Topology,
-) -> Vec<(String, VerifyVerdict, VerifyVerdict)> {
+) -> Vec<(String, Verdict, Verdict)> {
     let m = crate::model::lower(name, topo).unwrap();
-    let (outcomes, _, _, infra, idx, prefixes) = reach(&m, None);
-    let idx = idx.unwrap();
-    let infra: Vec<u32> = infra
-        .intervals()
-        .into_iter()
-        .flat_map(|(lo, hi)| lo..=hi)
-        .collect();
+    let Reached {
+        failing: outcomes,
+        infra,
+        index,
+        prefixes,
+        ..
+    } = reach(&m, None);
+    let idx = index.expect("reach builds the index when none is given");
+    let infra = addresses(&infra);
     let mut out = Vec::new();
     for (f, members) in findings_from(&m, &idx, &outcomes, &infra) {
         let Some(change) = f.change.as_ref().filter(|_| f.is_error()) else {
             continue;
         };
-        let Some((m2, i2, Some(p2))) = fixed_model(topo, &m, &idx, &prefixes, change) else {
+        let Some(Fixed {
+            model: m2,
+            index: i2,
+            prefixes: Some(p2),
+        }) = fixed_model(topo, &m, &idx, &prefixes, change)
+        else {
             continue;
         };
         let i2 = i2.as_ref().unwrap_or(&idx);

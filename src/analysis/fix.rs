@@ -1,132 +1,177 @@
-//! Applying a finding's structured `change` to a topology (as written), so the fix can be
-//! verified by re-analysis and written out with `check --write-fixed`.
-//!
-//! Operations (the `op` field): `add_route_entry`, `publish_vpn_route`, `add_vpn_route`,
-//! `add_sg_rule`, `insert_filter_rule`, `add_device_route`, `insert_no_nat`,
-//! `enable_forwarding`, `set_rp_filter`, `split_connection`. New elements get ids `vpntrace-fix-N-K`.
+//! Applying a finding's [`Change`] to a topology (as written), so the fix can be verified
+//! by re-analysis and written out with `check --write-fixed`. New elements get ids
+//! `vpntrace-fix-N-K`.
 
-use serde_json::Value;
+use std::fmt;
 
+use crate::findings::change::{Change, Via};
 use crate::graph::index::Reindex;
-use crate::input::{self, Action, Direction, NatAction};
+use crate::input::error::InputError;
+use crate::input::{self, Action, NatAction};
+use crate::model::{ChainKind, Model};
 use crate::net::addr::{Cidr, Ports, Protocol};
 
-fn s<'a>(v: &'a Value, k: &str) -> Result<&'a str, String> {
-    v[k].as_str().ok_or_else(|| format!("change lacks `{k}`"))
+/// Why a change does not apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FixError {
+    /// The change names an element the topology does not have.
+    Missing { what: &'static str, id: String },
+    /// The changed topology (or the changed element) does not lower.
+    Lower(InputError),
+    /// The connection cannot be split (see `analysis::split`).
+    Split(String),
+    /// A change vpntrace proposes for a person to make, not one it applies.
+    NotApplied { op: &'static str },
 }
 
-fn cidrs(v: &Value, k: &str) -> Result<Vec<Cidr>, String> {
-    v[k].as_array()
-        .ok_or_else(|| format!("change lacks `{k}`"))?
-        .iter()
-        .map(|x| {
-            x.as_str()
-                .ok_or("not a string".to_string())
-                .and_then(|x| x.parse::<Cidr>())
-        })
-        .collect()
+impl fmt::Display for FixError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FixError::Missing { what, id } => write!(f, "no {what} `{id}`"),
+            FixError::Lower(e) => e.fmt(f),
+            FixError::Split(e) => f.write_str(e),
+            FixError::NotApplied { op } => write!(f, "vpntrace does not apply `{op}` itself"),
+        }
+    }
 }
 
-fn ports(v: &Value, k: &str) -> Ports {
-    v[k].as_str()
-        .and_then(|x| x.parse().ok())
-        .unwrap_or(Ports::ANY)
+impl std::error::Error for FixError {}
+
+impl From<InputError> for FixError {
+    fn from(e: InputError) -> FixError {
+        FixError::Lower(e)
+    }
 }
 
-fn protocol(v: &Value) -> Protocol {
-    v["protocol"]
-        .as_str()
-        .and_then(|x| x.parse().ok())
-        .unwrap_or(Protocol::All)
+/// The id of the `k`-th element fix `n` adds.
+fn new_id(n: usize, k: usize) -> String {
+    format!("vpntrace-fix-{n}-{k}")
 }
 
 /// The position of the element with id `id` in `list` (`what` names it in the error).
-fn find<T>(list: &[T], id: &str, what: &str, key: impl Fn(&T) -> &str) -> Result<usize, String> {
+fn find<T>(
+    list: &[T],
+    id: &str,
+    what: &'static str,
+    key: impl Fn(&T) -> &str,
+) -> Result<usize, FixError> {
     list.iter()
         .position(|x| key(x) == id)
-        .ok_or_else(|| format!("no {what} `{id}`"))
+        .ok_or_else(|| FixError::Missing {
+            what,
+            id: id.to_string(),
+        })
 }
 
-fn vpn_gateway<'a>(
+fn vpn_gateway_at<'a>(
     t: &'a mut input::Topology,
     id: &str,
-) -> Result<&'a mut input::VpnGateway, String> {
+) -> Result<&'a mut input::VpnGateway, FixError> {
     let i = find(&t.cloud.vpn_gateways, id, "VPN gateway", |x| &x.id)?;
     Ok(&mut t.cloud.vpn_gateways[i])
 }
 
-fn security_group_at(t: &input::Topology, change: &Value) -> Result<usize, String> {
-    let id = s(change, "security_group")?;
+fn security_group_at(t: &input::Topology, id: &str) -> Result<usize, FixError> {
     find(&t.cloud.security_groups, id, "security group", |x| &x.id)
 }
 
-fn route_table_at(t: &input::Topology, change: &Value) -> Result<usize, String> {
-    let id = s(change, "route_table")?;
+fn route_table_at(t: &input::Topology, id: &str) -> Result<usize, FixError> {
     find(&t.cloud.route_tables, id, "route table", |x| &x.id)
 }
 
-fn device_at(t: &input::Topology, change: &Value) -> Result<usize, String> {
-    let id = s(change, "device")?;
+fn device_at(t: &input::Topology, id: &str) -> Result<usize, FixError> {
     find(&t.onprem.devices, id, "device", |x| &x.id)
 }
 
+/// The one object of the topology a change touches, when it touches one.
+enum Target<'c> {
+    SecurityGroup(&'c str),
+    RouteTable(&'c str),
+    Device(&'c str),
+}
+
+/// None for a change to a VPN gateway, to a connection on both ends, or one vpntrace
+/// does not apply.
+fn target(change: &Change) -> Option<Target<'_>> {
+    match change {
+        Change::AddSgRule { security_group, .. } => Some(Target::SecurityGroup(security_group)),
+        Change::AddRouteEntry { route_table, .. } => Some(Target::RouteTable(route_table)),
+        Change::InsertFilterRule { device, .. }
+        | Change::AddDeviceRoute { device, .. }
+        | Change::InsertNoNat { device, .. }
+        | Change::EnableForwarding { device }
+        | Change::SetRpFilter { device } => Some(Target::Device(device)),
+        Change::PublishVpnRoute { .. }
+        | Change::AddVpnRoute { .. }
+        | Change::SplitConnection { .. }
+        | Change::SwitchToIkev2 { .. } => None,
+    }
+}
+
 /// Apply one change; `n` numbers the fix for the ids of what it adds.
-pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Topology, String> {
+pub fn apply(t: &input::Topology, change: &Change, n: usize) -> Result<input::Topology, FixError> {
     let mut t = t.clone();
-    let id = |k: usize| format!("vpntrace-fix-{n}-{k}");
-    match s(change, "op")? {
-        "add_route_entry" => {
-            let i = route_table_at(&t, change)?;
-            add_route_entries(&mut t.cloud.route_tables[i], change, n)?;
+    match target(change) {
+        Some(Target::SecurityGroup(id)) => {
+            let i = security_group_at(&t, id)?;
+            add_sg_rule(&mut t.cloud.security_groups[i], change, n);
         }
-        "publish_vpn_route" => {
-            let g = s(change, "vpn_gateway")?;
-            let r = s(change, "route")?;
-            let gw = vpn_gateway(&mut t, g)?;
+        Some(Target::RouteTable(id)) => {
+            let i = route_table_at(&t, id)?;
+            add_route_entries(&mut t.cloud.route_tables[i], change, n);
+        }
+        Some(Target::Device(id)) => {
+            let i = device_at(&t, id)?;
+            change_device(&mut t.onprem.devices[i], change, n);
+        }
+        None => apply_other(&mut t, change, n)?,
+    }
+    Ok(t)
+}
+
+/// [`apply`] for a change to a VPN gateway or a connection.
+fn apply_other(t: &mut input::Topology, change: &Change, n: usize) -> Result<(), FixError> {
+    match change {
+        Change::PublishVpnRoute { vpn_gateway, route } => {
+            let gw = vpn_gateway_at(t, vpn_gateway)?;
             // The route by its id, or by its JSON path when it has none.
-            for (i, route) in gw.routes.iter_mut().enumerate() {
-                if route.id.as_deref() == Some(r)
-                    || (route.id.is_none() && r.ends_with(&format!(".routes[{i}]")))
+            for (i, r) in gw.routes.iter_mut().enumerate() {
+                if r.id.as_deref() == Some(route.as_str())
+                    || (r.id.is_none() && route.ends_with(&format!(".routes[{i}]")))
                 {
-                    route.publish_to_vpc = true;
+                    r.publish_to_vpc = true;
                 }
             }
         }
-        "add_vpn_route" => {
-            let g = s(change, "vpn_gateway")?;
-            let hop = s(change, "next_hop")?.to_string();
-            let gw = vpn_gateway(&mut t, g)?;
-            for (k, d) in cidrs(change, "destinations")?.into_iter().enumerate() {
+        Change::AddVpnRoute {
+            vpn_gateway,
+            destinations,
+            connection,
+        } => {
+            let gw = vpn_gateway_at(t, vpn_gateway)?;
+            for (k, d) in destinations.iter().enumerate() {
                 gw.routes.push(input::VpnRoute {
-                    id: Some(id(k)),
+                    id: Some(new_id(n, k)),
                     kind: input::VpnRouteType::Destination,
                     source: None,
-                    destination: d,
-                    next_hop: hop.clone(),
+                    destination: *d,
+                    next_hop: connection.clone(),
                     priority: 1,
                     publish_to_vpc: true,
                 });
             }
         }
-        "add_sg_rule" => {
-            let i = security_group_at(&t, change)?;
-            add_sg_rule(&mut t.cloud.security_groups[i], change, n)?;
-        }
-        op @ ("insert_filter_rule" | "add_device_route" | "insert_no_nat" | "enable_forwarding"
-        | "set_rp_filter") => {
-            let i = device_at(&t, change)?;
-            change_device(&mut t.onprem.devices[i], op, change, n)?;
-        }
-        "split_connection" => {
+        Change::SplitConnection { connection } => {
             // FAQ 5: one connection per subnet pair, both ends (see `split`).
-            let conn = s(change, "connection")?;
-            let m = crate::model::lower("(split)", &t).map_err(|e| e.to_string())?;
-            let plan = crate::analysis::split::plan(&t, &m, conn)?;
-            t = crate::analysis::split::apply(&t, &plan);
+            let m = crate::model::lower("(split)", t)?;
+            let plan = crate::analysis::split::plan(t, &m, connection).map_err(FixError::Split)?;
+            *t = crate::analysis::split::apply(t, &plan);
         }
-        op => return Err(format!("unknown change `{op}`")),
+        other => {
+            return Err(FixError::NotApplied { op: other.op() });
+        }
     }
-    Ok(t)
+    Ok(())
 }
 
 /// The one object of the model a patched change replaced.
@@ -137,6 +182,14 @@ pub enum Patched {
     Device(usize),
 }
 
+/// A model with one object changed: the model, what part of the lookup index the change
+/// touches, and the object.
+pub struct PatchedModel {
+    pub model: Model,
+    pub reindex: Reindex,
+    pub patched: Patched,
+}
+
 /// Apply a change that touches one security group, route table or on-prem device straight to the
 /// lowered model: the object is changed as [`apply`] changes it and lowered alone, the
 /// rest of the model is shared. `None` for a change of another kind (use [`apply`], then
@@ -144,83 +197,81 @@ pub enum Patched {
 /// filter rules, a device's forwarding).
 pub fn apply_to_model(
     t: &input::Topology,
-    m: &crate::model::Model,
-    change: &Value,
+    m: &Model,
+    change: &Change,
     n: usize,
-) -> Option<Result<(crate::model::Model, Reindex, Patched), String>> {
-    let op = change["op"].as_str()?;
-    let patchable = matches!(
-        op,
-        "add_sg_rule"
-            | "add_route_entry"
-            | "insert_filter_rule"
-            | "add_device_route"
-            | "insert_no_nat"
-            | "enable_forwarding"
-            | "set_rp_filter"
-    );
-    patchable.then(|| patch_model(t, m, op, change, n))
+) -> Option<Result<PatchedModel, FixError>> {
+    let target = target(change)?;
+    Some(patch_model(t, m, change, n, target))
 }
 
-/// [`apply_to_model`] for a change it can patch.
+/// [`apply_to_model`] for a change to `target`.
 fn patch_model(
     t: &input::Topology,
-    m: &crate::model::Model,
-    op: &str,
-    change: &Value,
+    m: &Model,
+    change: &Change,
     n: usize,
-) -> Result<(crate::model::Model, Reindex, Patched), String> {
-    let lowered = |e: crate::input::error::InputError| e.to_string();
-    match op {
-        "add_sg_rule" => {
-            let i = security_group_at(t, change)?;
+    target: Target,
+) -> Result<PatchedModel, FixError> {
+    match target {
+        Target::SecurityGroup(id) => {
+            let i = security_group_at(t, id)?;
             let mut grp = t.cloud.security_groups[i].clone();
-            add_sg_rule(&mut grp, change, n)?;
-            let fixed = m.with_security_group(i, &grp).map_err(lowered)?;
-            Ok((fixed, Reindex::Keep, Patched::SecurityGroup(i)))
+            add_sg_rule(&mut grp, change, n);
+            Ok(PatchedModel {
+                model: m.with_security_group(i, &grp)?,
+                reindex: Reindex::Keep,
+                patched: Patched::SecurityGroup(i),
+            })
         }
-        "add_route_entry" => {
-            let i = route_table_at(t, change)?;
+        Target::RouteTable(id) => {
+            let i = route_table_at(t, id)?;
             let mut table = t.cloud.route_tables[i].clone();
-            add_route_entries(&mut table, change, n)?;
-            let fixed = m.with_route_table(i, &table).map_err(lowered)?;
-            Ok((fixed, Reindex::Table(i), Patched::RouteTable(i)))
+            add_route_entries(&mut table, change, n);
+            Ok(PatchedModel {
+                model: m.with_route_table(i, &table)?,
+                reindex: Reindex::Table(i),
+                patched: Patched::RouteTable(i),
+            })
         }
-        _ => {
-            let i = device_at(t, change)?;
+        Target::Device(id) => {
+            let i = device_at(t, id)?;
             let mut d = t.onprem.devices[i].clone();
-            change_device(&mut d, op, change, n)?;
-            let fixed = m.with_device(i, &d).map_err(lowered)?;
+            change_device(&mut d, change, n);
             // The index holds the filter tables, the routes and where hosts send from.
-            let reindex = match op {
-                "insert_filter_rule" => Reindex::DeviceFilter(i),
-                "add_device_route" => Reindex::DeviceRoutes(i),
-                "enable_forwarding" => Reindex::Full,
+            let reindex = match change {
+                Change::InsertFilterRule { .. } => Reindex::DeviceFilter(i),
+                Change::AddDeviceRoute { .. } => Reindex::DeviceRoutes(i),
+                Change::EnableForwarding { .. } => Reindex::Full,
                 _ => Reindex::Keep,
             };
-            Ok((fixed, reindex, Patched::Device(i)))
+            Ok(PatchedModel {
+                model: m.with_device(i, &d)?,
+                reindex,
+                patched: Patched::Device(i),
+            })
         }
     }
 }
 
-/// Add (or replace, by destination) the entries of an `add_route_entry` change.
-fn add_route_entries(
-    table: &mut input::RouteTable,
-    change: &Value,
-    n: usize,
-) -> Result<(), String> {
-    let id = |k: usize| format!("vpntrace-fix-{n}-{k}");
-    let hop = &change["next_hop"];
-    let kind: input::NextHopKind =
-        serde_json::from_value(hop["type"].clone()).map_err(|e| e.to_string())?;
-    for (k, d) in cidrs(change, "destinations")?.into_iter().enumerate() {
+/// Add (or replace, by destination) the entries of an [`Change::AddRouteEntry`].
+fn add_route_entries(table: &mut input::RouteTable, change: &Change, n: usize) {
+    let Change::AddRouteEntry {
+        destinations,
+        vpn_gateway,
+        ..
+    } = change
+    else {
+        return;
+    };
+    for (k, d) in destinations.iter().enumerate() {
         // Replace an entry of the same destination; else add.
         let entry = input::RouteEntry {
-            id: Some(id(k)),
-            destination: d,
+            id: Some(new_id(n, k)),
+            destination: *d,
             next_hop: input::NextHop {
-                kind,
-                id: hop["id"].as_str().map(str::to_string),
+                kind: input::NextHopKind::VpnGateway,
+                id: Some(vpn_gateway.clone()),
             },
         };
         match table
@@ -232,50 +283,62 @@ fn add_route_entries(
             None => table.entries.push(entry),
         }
     }
-    Ok(())
 }
 
-/// Add the rules of an `add_sg_rule` change to a security group.
-fn add_sg_rule(grp: &mut input::SecurityGroup, change: &Value, n: usize) -> Result<(), String> {
-    let id = |k: usize| format!("vpntrace-fix-{n}-{k}");
-    let direction: Direction =
-        serde_json::from_value(change["direction"].clone()).map_err(|e| e.to_string())?;
-    let prio = change["priority"].as_u64().unwrap_or(1).clamp(1, 100) as u8;
-    for (k, p) in cidrs(change, "peers")?.into_iter().enumerate() {
+/// Add the rules of an [`Change::AddSgRule`] to a security group.
+fn add_sg_rule(grp: &mut input::SecurityGroup, change: &Change, n: usize) {
+    let Change::AddSgRule {
+        direction,
+        priority,
+        protocol,
+        ports,
+        peers,
+        ..
+    } = change
+    else {
+        return;
+    };
+    for (k, p) in peers.iter().enumerate() {
         grp.rules.push(input::SgRule {
-            id: Some(id(k)),
-            direction,
+            id: Some(new_id(n, k)),
+            direction: *direction,
             policy: Action::Accept,
-            priority: prio,
-            protocol: protocol(change),
-            ports: ports(change, "ports"),
-            peer: Some(p),
+            priority: (*priority).clamp(1, 100),
+            protocol: *protocol,
+            ports: *ports,
+            peer: Some(*p),
             peer_group: None,
         });
     }
-    Ok(())
 }
 
-/// Apply a change to one on-prem device (the device ops of [`apply`]).
-fn change_device(d: &mut input::Device, op: &str, change: &Value, n: usize) -> Result<(), String> {
-    let id = |k: usize| format!("vpntrace-fix-{n}-{k}");
-    match op {
-        "insert_filter_rule" => {
-            let chain_name = s(change, "chain")?;
+/// Apply a change to one on-prem device (the device changes of [`apply`]; others leave
+/// it as it is).
+fn change_device(d: &mut input::Device, change: &Change, n: usize) {
+    match change {
+        Change::InsertFilterRule {
+            chain,
+            before,
+            sources,
+            destinations,
+            protocol,
+            destination_ports,
+            source_ports,
+            ..
+        } => {
             let f = d.filter.get_or_insert_with(input::Filter::default);
-            let chain = match chain_name {
-                "input" => &mut f.input,
-                "forward" => &mut f.forward,
-                "output" => &mut f.output,
-                c => return Err(format!("unknown chain `{c}`")),
+            let chain = match chain {
+                ChainKind::Input => &mut f.input,
+                ChainKind::Forward => &mut f.forward,
+                ChainKind::Output => &mut f.output,
             };
             let chain = chain.get_or_insert_with(input::Chain::default);
-            let mut at = match change["before"].as_str() {
+            let at = match before {
                 Some(b) => chain
                     .rules
                     .iter()
                     .position(|r| {
-                        r.id.as_deref() == Some(b)
+                        r.id.as_deref() == Some(b.as_str())
                             || b.ends_with(&format!(
                                 "rules[{}]",
                                 chain
@@ -288,84 +351,199 @@ fn change_device(d: &mut input::Device, op: &str, change: &Value, n: usize) -> R
                     .unwrap_or(chain.rules.len()),
                 None => chain.rules.len(),
             };
-            let mut k = 0;
-            for src in cidrs(change, "sources")? {
-                for dst in cidrs(change, "destinations")? {
-                    chain.rules.insert(
-                        at,
-                        input::FilterRule {
-                            id: Some(id(k)),
-                            action: Action::Accept,
-                            source: Some(src),
-                            destination: Some(dst),
-                            protocol: protocol(change),
-                            source_ports: ports(change, "source_ports"),
-                            destination_ports: ports(change, "destination_ports"),
-                            in_interface: None,
-                            out_interface: None,
-                        },
-                    );
-                    at += 1;
-                    k += 1;
-                }
-            }
+            let rules = pairs(sources, destinations).map(|(k, src, dst)| input::FilterRule {
+                id: Some(new_id(n, k)),
+                action: Action::Accept,
+                source: Some(src),
+                destination: Some(dst),
+                protocol: *protocol,
+                source_ports: *source_ports,
+                destination_ports: *destination_ports,
+                in_interface: None,
+                out_interface: None,
+            });
+            chain.rules.splice(at..at, rules.collect::<Vec<_>>());
         }
-        "add_device_route" => {
-            let via = &change["via"];
-            let mut new = Vec::new();
-            for (k, dst) in cidrs(change, "destinations")?.into_iter().enumerate() {
-                new.push(input::Route {
-                    id: Some(id(k)),
-                    destination: dst,
-                    interface: via["interface"].as_str().map(str::to_string),
-                    gateway: via["gateway"].as_str().and_then(|g| g.parse().ok()),
-                    tunnel: via["tunnel"].as_str().map(str::to_string),
-                });
-            }
-            if new
+        Change::AddDeviceRoute {
+            destinations, via, ..
+        } => {
+            let (interface, gateway, tunnel) = match via {
+                Via::Tunnel(c) => (None, None, Some(c.clone())),
+                Via::Interface { interface, gateway } => {
+                    (Some(interface.clone()), gateway.map(Cidr::host), None)
+                }
+            };
+            let mut new: Vec<input::Route> = destinations
                 .iter()
-                .all(|r| r.interface.is_none() && r.gateway.is_none() && r.tunnel.is_none())
-            {
-                return Err("the route has no next hop".into());
-            }
+                .enumerate()
+                .map(|(k, dst)| input::Route {
+                    id: Some(new_id(n, k)),
+                    destination: *dst,
+                    interface: interface.clone(),
+                    gateway,
+                    tunnel: tunnel.clone(),
+                })
+                .collect();
             // First listed wins among equal prefixes: put the fix first.
             new.append(&mut d.routes);
             d.routes = new;
         }
-        "insert_no_nat" => {
-            let before = s(change, "before")?;
+        Change::InsertNoNat {
+            before,
+            sources,
+            destinations,
+            ..
+        } => {
             let at = d
                 .nat
                 .iter()
-                .position(|r| r.id.as_deref() == Some(before))
+                .position(|r| r.id.as_deref() == Some(before.as_str()))
                 .unwrap_or(0);
             let out_if = d.nat.get(at).and_then(|r| r.out_interface.clone());
-            let mut rules = Vec::new();
-            let mut k = 0;
-            for src in cidrs(change, "sources")? {
-                for dst in cidrs(change, "destinations")? {
-                    rules.push(input::NatRule {
-                        id: Some(id(k)),
-                        action: NatAction::NoNat,
-                        source: Some(src),
-                        destination: Some(dst),
-                        protocol: Protocol::All,
-                        destination_ports: Ports::ANY,
-                        in_interface: None,
-                        out_interface: out_if.clone(),
-                        to: None,
-                        to_port: None,
-                    });
-                    k += 1;
-                }
-            }
-            for (i, r) in rules.into_iter().enumerate() {
-                d.nat.insert(at + i, r);
-            }
+            let rules = pairs(sources, destinations).map(|(k, src, dst)| input::NatRule {
+                id: Some(new_id(n, k)),
+                action: NatAction::NoNat,
+                source: Some(src),
+                destination: Some(dst),
+                protocol: Protocol::All,
+                destination_ports: Ports::ANY,
+                in_interface: None,
+                out_interface: out_if.clone(),
+                to: None,
+                to_port: None,
+            });
+            d.nat.splice(at..at, rules.collect::<Vec<_>>());
         }
-        "enable_forwarding" => d.forwarding = Some(true),
-        "set_rp_filter" => d.rp_filter = Some(input::RpFilter::Loose),
-        op => return Err(format!("`{op}` does not change a device")),
+        Change::EnableForwarding { .. } => d.forwarding = Some(true),
+        Change::SetRpFilter { .. } => d.rp_filter = Some(input::RpFilter::Loose),
+        _ => {}
     }
-    Ok(())
+}
+
+/// Every source × destination, numbered in that order.
+fn pairs<'a>(
+    sources: &'a [Cidr],
+    destinations: &'a [Cidr],
+) -> impl Iterator<Item = (usize, Cidr, Cidr)> + 'a {
+    sources
+        .iter()
+        .flat_map(move |s| destinations.iter().map(move |d| (*s, *d)))
+        .enumerate()
+        .map(|(k, (s, d))| (k, s, d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology() -> input::Topology {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("topologies/faq4_idc_route_missing.json");
+        let text = std::fs::read_to_string(&p).unwrap();
+        crate::model::parse("faq4_idc_route_missing.json", &text).unwrap()
+    }
+
+    /// The changes the corpus never proposes apply too, and a device change patched into
+    /// the model equals the whole topology changed and lowered again.
+    #[test]
+    fn every_kind_of_change_applies() {
+        let t = topology();
+        let m = crate::model::lower("t", &t).unwrap();
+        let dev = t.onprem.devices[0].id.clone();
+        let gw = t.cloud.vpn_gateways[0].id.clone();
+        let conn = t.cloud.ipsec_connections[0].id.clone();
+        let dest: Vec<Cidr> = vec!["10.99.0.0/16".parse().unwrap()];
+
+        let fixed = apply(
+            &t,
+            &Change::EnableForwarding {
+                device: dev.clone(),
+            },
+            1,
+        )
+        .unwrap();
+        assert_eq!(fixed.onprem.devices[0].forwarding, Some(true));
+        let fixed = apply(
+            &t,
+            &Change::SetRpFilter {
+                device: dev.clone(),
+            },
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            fixed.onprem.devices[0].rp_filter,
+            Some(input::RpFilter::Loose)
+        );
+
+        let via = Via::Interface {
+            interface: t.onprem.devices[0].interfaces[0].name.clone(),
+            gateway: Some("192.0.2.1".parse().unwrap()),
+        };
+        let route = Change::AddDeviceRoute {
+            device: dev.clone(),
+            destinations: dest.clone(),
+            via,
+        };
+        let fixed = apply(&t, &route, 3).unwrap();
+        let r = &fixed.onprem.devices[0].routes[0];
+        assert_eq!(r.id.as_deref(), Some("vpntrace-fix-3-0"));
+        assert_eq!(r.destination, dest[0]);
+        assert_eq!(r.gateway, Some("192.0.2.1".parse().unwrap()));
+        for change in [
+            route,
+            Change::EnableForwarding {
+                device: dev.clone(),
+            },
+            Change::SetRpFilter {
+                device: dev.clone(),
+            },
+        ] {
+            let patched = apply_to_model(&t, &m, &change, 1).unwrap().unwrap();
+            let relowered = crate::model::lower("t", &apply(&t, &change, 1).unwrap()).unwrap();
+            assert_eq!(format!("{:?}", patched.model), format!("{relowered:?}"));
+        }
+
+        let add = Change::AddVpnRoute {
+            vpn_gateway: gw.clone(),
+            destinations: dest.clone(),
+            connection: conn.clone(),
+        };
+        assert!(apply_to_model(&t, &m, &add, 1).is_none());
+        let fixed = apply(&t, &add, 2).unwrap();
+        let r = fixed.cloud.vpn_gateways[0].routes.last().unwrap();
+        assert_eq!(
+            (r.destination, r.next_hop.as_str()),
+            (dest[0], conn.as_str())
+        );
+        assert!(r.publish_to_vpc);
+        let publish = Change::PublishVpnRoute {
+            vpn_gateway: gw.clone(),
+            route: "vpntrace-fix-2-0".into(),
+        };
+        let mut unpublished = fixed.clone();
+        unpublished.cloud.vpn_gateways[0]
+            .routes
+            .last_mut()
+            .unwrap()
+            .publish_to_vpc = false;
+        let republished = apply(&unpublished, &publish, 3).unwrap();
+        let json = |t: &input::Topology| serde_json::to_string(t).unwrap();
+        assert_eq!(json(&republished), json(&fixed));
+
+        let missing = Change::EnableForwarding {
+            device: "no-such-device".into(),
+        };
+        assert_eq!(
+            apply(&t, &missing, 1).unwrap_err().to_string(),
+            "no device `no-such-device`"
+        );
+        let ikev2 = Change::SwitchToIkev2 { connection: conn };
+        assert_eq!(
+            apply(&t, &ikev2, 1).unwrap_err(),
+            FixError::NotApplied {
+                op: "set_ike_version"
+            }
+        );
+    }
 }

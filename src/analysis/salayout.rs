@@ -14,8 +14,7 @@
 //! Every pair is written VPC side first (`10.0.0.0/8 ⇄ 172.30.96.0/19` is VPC 10.0.0.0/8
 //! with IDC 172.30.96.0/19), whichever end holds the SA.
 
-use serde_json::json;
-
+use crate::findings::change::Change;
 use crate::findings::finding::{Finding, Severity};
 use crate::input;
 use crate::input::error::InputError;
@@ -575,9 +574,9 @@ fn check_connection(m: &Model, ci: usize, c: &Connection) -> Vec<Finding> {
             .with_device(device)
             .with_traffic(src, dst);
         f.endpoints = failing_endpoints(&all_uncovered).1;
-        f.change = Some(
-            json!({"op": "set_ike_version", "connection": c.id, "version": "ikev2", "alternative": {"op": "split_connection", "connection": c.id}}),
-        );
+        f.change = Some(Change::SwitchToIkev2 {
+            connection: c.id.clone(),
+        });
         f.vendor_fix = vec![
             format!("Alibaba Cloud API: ModifyVpnConnectionAttribute VpnConnectionId={} IkeConfig={{\"IkeVersion\":\"ikev2\"}}", c.id),
             "strongSwan swanctl.conf: connections.<conn>.version = 2".into(),
@@ -633,7 +632,9 @@ fn check_connection(m: &Model, ci: usize, c: &Connection) -> Vec<Finding> {
                 .with_device(device)
                 .with_traffic(src, dst);
             f.endpoints = failing_endpoints(&all_uncovered).1;
-            f.change = Some(json!({"op": "split_connection", "connection": c.id}));
+            f.change = Some(Change::SplitConnection {
+                connection: c.id.clone(),
+            });
             layout_error = sev == Severity::Error;
             out.push(f);
         }

@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::findings::change::Change;
 pub use crate::model::FlowDirection;
 use crate::net::addr::Cidr;
 
@@ -55,7 +56,7 @@ pub struct Finding {
     pub endpoints: Vec<String>,
     /// The fix as a structured change, when the tool can apply it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub change: Option<serde_json::Value>,
+    pub change: Option<Change>,
     /// The fix in the device's own configuration language (Huawei, iptables, Alibaba API…).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub vendor_fix: Vec<String>,

@@ -1,5 +1,12 @@
 //! Findings: the one table of codes, the finding type every analysis reports, and the
-//! typed changes that fix them.
+//! typed changes that fix them. One module per family of findings (see [`cause`]).
 
 pub mod cause;
+pub mod change;
 pub mod finding;
+mod idc_filter;
+mod idc_route;
+mod nat;
+mod sa;
+mod security_group;
+mod vrouter;

@@ -1,0 +1,159 @@
+//! On-prem routing: routes missing, routes that miss the tunnel or leave the modelled
+//! network, and loops (faq 3/4).
+
+use super::cause::{connection_for, list, Ctx, Detail};
+use super::change::{Change, Via};
+use crate::input::IpsecMode;
+use crate::model::Model;
+
+/// `IDC_NO_ROUTE`: an on-prem device has no route for the destination. The fix routes it
+/// toward the tunnel when the traffic's connection has an IDC endpoint.
+pub(super) fn no_route(cx: &Ctx, dev: usize) -> Detail {
+    let dv = &cx.m.devices[dev];
+    let dest = cx.widen_dst();
+    let msg = format!(
+        "{} has no route for {}: {} is dropped there",
+        dv.id,
+        list(&cx.dst),
+        cx.what
+    );
+    match toward_tunnel(cx, dev) {
+        Some((via, toward)) => {
+            let fix = format!("add to {} a route {} {}", dv.id, list(&dest), toward);
+            Detail::new(cx.faq, msg, fix).with_change(Change::AddDeviceRoute {
+                device: dv.id.clone(),
+                destinations: dest,
+                via,
+            })
+        }
+        None => {
+            let fix = format!("add to {} a route for {}", dv.id, list(&dest));
+            Detail::new(cx.faq, msg, fix)
+        }
+    }
+}
+
+/// `IDC_ROUTE_NOT_TO_TUNNEL`: VPC-bound traffic leaves the IDC without entering the
+/// tunnel (out of an outside interface in clear, or toward a next hop outside the
+/// modelled network). The fix routes it toward the tunnel.
+pub(super) fn not_to_tunnel(cx: &Ctx, dev: usize, route: &str, outside: bool) -> Detail {
+    let dv = &cx.m.devices[dev];
+    let dest = cx.widen_dst();
+    let msg = format!(
+        "{} sends {} by route {} {}: VPC-bound traffic leaves the IDC without entering the IPsec tunnel{}",
+        dv.id,
+        cx.what,
+        route,
+        if outside {
+            "out of an outside interface in clear"
+        } else {
+            "toward a next hop outside the modelled network"
+        },
+        match tunnel_endpoint_name(cx) {
+            Some(g) => format!(" (the tunnel ends on {g})"),
+            None => String::new(),
+        }
+    );
+    match toward_tunnel(cx, dev) {
+        Some((via, toward)) => {
+            let fix = format!("add to {} a route {} {}", dv.id, list(&dest), toward);
+            Detail::new(cx.faq, msg, fix).with_change(Change::AddDeviceRoute {
+                device: dv.id.clone(),
+                destinations: dest,
+                via,
+            })
+        }
+        None => {
+            let fix = format!(
+                "route {} on {} toward the IPsec gateway, and make sure the IPsec policy covers it",
+                list(&dest),
+                dv.id
+            );
+            Detail::new(cx.faq, msg, fix)
+        }
+    }
+}
+
+/// `LEFT_MODELLED_NETWORK`: a packet for a modelled destination leaves the modelled
+/// network.
+pub(super) fn left_network(cx: &Ctx, dev: usize, route: &str) -> Detail {
+    let dv = &cx.m.devices[dev];
+    Detail::new(
+        cx.faq,
+        format!(
+            "{} sends {} by route {} to a next hop outside the modelled network",
+            dv.id, cx.what, route
+        ),
+        format!(
+            "route {} on {} toward the device that holds it",
+            list(&cx.widen_dst()),
+            dv.id
+        ),
+    )
+}
+
+/// `ROUTING_LOOP`: the packet comes back to a device it passed.
+pub(super) fn routing_loop(cx: &Ctx, device: &str, hops: usize) -> Detail {
+    Detail::new(
+        cx.faq,
+        format!(
+            "{} loops (seen again at {} after {} hops)",
+            cx.what, device, hops
+        ),
+        "fix the routes that send the packet back and forth; each device on the path must route the destination onward",
+    )
+}
+
+fn tunnel_endpoint_name(cx: &Ctx) -> Option<String> {
+    let c = connection_for(cx.m, cx.t)?;
+    crate::model::rules::tunnel_endpoint(cx.m, c).map(|(d, _)| cx.m.devices[d].id.clone())
+}
+
+/// How `dev` should route VPC-bound traffic, as a route's next hop and in words: into
+/// the tunnel (route mode), out of its outside interface (policy mode, it is the IPsec
+/// gateway), or toward the gateway device on a subnet they share.
+fn toward_tunnel(cx: &Ctx, dev: usize) -> Option<(Via, String)> {
+    let m: &Model = cx.m;
+    let c = connection_for(m, cx.t)?;
+    let (gd, ge) = crate::model::rules::tunnel_endpoint(m, c)?;
+    let g = &m.devices[gd];
+    let entry = &g.ipsec[ge];
+    if gd == dev {
+        return match entry.mode {
+            IpsecMode::Route => {
+                let id = &m.connections[c].id;
+                Some((Via::Tunnel(id.clone()), format!("into tunnel {id}")))
+            }
+            IpsecMode::Policy => entry.interface.map(|f| {
+                let name = &g.interfaces[f].name;
+                let next = m.devices[dev]
+                    .routes
+                    .iter()
+                    .find(|r| r.interface == Some(f) && r.gateway.is_some())
+                    .and_then(|r| r.gateway);
+                let words = match next {
+                    Some(n) => format!(
+                        "via {} dev {} (the IPsec policy on {} then encrypts it)",
+                        n, name, name
+                    ),
+                    None => format!("dev {} (the IPsec policy on it then encrypts it)", name),
+                };
+                let via = Via::Interface {
+                    interface: name.clone(),
+                    gateway: next,
+                };
+                (via, words)
+            }),
+        };
+    }
+    // Another device: the gateway's address on a subnet this device shares.
+    let d = &m.devices[dev];
+    d.interfaces.iter().find_map(|f| {
+        let gf = g.interfaces.iter().find(|x| x.net == f.net)?;
+        let via = Via::Interface {
+            interface: f.name.clone(),
+            gateway: Some(gf.addr),
+        };
+        Some((via, format!("via {} (IPsec gateway {})", gf.addr, g.id)))
+    })
+}

@@ -1,0 +1,115 @@
+//! Security groups of an instance (faq 3/4).
+
+use super::cause::{list, Ctx, Detail};
+use super::change::Change;
+use crate::input::Direction;
+use crate::net::addr::Ports;
+
+/// `SG_EGRESS_DROP`, `SG_INGRESS_DROP`: the instance's security groups drop the packet,
+/// by a drop rule (`rule`: (group, rule)) or by the default deny. The fix adds an accept
+/// to the instance's first group, one priority above the drop rule; a drop at priority 1
+/// cannot be outranked, and the fix says so.
+pub(super) fn drop(
+    cx: &Ctx,
+    instance: usize,
+    direction: Direction,
+    rule: Option<(usize, usize)>,
+    rule_id: Option<String>,
+) -> Detail {
+    let (m, t) = (cx.m, cx.t);
+    let inst = &m.instances[instance];
+    let groups: Vec<&str> = inst
+        .security_groups
+        .iter()
+        .map(|g| m.security_groups[*g].id.as_str())
+        .collect();
+    let (dir_word, peers) = match direction {
+        Direction::Ingress => ("ingress", cx.widen_src()),
+        Direction::Egress => ("egress", cx.widen_dst()),
+    };
+    let drop_rule = rule.map(|(g, r)| (&m.security_groups[g], &m.security_groups[g].rules[r]));
+    let by = match drop_rule {
+        Some((g, rl)) => format!(
+            "rule {} of {} (drop, priority {})",
+            rl.id, g.id, rl.priority
+        ),
+        None => format!("no rule: default deny of {}", groups.join(", ")),
+    };
+    let target = inst
+        .security_groups
+        .first()
+        .map_or("a security group".to_string(), |g| {
+            m.security_groups[*g].id.clone()
+        });
+    let prio = match drop_rule {
+        Some((_, rl)) if rl.priority > 1 => rl.priority - 1,
+        _ => 1,
+    };
+    let tie = drop_rule.is_some_and(|(_, rl)| rl.priority == 1);
+    let proto = t.protocol;
+    let ports = if proto.has_ports() {
+        t.dst_ports
+    } else {
+        Ports::ANY
+    };
+    let msg = format!(
+        "security groups of instance {} ({}) drop {} {}: {}",
+        inst.id,
+        groups.join(", "),
+        dir_word,
+        cx.what,
+        by
+    );
+    let peer_word = if direction == Direction::Ingress {
+        "source"
+    } else {
+        "destination"
+    };
+    let mut fix = format!(
+        "add to {} an {} rule: accept, priority {}, protocol {}, ports {}, {} {}",
+        target,
+        dir_word,
+        prio,
+        proto,
+        ports,
+        peer_word,
+        list(&peers)
+    );
+    if tie {
+        fix = format!(
+            "the deciding drop rule has priority 1, so no accept can outrank it: narrow or delete rule {}, then {}",
+            rule_id.unwrap_or_default(),
+            fix
+        );
+    }
+    let (call, cidr_key) = if direction == Direction::Ingress {
+        ("AuthorizeSecurityGroup", "SourceCidrIp")
+    } else {
+        ("AuthorizeSecurityGroupEgress", "DestCidrIp")
+    };
+    let port_range = if ports.is_any() {
+        "-1/-1".to_string()
+    } else {
+        format!("{}/{}", ports.lo, ports.hi)
+    };
+    let vendor_fix = peers
+        .iter()
+        .map(|p| {
+            format!(
+                "Alibaba Cloud API: {} SecurityGroupId={} IpProtocol={} PortRange={} {}={} Policy=accept Priority={}",
+                call, target, proto, port_range, cidr_key, p, prio
+            )
+        })
+        .collect();
+    Detail {
+        vendor_fix,
+        ..Detail::new(cx.faq, msg, fix).with_change(Change::AddSgRule {
+            security_group: target,
+            direction,
+            priority: prio,
+            protocol: proto,
+            ports,
+            peers,
+        })
+    }
+}
