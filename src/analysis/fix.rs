@@ -121,7 +121,7 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
             // FAQ 5: one connection per subnet pair, both ends (see `split`).
             let conn = s(change, "connection")?;
             let m = crate::model::lower("(split)", &t).map_err(|e| e.to_string())?;
-            let plan = crate::analysis::split::plan(&t, &m, conn)?;
+            let plan = crate::analysis::split::plan(&t, &m, conn).map_err(|e| e.to_string())?;
             t = crate::analysis::split::apply(&t, &plan);
         }
         op => return Err(format!("unknown change `{op}`")),
