@@ -31,8 +31,8 @@ use std::net::Ipv4Addr;
 
 use crate::findings::finding::{Finding, Severity};
 use crate::input::{
-    ConnStatus, CustomerGateway, Device, DeviceIpsec, Ike, IpsecConnection, IpsecParams, Role,
-    StrOrList, Topology, VpnGateway,
+    ConnStatus, CustomerGateway, DeviceIpsec, Ike, IpsecConnection, IpsecParams, Role, StrOrList,
+    Topology,
 };
 use crate::net::addr::{AddrSet, Cidr};
 use crate::net::algo::{
@@ -268,23 +268,13 @@ pub fn predicted_status(topo: &Topology, connection: &str) -> Option<PredictedSt
 
 fn compare_index(topo: &Topology, ci: usize) -> Comparison {
     let conn = &topo.cloud.ipsec_connections[ci];
-    let gw = topo
-        .cloud
-        .vpn_gateways
-        .iter()
-        .find(|g| g.id == conn.vpn_gateway);
-    let cgw = topo
-        .cloud
-        .customer_gateways
-        .iter()
-        .find(|c| c.id == conn.customer_gateway);
     let idc = topo.onprem.devices.iter().enumerate().find_map(|(di, d)| {
         d.ipsec
             .iter()
             .position(|x| x.connection == conn.id)
             .map(|ki| (di, d, ki))
     });
-    let Some((di, dev, ki)) = idc else {
+    let Some((di, _, ki)) = idc else {
         let f = Finding::warning(
             IDC_IPSEC_NOT_MODELLED,
             1,
@@ -310,7 +300,7 @@ fn compare_index(topo: &Topology, ci: usize) -> Comparison {
             predicted: None,
         };
     };
-    let mut c = Check::new(ci, conn, gw, cgw, di, dev, ki, &dev.ipsec[ki]);
+    let mut c = Check::new(topo, ci, di, ki);
     c.run();
     let predicted = c.predicted();
     c.status(predicted);
@@ -486,6 +476,96 @@ fn relate(cloud: &AddrSet, idc: &AddrSet) -> Rel {
     }
 }
 
+/// Both ends' phase-2 subnets as address sets, and how they relate.
+struct Selectors {
+    /// The cloud's LocalSubnet and RemoteSubnet.
+    cl: AddrSet,
+    cr: AddrSet,
+    /// The IDC entry's local and remote subnets.
+    il: AddrSet,
+    ir: AddrSet,
+    /// The VPC side (cloud local vs IDC remote) and the IDC side (cloud remote vs IDC
+    /// local).
+    vpc: Rel,
+    onp: Rel,
+    /// A side has no address in common.
+    disjoint: bool,
+    /// The cloud's selectors lie within the IDC's (and the other way round).
+    cloud_within: bool,
+    idc_within: bool,
+}
+
+impl Selectors {
+    fn of(conn: &IpsecConnection, ipsec: &DeviceIpsec) -> Selectors {
+        let cl = AddrSet::from_cidrs(&conn.local_subnets);
+        let cr = AddrSet::from_cidrs(&conn.remote_subnets);
+        let il = AddrSet::from_cidrs(&ipsec.local_subnets);
+        let ir = AddrSet::from_cidrs(&ipsec.remote_subnets);
+        let vpc = relate(&cl, &ir);
+        let onp = relate(&cr, &il);
+        Selectors {
+            disjoint: vpc == Rel::Disjoint || onp == Rel::Disjoint,
+            cloud_within: cl.is_subset(&ir) && cr.is_subset(&il),
+            idc_within: ir.is_subset(&cl) && il.is_subset(&cr),
+            cl,
+            cr,
+            il,
+            ir,
+            vpc,
+            onp,
+        }
+    }
+}
+
+/// A responder that turns the initiator's proposed selectors (`local` === `remote`, as
+/// the initiator writes them) away.
+struct Refusal<'a> {
+    responder: &'static str,
+    initiator: &'static str,
+    local: &'a [Cidr],
+    remote: &'a [Cidr],
+}
+
+/// The `config: …, received: … => match: …` lines of the cloud narrowing each configured
+/// subnet against the received one it holds or lies in.
+fn narrowing_logs(conn: &IpsecConnection, ipsec: &DeviceIpsec) -> Vec<String> {
+    let mut logs = Vec::new();
+    for (conf, recv) in [
+        (&conn.remote_subnets, &ipsec.local_subnets),
+        (&conn.local_subnets, &ipsec.remote_subnets),
+    ] {
+        for a in conf {
+            for b in recv {
+                let (x, y) = (a.network(), b.network());
+                let m = if x.contains(&y) {
+                    Some(y)
+                } else if y.contains(&x) {
+                    Some(x)
+                } else {
+                    None
+                };
+                if let Some(m) = m {
+                    logs.push(format!("cloud: config: {x}, received: {y} => match: {m}"));
+                }
+            }
+        }
+    }
+    logs
+}
+
+/// One end's proposal settings of one phase, as written.
+struct PhaseFields<'s> {
+    /// `ike` or `ipsec`: the section of the file.
+    sect: &'static str,
+    /// strongSwan-style proposals; when given, the per-transform fields are not read.
+    list: &'s [String],
+    enc: &'s Option<StrOrList>,
+    integ: &'s Option<StrOrList>,
+    dh: &'s Option<StrOrList>,
+    /// `dh_group` or `pfs`: the field `dh` is read from.
+    dh_field: &'static str,
+}
+
 // ---------------------------------------------------------------------------------------
 // The comparison of one connection
 // ---------------------------------------------------------------------------------------
@@ -515,17 +595,22 @@ struct Check<'a> {
 }
 
 impl<'a> Check<'a> {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        ci: usize,
-        conn: &'a IpsecConnection,
-        gw: Option<&'a VpnGateway>,
-        cgw: Option<&'a CustomerGateway>,
-        di: usize,
-        dev: &'a Device,
-        ki: usize,
-        ipsec: &'a DeviceIpsec,
-    ) -> Check<'a> {
+    /// The comparison of connection `cloud.ipsec_connections[ci]` of `topo` with the IDC
+    /// entry `onprem.devices[di].ipsec[ki]`.
+    fn new(topo: &'a Topology, ci: usize, di: usize, ki: usize) -> Check<'a> {
+        let conn = &topo.cloud.ipsec_connections[ci];
+        let gw = topo
+            .cloud
+            .vpn_gateways
+            .iter()
+            .find(|g| g.id == conn.vpn_gateway);
+        let cgw = topo
+            .cloud
+            .customer_gateways
+            .iter()
+            .find(|c| c.id == conn.customer_gateway);
+        let dev = &topo.onprem.devices[di];
+        let ipsec = &dev.ipsec[ki];
         let iface = match &ipsec.interface {
             Some(name) => dev.interfaces.iter().find(|i| &i.name == name),
             None => dev
@@ -560,6 +645,8 @@ impl<'a> Check<'a> {
         }
     }
 
+    /// Add a finding on the VPN gateway, for the connection's traffic, with the log lines
+    /// the failure leaves.
     fn push(
         &mut self,
         code: &'static str,
@@ -581,6 +668,8 @@ impl<'a> Check<'a> {
         self.out.push(f);
     }
 
+    /// `IPSEC_SETTING_UNKNOWN`: the value at `path` does not parse (`err`), so `what` was
+    /// not compared.
     fn unknown(&mut self, cloud_side: bool, faq: u8, path: String, err: String, what: &str) {
         let device = if cloud_side { self.gw_id } else { self.idc };
         let f = Finding::warning(
@@ -616,6 +705,7 @@ impl<'a> Check<'a> {
             .unwrap_or_else(|| "%any".into())
     }
 
+    /// The address the IDC sees IKE packets from the cloud come from.
     fn cloud_seen(&self) -> String {
         self.cloud_addr
             .map(|a| a.to_string())
@@ -636,6 +726,7 @@ impl<'a> Check<'a> {
         }
     }
 
+    /// Both IKE versions are known and one end could speak the other's (or one is unknown).
     fn versions_compatible(&self) -> bool {
         match (self.cloud_version, self.idc_version) {
             (Some(a), Some(b)) => a.compatible(b),
@@ -643,6 +734,7 @@ impl<'a> Check<'a> {
         }
     }
 
+    /// The IKEv1 mode the ends would use: the cloud's, else the IDC's, else main mode.
     fn mode(&self) -> IkeMode {
         self.cloud_mode.or(self.idc_mode).unwrap_or(IkeMode::Main)
     }
@@ -655,6 +747,7 @@ impl<'a> Check<'a> {
         }
     }
 
+    /// The log line of an initiator whose first request gets no answer.
     fn retransmit(v: IkeVersion) -> &'static str {
         match v {
             IkeVersion::V1 => "sending retransmit 1 of request message ID 0, seq 1",
@@ -662,6 +755,7 @@ impl<'a> Check<'a> {
         }
     }
 
+    /// Every comparison, phase 1 first, in the order findings are reported.
     fn run(&mut self) {
         self.parse_version_and_mode();
         self.customer_gateway_ip();
@@ -677,6 +771,8 @@ impl<'a> Check<'a> {
         self.ipsec_lifetime();
     }
 
+    /// Read both ends' IKE version and mode (an unknown spelling is reported, and that
+    /// value left out of the comparisons).
     fn parse_version_and_mode(&mut self) {
         let sides = [
             (true, self.conn.ike.clone(), self.cloud_path.clone()),
@@ -711,9 +807,12 @@ impl<'a> Check<'a> {
             }
         }
     }
+}
 
-    // ---- phase 1 -------------------------------------------------------------------
-
+/// Phase 1: the gateways' addresses, the IKE version and mode.
+impl Check<'_> {
+    /// `CUSTOMER_GATEWAY_IP_INVALID` / `CUSTOMER_GATEWAY_IP_MISMATCH`: the customer
+    /// gateway IP is not a public unicast address, or not the IDC gateway's public address.
     fn customer_gateway_ip(&mut self) {
         let Some(cgw) = self.cgw else { return };
         let ip = cgw.ip.addr();
@@ -791,6 +890,8 @@ impl<'a> Check<'a> {
         }
     }
 
+    /// `PEER_IP_MISMATCH`: the IDC gateway dials an address other than the VPN gateway's
+    /// public IP.
     fn peer_ip(&mut self) {
         let (Some(peer), Some(cloud)) = (self.peer, self.cloud_addr) else {
             return;
@@ -830,6 +931,7 @@ impl<'a> Check<'a> {
         self.out.push(f);
     }
 
+    /// `IKE_VERSION_MISMATCH`: the IKE versions differ.
     fn ike_version(&mut self) {
         let (Some(cv), Some(iv)) = (self.cloud_version, self.idc_version) else {
             return;
@@ -876,6 +978,7 @@ impl<'a> Check<'a> {
         self.push(IKE_VERSION_MISMATCH, Severity::Error, 1, msg, fix, logs);
     }
 
+    /// `IKE_MODE_MISMATCH`: IKEv1 with main mode on one end and aggressive on the other.
     fn ike_mode(&mut self) {
         let (Some(cm), Some(im)) = (self.cloud_mode, self.idc_mode) else {
             return;
@@ -899,7 +1002,8 @@ impl<'a> Check<'a> {
         );
         if !both_v1 {
             msg.push_str(
-                " The mode only matters with IKEv1; if both ends move to IKEv2 it no longer applies.",
+                " The mode only matters with IKEv1; if both ends move to IKEv2 it no longer \
+                 applies.",
             );
         }
         let fix = format!(
@@ -922,7 +1026,11 @@ impl<'a> Check<'a> {
         ];
         self.push(IKE_MODE_MISMATCH, Severity::Error, 1, msg, fix, logs);
     }
+}
 
+/// Phase 1: authentication (pre-shared key and identities).
+impl Check<'_> {
+    /// `IKE_PSK_MISMATCH`: the pre-shared keys differ (the keys are never shown).
     fn psk(&mut self) {
         let (Some(a), Some(b)) = (&self.conn.ike.psk, &self.ipsec.ike.psk) else {
             return;
@@ -996,6 +1104,8 @@ impl<'a> Check<'a> {
         self.push(IKE_PSK_MISMATCH, Severity::Error, 1, msg, fix, logs);
     }
 
+    /// `IKE_ID_MISMATCH`: an end's LocalId is not the other end's RemoteId, in either
+    /// direction.
     fn ids(&mut self) {
         let (vco, idc) = (self.vco, self.idc);
         let v = self.version();
@@ -1107,7 +1217,10 @@ impl<'a> Check<'a> {
             self.push(IKE_ID_MISMATCH, Severity::Error, 1, msg, fix, logs);
         }
     }
+}
 
+/// Proposals (both phases) and the phase-1 lifetime.
+impl Check<'_> {
     /// The proposals of one end for one phase, or `None` (after reporting) when a name
     /// is unknown.
     fn proposals(&mut self, cloud_side: bool, phase: Phase) -> Option<Vec<Proposal>> {
@@ -1116,28 +1229,36 @@ impl<'a> Check<'a> {
         } else {
             self.idc_path.clone()
         };
+        let (conn, entry) = (self.conn, self.ipsec);
         let (ike, ipsec): (&Ike, &IpsecParams) = if cloud_side {
-            (&self.conn.ike, &self.conn.ipsec)
+            (&conn.ike, &conn.ipsec)
         } else {
-            (&self.ipsec.ike, &self.ipsec.ipsec)
+            (&entry.ike, &entry.ipsec)
         };
-        let (sect, list, enc, integ, dh, dh_field) = match phase {
-            Phase::Ike => (
-                "ike",
-                ike.proposals.clone(),
-                ike.encryption.clone(),
-                ike.integrity.clone(),
-                ike.dh_group.clone(),
-                "dh_group",
-            ),
-            Phase::Esp => (
-                "ipsec",
-                ipsec.proposals.clone(),
-                ipsec.encryption.clone(),
-                ipsec.integrity.clone(),
-                ipsec.pfs.clone(),
-                "pfs",
-            ),
+        let PhaseFields {
+            sect,
+            list,
+            enc,
+            integ,
+            dh,
+            dh_field,
+        } = match phase {
+            Phase::Ike => PhaseFields {
+                sect: "ike",
+                list: &ike.proposals,
+                enc: &ike.encryption,
+                integ: &ike.integrity,
+                dh: &ike.dh_group,
+                dh_field: "dh_group",
+            },
+            Phase::Esp => PhaseFields {
+                sect: "ipsec",
+                list: &ipsec.proposals,
+                enc: &ipsec.encryption,
+                integ: &ipsec.integrity,
+                dh: &ipsec.pfs,
+                dh_field: "pfs",
+            },
         };
         let (faq, what) = match phase {
             Phase::Ike => (1, "phase-1 proposals"),
@@ -1158,44 +1279,44 @@ impl<'a> Check<'a> {
             }
             return ok.then_some(out);
         }
-        for (j, s) in items(&enc).iter().enumerate() {
+        for (j, s) in items(enc).iter().enumerate() {
             if let Err(e) = Encryption::parse(s) {
                 ok = false;
                 self.unknown(
                     cloud_side,
                     faq,
-                    item_path(&base, "encryption", &enc, j),
+                    item_path(&base, "encryption", enc, j),
                     e,
                     what,
                 );
             }
         }
-        for (j, s) in items(&integ).iter().enumerate() {
+        for (j, s) in items(integ).iter().enumerate() {
             if let Err(e) = Integrity::parse(s) {
                 ok = false;
                 self.unknown(
                     cloud_side,
                     faq,
-                    item_path(&base, "integrity", &integ, j),
+                    item_path(&base, "integrity", integ, j),
                     e,
                     what,
                 );
             }
         }
-        for (j, s) in items(&dh).iter().enumerate() {
+        for (j, s) in items(dh).iter().enumerate() {
             let r = match phase {
                 Phase::Ike => DhGroup::parse(s).map(|_| ()),
                 Phase::Esp => KeyExchange::parse(s).map(|_| ()),
             };
             if let Err(e) = r {
                 ok = false;
-                self.unknown(cloud_side, faq, item_path(&base, dh_field, &dh, j), e, what);
+                self.unknown(cloud_side, faq, item_path(&base, dh_field, dh, j), e, what);
             }
         }
         if !ok {
             return None;
         }
-        Proposal::from_fields(&items(&enc), &items(&integ), &items(&dh), phase)
+        Proposal::from_fields(&items(enc), &items(integ), &items(dh), phase)
             .ok()
             .map(|p| vec![p])
     }
@@ -1263,6 +1384,7 @@ impl<'a> Check<'a> {
         (detail, fix)
     }
 
+    /// `IKE_PROPOSAL_MISMATCH`: the phase-1 proposals have no suite in common.
     fn ike_proposals(&mut self) {
         let cloud = self.proposals(true, Phase::Ike);
         let idc = self.proposals(false, Phase::Ike);
@@ -1307,6 +1429,7 @@ impl<'a> Check<'a> {
         self.push(IKE_PROPOSAL_MISMATCH, Severity::Error, 1, msg, fix, logs);
     }
 
+    /// `IKE_LIFETIME_MISMATCH`: the phase-1 lifetimes differ.
     fn ike_lifetime(&mut self) {
         let (Some(c), Some(i)) = (self.conn.ike.lifetime, self.ipsec.ike.lifetime) else {
             return;
@@ -1344,25 +1467,70 @@ impl<'a> Check<'a> {
             Vec::new(),
         );
     }
+}
 
-    // ---- phase 2 -------------------------------------------------------------------
-
+/// Phase 2: traffic selectors.
+impl Check<'_> {
+    /// `TS_MISMATCH`: the phase-2 subnets of the two ends do not mirror each other.
+    /// Disjoint selectors fail phase 2 whichever end initiates; overlapping ones put it at
+    /// risk (it depends on narrowing and on which end initiates).
     fn traffic_selectors(&mut self) {
         let ipsec = self.ipsec;
         if ipsec.local_subnets.is_empty() || ipsec.remote_subnets.is_empty() {
             return;
         }
-        let conn = self.conn;
-        let (vco, idc) = (self.vco, self.idc);
-        let cl = AddrSet::from_cidrs(&conn.local_subnets);
-        let cr = AddrSet::from_cidrs(&conn.remote_subnets);
-        let il = AddrSet::from_cidrs(&ipsec.local_subnets);
-        let ir = AddrSet::from_cidrs(&ipsec.remote_subnets);
-        let vpc = relate(&cl, &ir);
-        let onp = relate(&cr, &il);
-        if vpc == Rel::Equal && onp == Rel::Equal {
+        let s = Selectors::of(self.conn, ipsec);
+        if s.vpc == Rel::Equal && s.onp == Rel::Equal {
             return;
         }
+        let mut msg = self.selectors_text(&s);
+        let mut logs = Vec::new();
+        if s.disjoint {
+            self.phase2_fails = true;
+            msg.push_str(
+                "With no overlap, the responder finds no child configuration for the proposed \
+                 selectors whichever end initiates: IKEv2 answers TS_UNACCEPTABLE, IKEv1 main \
+                 mode INVALID_ID_INFORMATION, and in IKEv1 aggressive mode Alibaba logs a HASH \
+                 mismatch. The IKE SA comes up; phase 2 fails.",
+            );
+        } else {
+            self.phase2_at_risk = true;
+            msg.push_str(&self.narrowing_text(&s));
+            logs.extend(narrowing_logs(self.conn, ipsec));
+        }
+        logs.extend(self.refusal_logs(&s));
+        let (vco, idc, conn) = (self.vco, self.idc, self.conn);
+        let fix = format!(
+            "Make the selectors mirror each other: set LocalSubnet of {vco} to {} and \
+             RemoteSubnet to {} (what {idc} has as remote and local subnets), or set {idc}'s \
+             local subnets to {} and remote subnets to {}.",
+            join(&ipsec.remote_subnets),
+            join(&ipsec.local_subnets),
+            join(&conn.remote_subnets),
+            join(&conn.local_subnets),
+        );
+        let side = |rel: Rel, cloud: &AddrSet, idcs: &AddrSet| -> Vec<Cidr> {
+            if s.disjoint || rel == Rel::Equal {
+                cloud.union(idcs).cidrs()
+            } else {
+                cloud.minus(idcs).union(&idcs.minus(cloud)).cidrs()
+            }
+        };
+        let source = side(s.vpc, &s.cl, &s.ir);
+        let destination = side(s.onp, &s.cr, &s.il);
+        let mut f = Finding::error(TS_MISMATCH, 2, msg, fix)
+            .with_connection(vco)
+            .with_device(self.gw_id)
+            .with_rule(None)
+            .with_traffic(source, destination);
+        f.expected_logs = logs;
+        self.out.push(f);
+    }
+
+    /// The first sentences of the `TS_MISMATCH` message: both sides' subnets and how they
+    /// relate.
+    fn selectors_text(&self, s: &Selectors) -> String {
+        let (vco, idc, conn, ipsec) = (self.vco, self.idc, self.conn, self.ipsec);
         let describe = |rel: Rel, cloud: &AddrSet, idcs: &AddrSet| -> String {
             match rel {
                 Rel::Equal => "the same".to_string(),
@@ -1381,102 +1549,88 @@ impl<'a> Check<'a> {
                 Rel::Disjoint => "no address in common".to_string(),
             }
         };
-        let mut msg = format!(
+        format!(
             "The phase-2 subnets of {vco} and {idc} do not mirror each other. VPC side: {vco} \
              LocalSubnet {} vs {idc} remote subnets {}: {}. IDC side: {vco} RemoteSubnet {} vs \
              {idc} local subnets {}: {}. ",
             join(&conn.local_subnets),
             join(&ipsec.remote_subnets),
-            describe(vpc, &cl, &ir),
+            describe(s.vpc, &s.cl, &s.ir),
             join(&conn.remote_subnets),
             join(&ipsec.local_subnets),
-            describe(onp, &cr, &il),
-        );
-        let v = self.version();
-        let disjoint = vpc == Rel::Disjoint || onp == Rel::Disjoint;
-        let cloud_within = cl.is_subset(&ir) && cr.is_subset(&il);
-        let idc_within = ir.is_subset(&cl) && il.is_subset(&cr);
-        let mut logs = Vec::new();
-        if disjoint {
-            self.phase2_fails = true;
-            msg.push_str(
-                "With no overlap, the responder finds no child configuration for the proposed \
-                 selectors whichever end initiates: IKEv2 answers TS_UNACCEPTABLE, IKEv1 main \
-                 mode INVALID_ID_INFORMATION, and in IKEv1 aggressive mode Alibaba logs a HASH \
-                 mismatch. The IKE SA comes up; phase 2 fails.",
-            );
+            describe(s.onp, &s.cr, &s.il),
+        )
+    }
+
+    /// For overlapping selectors: what narrowing makes of them and which initiator a
+    /// responder that does not narrow turns away.
+    fn narrowing_text(&self, s: &Selectors) -> String {
+        let (vco, idc) = (self.vco, self.idc);
+        let who = if s.cloud_within {
+            format!(
+                "it succeeds when {vco} (the narrower end) initiates, and fails with \
+                 TS_UNACCEPTABLE when {idc} initiates"
+            )
+        } else if s.idc_within {
+            format!(
+                "it succeeds when {idc} (the narrower end) initiates, and fails with \
+                 TS_UNACCEPTABLE when {vco} initiates"
+            )
         } else {
-            self.phase2_at_risk = true;
-            let who = if cloud_within {
-                format!(
-                    "it succeeds when {vco} (the narrower end) initiates, and fails with \
-                     TS_UNACCEPTABLE when {idc} initiates"
-                )
-            } else if idc_within {
-                format!(
-                    "it succeeds when {idc} (the narrower end) initiates, and fails with \
-                     TS_UNACCEPTABLE when {vco} initiates"
-                )
-            } else {
-                "neither end's selectors lie within the other's, so it fails with \
-                 TS_UNACCEPTABLE whichever end initiates"
-                    .to_string()
-            };
-            msg.push_str(&format!(
-                "In IKEv2 a responder may narrow the initiator's selectors (RFC 7296 §2.9): \
-                 strongSwan narrows to the intersection (VPC side {}, IDC side {}), so the SA \
-                 comes up but carries only that and the rest of the traffic is not tunnelled; \
-                 with a responder that does not narrow, a proposal must lie within the \
-                 responder's own selectors: {who}. In IKEv1 many gateways likewise require the \
-                 proposed pair to lie within their own policy; when it does not, main mode shows \
-                 INVALID_ID_INFORMATION and aggressive mode a HASH mismatch.",
-                cl.intersect(&ir).display_list(),
-                cr.intersect(&il).display_list(),
-            ));
-            for (conf, recv) in [
-                (&conn.remote_subnets, &ipsec.local_subnets),
-                (&conn.local_subnets, &ipsec.remote_subnets),
-            ] {
-                for a in conf {
-                    for b in recv {
-                        let (x, y) = (a.network(), b.network());
-                        let m = if x.contains(&y) {
-                            Some(y)
-                        } else if y.contains(&x) {
-                            Some(x)
-                        } else {
-                            None
-                        };
-                        if let Some(m) = m {
-                            logs.push(format!("cloud: config: {x}, received: {y} => match: {m}"));
-                        }
-                    }
-                }
-            }
-        }
-        // Which initiator a responder that does not narrow turns away.
-        let fails_idc_init = disjoint || !idc_within;
-        let fails_cloud_init = disjoint || !cloud_within;
+            "neither end's selectors lie within the other's, so it fails with \
+             TS_UNACCEPTABLE whichever end initiates"
+                .to_string()
+        };
+        format!(
+            "In IKEv2 a responder may narrow the initiator's selectors (RFC 7296 §2.9): \
+             strongSwan narrows to the intersection (VPC side {}, IDC side {}), so the SA \
+             comes up but carries only that and the rest of the traffic is not tunnelled; \
+             with a responder that does not narrow, a proposal must lie within the \
+             responder's own selectors: {who}. In IKEv1 many gateways likewise require the \
+             proposed pair to lie within their own policy; when it does not, main mode shows \
+             INVALID_ID_INFORMATION and aggressive mode a HASH mismatch.",
+            s.cl.intersect(&s.ir).display_list(),
+            s.cr.intersect(&s.il).display_list(),
+        )
+    }
+
+    /// The log lines of the responders that turn the proposed selectors away (a responder
+    /// that does not narrow; for disjoint selectors, both directions), and the HASH
+    /// mismatch of IKEv1 aggressive mode.
+    fn refusal_logs(&self, s: &Selectors) -> Vec<String> {
+        let (conn, ipsec) = (self.conn, self.ipsec);
         let first = |c: &[Cidr]| {
             c.first()
                 .map(|c| c.network().to_string())
                 .unwrap_or_default()
         };
-        // (responder, initiator, the initiator's local and remote selectors)
-        let mut dirs = Vec::new();
-        if fails_idc_init {
-            dirs.push(("cloud", "idc", &ipsec.local_subnets, &ipsec.remote_subnets));
+        let mut refusals = Vec::new();
+        if s.disjoint || !s.idc_within {
+            refusals.push(Refusal {
+                responder: "cloud",
+                initiator: "idc",
+                local: &ipsec.local_subnets,
+                remote: &ipsec.remote_subnets,
+            });
         }
-        if fails_cloud_init {
-            dirs.push(("idc", "cloud", &conn.local_subnets, &conn.remote_subnets));
+        if s.disjoint || !s.cloud_within {
+            refusals.push(Refusal {
+                responder: "idc",
+                initiator: "cloud",
+                local: &conn.local_subnets,
+                remote: &conn.remote_subnets,
+            });
         }
-        for (resp, init, tsi, tsr) in dirs {
+        let v = self.version();
+        let mut logs = Vec::new();
+        for r in refusals {
+            let (resp, init) = (r.responder, r.initiator);
             match v {
                 IkeVersion::V1 => {
                     logs.push(format!(
                         "{resp}: no matching CHILD_SA config found for {} === {}",
-                        first(tsi),
-                        first(tsr)
+                        first(r.local),
+                        first(r.remote)
                     ));
                     logs.push(format!(
                         "{init}: received INVALID_ID_INFORMATION error notify"
@@ -1485,8 +1639,8 @@ impl<'a> Check<'a> {
                 _ => {
                     logs.push(format!(
                         "{resp}: traffic selectors {} === {} unacceptable",
-                        ts_list(tsr),
-                        ts_list(tsi)
+                        ts_list(r.remote),
+                        ts_list(r.local)
                     ));
                     logs.push(format!(
                         "{resp}: failed to establish CHILD_SA, keeping IKE_SA"
@@ -1501,33 +1655,14 @@ impl<'a> Check<'a> {
             logs.push("cloud: received HASH payload does not match".into());
             logs.push("cloud: integrity check failed".into());
         }
-        let fix = format!(
-            "Make the selectors mirror each other: set LocalSubnet of {vco} to {} and \
-             RemoteSubnet to {} (what {idc} has as remote and local subnets), or set {idc}'s \
-             local subnets to {} and remote subnets to {}.",
-            join(&ipsec.remote_subnets),
-            join(&ipsec.local_subnets),
-            join(&conn.remote_subnets),
-            join(&conn.local_subnets),
-        );
-        let side = |rel: Rel, cloud: &AddrSet, idcs: &AddrSet| -> Vec<Cidr> {
-            if disjoint || rel == Rel::Equal {
-                cloud.union(idcs).cidrs()
-            } else {
-                cloud.minus(idcs).union(&idcs.minus(cloud)).cidrs()
-            }
-        };
-        let source = side(vpc, &cl, &ir);
-        let destination = side(onp, &cr, &il);
-        let mut f = Finding::error(TS_MISMATCH, 2, msg, fix)
-            .with_connection(vco)
-            .with_device(self.gw_id)
-            .with_rule(None)
-            .with_traffic(source, destination);
-        f.expected_logs = logs;
-        self.out.push(f);
+        logs
     }
+}
 
+/// Phase 2: ESP proposals, PFS and the lifetime.
+impl Check<'_> {
+    /// `ESP_PROPOSAL_MISMATCH` and `PFS_MISMATCH`: no common phase-2 encryption or
+    /// integrity; the PFS group differs, or PFS is disabled on one end only.
     fn esp_and_pfs(&mut self) {
         let cloud = self.proposals(true, Phase::Esp);
         let idc = self.proposals(false, Phase::Esp);
@@ -1667,6 +1802,7 @@ impl<'a> Check<'a> {
         self.push(PFS_MISMATCH, Severity::Error, 2, msg, fix, logs);
     }
 
+    /// `IPSEC_LIFETIME_MISMATCH`: the phase-2 lifetimes differ.
     fn ipsec_lifetime(&mut self) {
         let (Some(c), Some(i)) = (self.conn.ipsec.lifetime, self.ipsec.ipsec.lifetime) else {
             return;
@@ -1705,9 +1841,12 @@ impl<'a> Check<'a> {
             logs,
         );
     }
+}
 
-    // ---- verdict ---------------------------------------------------------------------
-
+/// The verdict: the predicted status against the reported one.
+impl Check<'_> {
+    /// The status the settings predict: the first phase that fails, else at risk, else
+    /// established.
     fn predicted(&self) -> PredictedStatus {
         if self.phase1_fails {
             PredictedStatus::Phase1Fails
@@ -1720,6 +1859,8 @@ impl<'a> Check<'a> {
         }
     }
 
+    /// `STATUS_DISAGREES`: the connection's reported status is not what its settings
+    /// predict.
     fn status(&mut self, predicted: PredictedStatus) {
         let Some(s) = self.conn.status else { return };
         if predicted.accepts(s) {

@@ -175,7 +175,10 @@ pub fn idc_sas_arg(topo: &mut input::Topology, arg: &str) -> Result<Vec<String>,
         return Err(InputError::new(
             "--idc-sas",
             "",
-            format!("expected DEVICE=FILE (an on-prem device id and a `swanctl --list-sas` output file), got {arg:?}"),
+            format!(
+                "expected DEVICE=FILE (an on-prem device id and a `swanctl --list-sas` output \
+                 file), got {arg:?}"
+            ),
         ));
     };
     let text = std::fs::read_to_string(file)
@@ -183,8 +186,42 @@ pub fn idc_sas_arg(topo: &mut input::Topology, arg: &str) -> Result<Vec<String>,
     let listing = crate::input::swanctl::parse_list_sas(&text).map_err(|e| {
         InputError::new(file, "", format!("not a `swanctl --list-sas` listing: {e}"))
     })?;
-    apply_listed_sas(topo, device, &listing).map_err(|e| InputError::new("--idc-sas", "", e))
+    apply_listed_sas(topo, device, &listing)
+        .map_err(|e| InputError::new("--idc-sas", "", e.to_string()))
 }
+
+/// Why a listing's SAs cannot be given to a device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListedSasError {
+    /// The topology has no on-prem device of that id; `known` lists the ids it has.
+    NoDevice { device: String, known: Vec<String> },
+    /// The device has no `ipsec` entry.
+    NoIpsecEntry { device: String },
+}
+
+impl std::fmt::Display for ListedSasError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListedSasError::NoDevice { device, known } => write!(
+                f,
+                "no on-prem device `{device}` in the topology (it has: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+            ListedSasError::NoIpsecEntry { device } => {
+                write!(
+                    f,
+                    "device `{device}` has no ipsec entry to take the listed SAs"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ListedSasError {}
 
 /// Replace the `sas` of `device`'s `ipsec` entries by the installed CHILD_SAs of the
 /// established IKE_SAs of `listing`. An IKE_SA belongs to the entries whose peer (or,
@@ -197,7 +234,7 @@ pub fn apply_listed_sas(
     topo: &mut input::Topology,
     device: &str,
     listing: &[crate::input::swanctl::IkeSa],
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, ListedSasError> {
     let vgw_ip = |conn: &str| -> Option<String> {
         let c = topo.cloud.ipsec_connections.iter().find(|c| c.id == conn)?;
         let g = topo
@@ -209,14 +246,10 @@ pub fn apply_listed_sas(
     };
     let Some(d) = topo.onprem.devices.iter().position(|x| x.id == device) else {
         let known: Vec<&str> = topo.onprem.devices.iter().map(|x| x.id.as_str()).collect();
-        return Err(format!(
-            "no on-prem device `{device}` in the topology (it has: {})",
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
-        ));
+        return Err(ListedSasError::NoDevice {
+            device: device.to_string(),
+            known: known.iter().map(|k| k.to_string()).collect(),
+        });
     };
     let peers: Vec<Option<String>> = topo.onprem.devices[d]
         .ipsec
@@ -228,16 +261,17 @@ pub fn apply_listed_sas(
         })
         .collect();
     if peers.is_empty() {
-        return Err(format!(
-            "device `{device}` has no ipsec entry to take the listed SAs"
-        ));
+        return Err(ListedSasError::NoIpsecEntry {
+            device: device.to_string(),
+        });
     }
     let mut notes = Vec::new();
     let established: Vec<&crate::input::swanctl::IkeSa> =
         listing.iter().filter(|s| s.is_established()).collect();
     if established.is_empty() {
         notes.push(format!(
-            "the listing holds no established IKE_SA: {device} has no SA (phase 1 is down on this gateway)"
+            "the listing holds no established IKE_SA: {device} has no SA (phase 1 is down on \
+             this gateway)"
         ));
     }
     let mut distinct: Vec<&Option<String>> = peers.iter().collect();
@@ -250,7 +284,8 @@ pub fn apply_listed_sas(
     });
     let stand_in = (!any_match && distinct.len() == 1 && established.len() == 1).then(|| {
         notes.push(format!(
-            "the listed IKE_SA `{}` has peer {}, not {} as the topology says; taken as the same peer",
+            "the listed IKE_SA `{}` has peer {}, not {} as the topology says; taken as the \
+             same peer",
             established[0].name,
             established[0].remote_addr,
             peers[0].as_deref().unwrap_or("(no peer)")
@@ -324,6 +359,7 @@ pub fn apply_listed_sas(
     Ok(notes)
 }
 
+/// `s` with its first letter upper case.
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -332,6 +368,7 @@ fn capitalize(s: &str) -> String {
     }
 }
 
+/// `VPC ⇄ IDC`.
 fn pair_str(p: &(Cidr, Cidr)) -> String {
     format!("{} ⇄ {}", p.0, p.1)
 }
@@ -347,6 +384,21 @@ struct End<'a> {
     uncovered: Vec<Block>,
 }
 
+impl End<'_> {
+    /// The SAs this end holds, `; ` separated, or `no SA`.
+    fn sa_text(&self) -> String {
+        if self.sas.is_empty() {
+            "no SA".into()
+        } else {
+            self.sas
+                .iter()
+                .map(|s| s.describe())
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+    }
+}
+
 /// The SA layout findings of every connection (FAQ 5), in connection order.
 pub fn check(m: &Model) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -356,22 +408,64 @@ pub fn check(m: &Model) -> Vec<Finding> {
     out
 }
 
+/// The findings of connection `c` (index `ci`): the subnet lists as written, then, when
+/// it is established, the SA layout: IKEv1 with several pairs or IKEv2 with one SA per
+/// pair (the FAQ 5 layouts), else SAs narrower than configured, else unmirrored SAs.
 fn check_connection(m: &Model, ci: usize, c: &Connection) -> Vec<Finding> {
-    let mut out = Vec::new();
     let vgw = m.vpn_gateways[c.vpn_gateway].id.clone();
-    let idc = crate::engine::trace::tunnel_endpoint(m, ci);
-    let idc_entry: Option<(&str, &DeviceIpsec)> =
-        idc.map(|(d, e)| (m.devices[d].id.as_str(), &m.devices[d].ipsec[e]));
+    let idc_entry: Option<(&str, &DeviceIpsec)> = crate::engine::trace::tunnel_endpoint(m, ci)
+        .map(|(d, e)| (m.devices[d].id.as_str(), &m.devices[d].ipsec[e]));
+    let mut out = written_lists(c, &vgw, idc_entry);
+    if !c.established() {
+        // No SA at all is a phase-1/2 problem (faq 1, 2), not a layout one.
+        return out;
+    }
+    let l = Layout::new(m, c, vgw, idc_entry);
+    let mut layout_error = false;
+    let v1 = ike_version(&c.ike.version) == Some(IkeVersion::V1)
+        || idc_entry.is_some_and(|(_, e)| ike_version(&e.ike.version) == Some(IkeVersion::V1));
+    let v2 = ike_version(&c.ike.version) == Some(IkeVersion::V2);
+    let per_pair = if v1 && l.prs.len() > 1 {
+        Some(l.ikev1_pairs())
+    } else if v2 {
+        l.ikev2_sa_per_pair()
+    } else {
+        None
+    };
+    if let Some(f) = per_pair {
+        layout_error = f.severity == Severity::Error;
+        out.push(f);
+    }
+    if !layout_error {
+        let narrower = l.narrower();
+        layout_error = !narrower.is_empty();
+        out.extend(narrower);
+    }
+    if !layout_error {
+        out.extend(l.not_mirrored());
+    }
+    out
+}
 
-    // Lists as written.
+/// The subnet lists as written, on the connection and on its IDC entry: subnets listed
+/// twice and local subnets that overlap remote ones.
+fn written_lists(
+    c: &Connection,
+    vgw: &str,
+    idc_entry: Option<(&str, &DeviceIpsec)>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
     let here = format!("connection {}", c.id);
+    let cloud = Place {
+        device: vgw,
+        where_: &here,
+    };
     listed_twice(
         &mut out,
         c,
         &c.local_subnets,
         "local_subnets",
-        &vgw,
-        &here,
+        &cloud,
         "VPC side",
     );
     listed_twice(
@@ -379,20 +473,22 @@ fn check_connection(m: &Model, ci: usize, c: &Connection) -> Vec<Finding> {
         c,
         &c.remote_subnets,
         "remote_subnets",
-        &vgw,
-        &here,
+        &cloud,
         "IDC side",
     );
-    overlap(&mut out, c, &c.local_set, &c.remote_set, &vgw, "connection");
+    overlap(&mut out, c, &c.local_set, &c.remote_set, vgw, "connection");
     if let Some((dev, e)) = idc_entry {
         let there = format!("the ipsec entry of {dev} for {}", c.id);
+        let idc = Place {
+            device: dev,
+            where_: &there,
+        };
         listed_twice(
             &mut out,
             c,
             &e.local_subnets,
             "local_subnets",
-            dev,
-            &there,
+            &idc,
             "IDC side",
         );
         listed_twice(
@@ -400,8 +496,7 @@ fn check_connection(m: &Model, ci: usize, c: &Connection) -> Vec<Finding> {
             c,
             &e.remote_subnets,
             "remote_subnets",
-            dev,
-            &there,
+            &idc,
             "VPC side",
         );
         overlap(
@@ -413,55 +508,101 @@ fn check_connection(m: &Model, ci: usize, c: &Connection) -> Vec<Finding> {
             "ipsec entry",
         );
     }
+    out
+}
 
-    if !c.established() {
-        // No SA at all is a phase-1/2 problem (faq 1, 2), not a layout one.
-        return out;
-    }
+/// The SA layout of one established connection: both ends with what their SAs leave
+/// uncovered.
+struct Layout<'a> {
+    m: &'a Model,
+    c: &'a Connection,
+    /// The VPN gateway's id.
+    vgw: String,
+    cloud: End<'a>,
+    remote_end: Option<End<'a>>,
+    /// What either end leaves uncovered, each block once.
+    all_uncovered: Vec<Block>,
+    any_uncovered: bool,
+    /// The connection's configured local×remote subnet pairs.
+    prs: Vec<(Cidr, Cidr)>,
+    /// The `vpntrace split` command line for this connection.
+    split_cmd: String,
+}
 
-    let cloud = End {
-        name: format!("the VPN gateway {vgw}"),
-        device: vgw.clone(),
-        sas: &c.sas,
-        assumed: c.sas_assumed,
-        uncovered: uncovered(&c.local_set, &c.remote_set, &c.sas)
+impl<'a> Layout<'a> {
+    fn new(
+        m: &'a Model,
+        c: &'a Connection,
+        vgw: String,
+        idc_entry: Option<(&str, &'a DeviceIpsec)>,
+    ) -> Layout<'a> {
+        let cloud = End {
+            name: format!("the VPN gateway {vgw}"),
+            device: vgw.clone(),
+            sas: &c.sas,
+            assumed: c.sas_assumed,
+            uncovered: uncovered(&c.local_set, &c.remote_set, &c.sas)
+                .into_iter()
+                .map(|(l, r)| Block { vpc: l, idc: r })
+                .collect(),
+        };
+        let remote_end = idc_entry.map(|(dev, e)| End {
+            name: format!("IDC gateway {dev}"),
+            device: dev.to_string(),
+            sas: &e.sas,
+            assumed: e.sas_assumed,
+            uncovered: uncovered(
+                &AddrSet::from_cidrs(&e.local_subnets),
+                &AddrSet::from_cidrs(&e.remote_subnets),
+                &e.sas,
+            )
             .into_iter()
-            .map(|(l, r)| Block { vpc: l, idc: r })
+            .map(|(l, r)| Block { vpc: r, idc: l })
             .collect(),
-    };
-    let remote_end = idc_entry.map(|(dev, e)| End {
-        name: format!("IDC gateway {dev}"),
-        device: dev.to_string(),
-        sas: &e.sas,
-        assumed: e.sas_assumed,
-        uncovered: uncovered(
-            &AddrSet::from_cidrs(&e.local_subnets),
-            &AddrSet::from_cidrs(&e.remote_subnets),
-            &e.sas,
-        )
-        .into_iter()
-        .map(|(l, r)| Block { vpc: r, idc: l })
-        .collect(),
-    });
-    let ends: Vec<&End> = std::iter::once(&cloud).chain(remote_end.as_ref()).collect();
-    let any_uncovered = ends.iter().any(|e| !e.uncovered.is_empty());
-    let mut all_uncovered: Vec<Block> = Vec::new();
-    for b in ends.iter().flat_map(|e| e.uncovered.iter()) {
-        if !all_uncovered.contains(b) {
-            all_uncovered.push(b.clone());
+        });
+        let mut all_uncovered: Vec<Block> = Vec::new();
+        for b in std::iter::once(&cloud)
+            .chain(remote_end.as_ref())
+            .flat_map(|e| e.uncovered.iter())
+        {
+            if !all_uncovered.contains(b) {
+                all_uncovered.push(b.clone());
+            }
+        }
+        Layout {
+            m,
+            c,
+            split_cmd: format!("vpntrace split TOPOLOGY --connection {}", c.id),
+            vgw,
+            any_uncovered: !all_uncovered.is_empty(),
+            all_uncovered,
+            cloud,
+            remote_end,
+            prs: pairs(c),
         }
     }
-    let traffic = |blocks: &[Block]| -> (Vec<Cidr>, Vec<Cidr>) {
+
+    /// The VPN gateway's end, then the IDC gateway's when modelled.
+    fn ends(&self) -> Vec<&End<'a>> {
+        std::iter::once(&self.cloud)
+            .chain(self.remote_end.as_ref())
+            .collect()
+    }
+
+    /// The VPC side and IDC side prefixes of `blocks`.
+    fn traffic(blocks: &[Block]) -> (Vec<Cidr>, Vec<Cidr>) {
         let vpc = blocks.iter().fold(AddrSet::new(), |a, b| a.union(&b.vpc));
         let idc = blocks.iter().fold(AddrSet::new(), |a, b| a.union(&b.idc));
         (vpc.cidrs(), idc.cidrs())
-    };
-    let failing_endpoints = |blocks: &[Block]| -> (String, Vec<String>) {
+    }
+
+    /// Example endpoint pairs in `blocks` (`a, b ⇄ c; …`) and every endpoint in them.
+    fn failing_endpoints(&self, blocks: &[Block]) -> (String, Vec<String>) {
         let mut all = Vec::new();
         let mut parts = Vec::new();
         for b in blocks {
-            let v = endpoints_in(m, &b.vpc);
-            let i = endpoints_in(m, &b.idc);
+            let v = endpoints_in(self.m, &b.vpc);
+            let i = endpoints_in(self.m, &b.idc);
             if !v.is_empty() && !i.is_empty() {
                 parts.push(format!("{} ⇄ {}", v.join(", "), i.join(", ")));
             }
@@ -472,27 +613,20 @@ fn check_connection(m: &Model, ci: usize, c: &Connection) -> Vec<Finding> {
             }
         }
         (parts.join("; "), all)
-    };
-    let coverage_text = |ends: &[&End]| -> String {
-        ends.iter()
+    }
+
+    /// `not covered on END: BLOCKS` for every end, `; ` separated.
+    fn coverage_text(&self) -> String {
+        self.ends()
+            .iter()
             .map(|e| format!("not covered on {}: {}", e.name, list_blocks(&e.uncovered)))
             .collect::<Vec<_>>()
             .join("; ")
-    };
-    let sa_text = |e: &End| -> String {
-        if e.sas.is_empty() {
-            "no SA".into()
-        } else {
-            e.sas
-                .iter()
-                .map(|s| s.describe())
-                .collect::<Vec<_>>()
-                .join("; ")
-        }
-    };
-    let split_cmd = format!("vpntrace split TOPOLOGY --connection {}", c.id);
-    let fails_sentence = |blocks: &[Block]| -> String {
-        let (eg, _) = failing_endpoints(blocks);
+    }
+
+    /// `traffic between VPC … and IDC … fails in both directions (e.g. …)`.
+    fn fails_sentence(&self, blocks: &[Block]) -> String {
+        let (eg, _) = self.failing_endpoints(blocks);
         format!(
             "traffic {} fails in both directions{}",
             blocks
@@ -510,33 +644,34 @@ fn check_connection(m: &Model, ci: usize, c: &Connection) -> Vec<Finding> {
                 format!(" (e.g. {eg})")
             }
         )
-    };
+    }
 
-    let mut layout_error = false;
-    let v1 = ike_version(&c.ike.version) == Some(IkeVersion::V1)
-        || idc_entry.is_some_and(|(_, e)| ike_version(&e.ike.version) == Some(IkeVersion::V1));
-    let v2 = ike_version(&c.ike.version) == Some(IkeVersion::V2);
-    let prs = pairs(c);
-
-    if v1 && prs.len() > 1 {
+    /// `IKEV1_MULTIPLE_SUBNET_PAIRS`: IKEv1 with several pairs; an error when a pair has
+    /// no SA, else a warning (a renegotiation may drop all but the first pair).
+    fn ikev1_pairs(&self) -> Finding {
+        let (c, prs) = (self.c, &self.prs);
         let at_risk: Vec<String> = prs.iter().skip(1).map(pair_str).collect();
         let mut msg = format!(
-            "connection {} uses IKEv1 with {} subnet pairs ({}). IKEv1 Quick Mode negotiates one selector pair per SA: some gateways negotiate one SA per pair, others (strongSwan) silently use only the first pair of a multi-subnet child, so every pair but the first ({}) is at risk: {}",
+            "connection {} uses IKEv1 with {} subnet pairs ({}). IKEv1 Quick Mode negotiates \
+             one selector pair per SA: some gateways negotiate one SA per pair, others \
+             (strongSwan) silently use only the first pair of a multi-subnet child, so every \
+             pair but the first ({}) is at risk: {}",
             c.id,
             prs.len(),
             prs.iter().map(pair_str).collect::<Vec<_>>().join(", "),
             pair_str(&prs[0]),
             at_risk.join(", ")
         );
-        let sev = if any_uncovered {
+        let sev = if self.any_uncovered {
             msg.push_str(&format!(
                 ". The SAs confirm it: {} ({}); {}",
-                coverage_text(&ends),
-                ends.iter()
-                    .map(|e| format!("{} holds {}", e.name, sa_text(e)))
+                self.coverage_text(),
+                self.ends()
+                    .iter()
+                    .map(|e| format!("{} holds {}", e.name, e.sa_text()))
                     .collect::<Vec<_>>()
                     .join(", "),
-                fails_sentence(&all_uncovered)
+                self.fails_sentence(&self.all_uncovered)
             ));
             Severity::Error
         } else {
@@ -546,10 +681,13 @@ fn check_connection(m: &Model, ci: usize, c: &Connection) -> Vec<Finding> {
             Severity::Warning
         };
         let fix = format!(
-            "switch both ends to IKEv2 (Alibaba IkeConfig IkeVersion=ikev2, strongSwan `version = 2`), which carries every selector in one SA; or split the connection into one connection per subnet pair with identical phase-1 settings (`{split_cmd}`)"
+            "switch both ends to IKEv2 (Alibaba IkeConfig IkeVersion=ikev2, strongSwan \
+             `version = 2`), which carries every selector in one SA; or split the connection \
+             into one connection per subnet pair with identical phase-1 settings (`{}`)",
+            self.split_cmd
         );
-        let (src, dst) = if any_uncovered {
-            traffic(&all_uncovered)
+        let (src, dst) = if self.any_uncovered {
+            Self::traffic(&self.all_uncovered)
         } else {
             let rest: Vec<Block> = prs
                 .iter()
@@ -559,182 +697,234 @@ fn check_connection(m: &Model, ci: usize, c: &Connection) -> Vec<Finding> {
                     idc: AddrSet::from_cidrs([r]),
                 })
                 .collect();
-            traffic(&rest)
+            Self::traffic(&rest)
         };
-        let device = if cloud.uncovered.is_empty() {
-            remote_end
+        let device = if self.cloud.uncovered.is_empty() {
+            self.remote_end
                 .as_ref()
                 .filter(|e| !e.uncovered.is_empty())
-                .map_or(vgw.clone(), |e| e.device.clone())
+                .map_or(self.vgw.clone(), |e| e.device.clone())
         } else {
-            vgw.clone()
+            self.vgw.clone()
         };
         let mut f = Finding::new(IKEV1_MULTIPLE_SUBNET_PAIRS, sev, 5, msg, fix)
             .with_connection(&c.id)
             .with_device(device)
             .with_traffic(src, dst);
-        f.endpoints = failing_endpoints(&all_uncovered).1;
+        f.endpoints = self.failing_endpoints(&self.all_uncovered).1;
         f.change = Some(Change::SwitchToIkev2 {
             connection: c.id.clone(),
         });
         f.vendor_fix = vec![
-            format!("Alibaba Cloud API: ModifyVpnConnectionAttribute VpnConnectionId={} IkeConfig={{\"IkeVersion\":\"ikev2\"}}", c.id),
+            format!(
+                "Alibaba Cloud API: ModifyVpnConnectionAttribute VpnConnectionId={} \
+                 IkeConfig={{\"IkeVersion\":\"ikev2\"}}",
+                c.id
+            ),
             "strongSwan swanctl.conf: connections.<conn>.version = 2".into(),
         ];
-        layout_error = sev == Severity::Error;
-        out.push(f);
-    } else if v2 && !cloud.assumed && remote_end.as_ref().is_some_and(|e| !e.assumed) {
-        let r = remote_end.as_ref().unwrap();
-        let (one, many) = match (cloud.sas.len(), r.sas.len()) {
-            (1, n) if n > 1 => (Some(&cloud), Some(r)),
-            (n, 1) if n > 1 => (Some(r), Some(&cloud)),
-            _ => (None, None),
-        };
-        if let (Some(one), Some(many)) = (one, many) {
-            let sev = if any_uncovered {
-                Severity::Error
-            } else {
-                Severity::Warning
-            };
-            let standard = format!(
-                "{} === {}",
-                join_cidrs(&dedup(&c.remote_subnets)),
-                join_cidrs(&dedup(&c.local_subnets))
-            );
-            let mut msg = format!(
-                "connection {} (IKEv2): {} holds {} SAs ({}) but {} holds one ({}). {} negotiated one SA per subnet pair, which is non-standard IKEv2: a standard peer holds one SA carrying every selector (from the IDC: {}). ",
-                c.id, many.name, many.sas.len(), sa_text(many), one.name, sa_text(one), if many.device == vgw { "The VPN gateway" } else { "The IDC gateway" }, standard
-            );
-            if any_uncovered {
-                msg.push_str(&format!(
-                    "{}; {}",
-                    capitalize(&coverage_text(&ends)),
-                    fails_sentence(&all_uncovered)
-                ));
-            } else {
-                msg.push_str("Both ends still cover every configured pair, but the layouts differ and the next rekey may leave a pair without an SA");
-            }
-            let fix = format!(
-                "split connection {} into one connection per subnet pair (FAQ 5: e.g. A = {}), all with identical phase-1 settings since they share the IKE SA (`{split_cmd}`)",
-                c.id,
-                prs.first().map(pair_str).unwrap_or_default()
-            );
-            let device = if !cloud.uncovered.is_empty() {
-                vgw.clone()
-            } else if !r.uncovered.is_empty() {
-                r.device.clone()
-            } else {
-                one.device.clone()
-            };
-            let (src, dst) = traffic(&all_uncovered);
-            let mut f = Finding::new(IKEV2_SA_PER_SUBNET_PAIR, sev, 5, msg, fix)
-                .with_connection(&c.id)
-                .with_device(device)
-                .with_traffic(src, dst);
-            f.endpoints = failing_endpoints(&all_uncovered).1;
-            f.change = Some(Change::SplitConnection {
-                connection: c.id.clone(),
-            });
-            layout_error = sev == Severity::Error;
-            out.push(f);
-        }
+        f
     }
 
-    if !layout_error {
-        for e in &ends {
+    /// `IKEV2_SA_PER_SUBNET_PAIR`: IKEv2 where one end holds one SA and the other several
+    /// (both ends' SAs known); an error when a pair has no SA, else a warning.
+    fn ikev2_sa_per_pair(&self) -> Option<Finding> {
+        let (c, cloud) = (self.c, &self.cloud);
+        let r = self.remote_end.as_ref().filter(|r| !r.assumed)?;
+        if cloud.assumed {
+            return None;
+        }
+        let (one, many) = match (cloud.sas.len(), r.sas.len()) {
+            (1, n) if n > 1 => (cloud, r),
+            (n, 1) if n > 1 => (r, cloud),
+            _ => return None,
+        };
+        let sev = if self.any_uncovered {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        let standard = format!(
+            "{} === {}",
+            join_cidrs(&dedup(&c.remote_subnets)),
+            join_cidrs(&dedup(&c.local_subnets))
+        );
+        let mut msg = format!(
+            "connection {} (IKEv2): {} holds {} SAs ({}) but {} holds one ({}). {} negotiated \
+             one SA per subnet pair, which is non-standard IKEv2: a standard peer holds one SA \
+             carrying every selector (from the IDC: {}). ",
+            c.id,
+            many.name,
+            many.sas.len(),
+            many.sa_text(),
+            one.name,
+            one.sa_text(),
+            if many.device == self.vgw {
+                "The VPN gateway"
+            } else {
+                "The IDC gateway"
+            },
+            standard
+        );
+        if self.any_uncovered {
+            msg.push_str(&format!(
+                "{}; {}",
+                capitalize(&self.coverage_text()),
+                self.fails_sentence(&self.all_uncovered)
+            ));
+        } else {
+            msg.push_str(
+                "Both ends still cover every configured pair, but the layouts differ and the \
+                 next rekey may leave a pair without an SA",
+            );
+        }
+        let fix = format!(
+            "split connection {} into one connection per subnet pair (FAQ 5: e.g. A = {}), all \
+             with identical phase-1 settings since they share the IKE SA (`{}`)",
+            c.id,
+            self.prs.first().map(pair_str).unwrap_or_default(),
+            self.split_cmd
+        );
+        let device = if !cloud.uncovered.is_empty() {
+            self.vgw.clone()
+        } else if !r.uncovered.is_empty() {
+            r.device.clone()
+        } else {
+            one.device.clone()
+        };
+        let (src, dst) = Self::traffic(&self.all_uncovered);
+        let mut f = Finding::new(IKEV2_SA_PER_SUBNET_PAIR, sev, 5, msg, fix)
+            .with_connection(&c.id)
+            .with_device(device)
+            .with_traffic(src, dst);
+        f.endpoints = self.failing_endpoints(&self.all_uncovered).1;
+        f.change = Some(Change::SplitConnection {
+            connection: c.id.clone(),
+        });
+        Some(f)
+    }
+
+    /// `SA_COVERS_LESS_THAN_CONFIGURED` for each end whose known SAs leave part of its
+    /// configured pairs uncovered.
+    fn narrower(&self) -> Vec<Finding> {
+        let c = self.c;
+        let mut out = Vec::new();
+        for e in self.ends() {
             if e.uncovered.is_empty() || e.assumed {
                 continue;
             }
-            let (src, dst) = traffic(&e.uncovered);
+            let (src, dst) = Self::traffic(&e.uncovered);
             let msg = format!(
-                "{} holds SAs for connection {} ({}) that cover less than the configured subnets: {}; {}",
+                "{} holds SAs for connection {} ({}) that cover less than the configured \
+                 subnets: {}; {}",
                 e.name,
                 c.id,
-                sa_text(e),
+                e.sa_text(),
                 format_args!("not covered: {}", list_blocks(&e.uncovered)),
-                fails_sentence(&e.uncovered)
+                self.fails_sentence(&e.uncovered)
             );
-            let fix = if prs.len() > 1 {
-                format!("renegotiate connection {} so its SAs carry every configured pair; if the ends keep negotiating one SA per pair, split it into one connection per pair (`{split_cmd}`)", c.id)
+            let fix = if self.prs.len() > 1 {
+                format!(
+                    "renegotiate connection {} so its SAs carry every configured pair; if the \
+                     ends keep negotiating one SA per pair, split it into one connection per \
+                     pair (`{}`)",
+                    c.id, self.split_cmd
+                )
             } else {
-                format!("make both ends configure the same subnets for connection {} and renegotiate (reset the connection) so the SA carries them", c.id)
+                format!(
+                    "make both ends configure the same subnets for connection {} and \
+                     renegotiate (reset the connection) so the SA carries them",
+                    c.id
+                )
             };
             let mut f = Finding::error(SA_COVERS_LESS_THAN_CONFIGURED, 5, msg, fix)
                 .with_connection(&c.id)
                 .with_device(&e.device)
                 .with_traffic(src, dst);
-            f.endpoints = failing_endpoints(&e.uncovered).1;
-            layout_error = true;
+            f.endpoints = self.failing_endpoints(&e.uncovered).1;
             out.push(f);
         }
+        out
     }
 
-    if !layout_error {
-        if let Some(r) = remote_end.as_ref().filter(|r| !r.assumed || !cloud.assumed) {
-            let mirrored = |a: &SaSelectors, others: &[SaSelectors]| {
-                others
-                    .iter()
-                    .any(|o| o.local == a.remote && o.remote == a.local)
-            };
-            let lonely_cloud: Vec<String> = cloud
-                .sas
+    /// `SA_NOT_MIRRORED`: SAs whose selectors the other end holds no mirror of (when at
+    /// least one end's SAs are known).
+    fn not_mirrored(&self) -> Option<Finding> {
+        let (c, cloud) = (self.c, &self.cloud);
+        let r = self
+            .remote_end
+            .as_ref()
+            .filter(|r| !r.assumed || !cloud.assumed)?;
+        let mirrored = |a: &SaSelectors, others: &[SaSelectors]| {
+            others
                 .iter()
-                .filter(|s| !mirrored(s, r.sas))
-                .map(|s| s.describe())
-                .collect();
-            let lonely_idc: Vec<String> = r
-                .sas
+                .any(|o| o.local == a.remote && o.remote == a.local)
+        };
+        let lonely = |e: &End, other: &End| -> Vec<String> {
+            e.sas
                 .iter()
-                .filter(|s| !mirrored(s, cloud.sas))
+                .filter(|s| !mirrored(s, other.sas))
                 .map(|s| s.describe())
-                .collect();
-            if !lonely_cloud.is_empty() || !lonely_idc.is_empty() {
-                let mut parts = Vec::new();
-                if !lonely_cloud.is_empty() {
-                    parts.push(format!(
-                        "{} holds {} with no mirror on {}",
-                        cloud.name,
-                        lonely_cloud.join("; "),
-                        r.name
-                    ));
-                }
-                if !lonely_idc.is_empty() {
-                    parts.push(format!(
-                        "{} holds {} with no mirror on {}",
-                        r.name,
-                        lonely_idc.join("; "),
-                        cloud.name
-                    ));
-                }
-                let msg = format!(
-                    "the SAs of connection {} are not mirrored: {}. Traffic selectors should be the same on both ends with local and remote swapped",
-                    c.id,
-                    parts.join("; ")
-                );
-                let fix = format!("configure the same subnets on both ends of connection {} (the IDC's local = Alibaba's RemoteSubnet, its remote = LocalSubnet) and reset the connection", c.id);
-                let f = Finding::warning(SA_NOT_MIRRORED, 5, msg, fix)
-                    .with_connection(&c.id)
-                    .with_device(if lonely_cloud.is_empty() {
-                        r.device.clone()
-                    } else {
-                        vgw.clone()
-                    });
-                out.push(f);
+                .collect()
+        };
+        let lonely_cloud = lonely(cloud, r);
+        let lonely_idc = lonely(r, cloud);
+        if lonely_cloud.is_empty() && lonely_idc.is_empty() {
+            return None;
+        }
+        let mut parts = Vec::new();
+        for (e, other, l) in [(cloud, r, &lonely_cloud), (r, cloud, &lonely_idc)] {
+            if !l.is_empty() {
+                parts.push(format!(
+                    "{} holds {} with no mirror on {}",
+                    e.name,
+                    l.join("; "),
+                    other.name
+                ));
             }
         }
+        let msg = format!(
+            "the SAs of connection {} are not mirrored: {}. Traffic selectors should be the \
+             same on both ends with local and remote swapped",
+            c.id,
+            parts.join("; ")
+        );
+        let fix = format!(
+            "configure the same subnets on both ends of connection {} (the IDC's local = \
+             Alibaba's RemoteSubnet, its remote = LocalSubnet) and reset the connection",
+            c.id
+        );
+        let device = if lonely_cloud.is_empty() {
+            r.device.clone()
+        } else {
+            self.vgw.clone()
+        };
+        Some(
+            Finding::warning(SA_NOT_MIRRORED, 5, msg, fix)
+                .with_connection(&c.id)
+                .with_device(device),
+        )
     }
-    out
 }
 
+/// Where a subnet list is written: the device holding it and the text naming it
+/// (`connection vco-1`, `the ipsec entry of idc-1 for vco-1`).
+struct Place<'a> {
+    device: &'a str,
+    where_: &'a str,
+}
+
+/// `SUBNET_LISTED_TWICE` for each subnet of `list` (field `field`, on `side`) listed
+/// twice or inside another listed subnet.
 fn listed_twice(
     out: &mut Vec<Finding>,
     c: &Connection,
     list: &[Cidr],
     field: &str,
-    device: &str,
-    where_: &str,
+    place: &Place,
     side: &str,
 ) {
+    let (device, where_) = (place.device, place.where_);
     for (i, x) in list.iter().enumerate() {
         let n = x.network();
         let dup = list
@@ -764,6 +954,8 @@ fn listed_twice(
     }
 }
 
+/// `SUBNETS_OVERLAP` when `local` and `remote` (of the connection or, `what` = `ipsec
+/// entry`, of `device`'s entry) overlap.
 fn overlap(
     out: &mut Vec<Finding>,
     c: &Connection,
