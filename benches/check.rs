@@ -4,8 +4,14 @@
 //! default `20,40,80,160`, the issue's targets). Compare with the `parse` bench at the
 //! same size for the check/validate ratio.
 //!
+//! `check_estate` runs it on the estate of issue 13 (`GenParams::estate`: ordinary rule
+//! mixes, where many drops do touch VPC <-> IDC traffic), sizes from
+//! `VPNTRACE_BENCH_ESTATE_SIZES` (default `10,20,40`: today's `check` takes seconds per
+//! ten connections there and gigabytes at 160; raise the sizes as the speed work lands).
+//!
 //! `cargo bench --bench check`
 //! `VPNTRACE_BENCH_CHECK_SIZES=1,2 cargo bench --bench check`
+//! `VPNTRACE_BENCH_ESTATE_SIZES=10,20,40,80,160 cargo bench --bench check -- check_estate`
 
 use std::path::Path;
 
@@ -18,17 +24,25 @@ fn main() {
     divan::main();
 }
 
-fn sizes() -> Vec<usize> {
-    let spec =
-        std::env::var("VPNTRACE_BENCH_CHECK_SIZES").unwrap_or_else(|_| "20,40,80,160".into());
+/// Connection counts from the environment variable `var`, else `default`.
+fn sizes_from(var: &str, default: &str) -> Vec<usize> {
+    let spec = std::env::var(var).unwrap_or_else(|_| default.into());
     spec.split(',')
         .filter(|s| !s.trim().is_empty())
         .map(|s| {
             s.trim()
                 .parse()
-                .expect("VPNTRACE_BENCH_CHECK_SIZES: comma-separated connection counts")
+                .unwrap_or_else(|_| panic!("{var}: comma-separated connection counts"))
         })
         .collect()
+}
+
+fn sizes() -> Vec<usize> {
+    sizes_from("VPNTRACE_BENCH_CHECK_SIZES", "20,40,80,160")
+}
+
+fn estate_sizes() -> Vec<usize> {
+    sizes_from("VPNTRACE_BENCH_ESTATE_SIZES", "10,20,40")
 }
 
 fn load_text(name: &str, text: &str) -> (input::Topology, model::Model) {
@@ -49,5 +63,12 @@ fn check_healthy(b: Bencher) {
 fn check_generated(b: Bencher, n: usize) {
     let text = serde_json::to_string(&generate(&GenParams::scaled(n))).expect("serialises");
     let (topo, m) = load_text("gen.json", &text);
+    b.bench(|| check::check_all(black_box(&topo), black_box(&m)));
+}
+
+#[divan::bench(args = estate_sizes(), sample_count = 3, sample_size = 1)]
+fn check_estate(b: Bencher, n: usize) {
+    let text = serde_json::to_string(&generate(&GenParams::estate(n))).expect("serialises");
+    let (topo, m) = load_text("estate.json", &text);
     b.bench(|| check::check_all(black_box(&topo), black_box(&m)));
 }

@@ -2,15 +2,35 @@
 # Wall time of `vpntrace check` against `vpntrace validate` on the same file (the issue's
 # "check ≤ 5× validate" target): both commands run alternately, ROUNDS times each, so
 # that a busy moment of the machine hits both; prints the medians, the minima and their
-# ratios. Build first: `cargo build --release`.
+# ratios. Build first: `cargo build --release` (and, for a generated file,
+# `cargo build --release --example generate`).
 #
 #   benches/check_vs_validate.sh FILE [ROUNDS]
+#   benches/check_vs_validate.sh --estate N [ROUNDS]      the estate of issue 13, N sites
+#   benches/check_vs_validate.sh --reference N [ROUNDS]   the reference generator, N sites
 #
-# For the issue's file: cargo run --release --example generate -- --connections 160
-#   --seed 1 > big160.json; benches/check_vs_validate.sh big160.json 21
+# A generated file (seed 1) is written to ${TMPDIR:-/tmp}/vpntrace-{estate,reference}-N.json.
+# For the issue's files: benches/check_vs_validate.sh --reference 160 21;
+#   benches/check_vs_validate.sh --estate 40 5
 set -euo pipefail
-file=${1:?usage: benches/check_vs_validate.sh FILE [ROUNDS]}
-rounds=${2:-15}
+usage="usage: benches/check_vs_validate.sh FILE|--estate N|--reference N [ROUNDS]"
+case "${1:?$usage}" in
+  --estate | --reference)
+    preset=${1#--}
+    n=${2:?$usage}
+    shift 2
+    gen=${VPNTRACE_GEN:-$(dirname "$0")/../target/release/examples/generate}
+    [ -x "$gen" ] || { echo "no $gen: run cargo build --release --example generate" >&2; exit 2; }
+    file="${TMPDIR:-/tmp}/vpntrace-$preset-$n.json"
+    "$gen" --preset "$preset" --connections "$n" --seed 1 >"$file" 2>/dev/null
+    echo "file: $file ($(wc -c <"$file") bytes)"
+    ;;
+  *)
+    file=$1
+    shift
+    ;;
+esac
+rounds=${1:-15}
 bin=${VPNTRACE_BIN:-$(dirname "$0")/../target/release/vpntrace}
 [ -x "$bin" ] || { echo "no $bin: run cargo build --release" >&2; exit 2; }
 

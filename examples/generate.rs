@@ -6,14 +6,21 @@
 //! ```
 //!
 //! Options: `--connections N` (default 160, at most 1024), `--seed S` (default 1),
+//! `--preset reference|estate` (default `reference`: the sites of `GenParams::scaled`;
+//! `estate`: the ordinary rule mixes of `GenParams::estate`, issue 13),
 //! `--no-faults` (every site healthy), `--pretty` (indented JSON, about 1.8× larger).
+//!
+//! ```sh
+//! cargo run --release --example generate -- --preset estate --connections 40 > estate40.json
+//! ```
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use vpntrace_gen::{self as gen, GenParams, Stats};
 
-const USAGE: &str = "usage: generate [--connections N] [--seed S] [--no-faults] [--pretty]";
+const USAGE: &str = "usage: generate [--connections N] [--seed S] [--preset reference|estate] \
+                     [--no-faults] [--pretty]";
 
 fn usage(msg: &str) -> ExitCode {
     eprintln!("error: {msg}");
@@ -26,6 +33,7 @@ fn main() -> ExitCode {
     let mut seed = 1u64;
     let mut faults = true;
     let mut pretty = false;
+    let mut preset: fn(usize) -> GenParams = GenParams::scaled;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let (key, inline) = match a.split_once('=') {
@@ -47,6 +55,11 @@ fn main() -> ExitCode {
                 Some(Ok(s)) => seed = s,
                 _ => return usage("--seed needs an unsigned number"),
             },
+            "--preset" | "-p" => match value().as_deref() {
+                Some("reference") => preset = GenParams::scaled,
+                Some("estate") => preset = GenParams::estate,
+                _ => return usage("--preset needs `reference` or `estate`"),
+            },
             "--no-faults" => faults = false,
             "--pretty" => pretty = true,
             "-h" | "--help" => {
@@ -56,7 +69,7 @@ fn main() -> ExitCode {
             other => return usage(&format!("unknown argument `{other}`")),
         }
     }
-    let mut p = GenParams::scaled(connections).with_seed(seed);
+    let mut p = preset(connections).with_seed(seed);
     p.faults = faults;
     let topo = gen::generate(&p);
     let text = if pretty {

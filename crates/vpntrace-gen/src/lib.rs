@@ -28,6 +28,12 @@
 //! ingress rules (faq 4), a source NAT without exemption (faq 6), an IDC ACL dropping
 //! VPC → IDC database traffic (faq 3), a core router without a route back to the VPC
 //! (faq 4) and a pre-shared key that differs between the ends (faq 1).
+//!
+//! Those are the reference sites ([`Mix::Reference`], [`GenParams::scaled`]), whose
+//! output stays byte-identical for given parameters (benchmarks compare against earlier
+//! figures). [`GenParams::estate`] ([`Mix::Estate`], module [`estate`]) builds instead
+//! the ordinary rule mixes of a mid-size company's estate (issue 13), with the same
+//! connections, faults and flows.
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -40,6 +46,8 @@ use vpntrace::input::{
     VpnRoute, VpnRouteType,
 };
 use vpntrace::net::addr::{Cidr, Ports, Protocol};
+
+pub mod estate;
 
 /// The largest number of connections the address plan holds (one /22 of 172.16.0.0/12 each).
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -67,6 +75,32 @@ pub struct GenParams {
     pub forward_rules_per_gateway: usize,
     /// Plant the handful of faults described in the module documentation.
     pub faults: bool,
+    /// Which shape each site has: the reference sites above, or an ordinary estate.
+    pub mix: Mix,
+}
+
+/// The shape of every site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mix {
+    /// Four vSwitches, four security groups, three IDC hosts; VPC <-> IDC traffic is only
+    /// ever dropped by a planted fault (the module documentation's reference sites).
+    Reference,
+    /// A mid-size company's VPN estate ([`GenParams::estate`], module [`estate`]): eight
+    /// vSwitches whose instances share one security group of accepts and drops at varied
+    /// priorities, peers inside the IDC range, several protocols and port ranges; many IDC
+    /// hosts behind a firewall whose forward chain has /32 destinations and port ranges,
+    /// and a dozen NAT rules. Some VPC <-> IDC traffic is dropped on purpose.
+    Estate(EstateMix),
+}
+
+/// What only [`Mix::Estate`] sites have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EstateMix {
+    /// IDC hosts per site (at least 8: one per IDC subnet).
+    pub idc_hosts: usize,
+    /// NAT rules per IDC gateway (at least 4: published services, an exemption for the
+    /// VPC, source NAT to the internet).
+    pub nat_rules: usize,
 }
 
 impl GenParams {
@@ -82,6 +116,31 @@ impl GenParams {
             sg_extra_rules: 8,
             forward_rules_per_gateway: 111,
             faults: true,
+            mix: Mix::Reference,
+        }
+    }
+
+    /// The estate of issue 13 at `connections` sites, seed 1: per site 8 vSwitches × 12
+    /// instances sharing one security group of about 24 rules, 40 IDC hosts, an IDC
+    /// firewall of 120 forward rules, 12 NAT rules and 150 VRouter routes that lead
+    /// elsewhere (140 in the site's custom table, 10 in the system table). The planted
+    /// faults are those of the reference sites.
+    pub fn estate(connections: usize) -> GenParams {
+        GenParams {
+            connections,
+            seed: 1,
+            connections_per_vpn_gateway: 64,
+            instances_per_connection: 96,
+            // 0.0.0.0/0, the IDC and 140 routes to partner and internet space
+            custom_routes_per_connection: 142,
+            system_routes_per_connection: 10,
+            sg_extra_rules: 2,
+            forward_rules_per_gateway: 120,
+            faults: true,
+            mix: Mix::Estate(EstateMix {
+                idc_hosts: 40,
+                nat_rules: 12,
+            }),
         }
     }
     pub fn with_seed(mut self, seed: u64) -> GenParams {
@@ -327,8 +386,15 @@ struct Gen {
     plan: Vec<(Fault, usize)>,
 }
 
+/// A site's connection, as its IDC gateway needs it.
+pub(crate) struct Conn {
+    pub(crate) vgw_id: String,
+    pub(crate) vgw_ip: Cidr,
+    pub(crate) ipsec: DeviceIpsec,
+}
+
 /// What a site's cloud side exposes for flows.
-struct SiteIds {
+pub(crate) struct SiteIds {
     app_instance: String,
     web_instance: String,
     db_instance: String,
@@ -387,7 +453,12 @@ impl Gen {
         let mut by_site: Vec<(usize, SiteIds)> = Vec::new();
         for k in 0..n {
             let mut rk = Rng::new(splitmix(self.p.seed ^ splitmix(k as u64 + 1)));
-            let ids = self.site(&mut rk, Site::new(k), k / per, &system_id, &nat_gw);
+            let ids = match self.p.mix {
+                Mix::Reference => self.site(&mut rk, Site::new(k), k / per, &system_id, &nat_gw),
+                Mix::Estate(e) => {
+                    self.estate_site(&mut rk, Site::new(k), k / per, &system_id, &nat_gw, e)
+                }
+            };
             // The site's share of the system table: CEN / transit routes to other regions.
             for _ in 0..self.p.system_routes_per_connection {
                 let dest = unique_dest(&mut rk, &mut system_dests, partner_dest);
@@ -414,12 +485,17 @@ impl Gen {
         self.topo.cloud.route_tables.insert(0, system);
         self.flows(first.expect("at least one site"), &by_site);
         let stats = Stats::of(&self.topo);
+        let estate = matches!(self.p.mix, Mix::Estate(_));
         self.topo.name = format!(
-            "generated: {} IPsec connections from one VPC to {} IDC sites (seed {})",
-            n, n, self.p.seed
+            "generated{}: {} IPsec connections from one VPC to {} IDC sites (seed {})",
+            if estate { " estate" } else { "" },
+            n,
+            n,
+            self.p.seed
         );
         let mut desc = format!(
-            "Generated by vpntrace-gen for benchmarks: {stats}. Site 0 ({}) is healthy.",
+            "Generated by vpntrace-gen for benchmarks{}: {stats}. Site 0 ({}) is healthy.",
+            if estate { " (estate rule mix)" } else { "" },
             Site::new(0).dev("*")
         );
         for (f, k) in &self.plan {
@@ -430,6 +506,8 @@ impl Gen {
                 match f {
                     Fault::MissingVpcRoute =>
                         "its custom route table has no route to the IDC (faq 3)",
+                    Fault::SgWithoutIngress if estate =>
+                        "its security group has no ingress rule (faq 4)",
                     Fault::SgWithoutIngress => "its web security group has no ingress rule (faq 4)",
                     Fault::NatWithoutExemption =>
                         "its gateway source-NATs the IDC without a no-NAT rule for the VPC (faq 6)",
@@ -529,7 +607,6 @@ impl Gen {
 
     /// One site: its cloud side, its connection and its IDC.
     fn site(&mut self, r: &mut Rng, s: Site, vgw: usize, system_id: &str, nat_gw: &str) -> SiteIds {
-        let k = s.k;
         let enterprise = r.chance(15);
         let multi = r.chance(15);
         let vendor = VENDORS[r.below(VENDORS.len() as u64) as usize];
@@ -586,6 +663,48 @@ impl Gen {
         inst(self, r, 3, 10, vec![sg[1].clone(), sg[3].clone()]);
         inst(self, r, 3, 11, vec![sg[1].clone(), sg[3].clone()]);
 
+        let (local, remote): (Vec<Cidr>, Vec<Cidr>) = if multi {
+            (
+                (0..4).map(|i| s.vsw(i)).collect(),
+                vec![net(s.idc, 23), s.idc_net(2), net(s.idc + 3 * 256, 24)],
+            )
+        } else {
+            (vec![s.cloud_block()], vec![s.idc_block()])
+        };
+        let Conn {
+            vgw_id,
+            vgw_ip,
+            ipsec,
+        } = self.connection(r, &s, vgw, multi, vendor.1, local, remote.clone());
+
+        // The site's custom route table.
+        let table = self.custom_table(r, &s, vtb, &vgw_id, &remote, &fw, nat_gw);
+        self.topo.cloud.route_tables.push(table);
+
+        // The IDC.
+        self.idc(r, &s, vendor, vgw_ip, ipsec);
+
+        SiteIds {
+            app_instance: app[0].clone(),
+            web_instance: web[0].clone(),
+            db_instance: db[0].clone(),
+        }
+    }
+
+    /// A site's IPsec connection (both ends mirrored, or with the planted PSK mismatch)
+    /// and its VPN gateway routes; returns what the IDC gateway needs.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn connection(
+        &mut self,
+        r: &mut Rng,
+        s: &Site,
+        vgw: usize,
+        multi: bool,
+        interface: &str,
+        local: Vec<Cidr>,
+        remote: Vec<Cidr>,
+    ) -> Conn {
+        let k = s.k;
         // The connection.
         let vgw_id = self.topo.cloud.vpn_gateways[vgw].id.clone();
         let vgw_ip = self.topo.cloud.vpn_gateways[vgw].public_ip;
@@ -596,14 +715,6 @@ impl Gen {
             ip: cgw_ip,
         });
         let vco = self.id(r, "vco-bp1", 22);
-        let (local, remote): (Vec<Cidr>, Vec<Cidr>) = if multi {
-            (
-                (0..4).map(|i| s.vsw(i)).collect(),
-                vec![net(s.idc, 23), s.idc_net(2), net(s.idc + 3 * 256, 24)],
-            )
-        } else {
-            (vec![s.cloud_block()], vec![s.idc_block()])
-        };
         let ikev1 = !multi && r.chance(20);
         let enc = *r.pick(&["aes", "aes192", "aes256", "aes256"]);
         let integ = *r.pick(&["sha1", "sha256", "sha256", "sha384"]);
@@ -680,15 +791,10 @@ impl Gen {
             });
         }
 
-        // The site's custom route table.
-        let table = self.custom_table(r, &s, vtb, &vgw_id, &remote, &fw, nat_gw);
-        self.topo.cloud.route_tables.push(table);
-
-        // The IDC.
         let ipsec = DeviceIpsec {
             connection: vco,
             mode: IpsecMode::Policy,
-            interface: Some(vendor.1.to_string()),
+            interface: Some(interface.to_string()),
             peer: Some(vgw_ip),
             local_subnets: remote.clone(),
             remote_subnets: local.clone(),
@@ -711,12 +817,10 @@ impl Gen {
                 }]
             }),
         };
-        self.idc(r, &s, vendor, vgw_ip, ipsec);
-
-        SiteIds {
-            app_instance: app[0].clone(),
-            web_instance: web[0].clone(),
-            db_instance: db[0].clone(),
+        Conn {
+            vgw_id,
+            vgw_ip,
+            ipsec,
         }
     }
 
@@ -968,30 +1072,8 @@ impl Gen {
         let cloud = s.cloud_block();
         let any = net(0, 0);
         let transit = s.transit();
-        let rid = |chain: &str, n: usize| match style {
-            "iptables" => format!("{}-{n}", chain.to_uppercase()),
-            "line" => format!("{}_access line {n}", chain),
-            "policy" => format!("policy {}", n + if chain == "input" { 900 } else { 0 }),
-            _ => format!("{chain} rule {}", n * 5),
-        };
-        let rule = |id: String,
-                    action: Action,
-                    src: Option<Cidr>,
-                    dst: Option<Cidr>,
-                    proto: Protocol,
-                    dport: Ports,
-                    in_i: Option<&str>,
-                    out_i: Option<&str>| FilterRule {
-            id: Some(id),
-            action,
-            source: src,
-            destination: dst,
-            protocol: proto,
-            source_ports: Ports::ANY,
-            destination_ports: dport,
-            in_interface: in_i.map(str::to_string),
-            out_interface: out_i.map(str::to_string),
-        };
+        let rid = |chain: &str, n: usize| rule_id(style, chain, n);
+        let rule = filter_rule;
 
         // Forward chain.
         let want = self.p.forward_rules_per_gateway.max(2);
@@ -1132,43 +1214,7 @@ impl Gen {
                 Some(out_if),
             ));
         }
-        let peer = Some(vgw_ip);
-        let mgmt = Some(s.idc_net(3));
-        let (o, n) = (Some(out_if), Some(in_if));
-        type InputRule<'a> = (Action, Option<Cidr>, Protocol, u16, Option<&'a str>);
-        let input_spec: [InputRule; 8] = [
-            // IKE, NAT-T and ESP from the VPN gateway
-            (A, peer, Udp, 500, o),
-            (A, peer, Udp, 4500, o),
-            (A, peer, All, 0, o),
-            // monitoring and bastion access from the VPC, through the tunnel
-            (A, Some(cloud), All, 0, o),
-            (A, mgmt, Tcp, 22, n),
-            (A, mgmt, Tcp, 443, n),
-            (A, Some(idc), Icmp, 0, n),
-            (D, None, Tcp, 22, o),
-        ];
-        let input = input_spec
-            .iter()
-            .enumerate()
-            .map(|(i, &(act, src, proto, port, in_i))| {
-                let ports = if port == 0 {
-                    Ports::ANY
-                } else {
-                    Ports::single(port)
-                };
-                rule(
-                    rid("input", i + 1),
-                    act,
-                    src,
-                    None,
-                    proto,
-                    ports,
-                    in_i,
-                    None,
-                )
-            })
-            .collect();
+        let input = input_chain(style, out_if, in_if, vgw_ip, cloud, idc, s.idc_net(3));
 
         // NAT: exemption + source NAT, no NAT at all, or exemption + a published service.
         let nid = |n: usize| match style {
@@ -1310,6 +1356,93 @@ impl Gen {
         devices.push(host("db01", s.idc + 512 + 15, 24, s.idc + 512 + 1));
         devices.push(host("ops01", s.idc + 768 + 10, 25, s.idc + 768 + 1));
     }
+}
+
+/// A filter rule's id in the style of the gateway's vendor.
+pub(crate) fn rule_id(style: &str, chain: &str, n: usize) -> String {
+    match style {
+        "iptables" => format!("{}-{n}", chain.to_uppercase()),
+        "line" => format!("{}_access line {n}", chain),
+        "policy" => format!("policy {}", n + if chain == "input" { 900 } else { 0 }),
+        _ => format!("{chain} rule {}", n * 5),
+    }
+}
+
+/// A filter rule on destination ports only.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn filter_rule(
+    id: String,
+    action: Action,
+    src: Option<Cidr>,
+    dst: Option<Cidr>,
+    proto: Protocol,
+    dport: Ports,
+    in_i: Option<&str>,
+    out_i: Option<&str>,
+) -> FilterRule {
+    FilterRule {
+        id: Some(id),
+        action,
+        source: src,
+        destination: dst,
+        protocol: proto,
+        source_ports: Ports::ANY,
+        destination_ports: dport,
+        in_interface: in_i.map(str::to_string),
+        out_interface: out_i.map(str::to_string),
+    }
+}
+
+/// An IDC gateway's input chain: IKE, NAT-T and ESP from the VPN gateway, monitoring
+/// from the VPC, bastion access from the management subnet, SSH from outside dropped.
+pub(crate) fn input_chain(
+    style: &str,
+    out_if: &str,
+    in_if: &str,
+    vgw_ip: Cidr,
+    cloud: Cidr,
+    idc: Cidr,
+    mgmt: Cidr,
+) -> Vec<FilterRule> {
+    use Action::{Accept as A, Drop as D};
+    use Protocol::{All, Icmp, Tcp, Udp};
+    let peer = Some(vgw_ip);
+    let mgmt = Some(mgmt);
+    let (o, n) = (Some(out_if), Some(in_if));
+    type InputRule<'a> = (Action, Option<Cidr>, Protocol, u16, Option<&'a str>);
+    let input_spec: [InputRule; 8] = [
+        // IKE, NAT-T and ESP from the VPN gateway
+        (A, peer, Udp, 500, o),
+        (A, peer, Udp, 4500, o),
+        (A, peer, All, 0, o),
+        // monitoring and bastion access from the VPC, through the tunnel
+        (A, Some(cloud), All, 0, o),
+        (A, mgmt, Tcp, 22, n),
+        (A, mgmt, Tcp, 443, n),
+        (A, Some(idc), Icmp, 0, n),
+        (D, None, Tcp, 22, o),
+    ];
+    input_spec
+        .iter()
+        .enumerate()
+        .map(|(i, &(act, src, proto, port, in_i))| {
+            let ports = if port == 0 {
+                Ports::ANY
+            } else {
+                Ports::single(port)
+            };
+            filter_rule(
+                rule_id(style, "input", i + 1),
+                act,
+                src,
+                None,
+                proto,
+                ports,
+                in_i,
+                None,
+            )
+        })
+        .collect()
 }
 
 fn entry(id: String, dest: Cidr, kind: NextHopKind, hop: Option<String>) -> RouteEntry {
