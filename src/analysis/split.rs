@@ -30,6 +30,7 @@ use serde::Serialize;
 
 use crate::analysis::salayout;
 use crate::engine::trace::{self, Disposition, FlowQuery};
+use crate::findings::code::Code;
 use crate::findings::finding::{Finding, FlowDirection};
 use crate::input::error::InputError;
 use crate::input::{self, ConnStatus, DeviceKind, VpnRouteType};
@@ -272,7 +273,7 @@ pub struct Outcome {
 /// The failure of a trace, as `trace` reports it.
 #[derive(Clone, Debug, Serialize)]
 pub struct CauseRef {
-    pub code: &'static str,
+    pub code: Code,
     pub faq: u8,
     pub device: Option<String>,
     pub rule: Option<String>,

@@ -2,4 +2,5 @@
 //! typed changes that fix them.
 
 pub mod cause;
+pub mod code;
 pub mod finding;

@@ -282,7 +282,7 @@ pub fn split_text(p: &SplitPlan) -> String {
                     && f.after
                         .cause
                         .as_ref()
-                        .is_some_and(|c| c.code != crate::findings::cause::SA_NOT_COVERING)
+                        .is_some_and(|c| c.code != crate::findings::code::Code::SaNotCovering)
             })
         {
             let _ = writeln!(
