@@ -97,7 +97,6 @@ codes! {
     VpnRouteNotPublished = "VPN_ROUTE_NOT_PUBLISHED", faq [3, 4], Error, ["trace", "check", "split"], "the VPN gateway has the route but it is not published to the VPC";
     VrouterRouteElsewhere = "VROUTER_ROUTE_ELSEWHERE", faq [3, 4], Error, ["trace", "check", "split"], "the VRouter's best route leads somewhere other than the VPN gateway";
     VpnGatewayNoRoute = "VPN_GATEWAY_NO_ROUTE", faq [3, 4], Error, ["trace", "check", "split"], "the VPN gateway has no policy or destination route for the packet";
-    TrafficOutsideConnection = "TRAFFIC_OUTSIDE_CONNECTION", faq [3, 4], Error, ["trace", "check", "split"], "traffic is routed into a connection whose subnets do not include it";
     IdcEndpointMissing = "IDC_ENDPOINT_MISSING", faq [3, 4], Error, ["trace", "check", "split"], "no on-prem device terminates the connection";
     SgEgressDrop = "SG_EGRESS_DROP", faq [3, 4], Error, ["trace", "check", "split"], "the instance's security groups drop the packet on its way out";
     SgIngressDrop = "SG_INGRESS_DROP", faq [3, 4], Error, ["trace", "check", "split"], "the instance's security groups drop the packet on its way in";
@@ -112,7 +111,7 @@ codes! {
     LeftModelledNetwork = "LEFT_MODELLED_NETWORK", faq [3, 4], Error, ["trace", "check", "split"], "a packet for a modelled destination leaves the modelled network";
     ConnectionSpaceUnused = "CONNECTION_SPACE_UNUSED", faq [3, 5], Warning, ["check"], "a connection is configured for address space no vSwitch or IDC subnet holds";
     // faq 5: SA layout (check, split, logs)
-    SaNotCovering = "SA_NOT_COVERING", faq [5], Error, ["trace", "check", "split"], "the connection includes the flow but no negotiated SA carries it";
+    SaNotCovering = "SA_NOT_COVERING", faq [5, 3, 4], Error, ["trace", "check", "split"], "a packet routed into a connection finds no SA that carries it";
     IkeV1MultipleSubnetPairs = "IKEV1_MULTIPLE_SUBNET_PAIRS", faq [5], Error, ["check", "split"], "an IKEv1 connection lists several subnet pairs";
     IkeV2SaPerSubnetPair = "IKEV2_SA_PER_SUBNET_PAIR", faq [5], Error, ["check", "split"], "IKEv2: one end holds one SA per subnet pair, the other one SA for all";
     SaCoversLessThanConfigured = "SA_COVERS_LESS_THAN_CONFIGURED", faq [5], Error, ["check", "split"], "an end's SAs leave part of its configured subnets without an SA";
@@ -148,6 +147,13 @@ impl Code {
             .iter()
             .find(|i| i.name.eq_ignore_ascii_case(s.trim()))
             .map(|i| i.code)
+    }
+    /// The code an old name was renamed to (`PSK_MISMATCH` → `IKE_PSK_MISMATCH`).
+    pub fn renamed(s: &str) -> Option<Code> {
+        RENAMED
+            .iter()
+            .find(|(old, _)| old.eq_ignore_ascii_case(s.trim()))
+            .map(|&(_, new)| new)
     }
     /// Codes whose names are close to `s` (for an unknown name): those sharing a word
     /// with it or within a small edit distance, best first, at most five.

@@ -1,5 +1,6 @@
 //! Output: human text and stable JSON. The engine returns data; only this layer formats.
 
+pub mod explain;
 pub mod logs;
 pub mod split;
 
