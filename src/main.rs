@@ -96,6 +96,14 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// What a finding code means, its FAQ case, how it is detected, an example and the
+    /// fix; without a code, the list of every code.
+    Explain {
+        /// A code such as IKE_PSK_MISMATCH (any case).
+        code: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 fn style() -> Style {
@@ -120,6 +128,34 @@ fn at_exit<T>(x: T) {
 fn usage(msg: &str) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(2)
+}
+
+/// `vpntrace explain [CODE]`: exit 2 on an unknown code, naming the close ones.
+fn explain(code: Option<&str>, format: Format) -> Result<ExitCode, ExitCode> {
+    use vpntrace::findings::code::Code;
+    let Some(name) = code else {
+        match format {
+            Format::Json => print!("{}", render::json(&render::explain::list_json())),
+            Format::Text => print!("{}", render::explain::list_text(style())),
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(c) = Code::lookup(name) else {
+        let close: Vec<&str> = Code::close_to(name).iter().map(|c| c.as_str()).collect();
+        let hint = if let Some(new) = Code::renamed(name) {
+            format!("it was renamed {new} (one code per cause in trace, check and logs)")
+        } else if close.is_empty() {
+            "`vpntrace explain` lists every code".to_string()
+        } else {
+            format!("close matches: {}", close.join(", "))
+        };
+        return Err(usage(&format!("unknown code `{name}`; {hint}")));
+    };
+    match format {
+        Format::Json => print!("{}", render::json(&render::explain::explain_json(c.info()))),
+        Format::Text => print!("{}", render::explain::explain_text(c.info(), style())),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -244,6 +280,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             at_exit(load(&topology)?);
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Explain { code, format } => explain(code.as_deref(), format),
         Cmd::Graph { topology, .. } => {
             let m = load(&topology)?;
             print!("{}", vpntrace::graph::DeviceGraph::build(&m).to_dot(&m));

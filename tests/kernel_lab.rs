@@ -80,12 +80,21 @@ fn netns_list() -> Vec<String> {
 }
 
 fn remove_namespaces(pred: impl Fn(&str) -> bool) {
-    let names: Vec<String> = netns_list().into_iter().filter(|n| n.starts_with("vtlab-") && pred(n)).collect();
+    let names: Vec<String> = netns_list()
+        .into_iter()
+        .filter(|n| n.starts_with("vtlab-") && pred(n))
+        .collect();
     if names.is_empty() {
         return;
     }
     let batch: String = names.iter().map(|n| format!("netns del {n}\n")).collect();
-    if let Ok(mut c) = Command::new("ip").args(["-force", "-batch", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
+    if let Ok(mut c) = Command::new("ip")
+        .args(["-force", "-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
         let _ = c.stdin.take().unwrap().write_all(batch.as_bytes());
         let _ = c.wait();
     }
@@ -94,42 +103,74 @@ fn remove_namespaces(pred: impl Fn(&str) -> bool) {
 /// Stale namespaces of earlier runs whose process is gone.
 fn remove_stale() {
     remove_namespaces(|n| {
-        let pid = n.trim_start_matches("vtlab-").split('-').next().unwrap_or("");
-        pid.parse::<u32>().map_or(true, |p| !Path::new(&format!("/proc/{p}")).exists())
+        let pid = n
+            .trim_start_matches("vtlab-")
+            .split('-')
+            .next()
+            .unwrap_or("");
+        pid.parse::<u32>()
+            .map_or(true, |p| !Path::new(&format!("/proc/{p}")).exists())
     });
 }
 
 fn netns_available(pid: u32) -> Result<(), String> {
     for tool in ["ip", "iptables-restore", "iptables-save"] {
-        let ok = Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
-            || Command::new(tool).arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+        let ok = Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+            || Command::new(tool)
+                .arg("-V")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok();
         if !ok {
-            return Err(format!("`{tool}` is not installed (apt-get install iproute2 iptables)"));
+            return Err(format!(
+                "`{tool}` is not installed (apt-get install iproute2 iptables)"
+            ));
         }
     }
     if python().is_none() {
         return Err("python3 is not installed".into());
     }
     let name = format!("vtlab-{pid}-probe");
-    let out = Command::new("ip").args(["netns", "add", &name]).output().map_err(|e| format!("cannot run `ip`: {e}"))?;
+    let out = Command::new("ip")
+        .args(["netns", "add", &name])
+        .output()
+        .map_err(|e| format!("cannot run `ip`: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "`ip netns add` failed (not root, or no network namespaces here): {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    let ipt = Command::new("ip").args(["netns", "exec", &name, "iptables-save"]).output();
+    let ipt = Command::new("ip")
+        .args(["netns", "exec", &name, "iptables-save"])
+        .output();
     let _ = Command::new("ip").args(["netns", "del", &name]).output();
     match ipt {
         Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => Err(format!("iptables does not work in a namespace: {}", String::from_utf8_lossy(&o.stderr).trim())),
+        Ok(o) => Err(format!(
+            "iptables does not work in a namespace: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
         Err(e) => Err(format!("iptables does not work in a namespace: {e}")),
     }
 }
 
 fn python() -> Option<String> {
     for p in ["/usr/bin/python3", "python3"] {
-        if Command::new(p).arg("-c").arg("pass").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success()) {
+        if Command::new(p)
+            .arg("-c")
+            .arg("pass")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
             return Some(p.to_string());
         }
     }
@@ -137,7 +178,10 @@ fn python() -> Option<String> {
 }
 
 fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
 }
 
 /// One compared probe.
@@ -162,7 +206,9 @@ struct TopoResult {
 }
 
 fn shell_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c)) {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{s}'")
@@ -181,7 +227,12 @@ fn trace_args(lab: &Lab, file: &Path, p: &Probe) -> Vec<String> {
         p.proto.name().into(),
     ];
     if p.proto.has_ports() {
-        a.extend(["--port".into(), p.dport.to_string(), "--source-port".into(), p.sport.to_string()]);
+        a.extend([
+            "--port".into(),
+            p.dport.to_string(),
+            "--source-port".into(),
+            p.sport.to_string(),
+        ]);
     }
     if let Some(i) = &p.ingress {
         a.extend(["--ingress".into(), i.clone()]);
@@ -229,13 +280,20 @@ fn run_agent(py: &str, agent: &Path, plan: &Value, limit: Duration) -> Result<Va
     }
     let out = reader.join().unwrap_or_default();
     let err = ereader.join().unwrap_or_default();
-    serde_json::from_str(out.trim()).map_err(|e| format!("agent output is not JSON ({e}): {out} {err}"))
+    serde_json::from_str(out.trim())
+        .map_err(|e| format!("agent output is not JSON ({e}): {out} {err}"))
 }
 
 fn run_topology(topo: usize, lab: &Lab, ctx: &Ctx) -> TopoResult {
     let t0 = Instant::now();
     let file = ctx.out_dir.join(format!("topo-{topo:03}.json"));
-    let mut res = TopoResult { topo, file: file.clone(), rows: Vec::new(), error: None, ms: 0 };
+    let mut res = TopoResult {
+        topo,
+        file: file.clone(),
+        rows: Vec::new(),
+        error: None,
+        ms: 0,
+    };
     let description = "Generated by tests/kernel_lab.rs (kernel lab, issue 11): an on-prem topology that the lab also builds in Linux network namespaces. The cloud part is a placeholder no probe touches.";
     let json = lab.topology_json(description);
     if let Err(e) = std::fs::write(&file, serde_json::to_string_pretty(&json).unwrap()) {
@@ -246,7 +304,10 @@ fn run_topology(topo: usize, lab: &Lab, ctx: &Ctx) -> TopoResult {
     match v {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
-            res.error = Some(format!("the generated topology does not validate: {}", String::from_utf8_lossy(&o.stderr).trim()));
+            res.error = Some(format!(
+                "the generated topology does not validate: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ));
             return res;
         }
         Err(e) => {
@@ -256,7 +317,11 @@ fn run_topology(topo: usize, lab: &Lab, ctx: &Ctx) -> TopoResult {
     }
     let prefix = format!("{}{topo}", ctx.prefix);
     let plan = lab.plan(&prefix, PROBE_TIMEOUT_MS);
-    std::fs::write(file.with_extension("plan.json"), serde_json::to_string_pretty(&plan).unwrap()).ok();
+    std::fs::write(
+        file.with_extension("plan.json"),
+        serde_json::to_string_pretty(&plan).unwrap(),
+    )
+    .ok();
     let obs = run_agent(&ctx.python, &ctx.agent, &plan, Duration::from_secs(120));
     // Whatever happened, nothing of this topology stays.
     remove_namespaces(|n| n.starts_with(&format!("{prefix}-")));
@@ -288,7 +353,13 @@ fn run_topology(topo: usize, lab: &Lab, ctx: &Ctx) -> TopoResult {
             Err(e) => vpntrace_outcome(lab, p, false, "", &e.to_string()),
         };
         let class = classify(lab, p, &kernel, &vpn);
-        let command = format!("vpntrace {}", args.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "));
+        let command = format!(
+            "vpntrace {}",
+            args.iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         res.rows.push(Row {
             topo,
             probe: i,
@@ -315,7 +386,10 @@ struct Ctx {
 
 fn excused(r: &Row) -> Option<&'static str> {
     let text = format!("{} {} {}", r.note, r.kernel, r.vpntrace);
-    KNOWN_MODELLING_CHOICES.iter().find(|(pat, _)| text.contains(pat)).map(|(_, why)| *why)
+    KNOWN_MODELLING_CHOICES
+        .iter()
+        .find(|(pat, _)| text.contains(pat))
+        .map(|(_, why)| *why)
 }
 
 #[test]
@@ -330,13 +404,20 @@ fn kernel_lab() {
         skip(&why);
         return;
     }
-    let _guard = NsGuard { prefix: format!("vtlab-{pid}-") };
+    let _guard = NsGuard {
+        prefix: format!("vtlab-{pid}-"),
+    };
     let seed = env_num("VPNTRACE_LAB_SEED", 11);
     let n_random = env_num("VPNTRACE_LAB_TOPOLOGIES", 44) as usize;
     let jobs = env_num("VPNTRACE_LAB_JOBS", 8).max(1) as usize;
-    let bin = std::env::var("VPNTRACE_BIN").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(env!("CARGO_BIN_EXE_vpntrace")));
+    let bin = std::env::var("VPNTRACE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_BIN_EXE_vpntrace")));
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| manifest.join("target"));
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| manifest.join("target"));
     let out_dir = target.join("kernel-lab").join(format!("seed-{seed}"));
     let _ = std::fs::remove_dir_all(&out_dir);
     std::fs::create_dir_all(&out_dir).expect("create target/kernel-lab");
@@ -394,11 +475,16 @@ fn kernel_lab() {
             }
             if let Some(why) = excused(row) {
                 excused_n += 1;
-                report.push_str(&format!("  (known modelling choice: {why}) {}\n", row.command));
+                report.push_str(&format!(
+                    "  (known modelling choice: {why}) {}\n",
+                    row.command
+                ));
                 continue;
             }
             keep = true;
-            let c = classes.entry(row.class.clone()).or_insert((0, format!("topology {} probe {}", row.topo, row.probe)));
+            let c = classes
+                .entry(row.class.clone())
+                .or_insert((0, format!("topology {} probe {}", row.topo, row.probe)));
             c.0 += 1;
             report.push_str(&format!(
                 "DISAGREE seed {seed} topology {} probe {}{}\n  class: {}\n  {}\n  kernel:   {}\n  vpntrace: {}\n  kernel counters: {} (client: {})\n",
@@ -425,8 +511,14 @@ fn kernel_lab() {
         let ok = agree(&row.kernel, &row.vpntrace);
         for (side, d) in [("forward", &row.kernel.fwd), ("return", &row.kernel.ret)] {
             let key = match d {
-                compare::Disp::Dropped { at } => format!("{side} dropped ({})", at[0].1.split(':').take(2).collect::<Vec<_>>().join(":")),
-                compare::Disp::Delivered { rewritten, .. } => format!("{side} delivered{}", if *rewritten { " (rewritten)" } else { "" }),
+                compare::Disp::Dropped { at } => format!(
+                    "{side} dropped ({})",
+                    at[0].1.split(':').take(2).collect::<Vec<_>>().join(":")
+                ),
+                compare::Disp::Delivered { rewritten, .. } => format!(
+                    "{side} delivered{}",
+                    if *rewritten { " (rewritten)" } else { "" }
+                ),
                 compare::Disp::Exits { .. } => format!("{side} exits_network"),
                 compare::Disp::Loop => format!("{side} loop"),
                 compare::Disp::Lost(_) => format!("{side} lost"),
@@ -453,9 +545,16 @@ fn kernel_lab() {
     ));
     say(&format!(
         "kernel outcomes (probes, of which vpntrace agrees): {}",
-        tally.iter().map(|(k, (n, a))| format!("{k}: {n} ({a})")).collect::<Vec<_>>().join(", ")
+        tally
+            .iter()
+            .map(|(k, (n, a))| format!("{k}: {n} ({a})"))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
-    say(&format!("files of topologies with a disagreement: {}", out_dir.display()));
+    say(&format!(
+        "files of topologies with a disagreement: {}",
+        out_dir.display()
+    ));
     for f in &failures {
         say(&format!("ERROR {f}"));
     }
@@ -467,7 +566,14 @@ fn kernel_lab() {
         }
     }
     say("==================================================================");
-    assert!(failures.is_empty(), "kernel lab: {} topologies could not be run (see above)", failures.len());
+    assert!(
+        failures.is_empty(),
+        "kernel lab: {} topologies could not be run (see above)",
+        failures.len()
+    );
     assert!(probes >= 1, "kernel lab ran no probe");
-    assert_eq!(disagreements, 0, "kernel lab: {disagreements} of {probes} probes disagree with the kernel (see above)");
+    assert_eq!(
+        disagreements, 0,
+        "kernel lab: {disagreements} of {probes} probes disagree with the kernel (see above)"
+    );
 }

@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use vpntrace::analysis::logs::{self, LogReport};
+use vpntrace::findings::code::Code;
 use vpntrace::findings::finding::Severity;
 use vpntrace::input::swanctl;
 
@@ -18,9 +19,9 @@ fn data() -> PathBuf {
 struct Case {
     name: &'static str,
     /// The one error code each log shows (None: no error at all).
-    error: Option<&'static str>,
+    error: Option<Code>,
     /// The warning the log shows (faq 5 layouts of the ok cases).
-    warning: Option<&'static str>,
+    warning: Option<Code>,
     /// Text a cited line of cloud.log / idc.log must contain: the line that shows it.
     cloud_line: &'static str,
     idc_line: &'static str,
@@ -33,7 +34,7 @@ struct Case {
 const CASES: &[Case] = &[
     Case {
         name: "id_mismatch",
-        error: Some(logs::IKE_ID_MISMATCH),
+        error: Some(Code::IkeIdMismatch),
         warning: None,
         cloud_line: "no matching peer config found",
         idc_line: "received AUTHENTICATION_FAILED notify error",
@@ -42,7 +43,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "ike_version_mismatch",
-        error: Some(logs::IKE_VERSION_MISMATCH),
+        error: Some(Code::IkeVersionMismatch),
         warning: None,
         cloud_line: "no IKE config found",
         idc_line: "received NO_PROPOSAL_CHOSEN error notify",
@@ -51,7 +52,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "mode_mismatch_ikev1",
-        error: Some(logs::IKE_MODE_MISMATCH),
+        error: Some(Code::IkeModeMismatch),
         warning: None,
         cloud_line: "none allows pre-shared key authentication using Aggressive Mode",
         idc_line: "received AUTHENTICATION_FAILED error notify",
@@ -61,7 +62,7 @@ const CASES: &[Case] = &[
     Case {
         name: "ok_ikev1_multi_subnet",
         error: None,
-        warning: Some(logs::SUBNETS_WITHOUT_SA),
+        warning: Some(Code::SubnetsWithoutSa),
         cloud_line: "config: 172.30.128.0/17, received: 10.0.0.0/8 => no match",
         idc_line: " 172.30.128.0/17",
         cloud_says: "also lists 172.30.128.0/17 (this side)",
@@ -79,7 +80,7 @@ const CASES: &[Case] = &[
     Case {
         name: "ok_ikev2_split_children",
         error: None,
-        warning: Some(logs::MULTIPLE_CHILD_SAS),
+        warning: Some(Code::MultipleChildSas),
         cloud_line: "CHILD_SA net{2} established",
         idc_line: "CHILD_SA net-172{2} established",
         cloud_says: "carries 2 CHILD_SAs",
@@ -87,7 +88,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "peer_not_responding",
-        error: Some(logs::PEER_NOT_RESPONDING),
+        error: Some(Code::PeerNotResponding),
         warning: None,
         cloud_line: "",
         idc_line: "giving up after 5 retransmits",
@@ -96,7 +97,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "phase1_dh_mismatch",
-        error: Some(logs::IKE_PROPOSAL_MISMATCH),
+        error: Some(Code::IkeProposalMismatch),
         warning: None,
         cloud_line: "no acceptable KEY_EXCHANGE_METHOD found",
         idc_line: "parsed IKE_SA_INIT response 0 [ N(NO_PROP) ]",
@@ -105,7 +106,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "phase1_enc_mismatch",
-        error: Some(logs::IKE_PROPOSAL_MISMATCH),
+        error: Some(Code::IkeProposalMismatch),
         warning: None,
         cloud_line: "no acceptable ENCRYPTION_ALGORITHM found",
         idc_line: "parsed IKE_SA_INIT response 0 [ N(NO_PROP) ]",
@@ -114,7 +115,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "phase2_enc_mismatch_ikev1",
-        error: Some(logs::IPSEC_PROPOSAL_MISMATCH),
+        error: Some(Code::IpsecProposalMismatch),
         warning: None,
         cloud_line: "no acceptable ENCRYPTION_ALGORITHM found",
         idc_line: "[ HASH N(NO_PROP) ]",
@@ -123,7 +124,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "phase2_enc_mismatch_ikev2",
-        error: Some(logs::IPSEC_PROPOSAL_MISMATCH),
+        error: Some(Code::IpsecProposalMismatch),
         warning: None,
         cloud_line: "no acceptable ENCRYPTION_ALGORITHM found",
         idc_line: "received NO_PROPOSAL_CHOSEN notify, no CHILD_SA built",
@@ -132,7 +133,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "phase2_pfs_mismatch",
-        error: Some(logs::PFS_MISMATCH),
+        error: Some(Code::PfsMismatch),
         warning: None,
         cloud_line: "no acceptable KEY_EXCHANGE_METHOD found",
         idc_line: "[ HASH N(NO_PROP) ]",
@@ -141,7 +142,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "phase2_subnet_mismatch_ikev1_main",
-        error: Some(logs::TRAFFIC_SELECTOR_MISMATCH),
+        error: Some(Code::TrafficSelectorMismatch),
         warning: None,
         cloud_line: "no matching CHILD_SA config found",
         idc_line: "received INVALID_ID_INFORMATION error notify",
@@ -150,7 +151,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "phase2_subnet_mismatch_ikev2",
-        error: Some(logs::TRAFFIC_SELECTOR_MISMATCH),
+        error: Some(Code::TrafficSelectorMismatch),
         warning: None,
         cloud_line: "traffic selectors 10.0.0.0/8 172.30.128.0/17 === 172.30.96.0/19 unacceptable",
         idc_line: "received TS_UNACCEPTABLE notify, no CHILD_SA built",
@@ -159,7 +160,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "psk_mismatch_ikev1_main",
-        error: Some(logs::PSK_MISMATCH),
+        error: Some(Code::IkePskMismatch),
         warning: None,
         cloud_line: "invalid ID_V1 payload length, decryption failed?",
         idc_line: "invalid HASH_V1 payload length, decryption failed?",
@@ -168,7 +169,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "psk_mismatch_ikev2",
-        error: Some(logs::PSK_MISMATCH),
+        error: Some(Code::IkePskMismatch),
         warning: None,
         cloud_line: "but MAC mismatched",
         idc_line: "received AUTHENTICATION_FAILED notify error",
@@ -220,12 +221,12 @@ fn check_file(case: &Case, report: &LogReport, file: &str, content: &str) {
         .iter()
         .filter(|f| f.file.as_deref() == Some(file))
         .collect();
-    let errors: BTreeSet<&str> = mine
+    let errors: BTreeSet<Code> = mine
         .iter()
         .filter(|f| f.is_error())
         .map(|f| f.code)
         .collect();
-    let warnings: BTreeSet<&str> = mine
+    let warnings: BTreeSet<Code> = mine
         .iter()
         .filter(|f| f.severity == Severity::Warning)
         .map(|f| f.code)
@@ -246,10 +247,8 @@ fn check_file(case: &Case, report: &LogReport, file: &str, content: &str) {
             "{ctx}: lines sorted"
         );
         let expected_faq = match f.code {
-            logs::TRAFFIC_SELECTOR_MISMATCH
-            | logs::IPSEC_PROPOSAL_MISMATCH
-            | logs::PFS_MISMATCH => 2,
-            logs::SUBNETS_WITHOUT_SA | logs::MULTIPLE_CHILD_SAS => 5,
+            Code::TrafficSelectorMismatch | Code::IpsecProposalMismatch | Code::PfsMismatch => 2,
+            Code::SubnetsWithoutSa | Code::MultipleChildSas => 5,
             _ => 1,
         };
         assert_eq!(f.faq, expected_faq, "{ctx}: faq of {}", f.code);
@@ -464,7 +463,7 @@ fn reformat(log: &str, journald: bool) -> String {
 
 #[test]
 fn syslog_and_journald_lines_classify_alike() {
-    let key = |r: &LogReport| -> Vec<(&'static str, Vec<usize>)> {
+    let key = |r: &LogReport| -> Vec<(Code, Vec<usize>)> {
         r.findings
             .iter()
             .map(|f| (f.code, f.lines.clone()))

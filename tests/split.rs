@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use vpntrace::analysis::salayout;
 use vpntrace::analysis::split::{self, PairStatus, SplitPlan};
 use vpntrace::engine::trace::{self, FlowQuery};
-use vpntrace::findings::cause;
+use vpntrace::findings::code::Code;
 use vpntrace::input::Topology;
 use vpntrace::model::{self, Model};
 use vpntrace::net::addr::Protocol;
@@ -49,7 +49,7 @@ fn psks(topo: &Topology) -> Vec<String> {
 
 /// Trace every flow the topology lists plus ICMP between every instance and every
 /// on-prem host, both ways; return the codes of the failures.
-fn failure_codes(m: &Model) -> Vec<&'static str> {
+fn failure_codes(m: &Model) -> Vec<Code> {
     let mut codes = Vec::new();
     let hosts: Vec<String> = m
         .devices
@@ -112,8 +112,8 @@ fn case(name: &str, conn: &str) -> Case {
         salayout::check(&after)
     );
     assert!(
-        !failure_codes(&after).contains(&cause::SA_NOT_COVERING),
-        "{name}: SA_NOT_COVERING after the split"
+        !failure_codes(&after).contains(&Code::SaNotCovering),
+        "{name}: Code::SaNotCovering after the split"
     );
     // `check` on the written topology: no faq 5 error, no phase-1/2 mismatch between the
     // new connections' ends.
@@ -132,7 +132,7 @@ fn case(name: &str, conn: &str) -> Case {
                 f.after
                     .cause
                     .as_ref()
-                    .is_none_or(|c| c.code != cause::SA_NOT_COVERING),
+                    .is_none_or(|c| c.code != Code::SaNotCovering),
                 "{name}: {f:?}"
             );
         }
@@ -178,11 +178,8 @@ fn faq5_multi_sa_splits_into_the_faqs_connections_a_and_b() {
     assert_eq!(k.psk, split::PSK_UNCHANGED);
     assert!(p.phase1.contains("share one phase-1 (IKE) SA"));
     // Why: the faq 5 finding names the uncovered pair.
-    assert!(p
-        .why
-        .iter()
-        .any(|f| f.code == salayout::IKEV2_SA_PER_SUBNET_PAIR
-            && f.message.contains("10.0.0.0/8 ⇄ 172.30.96.0/19")));
+    assert!(p.why.iter().any(|f| f.code == Code::IkeV2SaPerSubnetPair
+        && f.message.contains("10.0.0.0/8 ⇄ 172.30.96.0/19")));
     assert!(p.verified, "{}", c.text);
     assert_eq!(p.verification.pairs[0].status, PairStatus::Fixed);
     assert_eq!(p.verification.pairs[1].status, PairStatus::Works);
@@ -239,7 +236,7 @@ fn faq5_ikev1_two_pairs_is_split_per_pair_and_recommends_ikev2() {
     assert!(p
         .why
         .iter()
-        .any(|f| f.code == salayout::IKEV1_MULTIPLE_SUBNET_PAIRS && f.is_error()));
+        .any(|f| f.code == Code::IkeV1MultipleSubnetPairs && f.is_error()));
     assert!(p.notes.iter().any(|n| n.contains("IKEv2")));
     assert!(p.idc[0].swanctl.as_deref().unwrap().contains("version = 1"));
     assert!(p.verified, "{}", c.text);
@@ -258,7 +255,7 @@ fn faq5_split_blocked_is_not_verified_and_says_what_else_blocks() {
         .filter_map(|f| f.after.cause.as_ref())
         .collect();
     assert_eq!(failing.len(), 1);
-    assert_eq!(failing[0].code, cause::IDC_FILTER_DROP);
+    assert_eq!(failing[0].code, Code::IdcFilterDrop);
     assert_eq!(failing[0].device.as_deref(), Some("idc-swan02"));
     assert_eq!(failing[0].rule.as_deref(), Some("fwd-2-drop-old-lab"));
     assert!(c.text.contains("verified: NO"));
@@ -364,7 +361,7 @@ fn idc_sas_from_a_swanctl_listing_drive_the_layout_checks() {
     assert_eq!(sas.len(), 2);
     let m = model::lower("t", &topo).unwrap();
     let codes: Vec<_> = salayout::check(&m).iter().map(|f| f.code).collect();
-    assert_eq!(codes, [salayout::IKEV2_SA_PER_SUBNET_PAIR]);
+    assert_eq!(codes, [Code::IkeV2SaPerSubnetPair]);
 
     // A standard IKEv2 peer: one child carrying both VPC subnets. The IDC end is fine;
     // the VPN gateway's single narrower SA still leaves 10.0.0.0/8 without an SA.
@@ -380,7 +377,7 @@ fn idc_sas_from_a_swanctl_listing_drive_the_layout_checks() {
     let m = model::lower("t", &topo).unwrap();
     let f = salayout::check(&m);
     assert_eq!(f.len(), 1, "{f:#?}");
-    assert_eq!(f[0].code, salayout::SA_COVERS_LESS_THAN_CONFIGURED);
+    assert_eq!(f[0].code, Code::SaCoversLessThanConfigured);
     assert_eq!(
         f[0].device.as_deref(),
         Some("vpn-bp10tj020ls569y93j0ztdz94")

@@ -704,7 +704,7 @@ fn unused_space_warning(m: &Model, ci: usize, local: &AddrSet, remote_held: &Add
         }
     };
     let mut w = Finding::warning(
-        "CONNECTION_SPACE_UNUSED",
+        crate::findings::code::Code::ConnectionSpaceUnused,
         if c.local_subnets.len() * c.remote_subnets.len() > 1 { 5 } else { 3 },
         format!(
             "connection {} is configured for more address space than the topology holds: {} lie on vSwitches, and {} on IDC subnets; only that space was analysed",

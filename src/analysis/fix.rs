@@ -164,7 +164,8 @@ fn apply_other(t: &mut input::Topology, change: &Change, n: usize) -> Result<(),
         Change::SplitConnection { connection } => {
             // FAQ 5: one connection per subnet pair, both ends (see `split`).
             let m = crate::model::lower("(split)", t)?;
-            let plan = crate::analysis::split::plan(t, &m, connection).map_err(|e| FixError::Split(e.to_string()))?;
+            let plan = crate::analysis::split::plan(t, &m, connection)
+                .map_err(|e| FixError::Split(e.to_string()))?;
             *t = crate::analysis::split::apply(t, &plan);
         }
         other => {

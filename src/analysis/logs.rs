@@ -17,14 +17,15 @@
 //!
 //! Every cause reads what the log of *one* end shows: the responder logs the offered and
 //! configured proposals, the initiator only its own offer and the peer's refusal, so
-//! initiator-side findings say what they infer and from what. See [`CODES`] for the list
-//! of causes.
+//! initiator-side findings say what they infer and from what. The codes, and what the
+//! log shows for each, are documented in [`crate::findings::code`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::findings::finding::{Finding, Severity};
+use crate::findings::code::Code;
+use crate::findings::finding::Finding;
 use crate::net::addr::Cidr;
 
 // ---------------------------------------------------------------------------------------
@@ -61,47 +62,6 @@ pub struct Established {
     /// traffic selectors `172.30.96.0/19 === 10.0.0.0/8` for a CHILD_SA.
     pub between: String,
 }
-
-pub const PSK_MISMATCH: &str = "PSK_MISMATCH";
-pub const IKE_VERSION_MISMATCH: &str = "IKE_VERSION_MISMATCH";
-pub const IKE_MODE_MISMATCH: &str = "IKE_MODE_MISMATCH";
-pub const IKE_ID_MISMATCH: &str = "IKE_ID_MISMATCH";
-pub const IKE_PROPOSAL_MISMATCH: &str = "IKE_PROPOSAL_MISMATCH";
-pub const PEER_NOT_RESPONDING: &str = "PEER_NOT_RESPONDING";
-pub const CUSTOMER_GATEWAY_IP_INVALID: &str = "CUSTOMER_GATEWAY_IP_INVALID";
-pub const TRAFFIC_SELECTOR_MISMATCH: &str = "TRAFFIC_SELECTOR_MISMATCH";
-pub const IPSEC_PROPOSAL_MISMATCH: &str = "IPSEC_PROPOSAL_MISMATCH";
-pub const PFS_MISMATCH: &str = "PFS_MISMATCH";
-pub const SUBNETS_WITHOUT_SA: &str = "SUBNETS_WITHOUT_SA";
-pub const MULTIPLE_CHILD_SAS: &str = "MULTIPLE_CHILD_SAS";
-
-/// Every code `logs` reports: (code, faq, severity, what the log shows).
-pub const CODES: &[(&str, u8, Severity, &str)] = &[
-    (PSK_MISMATCH, 1, Severity::Error,
-     "IKEv1: the peer's encrypted messages do not decrypt (`invalid HASH_V1 payload length, decryption failed?`, `could not decrypt payloads`, `message parsing failed`); IKEv2: the AUTH payload does not verify (`MAC mismatched`), or the peer answers IKE_AUTH with AUTHENTICATION_FAILED"),
-    (IKE_VERSION_MISMATCH, 1, Severity::Error,
-     "the responder has no IKE config for the peer's IKE version (`no IKE config found`), or an IKEv1 initiator is refused with NO_PROPOSAL_CHOSEN at its first message"),
-    (IKE_MODE_MISMATCH, 1, Severity::Error,
-     "Aggressive Mode refused (`none allows pre-shared key authentication using Aggressive Mode`, or AUTHENTICATION_FAILED in answer to the first Aggressive Mode message)"),
-    (IKE_ID_MISMATCH, 1, Severity::Error,
-     "`no matching peer config found`, `IDir '…' does not match to '…'`, or AUTHENTICATION_FAILED while this end's RemoteId is not the peer's address"),
-    (IKE_PROPOSAL_MISMATCH, 1, Severity::Error,
-     "phase-1 proposals differ: the responder names the transform (encryption, integrity, PRF, DH group) from `received proposals` vs `configured proposals`; the initiator sees NO_PROPOSAL_CHOSEN in IKE_SA_INIT"),
-    (PEER_NOT_RESPONDING, 1, Severity::Error,
-     "retransmits without any answer, `giving up after N retransmits`, `peer not responding`"),
-    (CUSTOMER_GATEWAY_IP_INVALID, 1, Severity::Error,
-     "`received UNSUPPORTED_CRITICAL_PAYLOAD error notify`: the customer gateway was created with an invalid public IP"),
-    (TRAFFIC_SELECTOR_MISMATCH, 2, Severity::Error,
-     "IKEv1 INVALID_ID_INFORMATION / `no matching CHILD_SA config found`, IKEv2 TS_UNACCEPTABLE / `traffic selectors … unacceptable`, aggressive mode `received HASH payload does not match` + `integrity check failed`"),
-    (IPSEC_PROPOSAL_MISMATCH, 2, Severity::Error,
-     "phase-2 (ESP) encryption or integrity differ: NO_PROPOSAL_CHOSEN after phase 1 is up; the responder names the transform"),
-    (PFS_MISMATCH, 2, Severity::Error,
-     "phase-2 proposals differ only in the DH group (PFS on one end only, or different PFS groups)"),
-    (SUBNETS_WITHOUT_SA, 5, Severity::Warning,
-     "a CHILD_SA came up for fewer subnets than the connection lists (IKEv1 negotiates one subnet pair per SA)"),
-    (MULTIPLE_CHILD_SAS, 5, Severity::Warning,
-     "one IKE_SA carries several CHILD_SAs with different subnets instead of one SA for all subnets"),
-];
 
 /// Classifies each file (display name, content) on its own; findings are ordered by file,
 /// then by first line.
@@ -994,7 +954,7 @@ fn recognize_listing(b: &str) -> Option<Ev> {
 /// A cause found in one negotiation, before merging.
 #[derive(Clone, Debug)]
 struct Hit {
-    code: &'static str,
+    code: Code,
     lines: BTreeSet<usize>,
     conn: Option<String>,
     message: String,
@@ -1073,19 +1033,19 @@ struct Sa<'c> {
     last_hit: Option<usize>,
 }
 
-const PHASE1: [&str; 7] = [
-    PSK_MISMATCH,
-    IKE_VERSION_MISMATCH,
-    IKE_MODE_MISMATCH,
-    IKE_ID_MISMATCH,
-    IKE_PROPOSAL_MISMATCH,
-    PEER_NOT_RESPONDING,
-    CUSTOMER_GATEWAY_IP_INVALID,
+const PHASE1: [Code; 7] = [
+    Code::IkePskMismatch,
+    Code::IkeVersionMismatch,
+    Code::IkeModeMismatch,
+    Code::IkeIdMismatch,
+    Code::IkeProposalMismatch,
+    Code::PeerNotResponding,
+    Code::CustomerGatewayIpInvalid,
 ];
-const PHASE2: [&str; 3] = [
-    TRAFFIC_SELECTOR_MISMATCH,
-    IPSEC_PROPOSAL_MISMATCH,
-    PFS_MISMATCH,
+const PHASE2: [Code; 3] = [
+    Code::TrafficSelectorMismatch,
+    Code::IpsecProposalMismatch,
+    Code::PfsMismatch,
 ];
 
 const FIX_PSK: &str = "Set the same pre-shared key on the Alibaba Cloud IPsec connection and on the on-premises gateway (type it again on both ends; look for look-alike characters such as O/0 and trailing spaces).";
@@ -1167,7 +1127,7 @@ impl<'c> Sa<'c> {
         }
     }
 
-    fn hit(&mut self, code: &'static str, lines: &[usize], message: String, fix: &str) {
+    fn hit(&mut self, code: Code, lines: &[usize], message: String, fix: &str) {
         self.hits.push(Hit {
             code,
             lines: lines.iter().copied().collect(),
@@ -1186,7 +1146,7 @@ impl<'c> Sa<'c> {
     }
 
     /// Adds a supporting line to the last cause if it is one of `codes`.
-    fn support(&mut self, no: usize, codes: &[&str]) {
+    fn support(&mut self, no: usize, codes: &[Code]) {
         if let Some(i) = self.last_hit {
             if codes.contains(&self.hits[i].code) {
                 self.hits[i].lines.insert(no);
@@ -1259,20 +1219,24 @@ impl<'c> Sa<'c> {
                     for (n, codes) in [
                         (
                             "N(AUTH_FAILED)",
-                            &[PSK_MISMATCH, IKE_ID_MISMATCH, IKE_MODE_MISMATCH][..],
+                            &[
+                                Code::IkePskMismatch,
+                                Code::IkeIdMismatch,
+                                Code::IkeModeMismatch,
+                            ][..],
                         ),
                         (
                             "N(NO_PROP)",
                             &[
-                                IKE_PROPOSAL_MISMATCH,
-                                IPSEC_PROPOSAL_MISMATCH,
-                                PFS_MISMATCH,
-                                IKE_VERSION_MISMATCH,
+                                Code::IkeProposalMismatch,
+                                Code::IpsecProposalMismatch,
+                                Code::PfsMismatch,
+                                Code::IkeVersionMismatch,
                             ][..],
                         ),
-                        ("N(TS_UNACCEPT)", &[TRAFFIC_SELECTOR_MISMATCH][..]),
-                        ("N(INVAL_ID)", &[TRAFFIC_SELECTOR_MISMATCH][..]),
-                        ("N(PLD_MAL)", &[PSK_MISMATCH][..]),
+                        ("N(TS_UNACCEPT)", &[Code::TrafficSelectorMismatch][..]),
+                        ("N(INVAL_ID)", &[Code::TrafficSelectorMismatch][..]),
+                        ("N(PLD_MAL)", &[Code::IkePskMismatch][..]),
                     ] {
                         if payloads.contains(n) {
                             self.support(no, codes);
@@ -1304,7 +1268,7 @@ impl<'c> Sa<'c> {
                     "{} starts IKEv1 phase 1 in Aggressive Mode, but the connection configured on this gateway does not accept pre-shared-key authentication in Aggressive Mode (it negotiates in Main Mode), so this gateway refused with AUTHENTICATION_FAILED.",
                     capitalize(&self.peer())
                 );
-                self.hit(IKE_MODE_MISMATCH, &lines, msg, FIX_MODE);
+                self.hit(Code::IkeModeMismatch, &lines, msg, FIX_MODE);
             }
             Ev::IdNoMatch { got, want } => {
                 let msg = match (got, want) {
@@ -1318,7 +1282,7 @@ impl<'c> Sa<'c> {
                         w.unwrap_or_default()
                     ),
                 };
-                self.hit(IKE_ID_MISMATCH, &[no], msg, FIX_ID);
+                self.hit(Code::IkeIdMismatch, &[no], msg, FIX_ID);
             }
             Ev::MacMismatch { ids } => {
                 let msg = format!(
@@ -1326,18 +1290,18 @@ impl<'c> Sa<'c> {
                     self.version_paren(),
                     self.peer()
                 );
-                self.hit(PSK_MISMATCH, &[no], msg, FIX_PSK);
+                self.hit(Code::IkePskMismatch, &[no], msg, FIX_PSK);
             }
             Ev::NoSharedKey { ids } => {
                 let msg = format!(
                     "IKE phase 1 with {} fails in authentication: this gateway has no pre-shared key for the identities '{ids}'. Either the key is missing here or the peer uses other identities than the ones the key is configured for.",
                     self.peer()
                 );
-                self.hit(PSK_MISMATCH, &[no], msg, FIX_PSK);
+                self.hit(Code::IkePskMismatch, &[no], msg, FIX_PSK);
             }
             Ev::DecryptFailed { payload } => self.decrypt_failure(no, Some(payload)),
             Ev::CouldNotDecrypt => self.decrypt_failure(no, None),
-            Ev::ParsingFailed => self.support(no, &[PSK_MISMATCH]),
+            Ev::ParsingFailed => self.support(no, &[Code::IkePskMismatch]),
             Ev::Notify {
                 name,
                 v1_wording,
@@ -1402,9 +1366,9 @@ impl<'c> Sa<'c> {
                     "Phase 2 with {} fails: the HASH payload of the peer's phase-2 message does not match ('received HASH payload does not match'). In IKEv1 aggressive mode this is how different local/remote subnets (traffic selectors) show (FAQ 2).",
                     self.peer()
                 );
-                self.hit(TRAFFIC_SELECTOR_MISMATCH, &[no], msg, FIX_TS);
+                self.hit(Code::TrafficSelectorMismatch, &[no], msg, FIX_TS);
             }
-            Ev::IntegrityFailed => self.support(no, &[TRAFFIC_SELECTOR_MISMATCH]),
+            Ev::IntegrityFailed => self.support(no, &[Code::TrafficSelectorMismatch]),
             Ev::Retransmit { msgid } => self.retransmits.push((no, msgid)),
             Ev::GivingUp => self.giveups.push(no),
             Ev::IkeEstablished { .. } => self.established = Some(no),
@@ -1423,7 +1387,7 @@ impl<'c> Sa<'c> {
         if let Some(i) = self
             .hits
             .iter()
-            .position(|h| h.code == PSK_MISMATCH && h.message.contains("cannot decrypt"))
+            .position(|h| h.code == Code::IkePskMismatch && h.message.contains("cannot decrypt"))
         {
             self.hits[i].lines.insert(no);
             self.last_hit = Some(i);
@@ -1439,7 +1403,7 @@ impl<'c> Sa<'c> {
             "IKE phase 1 (IKEv1) with {} fails: the Diffie-Hellman exchange completed, but this gateway cannot decrypt {what} ('decryption failed', 'could not decrypt payloads'). IKEv1 derives the encryption keys from the pre-shared key, so the two ends use different pre-shared keys.",
             self.peer()
         );
-        self.hit(PSK_MISMATCH, &[no], msg, FIX_PSK);
+        self.hit(Code::IkePskMismatch, &[no], msg, FIX_PSK);
     }
 
     fn no_ike_config(&mut self, no: usize, between: &str) {
@@ -1471,7 +1435,7 @@ impl<'c> Sa<'c> {
             "IKE phase 1 fails: {} negotiates with {theirs}, but this gateway has no configuration for {theirs} with {between} ('no IKE config found'{ours}), so it answered NO_PROPOSAL_CHOSEN. The two ends use different IKE versions (if the versions agree, no connection here is configured for this pair of addresses).",
             self.peer()
         );
-        self.hit(IKE_VERSION_MISMATCH, &lines, msg, FIX_VERSION);
+        self.hit(Code::IkeVersionMismatch, &lines, msg, FIX_VERSION);
     }
 
     fn no_peer_config(&mut self, no: usize) {
@@ -1511,7 +1475,7 @@ impl<'c> Sa<'c> {
             "IKE phase 1 with {} fails on identities: no connection on this gateway matches the identities in the peer's request ('no matching peer config found'){facts}. This gateway answered AUTHENTICATION_FAILED. The LocalId/RemoteId of the two ends do not match.",
             self.peer()
         );
-        self.hit(IKE_ID_MISMATCH, &lines, msg, FIX_ID);
+        self.hit(Code::IkeIdMismatch, &lines, msg, FIX_ID);
     }
 
     /// This end's RemoteId is an address other than the peer's address: the peer, if it
@@ -1555,26 +1519,26 @@ impl<'c> Sa<'c> {
                             self.peer()
                         ),
                     };
-                    self.hit(IKE_MODE_MISMATCH, &lines, msg, FIX_MODE);
+                    self.hit(Code::IkeModeMismatch, &lines, msg, FIX_MODE);
                 } else if let Some((id, addr)) = self.suspicious_remote_id() {
                     let msg = format!(
                         "IKE phase 1{} fails: {} rejected this gateway's authentication with AUTHENTICATION_FAILED. This gateway expects the peer to identify itself as '{id}' (its RemoteId) although the peer's address is {addr}; a peer whose LocalId is its address (the Alibaba Cloud default) finds no connection for the identity this gateway asks for and answers exactly so. The LocalId/RemoteId most likely do not match (if they do, compare the pre-shared keys).",
                         self.version_paren(),
                         self.peer()
                     );
-                    self.hit(IKE_ID_MISMATCH, &lines, msg, FIX_ID);
+                    self.hit(Code::IkeIdMismatch, &lines, msg, FIX_ID);
                 } else if v1_wording {
                     let msg = format!(
                         "IKE phase 1 (IKEv1 Main Mode) fails: {} answered AUTHENTICATION_FAILED after the identities were exchanged: it has no connection for the identity this gateway presented. The LocalId/RemoteId do not match.",
                         self.peer()
                     );
-                    self.hit(IKE_ID_MISMATCH, &lines, msg, FIX_ID);
+                    self.hit(Code::IkeIdMismatch, &lines, msg, FIX_ID);
                 } else {
                     let msg = format!(
                         "IKE phase 1 (IKEv2) fails: the algorithms agreed (IKE_SA_INIT succeeded) but {} rejected this gateway's authentication with AUTHENTICATION_FAILED. With pre-shared keys this means the keys differ (the peer's log then shows 'MAC mismatched'); if the peer's log shows 'no matching peer config found' instead, the LocalId/RemoteId differ.",
                         self.peer()
                     );
-                    self.hit(PSK_MISMATCH, &lines, msg, FIX_PSK);
+                    self.hit(Code::IkePskMismatch, &lines, msg, FIX_PSK);
                 }
             }
             "NO_PROPOSAL_CHOSEN" if phase2 => self.child_refused(lines, child),
@@ -1589,7 +1553,7 @@ impl<'c> Sa<'c> {
                         },
                         self.peer()
                     );
-                    self.hit(IKE_VERSION_MISMATCH, &lines, msg, FIX_VERSION);
+                    self.hit(Code::IkeVersionMismatch, &lines, msg, FIX_VERSION);
                 } else {
                     let offer = match &self.own_ike {
                         Some((l, p)) => {
@@ -1602,7 +1566,12 @@ impl<'c> Sa<'c> {
                         "IKE phase 1 (IKEv2) fails: {} answered IKE_SA_INIT with NO_PROPOSAL_CHOSEN: it accepts none of this gateway's phase-1 proposals{offer}. The encryption, integrity or DH group differ; the peer's log ('received proposals' vs 'configured proposals') names the transform. (A peer configured for IKEv1 only answers the same way.)",
                         self.peer()
                     );
-                    self.hit(IKE_PROPOSAL_MISMATCH, &lines, msg, FIX_PROPOSAL_GENERIC_IKE);
+                    self.hit(
+                        Code::IkeProposalMismatch,
+                        &lines,
+                        msg,
+                        FIX_PROPOSAL_GENERIC_IKE,
+                    );
                 }
             }
             "TS_UNACCEPTABLE" => self.ts_refused_by_peer(lines, "TS_UNACCEPTABLE"),
@@ -1616,7 +1585,7 @@ impl<'c> Sa<'c> {
                         "IKE phase 1 (IKEv1) fails on identities: {} answered INVALID_ID_INFORMATION to this gateway's identity. The LocalId/RemoteId do not match.",
                         self.peer()
                     );
-                    self.hit(IKE_ID_MISMATCH, &lines, msg, FIX_ID);
+                    self.hit(Code::IkeIdMismatch, &lines, msg, FIX_ID);
                 } else {
                     self.ts_refused_by_peer(lines, "INVALID_ID_INFORMATION");
                 }
@@ -1626,7 +1595,7 @@ impl<'c> Sa<'c> {
                     "IKE phase 1 fails: {} answered UNSUPPORTED_CRITICAL_PAYLOAD. Per the Alibaba Cloud FAQ this means the customer gateway was created with an invalid public IP address (not the on-premises gateway's public address).",
                     self.peer()
                 );
-                self.hit(CUSTOMER_GATEWAY_IP_INVALID, &lines, msg, FIX_CGW);
+                self.hit(Code::CustomerGatewayIpInvalid, &lines, msg, FIX_CGW);
             }
             _ => {}
         }
@@ -1776,7 +1745,7 @@ impl<'c> Sa<'c> {
             } else {
                 format!("Set the same phase-1 {labels} on both ends (IKE configuration of the Alibaba Cloud IPsec connection and of the on-premises gateway).")
             };
-            self.hit(IKE_PROPOSAL_MISMATCH, &lines, msg, &fix);
+            self.hit(Code::IkeProposalMismatch, &lines, msg, &fix);
         } else if diff.dh_only {
             let (_, r, c) = diff
                 .kinds
@@ -1792,7 +1761,7 @@ impl<'c> Sa<'c> {
             let msg = format!(
                 "Phase 1 is up, but phase 2 with {peer} fails on PFS: the peer's ESP proposal and this gateway's agree on encryption and integrity but not on the DH group used for perfect forward secrecy, so this gateway answered NO_PROPOSAL_CHOSEN.{what}{offered}"
             );
-            self.hit(PFS_MISMATCH, &lines, msg, FIX_PFS);
+            self.hit(Code::PfsMismatch, &lines, msg, FIX_PFS);
         } else {
             let what = if kinds_text.is_empty() {
                 "The transform that differs is not in the log.".to_string()
@@ -1807,7 +1776,7 @@ impl<'c> Sa<'c> {
             } else {
                 format!("Set the same phase-2 (IPsec) {labels} on both ends.")
             };
-            self.hit(IPSEC_PROPOSAL_MISMATCH, &lines, msg, &fix);
+            self.hit(Code::IpsecProposalMismatch, &lines, msg, &fix);
         }
         self.child_lookup = None;
     }
@@ -1827,7 +1796,7 @@ impl<'c> Sa<'c> {
             .clone()
             .or(self.own_ike.clone().map(|x| x.1));
         let mut suspect = Vec::new();
-        let mut code = IPSEC_PROPOSAL_MISMATCH;
+        let mut code = Code::IpsecProposalMismatch;
         let mut detail = String::new();
         if let (Some((_, esp)), Some(ike)) = (&own, &basis) {
             let ike_has = |k: Kind, v: &str| ike.iter().any(|p| p.values(k).contains(&v));
@@ -1854,7 +1823,7 @@ impl<'c> Sa<'c> {
                 );
             } else if !in_ike_auth {
                 let dh: Vec<&str> = esp.iter().flat_map(|p| p.values(Kind::DhGroup)).collect();
-                code = PFS_MISMATCH;
+                code = Code::PfsMismatch;
                 detail = if dh.is_empty() {
                     format!(
                         " This gateway offered {} without PFS; the peer accepted the same encryption and integrity for IKE, so the likely difference is PFS: the peer requires a PFS DH group.",
@@ -1881,7 +1850,7 @@ impl<'c> Sa<'c> {
             "Phase 1 is up, but {peer} refused this gateway's phase-2 (CHILD_SA) proposal{traffic} with NO_PROPOSAL_CHOSEN.{detail} The peer's log ('received proposals' vs 'configured proposals') confirms the transform."
         );
         let fix = match code {
-            PFS_MISMATCH => FIX_PFS.to_string(),
+            Code::PfsMismatch => FIX_PFS.to_string(),
             _ if !suspect.is_empty() => format!(
                 "Set the same phase-2 (IPsec) {} on both ends.",
                 suspect
@@ -1916,7 +1885,7 @@ impl<'c> Sa<'c> {
             "Phase 1 is up, but {} refused this gateway's {what} with {notify}: the peer's local/remote subnets for this connection differ from these. The peer's log names the subnets it expects.",
             self.peer()
         );
-        self.hit(TRAFFIC_SELECTOR_MISMATCH, &lines, msg, FIX_TS);
+        self.hit(Code::TrafficSelectorMismatch, &lines, msg, FIX_TS);
         self.set_traffic(us, other);
     }
 
@@ -1992,7 +1961,7 @@ impl<'c> Sa<'c> {
             "Phase 1 is up, but phase 2 with {} fails: the peer proposed the subnets {{pairs}} (this side === peer side) and no child configuration on this gateway matches them, so it refused the CHILD_SA with {notify}.{differs} The local/remote subnets of the two ends differ.",
             self.peer()
         );
-        self.hit(TRAFFIC_SELECTOR_MISMATCH, &lines, msg, FIX_TS);
+        self.hit(Code::TrafficSelectorMismatch, &lines, msg, FIX_TS);
         self.set_traffic(ours, theirs);
     }
 
@@ -2063,14 +2032,14 @@ impl<'c> Sa<'c> {
                     if n == 1 { "" } else { "s" }
                 )
             };
-            self.hit(PEER_NOT_RESPONDING, &lines, msg, FIX_NOT_RESPONDING);
+            self.hit(Code::PeerNotResponding, &lines, msg, FIX_NOT_RESPONDING);
         }
         if self.v1 && self.v2 {
             // The same negotiation shows IKEv1 and IKEv2 messages (as in the FAQ's quote):
             // whatever phase-1 refusal it shows stems from the version difference.
             let mut lines = BTreeSet::new();
             self.hits.retain(|h| {
-                if PHASE1.contains(&h.code) && h.code != PEER_NOT_RESPONDING {
+                if PHASE1.contains(&h.code) && h.code != Code::PeerNotResponding {
                     lines.extend(h.lines.iter().copied());
                     false
                 } else {
@@ -2080,7 +2049,7 @@ impl<'c> Sa<'c> {
             if !lines.is_empty() {
                 let lines: Vec<usize> = lines.into_iter().collect();
                 self.hit(
-                    IKE_VERSION_MISMATCH,
+                    Code::IkeVersionMismatch,
                     &lines,
                     "IKE phase 1 fails: the negotiation shows both IKEv2 messages (IKE_SA_INIT, 'notify error') and IKEv1 notifications ('error notify'), and the peer refused it (NO_PROPOSAL_CHOSEN / AUTHENTICATION_FAILED). The two ends use different IKE versions.".to_string(),
                     FIX_VERSION,
@@ -2177,7 +2146,7 @@ impl<'c> Sa<'c> {
         }
         for (lines, msg, src, dst) in new_hits {
             self.hit(
-                SUBNETS_WITHOUT_SA,
+                Code::SubnetsWithoutSa,
                 &lines,
                 msg,
                 "Use IKEv2 on both ends so that one SA carries all subnets, or split the connection into one IPsec connection per subnet pair with identical phase-1 parameters (`vpntrace split`).",
@@ -2217,7 +2186,7 @@ impl<'c> Sa<'c> {
                 all_r.join(" ")
             );
             self.hit(
-                MULTIPLE_CHILD_SAS,
+                Code::MultipleChildSas,
                 &lines,
                 msg,
                 "Configure the on-premises gateway to negotiate one CHILD_SA that carries all subnets (IKEv2), or split the Alibaba Cloud IPsec connection into one connection per subnet pair with identical phase-1 parameters (`vpntrace split`).",
@@ -2392,11 +2361,7 @@ fn merge(file: &str, hits: Vec<Hit>) -> Vec<Finding> {
         .into_iter()
         .map(|g| {
             let message = g.message.replace("{pairs}", &g.pairs.join(", "));
-            let (faq, severity) = CODES
-                .iter()
-                .find(|c| c.0 == g.code)
-                .map(|c| (c.1, c.2))
-                .unwrap_or((1, Severity::Error));
+            let (faq, severity) = (g.code.info().faq[0], g.code.info().severity);
             let mut f = Finding::new(g.code, severity, faq, message, g.fix)
                 .with_traffic(to_cidrs(&g.source), to_cidrs(&g.destination));
             f.connection = g.conn;
@@ -2418,7 +2383,7 @@ mod tests {
         classify(&[("t.log".to_string(), text.to_string())])
     }
 
-    fn codes(r: &LogReport) -> Vec<&'static str> {
+    fn codes(r: &LogReport) -> Vec<Code> {
         r.findings.iter().map(|f| f.code).collect()
     }
 
@@ -2600,7 +2565,7 @@ mod tests {
     #[test]
     fn faq1_psk() {
         let r = one("invalid HASH_V1 payload length, decryption failed?\ncould not decrypt payloads\nmessage parsing failed\n");
-        assert_eq!(codes(&r), vec![PSK_MISMATCH]);
+        assert_eq!(codes(&r), vec![Code::IkePskMismatch]);
         assert_eq!(r.findings[0].lines, vec![1, 2, 3]);
         assert_eq!(r.findings[0].faq, 1);
         assert_eq!(r.findings[0].file.as_deref(), Some("t.log"));
@@ -2609,62 +2574,62 @@ mod tests {
     #[test]
     fn faq1_version() {
         let r = one("parsed IKE_SA_INIT response 0 [ N(NO_PROP) ]\nreceived NO_PROPOSAL_CHOSEN notify error\nreceived AUTHENTICATION_FAILED error notify\n");
-        assert_eq!(codes(&r), vec![IKE_VERSION_MISMATCH]);
+        assert_eq!(codes(&r), vec![Code::IkeVersionMismatch]);
         assert_eq!(r.findings[0].lines, vec![1, 2, 3]);
     }
 
     #[test]
     fn faq1_mode() {
         let r = one("received AUTHENTICATION_FAILED error notifyed\n");
-        assert_eq!(codes(&r), vec![IKE_MODE_MISMATCH]);
+        assert_eq!(codes(&r), vec![Code::IkeModeMismatch]);
         assert_eq!(r.findings[0].lines, vec![1]);
     }
 
     #[test]
     fn faq1_id() {
         let r = one("[IKE] IDir xxxx does not match to xxxx\n");
-        assert_eq!(codes(&r), vec![IKE_ID_MISMATCH]);
+        assert_eq!(codes(&r), vec![Code::IkeIdMismatch]);
         assert_eq!(r.findings[0].lines, vec![1]);
     }
 
     #[test]
     fn faq1_peer_not_responding() {
         let r = one("[IKE] sending retransmit 1 of request message ID 0, seq 1\n");
-        assert_eq!(codes(&r), vec![PEER_NOT_RESPONDING]);
+        assert_eq!(codes(&r), vec![Code::PeerNotResponding]);
         assert_eq!(r.findings[0].lines, vec![1]);
     }
 
     #[test]
     fn faq1_customer_gateway_ip() {
         let r = one("received UNSUPPORTED_CRITICAL_PAYLOAD error notify\n");
-        assert_eq!(codes(&r), vec![CUSTOMER_GATEWAY_IP_INVALID]);
+        assert_eq!(codes(&r), vec![Code::CustomerGatewayIpInvalid]);
     }
 
     #[test]
     fn faq2_subnets_main_mode() {
         let r = one("received INVALID_ID_INFORMATION error notify\n");
-        assert_eq!(codes(&r), vec![TRAFFIC_SELECTOR_MISMATCH]);
+        assert_eq!(codes(&r), vec![Code::TrafficSelectorMismatch]);
         assert_eq!(r.findings[0].faq, 2);
     }
 
     #[test]
     fn faq2_subnets_aggressive_mode() {
         let r = one("received HASH payload does not match \nintegrity check failed\n");
-        assert_eq!(codes(&r), vec![TRAFFIC_SELECTOR_MISMATCH]);
+        assert_eq!(codes(&r), vec![Code::TrafficSelectorMismatch]);
         assert_eq!(r.findings[0].lines, vec![1, 2]);
     }
 
     #[test]
     fn faq2_algorithms() {
         let r = one("parsed INFORMATIONAL_V1 request 1234 [ HASH N(NO_PROP) ]\nreceived NO_PROPOSAL_CHOSEN error notify\n");
-        assert_eq!(codes(&r), vec![IPSEC_PROPOSAL_MISMATCH]);
+        assert_eq!(codes(&r), vec![Code::IpsecProposalMismatch]);
         assert_eq!(r.findings[0].lines, vec![1, 2]);
     }
 
     #[test]
     fn faq2_dh_group() {
         let r = one("ESP:AES_CBC_256/HMAC_SHA1_96/MODP_1024/NO_EXT_SEQ\nESP:AES_CBC_128/HMAC_SHA1_96/MODP_1024/NO_EXT_SEQ, \nESP:AES_CBC_128/AES_CBC_192/AES_CBC_256/3DES_CBC/BLOWFISH_CBC_256/HMAC_SHA2_256_128/HMAC_SHA2_384_192/HMAC_SHA2_512_256/HMAC_SHA1_96/AES_XCBC_96/HMAC_MD5_96/NO_EXT_SEQ\nno matching proposal found, sending NO_PROPOSAL_CHOSEN\n");
-        assert_eq!(codes(&r), vec![PFS_MISMATCH]);
+        assert_eq!(codes(&r), vec![Code::PfsMismatch]);
         assert_eq!(r.findings[0].lines, vec![1, 2, 3, 4]);
         assert!(
             r.findings[0].message.contains("MODP_1024"),
@@ -2692,7 +2657,7 @@ mod tests {
     fn retransmits_after_answers_are_no_dead_peer() {
         // The peer answered (garbled), the retransmit is part of the PSK failure.
         let r = one("Nov 26 19:03:31 14[NET] <vpn|1> received packet: from 198.51.100.1[500] to 198.51.100.2[500] (92 bytes)\nNov 26 19:03:31 14[ENC] <vpn|1> invalid HASH_V1 payload length, decryption failed?\nNov 26 19:03:35 11[IKE] <vpn|1> sending retransmit 1 of request message ID 0, seq 3\n");
-        assert_eq!(codes(&r), vec![PSK_MISMATCH]);
+        assert_eq!(codes(&r), vec![Code::IkePskMismatch]);
     }
 
     #[test]
@@ -2710,7 +2675,10 @@ mod tests {
         let r = one("received UNSUPPORTED_CRITICAL_PAYLOAD error notify\n");
         let v = crate::render::logs::to_json(&r);
         assert_eq!(v["summary"]["errors"], 1);
-        assert_eq!(v["findings"][0]["code"], CUSTOMER_GATEWAY_IP_INVALID);
+        assert_eq!(
+            v["findings"][0]["code"],
+            Code::CustomerGatewayIpInvalid.as_str()
+        );
         let s = crate::render::logs::logs_json(&r);
         assert!(
             s.starts_with("{\n  \"findings\": [\n    {\n      \"code\": "),

@@ -15,6 +15,7 @@
 //! with IDC 172.30.96.0/19), whichever end holds the SA.
 
 use crate::findings::change::Change;
+use crate::findings::code::Code;
 use crate::findings::finding::{Finding, Severity};
 use crate::input;
 use crate::input::error::InputError;
@@ -22,37 +23,6 @@ use crate::input::DeviceKind;
 use crate::model::{Connection, DeviceIpsec, Model, SaSelectors};
 use crate::net::addr::{join_cidrs, AddrSet, Cidr};
 use crate::net::algo::IkeVersion;
-
-/// An IKEv1 connection with several subnet pairs. IKEv1 Quick Mode carries one
-/// selector pair: some peers negotiate one SA per pair, strongSwan silently negotiates
-/// only the first pair of a multi-subnet child, so the other pairs have no SA.
-/// Fix: IKEv2 on both ends (one SA carries every selector), or one connection per pair.
-pub const IKEV1_MULTIPLE_SUBNET_PAIRS: &str = "IKEV1_MULTIPLE_SUBNET_PAIRS";
-/// IKEv2 with one SA on one end and several on the other: the IDC gateway negotiated
-/// one CHILD_SA per subnet pair (non-standard IKEv2) and the VPN gateway kept only one,
-/// so the pairs the single SA does not carry fail both ways. Fix: split the connection
-/// into one connection per subnet pair with identical phase-1 settings (FAQ 5).
-pub const IKEV2_SA_PER_SUBNET_PAIR: &str = "IKEV2_SA_PER_SUBNET_PAIR";
-/// An end's SAs cover less than its configured local×remote subnets: the rest of the
-/// configured traffic finds no SA and is dropped (or sent in clear by a policy gateway).
-pub const SA_COVERS_LESS_THAN_CONFIGURED: &str = "SA_COVERS_LESS_THAN_CONFIGURED";
-/// An SA on one end has no SA with mirrored selectors on the other end.
-pub const SA_NOT_MIRRORED: &str = "SA_NOT_MIRRORED";
-/// Local and remote subnets overlap: addresses in the overlap are on both sides, so
-/// neither routing nor the traffic selectors can tell where they are.
-pub const SUBNETS_OVERLAP: &str = "SUBNETS_OVERLAP";
-/// The same subnet (or one inside another) is listed twice on one side.
-pub const SUBNET_LISTED_TWICE: &str = "SUBNET_LISTED_TWICE";
-
-/// Every code this module reports, in the order of the table above.
-pub const CODES: [&str; 6] = [
-    IKEV1_MULTIPLE_SUBNET_PAIRS,
-    IKEV2_SA_PER_SUBNET_PAIR,
-    SA_COVERS_LESS_THAN_CONFIGURED,
-    SA_NOT_MIRRORED,
-    SUBNETS_OVERLAP,
-    SUBNET_LISTED_TWICE,
-];
 
 /// A block of traffic, VPC side × IDC side.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -707,7 +677,7 @@ impl<'a> Layout<'a> {
         } else {
             self.vgw.clone()
         };
-        let mut f = Finding::new(IKEV1_MULTIPLE_SUBNET_PAIRS, sev, 5, msg, fix)
+        let mut f = Finding::new(Code::IkeV1MultipleSubnetPairs, sev, 5, msg, fix)
             .with_connection(&c.id)
             .with_device(device)
             .with_traffic(src, dst);
@@ -793,7 +763,7 @@ impl<'a> Layout<'a> {
             one.device.clone()
         };
         let (src, dst) = Self::traffic(&self.all_uncovered);
-        let mut f = Finding::new(IKEV2_SA_PER_SUBNET_PAIR, sev, 5, msg, fix)
+        let mut f = Finding::new(Code::IkeV2SaPerSubnetPair, sev, 5, msg, fix)
             .with_connection(&c.id)
             .with_device(device)
             .with_traffic(src, dst);
@@ -837,7 +807,7 @@ impl<'a> Layout<'a> {
                     c.id
                 )
             };
-            let mut f = Finding::error(SA_COVERS_LESS_THAN_CONFIGURED, 5, msg, fix)
+            let mut f = Finding::error(Code::SaCoversLessThanConfigured, 5, msg, fix)
                 .with_connection(&c.id)
                 .with_device(&e.device)
                 .with_traffic(src, dst);
@@ -900,7 +870,7 @@ impl<'a> Layout<'a> {
             self.vgw.clone()
         };
         Some(
-            Finding::warning(SA_NOT_MIRRORED, 5, msg, fix)
+            Finding::warning(Code::SaNotMirrored, 5, msg, fix)
                 .with_connection(&c.id)
                 .with_device(device),
         )
@@ -946,7 +916,7 @@ fn listed_twice(
             let msg = format!("{where_}: {how}; each listed subnet becomes a selector of its own, which multiplies the subnet pairs (and the SAs a per-pair peer negotiates) without adding reach");
             let fix = format!("remove {} from {} of {where_}", Cidr(n), field);
             out.push(
-                Finding::warning(SUBNET_LISTED_TWICE, 5, msg, fix)
+                Finding::warning(Code::SubnetListedTwice, 5, msg, fix)
                     .with_connection(&c.id)
                     .with_device(device),
             );
@@ -981,7 +951,7 @@ fn overlap(
     );
     let fix = format!("make the local and remote subnets of {where_} disjoint (list the IDC's networks precisely, not a summary that includes the VPC)");
     out.push(
-        Finding::error(SUBNETS_OVERLAP, 5, msg, fix)
+        Finding::error(Code::SubnetsOverlap, 5, msg, fix)
             .with_connection(&c.id)
             .with_device(device)
             .with_traffic(both.cidrs(), both.cidrs()),
@@ -1035,7 +1005,7 @@ mod tests {
         crate::model::lower("t.json", &t).unwrap()
     }
 
-    fn codes(m: &Model) -> Vec<&'static str> {
+    fn codes(m: &Model) -> Vec<Code> {
         check(m).iter().map(|f| f.code).collect()
     }
 
@@ -1084,7 +1054,7 @@ mod tests {
         );
         let f = check(&m);
         assert_eq!(f.len(), 1, "{f:#?}");
-        assert_eq!(f[0].code, IKEV2_SA_PER_SUBNET_PAIR);
+        assert_eq!(f[0].code, Code::IkeV2SaPerSubnetPair);
         assert!(f[0].is_error());
         assert_eq!(f[0].device.as_deref(), Some("vpn-1"));
         assert_eq!(f[0].source, vec![c("10.1.0.0/24")]);
@@ -1126,7 +1096,7 @@ mod tests {
         );
         let f = check(&covered);
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].code, IKEV1_MULTIPLE_SUBNET_PAIRS);
+        assert_eq!(f[0].code, Code::IkeV1MultipleSubnetPairs);
         assert_eq!(f[0].severity, Severity::Warning);
         assert!(f[0]
             .message
@@ -1155,7 +1125,7 @@ mod tests {
             "ikev2",
         );
         let f = check(&m);
-        assert_eq!(codes(&m), vec![SA_COVERS_LESS_THAN_CONFIGURED], "{f:#?}");
+        assert_eq!(codes(&m), vec![Code::SaCoversLessThanConfigured], "{f:#?}");
         assert_eq!(f[0].source, vec![c("10.1.0.128/25")]);
         // The IDC's SA is wider than its configuration: covered, but not mirrored.
         let m = topo(
@@ -1165,7 +1135,7 @@ mod tests {
             r#"[{"local": ["192.168.0.0/16"], "remote": ["10.1.0.0/24"]}]"#,
             "ikev2",
         );
-        assert_eq!(codes(&m), vec![SA_NOT_MIRRORED]);
+        assert_eq!(codes(&m), vec![Code::SaNotMirrored]);
     }
 
     #[test]
@@ -1178,22 +1148,11 @@ mod tests {
             "ikev2",
         );
         let got = codes(&m);
-        assert!(got.contains(&SUBNET_LISTED_TWICE), "{got:?}");
-        assert!(got.contains(&SUBNETS_OVERLAP), "{got:?}");
+        assert!(got.contains(&Code::SubnetListedTwice), "{got:?}");
+        assert!(got.contains(&Code::SubnetsOverlap), "{got:?}");
         assert_eq!(
             dedup(&[c("10.1.0.0/24"), c("10.0.0.0/8"), c("10.1.0.0/24")]),
             vec![c("10.0.0.0/8")]
         );
-    }
-
-    #[test]
-    fn codes_are_screaming_snake() {
-        for code in CODES {
-            assert!(
-                code.chars()
-                    .all(|ch| ch.is_ascii_uppercase() || ch == '_' || ch.is_ascii_digit()),
-                "{code}"
-            );
-        }
     }
 }

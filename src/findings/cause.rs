@@ -33,32 +33,14 @@
 
 pub use crate::engine::cause::{Cause, Side, Traffic};
 use crate::findings::change::Change;
+use crate::findings::code::Code;
 use crate::findings::finding::{Finding, FlowDirection};
 use crate::findings::{idc_filter, idc_route, nat, sa, security_group, vrouter};
 use crate::input::Direction;
 use crate::model::Model;
 use crate::net::addr::{AddrSet, Cidr};
 
-pub const VROUTER_NO_ROUTE: &str = "VROUTER_NO_ROUTE";
-pub const VPN_ROUTE_NOT_PUBLISHED: &str = "VPN_ROUTE_NOT_PUBLISHED";
-pub const VROUTER_ROUTE_ELSEWHERE: &str = "VROUTER_ROUTE_ELSEWHERE";
-pub const VPN_GATEWAY_NO_ROUTE: &str = "VPN_GATEWAY_NO_ROUTE";
-pub const IPSEC_NOT_ESTABLISHED: &str = "IPSEC_NOT_ESTABLISHED";
-pub const SA_NOT_COVERING: &str = "SA_NOT_COVERING";
 pub const TRAFFIC_OUTSIDE_CONNECTION: &str = "TRAFFIC_OUTSIDE_CONNECTION";
-pub const IDC_ENDPOINT_MISSING: &str = "IDC_ENDPOINT_MISSING";
-pub const SG_EGRESS_DROP: &str = "SG_EGRESS_DROP";
-pub const SG_INGRESS_DROP: &str = "SG_INGRESS_DROP";
-pub const IDC_FILTER_DROP: &str = "IDC_FILTER_DROP";
-pub const REPLY_DROPPED_STATELESS_ACL: &str = "REPLY_DROPPED_STATELESS_ACL";
-pub const REPLY_SESSION_MISS: &str = "REPLY_SESSION_MISS";
-pub const IDC_NO_ROUTE: &str = "IDC_NO_ROUTE";
-pub const IDC_ROUTE_NOT_TO_TUNNEL: &str = "IDC_ROUTE_NOT_TO_TUNNEL";
-pub const IDC_NAT_BREAKS_IPSEC: &str = "IDC_NAT_BREAKS_IPSEC";
-pub const FORWARDING_DISABLED: &str = "FORWARDING_DISABLED";
-pub const RP_FILTER_DROP: &str = "RP_FILTER_DROP";
-pub const ROUTING_LOOP: &str = "ROUTING_LOOP";
-pub const LEFT_MODELLED_NETWORK: &str = "LEFT_MODELLED_NETWORK";
 
 impl Traffic {
     /// `tcp/3306`: for a reply, the service of the request it answers.
@@ -135,36 +117,36 @@ pub(super) fn list(c: &[Cidr]) -> String {
 }
 
 impl Cause {
-    pub fn code(&self, m: &Model) -> &'static str {
+    pub fn code(&self, m: &Model) -> Code {
         match self {
             Cause::VrouterNoRoute { .. } if self.unpublished(m).is_some() => {
-                VPN_ROUTE_NOT_PUBLISHED
+                Code::VpnRouteNotPublished
             }
-            Cause::VrouterNoRoute { .. } => VROUTER_NO_ROUTE,
-            Cause::VrouterRouteElsewhere { .. } => VROUTER_ROUTE_ELSEWHERE,
-            Cause::VpnGatewayNoRoute { .. } => VPN_GATEWAY_NO_ROUTE,
-            Cause::NotEstablished { .. } => IPSEC_NOT_ESTABLISHED,
-            Cause::SaMissing { .. } => SA_NOT_COVERING,
-            Cause::NoIdcEndpoint { .. } => IDC_ENDPOINT_MISSING,
+            Cause::VrouterNoRoute { .. } => Code::VrouterNoRoute,
+            Cause::VrouterRouteElsewhere { .. } => Code::VrouterRouteElsewhere,
+            Cause::VpnGatewayNoRoute { .. } => Code::VpnGatewayNoRoute,
+            Cause::NotEstablished { .. } => Code::IpsecNotEstablished,
+            Cause::SaMissing { .. } => Code::SaNotCovering,
+            Cause::NoIdcEndpoint { .. } => Code::IdcEndpointMissing,
             Cause::SgDrop {
                 direction: Direction::Egress,
                 ..
-            } => SG_EGRESS_DROP,
-            Cause::SgDrop { .. } => SG_INGRESS_DROP,
+            } => Code::SgEgressDrop,
+            Cause::SgDrop { .. } => Code::SgIngressDrop,
             Cause::FilterDrop {
                 reply: true,
                 stateless: true,
                 ..
-            } => REPLY_DROPPED_STATELESS_ACL,
-            Cause::FilterDrop { .. } => IDC_FILTER_DROP,
-            Cause::SessionMiss { .. } => REPLY_SESSION_MISS,
-            Cause::DeviceNoRoute { .. } => IDC_NO_ROUTE,
-            Cause::ForwardingDisabled { .. } => FORWARDING_DISABLED,
-            Cause::RpFilter { .. } => RP_FILTER_DROP,
-            Cause::NatBreaksIpsec { .. } => IDC_NAT_BREAKS_IPSEC,
-            Cause::LeftInClear { .. } => IDC_ROUTE_NOT_TO_TUNNEL,
-            Cause::LeftNetwork { .. } => LEFT_MODELLED_NETWORK,
-            Cause::Loop { .. } => ROUTING_LOOP,
+            } => Code::ReplyDroppedStatelessAcl,
+            Cause::FilterDrop { .. } => Code::IdcFilterDrop,
+            Cause::SessionMiss { .. } => Code::ReplySessionMiss,
+            Cause::DeviceNoRoute { .. } => Code::IdcNoRoute,
+            Cause::ForwardingDisabled { .. } => Code::ForwardingDisabled,
+            Cause::RpFilter { .. } => Code::RpFilterDrop,
+            Cause::NatBreaksIpsec { .. } => Code::IdcNatBreaksIpsec,
+            Cause::LeftInClear { .. } => Code::IdcRouteNotToTunnel,
+            Cause::LeftNetwork { .. } => Code::LeftModelledNetwork,
+            Cause::Loop { .. } => Code::RoutingLoop,
         }
     }
 
@@ -432,25 +414,4 @@ pub fn connection_for(m: &Model, t: &Traffic) -> Option<usize> {
         (overlaps(&c.local_set, &t.src) && overlaps(&c.remote_set, &t.dst))
             || (overlaps(&c.remote_set, &t.src) && overlaps(&c.local_set, &t.dst))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_code_is_screaming_snake() {
-        for c in [
-            VROUTER_NO_ROUTE,
-            VPN_ROUTE_NOT_PUBLISHED,
-            SA_NOT_COVERING,
-            IDC_NAT_BREAKS_IPSEC,
-            REPLY_DROPPED_STATELESS_ACL,
-        ] {
-            assert!(
-                c.chars().all(|ch| ch.is_ascii_uppercase() || ch == '_'),
-                "{c}"
-            );
-        }
-    }
 }

@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use crate::findings::change::Change;
+use crate::findings::code::Code;
 pub use crate::model::FlowDirection;
 use crate::net::addr::Cidr;
 
@@ -36,7 +37,7 @@ pub struct TrafficPart {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
-    pub code: &'static str,
+    pub code: Code,
     pub severity: Severity,
     pub faq: u8,
     pub direction: Option<FlowDirection>,
@@ -81,7 +82,7 @@ pub struct Finding {
 impl Finding {
     /// A finding with the contract fields set and every addition empty.
     pub fn new(
-        code: &'static str,
+        code: Code,
         severity: Severity,
         faq: u8,
         message: impl Into<String>,
@@ -111,7 +112,7 @@ impl Finding {
         }
     }
     pub fn error(
-        code: &'static str,
+        code: Code,
         faq: u8,
         message: impl Into<String>,
         fix: impl Into<String>,
@@ -119,7 +120,7 @@ impl Finding {
         Finding::new(code, Severity::Error, faq, message, fix)
     }
     pub fn warning(
-        code: &'static str,
+        code: Code,
         faq: u8,
         message: impl Into<String>,
         fix: impl Into<String>,

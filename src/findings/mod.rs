@@ -3,6 +3,7 @@
 
 pub mod cause;
 pub mod change;
+pub mod code;
 pub mod finding;
 mod idc_filter;
 mod idc_route;

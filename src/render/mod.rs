@@ -1,5 +1,6 @@
 //! Output: human text and stable JSON. The engine returns data; only this layer formats.
 
+pub mod explain;
 pub mod logs;
 pub mod split;
 
@@ -146,7 +147,7 @@ fn path_text(m: &Model, o: &mut String, label: &str, p: &Path, st: Style) {
         let _ = writeln!(
             o,
             "  cause: {} (faq {}) at {}{}",
-            st.bad(c.code),
+            st.bad(c.code.as_str()),
             c.faq,
             c.device.as_deref().unwrap_or("-"),
             c.rule
@@ -163,7 +164,7 @@ pub fn finding_text(o: &mut String, f: &Finding, st: Style, indent: &str) {
         crate::findings::finding::Severity::Error => st.bad("error"),
         crate::findings::finding::Severity::Warning => st.warn("warning"),
     };
-    let mut head = format!("{indent}{sev} {} (faq {})", st.bold(f.code), f.faq);
+    let mut head = format!("{indent}{sev} {} (faq {})", st.bold(f.code.as_str()), f.faq);
     if let Some(d) = &f.device {
         let _ = write!(head, " at {d}");
     }

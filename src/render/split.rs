@@ -7,6 +7,7 @@ use crate::analysis::split::{
     ChangeAction, FlowCheck, IdcChange, NewConnection, RouteChange, SplitPlan,
     POLICY_ROUTE_PRIORITY,
 };
+use crate::findings::code::Code;
 use crate::input;
 use crate::net::addr::join_cidrs;
 
@@ -307,7 +308,7 @@ fn verdict(o: &mut String, p: &SplitPlan) {
         f.after
             .cause
             .as_ref()
-            .is_some_and(|c| c.code != crate::findings::cause::SA_NOT_COVERING)
+            .is_some_and(|c| c.code != Code::SaNotCovering)
     });
     if other {
         let _ = writeln!(

@@ -11,11 +11,19 @@ use std::net::Ipv4Addr;
 pub enum Disp {
     /// at a device id, or `ADDR (unmodelled)`; `rewritten`: the reply reached the source
     /// but not from the address the request was sent to.
-    Delivered { at: String, rewritten: bool },
+    Delivered {
+        at: String,
+        rewritten: bool,
+    },
     /// at a device, with the reasons seen (`filter:CHAIN:RULE|default`, `rp_filter`,
     /// `forwarding`, `no_route`); the kernel may list several candidates.
-    Dropped { at: Vec<(String, String)> },
-    Exits { at: String, src: Option<Ipv4Addr> },
+    Dropped {
+        at: Vec<(String, String)>,
+    },
+    Exits {
+        at: String,
+        src: Option<Ipv4Addr>,
+    },
     Loop,
     NotTraced,
     /// The kernel: no counter explains what happened.
@@ -27,8 +35,17 @@ pub enum Disp {
 impl std::fmt::Display for Disp {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         match self {
-            Disp::Delivered { at, rewritten: false } => write!(f, "delivered at {at}"),
-            Disp::Delivered { at, rewritten: true } => write!(f, "delivered at {at} with rewritten source (socket does not accept it)"),
+            Disp::Delivered {
+                at,
+                rewritten: false,
+            } => write!(f, "delivered at {at}"),
+            Disp::Delivered {
+                at,
+                rewritten: true,
+            } => write!(
+                f,
+                "delivered at {at} with rewritten source (socket does not accept it)"
+            ),
             Disp::Dropped { at } => {
                 let v: Vec<String> = at.iter().map(|(d, r)| format!("{d} ({r})")).collect();
                 write!(f, "dropped at {}", v.join(" | "))
@@ -55,7 +72,11 @@ pub struct Outcome {
 
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "{} → {}: forward {}; return {}", self.src, self.dst, self.fwd, self.ret)
+        write!(
+            f,
+            "{} → {}: forward {}; return {}",
+            self.src, self.dst, self.fwd, self.ret
+        )
     }
 }
 
@@ -88,7 +109,11 @@ pub fn kernel_outcome(lab: &Lab, prefix: &str, p: &Probe, obs: &Value) -> Outcom
         for (ns, m) in o {
             let mm = m
                 .as_object()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_i64().unwrap_or(0))).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_i64().unwrap_or(0)))
+                        .collect()
+                })
                 .unwrap_or_default();
             deltas.insert(ns.clone(), mm);
         }
@@ -131,10 +156,14 @@ pub fn kernel_outcome(lab: &Lab, prefix: &str, p: &Probe, obs: &Value) -> Outcom
             }
             match k.as_str() {
                 "Ip/InAddrErrors" => drops.push((dev.id.clone(), "forwarding".into())),
-                "IpExt/InNoRoutes" | "Ip/OutNoRoutes" => drops.push((dev.id.clone(), "no_route".into())),
+                "IpExt/InNoRoutes" | "Ip/OutNoRoutes" => {
+                    drops.push((dev.id.clone(), "no_route".into()))
+                }
                 "TcpExt/IPReversePathFilter" => drops.push((dev.id.clone(), "rp_filter".into())),
                 "Ip/InHdrErrors" => looped = true,
-                "raw/PREROUTING/vt:martian" => drops.push((dev.id.clone(), "martian_source".into())),
+                "raw/PREROUTING/vt:martian" => {
+                    drops.push((dev.id.clone(), "martian_source".into()))
+                }
                 "Ip/InDelivers" if ns != s_ns => delivered.push(dev.id.clone()),
                 _ => {}
             }
@@ -171,27 +200,57 @@ pub fn kernel_outcome(lab: &Lab, prefix: &str, p: &Probe, obs: &Value) -> Outcom
     let s_delivers = get(&s_ns, "Ip/InDelivers") > 0;
     let src_beyond = matches!(s_holder, Holder::UnmBeyond(_));
     let lost = |what: &str| Disp::Lost(what.to_string());
-    let exit_disp = |e: &(String, Option<Ipv4Addr>, String)| Disp::Exits { at: e.0.clone(), src: e.1 };
+    let exit_disp = |e: &(String, Option<Ipv4Addr>, String)| Disp::Exits {
+        at: e.0.clone(),
+        src: e.1,
+    };
     let label_s = lab.label(s_holder);
     let s_at = match s_holder {
         Holder::Unm(u) => format!("{} (unmodelled)", lab.unmodelled[u].addr),
         _ => label_s,
     };
     let (fwd, ret) = if client.starts_with("error:ENETUNREACH") {
-        (Disp::Dropped { at: vec![(lab.label(s_holder), "no_route".into())] }, Disp::NotTraced)
+        (
+            Disp::Dropped {
+                at: vec![(lab.label(s_holder), "no_route".into())],
+            },
+            Disp::NotTraced,
+        )
     } else if self_probe {
         let at = s_at.clone();
         if client == "ok" {
-            (Disp::Delivered { at: at.clone(), rewritten: false }, Disp::Delivered { at, rewritten: false })
+            (
+                Disp::Delivered {
+                    at: at.clone(),
+                    rewritten: false,
+                },
+                Disp::Delivered {
+                    at,
+                    rewritten: false,
+                },
+            )
         } else if s_delivers {
-            (Disp::Delivered { at, rewritten: false }, if drops.is_empty() { lost("reply") } else { Disp::Dropped { at: drops } })
+            (
+                Disp::Delivered {
+                    at,
+                    rewritten: false,
+                },
+                if drops.is_empty() {
+                    lost("reply")
+                } else {
+                    Disp::Dropped { at: drops }
+                },
+            )
         } else if drops.is_empty() {
             (lost("request"), Disp::NotTraced)
         } else {
             (Disp::Dropped { at: drops }, Disp::NotTraced)
         }
     } else if !delivered.is_empty() {
-        let fwd = Disp::Delivered { at: delivered[0].clone(), rewritten: false };
+        let fwd = Disp::Delivered {
+            at: delivered[0].clone(),
+            rewritten: false,
+        };
         // Exits seen now belong to the reply (the request was delivered).
         let ret_exit = exits.iter().find(|e| !src_beyond || e.2 == s_ns);
         let ret = if src_beyond {
@@ -202,9 +261,15 @@ pub fn kernel_outcome(lab: &Lab, prefix: &str, p: &Probe, obs: &Value) -> Outcom
                 None => lost("reply"),
             }
         } else if client == "ok" {
-            Disp::Delivered { at: s_at.clone(), rewritten: false }
+            Disp::Delivered {
+                at: s_at.clone(),
+                rewritten: false,
+            }
         } else if client.starts_with("reply_from:") || (s_delivers && drops.is_empty() && !looped) {
-            Disp::Delivered { at: s_at.clone(), rewritten: true }
+            Disp::Delivered {
+                at: s_at.clone(),
+                rewritten: true,
+            }
         } else if !drops.is_empty() {
             Disp::Dropped { at: drops }
         } else if looped {
@@ -233,13 +298,16 @@ pub fn kernel_path(lab: &Lab, prefix: &str, obs: &Value) -> String {
     let mut v = Vec::new();
     if let Some(o) = obs["deltas"].as_object() {
         for (ns, m) in o {
-            let label = if let Some(d) = (0..lab.devices.len()).find(|&d| Lab::ns_dev(prefix, d) == *ns) {
-                lab.devices[d].id.clone()
-            } else if let Some(u) = (0..lab.unmodelled.len()).find(|&u| Lab::ns_unm(prefix, u) == *ns) {
-                format!("unmodelled {}", lab.unmodelled[u].addr)
-            } else {
-                ns.clone()
-            };
+            let label =
+                if let Some(d) = (0..lab.devices.len()).find(|&d| Lab::ns_dev(prefix, d) == *ns) {
+                    lab.devices[d].id.clone()
+                } else if let Some(u) =
+                    (0..lab.unmodelled.len()).find(|&u| Lab::ns_unm(prefix, u) == *ns)
+                {
+                    format!("unmodelled {}", lab.unmodelled[u].addr)
+                } else {
+                    ns.clone()
+                };
             let mut bits: Vec<String> = Vec::new();
             if let Some(m) = m.as_object() {
                 for (k, n) in m {
@@ -252,7 +320,12 @@ pub fn kernel_path(lab: &Lab, prefix: &str, obs: &Value) -> String {
                         || (k.starts_with("nat/") && !k.ends_with("/policy"))
                         || matches!(
                             k.as_str(),
-                            "Ip/InDelivers" | "Ip/InAddrErrors" | "IpExt/InNoRoutes" | "Ip/OutNoRoutes" | "Ip/InHdrErrors" | "TcpExt/IPReversePathFilter"
+                            "Ip/InDelivers"
+                                | "Ip/InAddrErrors"
+                                | "IpExt/InNoRoutes"
+                                | "Ip/OutNoRoutes"
+                                | "Ip/InHdrErrors"
+                                | "TcpExt/IPReversePathFilter"
                         )
                         || k.ends_with("/vt:established");
                     if !keep {
@@ -281,7 +354,10 @@ fn path_disp(path: &Value) -> Disp {
         return Disp::Error("path without hops".into());
     };
     let device = hop["device"].as_str().unwrap_or("?").to_string();
-    let steps: Vec<&Value> = hop["steps"].as_array().map(|v| v.iter().collect()).unwrap_or_default();
+    let steps: Vec<&Value> = hop["steps"]
+        .as_array()
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
     match path["disposition"].as_str().unwrap_or("?") {
         "delivered" => {
             let at = steps
@@ -292,7 +368,10 @@ fn path_disp(path: &Value) -> Disp {
                 .and_then(|rest| rest.split_whitespace().next())
                 .map(|a| format!("{a} (unmodelled)"))
                 .unwrap_or(device);
-            Disp::Delivered { at, rewritten: false }
+            Disp::Delivered {
+                at,
+                rewritten: false,
+            }
         }
         "dropped" => {
             let reason = steps
@@ -303,7 +382,11 @@ fn path_disp(path: &Value) -> Disp {
                     let detail = s["detail"].as_str().unwrap_or("");
                     match s["type"].as_str().unwrap_or("") {
                         "filter" => {
-                            let chain = detail.split_whitespace().next().unwrap_or("?").trim_end_matches(':');
+                            let chain = detail
+                                .split_whitespace()
+                                .next()
+                                .unwrap_or("?")
+                                .trim_end_matches(':');
                             format!("filter:{chain}:{}", s["rule"].as_str().unwrap_or("default"))
                         }
                         "kernel" if detail.contains("rp_filter") => "rp_filter".into(),
@@ -313,15 +396,19 @@ fn path_disp(path: &Value) -> Disp {
                     }
                 })
                 .unwrap_or_else(|| "?".into());
-            Disp::Dropped { at: vec![(device, reason)] }
+            Disp::Dropped {
+                at: vec![(device, reason)],
+            }
         }
         "exits_network" => {
-            let mut src: Option<Ipv4Addr> = hop["packet"]["src"].as_str().and_then(|s| s.parse().ok());
+            let mut src: Option<Ipv4Addr> =
+                hop["packet"]["src"].as_str().and_then(|s| s.parse().ok());
             for s in &steps {
                 if s["type"] == "nat" && s["action"] == "translate" {
                     let d = s["detail"].as_str().unwrap_or("");
                     if d.starts_with("source NAT") || d.contains(": source ") {
-                        if let Some(a) = d.rsplit("→ ").next().and_then(|t| t.trim().parse().ok()) {
+                        if let Some(a) = d.rsplit("→ ").next().and_then(|t| t.trim().parse().ok())
+                        {
                             src = Some(a);
                         }
                     }
@@ -341,7 +428,12 @@ pub fn vpntrace_outcome(lab: &Lab, p: &Probe, ok: bool, stdout: &str, stderr: &s
         Ok(v) if ok || !stdout.trim().is_empty() => v,
         _ => {
             let msg = stderr.lines().next().unwrap_or("no output").to_string();
-            return Outcome { src: "?".into(), dst: dst_asked, fwd: Disp::Error(msg), ret: Disp::NotTraced };
+            return Outcome {
+                src: "?".into(),
+                dst: dst_asked,
+                fwd: Disp::Error(msg),
+                ret: Disp::NotTraced,
+            };
         }
     };
     let pkt = &v["flow"]["packet"];
@@ -363,8 +455,12 @@ pub fn vpntrace_outcome(lab: &Lab, p: &Probe, ok: bool, stdout: &str, stderr: &s
 
 fn kind(d: &Disp) -> &'static str {
     match d {
-        Disp::Delivered { rewritten: false, .. } => "delivered",
-        Disp::Delivered { rewritten: true, .. } => "delivered(rewritten)",
+        Disp::Delivered {
+            rewritten: false, ..
+        } => "delivered",
+        Disp::Delivered {
+            rewritten: true, ..
+        } => "delivered(rewritten)",
         Disp::Dropped { .. } => "dropped",
         Disp::Exits { .. } => "exits_network",
         Disp::Loop => "loop",
@@ -383,7 +479,9 @@ pub fn classify(lab: &Lab, p: &Probe, k: &Outcome, v: &Outcome) -> String {
         }
         if e.contains("on no vSwitch") {
             return match lab.holder(lab.end_addr(&p.to)) {
-                Some(Holder::UnmBeyond(u)) if !lab.unmodelled[u].extra.iter().any(|n| n.addr >> 24 == 198) => {
+                Some(Holder::UnmBeyond(u))
+                    if !lab.unmodelled[u].extra.iter().any(|n| n.addr >> 24 == 198) =>
+                {
                     "F6: an address of a routed-only subnet is refused as --to".into()
                 }
                 _ => "F4: --to an address beyond the model is refused".into(),
@@ -406,7 +504,10 @@ pub fn classify(lab: &Lab, p: &Probe, k: &Outcome, v: &Outcome) -> String {
     let src_addr: Option<Ipv4Addr> = k.src.parse().ok();
     let unm_on_link = match (s, lab.holder(dst)) {
         (Holder::Unm(u), _) => Some((u, lab.subnets[lab.unmodelled[u].subnet].net.contains(dst))),
-        (_, Some(Holder::Unm(u))) => Some((u, src_addr.is_some_and(|a| lab.subnets[lab.unmodelled[u].subnet].net.contains(a)))),
+        (_, Some(Holder::Unm(u))) => Some((
+            u,
+            src_addr.is_some_and(|a| lab.subnets[lab.unmodelled[u].subnet].net.contains(a)),
+        )),
         _ => None,
     };
     if let Some((u, true)) = unm_on_link {
@@ -415,9 +516,15 @@ pub fn classify(lab: &Lab, p: &Probe, k: &Outcome, v: &Outcome) -> String {
     }
     if let Some((u, _)) = unm_on_link {
         let unm = &lab.unmodelled[u];
-        let outside = lab.devices.iter().any(|d| d.ifaces.iter().any(|i| i.subnet == unm.subnet && i.outside));
+        let outside = lab
+            .devices
+            .iter()
+            .any(|d| d.ifaces.iter().any(|i| i.subnet == unm.subnet && i.outside));
         let at = format!("{} (unmodelled)", unm.addr);
-        let missed = |kd: &Disp, vd: &Disp| matches!(kd, Disp::Delivered { at: a, .. } if *a == at) && matches!(vd, Disp::Exits { .. });
+        let missed = |kd: &Disp, vd: &Disp| {
+            matches!(kd, Disp::Delivered { at: a, .. } if *a == at)
+                && matches!(vd, Disp::Exits { .. })
+        };
         if outside && (missed(&k.fwd, &v.fwd) || missed(&k.ret, &v.ret)) {
             return "F5: an unmodelled host on an outside-role subnet is not delivered".into();
         }
@@ -427,17 +534,24 @@ pub fn classify(lab: &Lab, p: &Probe, k: &Outcome, v: &Outcome) -> String {
             && lab.devices.iter().any(|x| x.id == *dev && x.kind == "host" && !x.write_forwarding)))
     };
     if host_default(&v.fwd) || host_default(&v.ret) {
-        return "F3: a `kind: host` without `forwarding` does not forward (SPEC default: true)".into();
+        return "F3: a `kind: host` without `forwarding` does not forward (SPEC default: true)"
+            .into();
     }
     let martian = |d: &Disp| matches!(d, Disp::Dropped { at } if at.iter().any(|(_, r)| r == "martian_source"));
     if (martian(&k.fwd) && v.fwd == Disp::Loop) || (martian(&k.ret) && v.ret == Disp::Loop) {
         return "L1: a packet routed back to the device that sent it is dropped there by Linux (martian source: its own address), vpntrace calls it a loop".into();
     }
-    let (side, kd, vd) = if !agree_disp_pub(&k.fwd, &v.fwd) { ("forward", &k.fwd, &v.fwd) } else { ("return", &k.ret, &v.ret) };
+    let (side, kd, vd) = if !agree_disp_pub(&k.fwd, &v.fwd) {
+        ("forward", &k.fwd, &v.fwd)
+    } else {
+        ("return", &k.ret, &v.ret)
+    };
     if kind(kd) == kind(vd) {
         match kd {
             Disp::Dropped { .. } => format!("{side}: dropped at another device or by another rule"),
-            Disp::Exits { .. } => format!("{side}: exits_network from another device or with another source"),
+            Disp::Exits { .. } => {
+                format!("{side}: exits_network from another device or with another source")
+            }
             Disp::Delivered { .. } => format!("{side}: delivered at another place"),
             _ => format!("{side}: {} differs", kind(kd)),
         }

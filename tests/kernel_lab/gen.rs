@@ -32,7 +32,14 @@ impl Rng {
 }
 
 fn mac(topo: usize, ns_kind: u8, n: usize, i: usize) -> [u8; 6] {
-    [0x02, ns_kind, (topo >> 8) as u8, topo as u8, n as u8, i as u8]
+    [
+        0x02,
+        ns_kind,
+        (topo >> 8) as u8,
+        topo as u8,
+        n as u8,
+        i as u8,
+    ]
 }
 
 const MAX_IFACES: usize = 3;
@@ -126,7 +133,12 @@ impl Builder {
             None
         };
         let id = format!("r{}", self.lab.devices[d].routes.len() + 1);
-        self.lab.devices[d].routes.push(Route { id, dest, gw, iface });
+        self.lab.devices[d].routes.push(Route {
+            id,
+            dest,
+            gw,
+            iface,
+        });
     }
     fn addr_on(&self, d: usize, s: usize) -> Ipv4Addr {
         self.lab.devices[d].iface_on(s).expect("attached").addr
@@ -135,7 +147,10 @@ impl Builder {
         let on: Vec<usize> = (0..self.lab.devices.len())
             .filter(|&d| self.lab.devices[d].iface_on(s).is_some())
             .collect();
-        on.iter().copied().find(|&d| self.lab.devices[d].forwarding).or(on.first().copied())
+        on.iter()
+            .copied()
+            .find(|&d| self.lab.devices[d].forwarding)
+            .or(on.first().copied())
     }
 }
 
@@ -178,8 +193,16 @@ pub fn random_lab(seed: u64, topo: usize) -> Lab {
             cands = (0..d).collect();
         }
         // Prefer devices that route.
-        let routers: Vec<usize> = cands.iter().copied().filter(|&j| b.lab.devices[j].kind != "host").collect();
-        let j = if !routers.is_empty() && r.chance(0.8) { *r.pick(&routers) } else { *r.pick(&cands) };
+        let routers: Vec<usize> = cands
+            .iter()
+            .copied()
+            .filter(|&j| b.lab.devices[j].kind != "host")
+            .collect();
+        let j = if !routers.is_empty() && r.chance(0.8) {
+            *r.pick(&routers)
+        } else {
+            *r.pick(&cands)
+        };
         let lans: Vec<usize> = b.lab.devices[j]
             .ifaces
             .iter()
@@ -206,7 +229,10 @@ pub fn random_lab(seed: u64, topo: usize) -> Lab {
         if cands.len() >= 2 {
             let x = *r.pick(&cands);
             let y = *r.pick(&cands);
-            let shared = b.lab.devices[x].ifaces.iter().any(|i| b.lab.devices[y].iface_on(i.subnet).is_some());
+            let shared = b.lab.devices[x]
+                .ifaces
+                .iter()
+                .any(|i| b.lab.devices[y].iface_on(i.subnet).is_some());
             if x != y && !shared {
                 let s = new_subnet(&mut b, &mut r, false);
                 b.attach(x, s, false, None);
@@ -219,7 +245,11 @@ pub fn random_lab(seed: u64, topo: usize) -> Lab {
     let mut uplinks: Vec<(usize, usize, usize)> = Vec::new(); // (device, subnet, unmodelled)
     let mut up_no = 0u8;
     for d in 0..n {
-        let want = if d == 0 { r.chance(0.85) } else { b.lab.devices[d].kind != "host" && r.chance(0.15) };
+        let want = if d == 0 {
+            r.chance(0.85)
+        } else {
+            b.lab.devices[d].kind != "host" && r.chance(0.15)
+        };
         if want && cap(&b, d) {
             up_no += 1;
             let s = b.subnet(Net::new(ip(100, 64, up_no, 0), 24));
@@ -249,11 +279,9 @@ pub fn random_lab(seed: u64, topo: usize) -> Lab {
     for s in 0..b.lab.subnets.len() {
         let net = b.lab.subnets[s].net;
         // LANs (10.1.x.0/24) may hold a host the topology does not list.
-        if net.len == 24 && net.addr >> 16 == 0x0A01 {
-            if r.chance(0.5) {
-                let gw = b.first_forwarder(s).map(|d| b.addr_on(d, s));
-                b.unmodelled(s, 200, gw, Vec::new());
-            }
+        if net.len == 24 && net.addr >> 16 == 0x0A01 && r.chance(0.5) {
+            let gw = b.first_forwarder(s).map(|d| b.addr_on(d, s));
+            b.unmodelled(s, 200, gw, Vec::new());
         }
     }
     // Routes.
@@ -284,7 +312,12 @@ pub fn random_lab(seed: u64, topo: usize) -> Lab {
     }
     // Filters and NAT.
     let nets: Vec<Net> = b.lab.subnets.iter().map(|s| s.net).collect();
-    let addrs: Vec<Ipv4Addr> = b.lab.devices.iter().flat_map(|d| d.ifaces.iter().map(|i| i.addr)).collect();
+    let addrs: Vec<Ipv4Addr> = b
+        .lab
+        .devices
+        .iter()
+        .flat_map(|d| d.ifaces.iter().map(|i| i.addr))
+        .collect();
     let mut dnat_targets: Vec<(usize, Ipv4Addr, Proto, u16)> = Vec::new();
     for d in 0..n {
         let host = b.lab.devices[d].kind == "host";
@@ -336,32 +369,41 @@ fn make_routes(b: &mut Builder, r: &mut Rng, uplinks: &[(usize, usize, usize)]) 
         dist
     };
     // next hop of d toward a set of devices (by dist), as (neighbour, its address).
-    let next_hop = |b: &Builder, r: &mut Rng, d: usize, dist: &[Option<usize>]| -> Option<Ipv4Addr> {
-        let my = dist[d]?;
-        if my == 0 {
-            return None;
-        }
-        let c: Vec<Ipv4Addr> = neighbours(b, d)
-            .into_iter()
-            .filter(|&(m, _)| dist[m] == Some(my - 1) && (b.lab.devices[m].forwarding || dist[m] == Some(0)))
-            .map(|(m, s)| b.addr_on(m, s))
-            .collect();
-        if c.is_empty() {
-            None
-        } else {
-            Some(*r.pick(&c))
-        }
-    };
+    let next_hop =
+        |b: &Builder, r: &mut Rng, d: usize, dist: &[Option<usize>]| -> Option<Ipv4Addr> {
+            let my = dist[d]?;
+            if my == 0 {
+                return None;
+            }
+            let c: Vec<Ipv4Addr> = neighbours(b, d)
+                .into_iter()
+                .filter(|&(m, _)| {
+                    dist[m] == Some(my - 1) && (b.lab.devices[m].forwarding || dist[m] == Some(0))
+                })
+                .map(|(m, s)| b.addr_on(m, s))
+                .collect();
+            if c.is_empty() {
+                None
+            } else {
+                Some(*r.pick(&c))
+            }
+        };
     let up_devs: Vec<usize> = uplinks.iter().map(|u| u.0).collect();
     let up_dist = bfs(b, &up_devs);
     for d in 0..n {
         let dev_subnets: Vec<usize> = b.lab.devices[d].ifaces.iter().map(|i| i.subnet).collect();
-        let all_neigh: Vec<Ipv4Addr> = neighbours(b, d).into_iter().map(|(m, s)| b.addr_on(m, s)).collect();
+        let all_neigh: Vec<Ipv4Addr> = neighbours(b, d)
+            .into_iter()
+            .map(|(m, s)| b.addr_on(m, s))
+            .collect();
         let mut routes: Vec<(Net, Ipv4Addr)> = Vec::new();
         let wi = r.chance(0.4);
         if b.lab.devices[d].kind == "host" && b.lab.devices[d].ifaces.len() == 1 {
             let s = dev_subnets[0];
-            let gw = b.first_forwarder(s).filter(|&g| g != d).map(|g| b.addr_on(g, s));
+            let gw = b
+                .first_forwarder(s)
+                .filter(|&g| g != d)
+                .map(|g| b.addr_on(g, s));
             let gw = gw.or_else(|| all_neigh.first().copied());
             if let Some(gw) = gw {
                 routes.push((Net::new(ip(0, 0, 0, 0), 0), gw));
@@ -391,9 +433,13 @@ fn make_routes(b: &mut Builder, r: &mut Rng, uplinks: &[(usize, usize, usize)]) 
                 if dev_subnets.contains(&t) {
                     continue;
                 }
-                let holders: Vec<usize> = (0..n).filter(|&x| b.lab.devices[x].iface_on(t).is_some()).collect();
+                let holders: Vec<usize> = (0..n)
+                    .filter(|&x| b.lab.devices[x].iface_on(t).is_some())
+                    .collect();
                 let dist = bfs(b, &holders);
-                let Some(nh) = next_hop(b, r, d, &dist) else { continue };
+                let Some(nh) = next_hop(b, r, d, &dist) else {
+                    continue;
+                };
                 let covered = match (style, aggregate, default_gw) {
                     (1, _, Some(g)) => g == nh,
                     (2, Some(g), _) => g == nh,
@@ -414,7 +460,11 @@ fn make_routes(b: &mut Builder, r: &mut Rng, uplinks: &[(usize, usize, usize)]) 
             if r.chance(0.07) {
                 continue;
             }
-            let gw = if r.chance(0.07) && !all_neigh.is_empty() { *r.pick(&all_neigh) } else { gw };
+            let gw = if r.chance(0.07) && !all_neigh.is_empty() {
+                *r.pick(&all_neigh)
+            } else {
+                gw
+            };
             out.push((dest, gw));
         }
         if !out.is_empty() && !all_neigh.is_empty() && r.chance(0.15) {
@@ -458,7 +508,14 @@ fn random_filter(r: &mut Rng, dev: &Dev, nets: &[Net], addrs: &[Ipv4Addr]) -> Fi
         let nrules = r.below(5);
         let mut rules = Vec::new();
         for j in 0..nrules {
-            let proto = *r.pick(&[Proto::All, Proto::All, Proto::Tcp, Proto::Tcp, Proto::Udp, Proto::Icmp]);
+            let proto = *r.pick(&[
+                Proto::All,
+                Proto::All,
+                Proto::Tcp,
+                Proto::Tcp,
+                Proto::Udp,
+                Proto::Icmp,
+            ]);
             let (mut sport, mut dport) = (None, None);
             if proto.has_ports() {
                 if r.chance(0.5) {
@@ -467,7 +524,11 @@ fn random_filter(r: &mut Rng, dev: &Dev, nets: &[Net], addrs: &[Ipv4Addr]) -> Fi
                 }
                 if r.chance(0.25) {
                     let p = *r.pick(&PORTS);
-                    sport = Some(if r.chance(0.3) { (41000, 41999) } else { (p, p) });
+                    sport = Some(if r.chance(0.3) {
+                        (41000, 41999)
+                    } else {
+                        (p, p)
+                    });
                 }
             }
             rules.push(Rule {
@@ -493,11 +554,22 @@ fn random_filter(r: &mut Rng, dev: &Dev, nets: &[Net], addrs: &[Ipv4Addr]) -> Fi
     }
 }
 
-fn random_nat(r: &mut Rng, b: &mut Builder, d: usize, nets: &[Net], dnat: &mut Vec<(usize, Ipv4Addr, Proto, u16)>) {
+fn random_nat(
+    r: &mut Rng,
+    b: &mut Builder,
+    d: usize,
+    nets: &[Net],
+    dnat: &mut Vec<(usize, Ipv4Addr, Proto, u16)>,
+) {
     let dev = b.lab.devices[d].clone();
     let mut rules = Vec::new();
     if r.chance(0.4) {
-        let out = dev.ifaces.iter().find(|i| i.outside).unwrap_or_else(|| r.pick(&dev.ifaces)).clone();
+        let out = dev
+            .ifaces
+            .iter()
+            .find(|i| i.outside)
+            .unwrap_or_else(|| r.pick(&dev.ifaces))
+            .clone();
         if r.chance(0.45) {
             rules.push(Nat {
                 id: "no-nat-1".into(),
@@ -523,7 +595,11 @@ fn random_nat(r: &mut Rng, b: &mut Builder, d: usize, nets: &[Net], dnat: &mut V
             kind: NatKind::Snat,
             src: r.chance(0.4).then(|| *r.pick(nets)),
             dst: None,
-            proto: if r.chance(0.8) { Proto::All } else { *r.pick(&[Proto::Tcp, Proto::Udp, Proto::Icmp]) },
+            proto: if r.chance(0.8) {
+                Proto::All
+            } else {
+                *r.pick(&[Proto::Tcp, Proto::Udp, Proto::Icmp])
+            },
             dport: None,
             iif: None,
             oif: Some(out.name.clone()),
@@ -543,7 +619,13 @@ fn random_nat(r: &mut Rng, b: &mut Builder, d: usize, nets: &[Net], dnat: &mut V
             .filter(|&(x, _)| x != d)
             .flat_map(|(_, x)| x.ifaces.iter().map(|i| i.addr))
             .collect();
-        targets.extend(b.lab.unmodelled.iter().filter(|u| u.extra.is_empty()).map(|u| u.addr));
+        targets.extend(
+            b.lab
+                .unmodelled
+                .iter()
+                .filter(|u| u.extra.is_empty())
+                .map(|u| u.addr),
+        );
         if !targets.is_empty() {
             let to = *r.pick(&targets);
             if r.chance(0.25) {
@@ -576,9 +658,20 @@ fn random_nat(r: &mut Rng, b: &mut Builder, d: usize, nets: &[Net], dnat: &mut V
     b.lab.devices[d].nat = rules;
 }
 
-fn make_probes(b: &mut Builder, r: &mut Rng, uplinks: &[(usize, usize, usize)], dnat: &[(usize, Ipv4Addr, Proto, u16)]) {
+fn make_probes(
+    b: &mut Builder,
+    r: &mut Rng,
+    uplinks: &[(usize, usize, usize)],
+    dnat: &[(usize, Ipv4Addr, Proto, u16)],
+) {
     let n = b.lab.devices.len();
-    let phantoms: Vec<Ipv4Addr> = b.lab.unmodelled.iter().filter(|u| u.extra.is_empty()).map(|u| u.addr).collect();
+    let phantoms: Vec<Ipv4Addr> = b
+        .lab
+        .unmodelled
+        .iter()
+        .filter(|u| u.extra.is_empty())
+        .map(|u| u.addr)
+        .collect();
     let count = 10 + r.below(3);
     let mut probes = Vec::new();
     for i in 0..count {
@@ -647,7 +740,14 @@ pub fn targeted_labs(first_topo: usize) -> Vec<Lab> {
         t += 1;
         Builder::new(t - 1, name.to_string())
     };
-    let mk = |b: &mut Builder, from: End, to: End, proto: Proto, dport: u16, i: u16, note: &str, ingress: Option<String>| {
+    let mk = |b: &mut Builder,
+              from: End,
+              to: End,
+              proto: Proto,
+              dport: u16,
+              i: u16,
+              note: &str,
+              ingress: Option<String>| {
         b.lab.probes.push(Probe {
             from,
             to,
@@ -698,8 +798,26 @@ pub fn targeted_labs(first_topo: usize) -> Vec<Lab> {
                 None,
             ],
         });
-        mk(&mut b, End::Dev(h), End::Addr(ip(10, 1, 2, 1)), Proto::Tcp, 22, 0, "fault 1: --to 10.1.2.1 (r's eth1) is traced as r's first address", None);
-        mk(&mut b, End::Dev(h), End::Addr(ip(10, 1, 2, 1)), Proto::Icmp, 0, 1, "fault 1 (control: not filtered, agrees either way)", None);
+        mk(
+            &mut b,
+            End::Dev(h),
+            End::Addr(ip(10, 1, 2, 1)),
+            Proto::Tcp,
+            22,
+            0,
+            "fault 1: --to 10.1.2.1 (r's eth1) is traced as r's first address",
+            None,
+        );
+        mk(
+            &mut b,
+            End::Dev(h),
+            End::Addr(ip(10, 1, 2, 1)),
+            Proto::Icmp,
+            0,
+            1,
+            "fault 1 (control: not filtered, agrees either way)",
+            None,
+        );
         v.push(b.lab);
     }
     // (2) a device sending to one of its own addresses: output then input chain, locally.
@@ -741,10 +859,46 @@ pub fn targeted_labs(first_topo: usize) -> Vec<Lab> {
                 }),
             ],
         });
-        mk(&mut b, End::Dev(rt), End::Addr(ip(10, 1, 2, 1)), Proto::Tcp, 80, 0, "fault 2: own address, output chain drops", None);
-        mk(&mut b, End::Dev(rt), End::Addr(ip(10, 1, 2, 1)), Proto::Udp, 5353, 1, "fault 2: own address, input chain drops", None);
-        mk(&mut b, End::Dev(rt), End::Addr(ip(10, 1, 2, 1)), Proto::Icmp, 0, 2, "fault 2: own address, delivered locally", None);
-        mk(&mut b, End::Dev(rt), End::Dev(rt), Proto::Tcp, 22, 3, "fault 2: own first address, delivered locally", None);
+        mk(
+            &mut b,
+            End::Dev(rt),
+            End::Addr(ip(10, 1, 2, 1)),
+            Proto::Tcp,
+            80,
+            0,
+            "fault 2: own address, output chain drops",
+            None,
+        );
+        mk(
+            &mut b,
+            End::Dev(rt),
+            End::Addr(ip(10, 1, 2, 1)),
+            Proto::Udp,
+            5353,
+            1,
+            "fault 2: own address, input chain drops",
+            None,
+        );
+        mk(
+            &mut b,
+            End::Dev(rt),
+            End::Addr(ip(10, 1, 2, 1)),
+            Proto::Icmp,
+            0,
+            2,
+            "fault 2: own address, delivered locally",
+            None,
+        );
+        mk(
+            &mut b,
+            End::Dev(rt),
+            End::Dev(rt),
+            Proto::Tcp,
+            22,
+            3,
+            "fault 2: own first address, delivered locally",
+            None,
+        );
         v.push(b.lab);
     }
     // (3) kind host without `forwarding`: SPEC default is true.
@@ -762,13 +916,32 @@ pub fn targeted_labs(first_topo: usize) -> Vec<Lab> {
         b.route(_rt, Net::new(ip(10, 1, 3, 0), 24), ip(10, 1, 2, 5), false);
         b.route(mid, Net::new(ip(0, 0, 0, 0), 0), ip(10, 1, 2, 1), false);
         b.route(far, Net::new(ip(0, 0, 0, 0), 0), ip(10, 1, 3, 5), false);
-        mk(&mut b, End::Dev(h), End::Dev(far), Proto::Tcp, 443, 0, "fault 3: host `mid` (forwarding not written) forwards", None);
-        mk(&mut b, End::Dev(far), End::Dev(h), Proto::Icmp, 0, 1, "fault 3: host `mid` (forwarding not written) forwards", None);
+        mk(
+            &mut b,
+            End::Dev(h),
+            End::Dev(far),
+            Proto::Tcp,
+            443,
+            0,
+            "fault 3: host `mid` (forwarding not written) forwards",
+            None,
+        );
+        mk(
+            &mut b,
+            End::Dev(far),
+            End::Dev(h),
+            Proto::Icmp,
+            0,
+            1,
+            "fault 3: host `mid` (forwarding not written) forwards",
+            None,
+        );
         v.push(b.lab);
     }
     // (4) --to beyond the model (leaves with the source after NAT), --ingress from outside.
     {
-        let mut b = next("fault 4: a destination beyond the model, and a source beyond it (--ingress)");
+        let mut b =
+            next("fault 4: a destination beyond the model, and a source beyond it (--ingress)");
         let (h, rt, _, _) = base(&mut b);
         let up = b.subnet(Net::new(ip(100, 64, 1, 0), 24));
         let a = b.attach(rt, up, true, Some(1));
@@ -785,9 +958,36 @@ pub fn targeted_labs(first_topo: usize) -> Vec<Lab> {
             oif: Some("eth2".into()),
             to: None,
         });
-        mk(&mut b, End::Dev(h), End::Addr(ip(198, 18, 1, 77)), Proto::Tcp, 443, 0, "fault 4: --to beyond the model leaves r with source 100.64.1.1", None);
-        mk(&mut b, End::Dev(h), End::Addr(ip(198, 18, 1, 77)), Proto::Icmp, 0, 1, "fault 4: --to beyond the model (icmp)", None);
-        mk(&mut b, End::Addr(ip(198, 18, 1, 1)), End::Dev(h), Proto::Tcp, 22, 2, "fault 4: --from beyond the model with --ingress r:eth2", Some("r:eth2".into()));
+        mk(
+            &mut b,
+            End::Dev(h),
+            End::Addr(ip(198, 18, 1, 77)),
+            Proto::Tcp,
+            443,
+            0,
+            "fault 4: --to beyond the model leaves r with source 100.64.1.1",
+            None,
+        );
+        mk(
+            &mut b,
+            End::Dev(h),
+            End::Addr(ip(198, 18, 1, 77)),
+            Proto::Icmp,
+            0,
+            1,
+            "fault 4: --to beyond the model (icmp)",
+            None,
+        );
+        mk(
+            &mut b,
+            End::Addr(ip(198, 18, 1, 1)),
+            End::Dev(h),
+            Proto::Tcp,
+            22,
+            2,
+            "fault 4: --from beyond the model with --ingress r:eth2",
+            Some("r:eth2".into()),
+        );
         v.push(b.lab);
     }
     // (5) an unmodelled host on an outside-role subnet is delivered.
@@ -797,18 +997,59 @@ pub fn targeted_labs(first_topo: usize) -> Vec<Lab> {
         b.lab.devices[rt].ifaces[1].outside = true;
         let _ = s2;
         b.unmodelled(s2, 50, Some(ip(10, 1, 2, 1)), Vec::new());
-        mk(&mut b, End::Dev(h), End::Addr(ip(10, 1, 2, 50)), Proto::Tcp, 80, 0, "fault 5: 10.1.2.50 (not modelled, outside subnet) must be delivered", None);
-        mk(&mut b, End::Addr(ip(10, 1, 2, 50)), End::Dev(h), Proto::Udp, 5353, 1, "fault 5: from 10.1.2.50 (not modelled, outside subnet)", None);
+        mk(
+            &mut b,
+            End::Dev(h),
+            End::Addr(ip(10, 1, 2, 50)),
+            Proto::Tcp,
+            80,
+            0,
+            "fault 5: 10.1.2.50 (not modelled, outside subnet) must be delivered",
+            None,
+        );
+        mk(
+            &mut b,
+            End::Addr(ip(10, 1, 2, 50)),
+            End::Dev(h),
+            Proto::Udp,
+            5353,
+            1,
+            "fault 5: from 10.1.2.50 (not modelled, outside subnet)",
+            None,
+        );
         v.push(b.lab);
     }
     // (6) a routed-only subnet (route through an unmodelled router) is address space that exists.
     {
         let mut b = next("fault 6: a subnet routed through an unmodelled router");
         let (h, rt, _, s2) = base(&mut b);
-        b.unmodelled(s2, 254, Some(ip(10, 1, 2, 1)), vec![Net::new(ip(10, 9, 0, 0), 16)]);
+        b.unmodelled(
+            s2,
+            254,
+            Some(ip(10, 1, 2, 1)),
+            vec![Net::new(ip(10, 9, 0, 0), 16)],
+        );
         b.route(rt, Net::new(ip(10, 9, 0, 0), 16), ip(10, 1, 2, 254), false);
-        mk(&mut b, End::Dev(h), End::Addr(ip(10, 9, 0, 1)), Proto::Tcp, 22, 0, "fault 6: 10.9.0.1 (routed-only subnet) leaves r toward 10.1.2.254", None);
-        mk(&mut b, End::Addr(ip(10, 9, 0, 1)), End::Dev(h), Proto::Icmp, 0, 1, "fault 6: from the routed-only subnet, --ingress r:eth1", Some("r:eth1".into()));
+        mk(
+            &mut b,
+            End::Dev(h),
+            End::Addr(ip(10, 9, 0, 1)),
+            Proto::Tcp,
+            22,
+            0,
+            "fault 6: 10.9.0.1 (routed-only subnet) leaves r toward 10.1.2.254",
+            None,
+        );
+        mk(
+            &mut b,
+            End::Addr(ip(10, 9, 0, 1)),
+            End::Dev(h),
+            Proto::Icmp,
+            0,
+            1,
+            "fault 6: from the routed-only subnet, --ingress r:eth1",
+            Some("r:eth1".into()),
+        );
         v.push(b.lab);
     }
     v

@@ -136,7 +136,11 @@ pub struct Chain {
     pub rules: Vec<Rule>,
 }
 
-pub const CHAINS: [(&str, &str); 3] = [("input", "INPUT"), ("forward", "FORWARD"), ("output", "OUTPUT")];
+pub const CHAINS: [(&str, &str); 3] = [
+    ("input", "INPUT"),
+    ("forward", "FORWARD"),
+    ("output", "OUTPUT"),
+];
 
 #[derive(Clone, Debug)]
 pub struct Filter {
@@ -187,7 +191,12 @@ impl Dev {
     /// generator keeps it the same on every interface of a device (vpntrace has one
     /// setting per device).
     pub fn rp(&self) -> Rp {
-        let m = self.ifaces.iter().map(|i| i.rp.max(self.rp_all)).max().unwrap_or(self.rp_all);
+        let m = self
+            .ifaces
+            .iter()
+            .map(|i| i.rp.max(self.rp_all))
+            .max()
+            .unwrap_or(self.rp_all);
         Rp::of_value(m)
     }
     pub fn owns(&self, a: Ipv4Addr) -> bool {
@@ -257,7 +266,10 @@ pub enum Holder {
 pub const PORTS: [u16; 4] = [22, 80, 443, 5353];
 
 fn mac_str(m: [u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn ports_str(p: (u16, u16), sep: char) -> String {
@@ -300,7 +312,9 @@ impl Lab {
     pub fn label(&self, h: Holder) -> String {
         match h {
             Holder::Dev(d) => self.devices[d].id.clone(),
-            Holder::Unm(u) | Holder::UnmBeyond(u) => format!("unmodelled {}", self.unmodelled[u].addr),
+            Holder::Unm(u) | Holder::UnmBeyond(u) => {
+                format!("unmodelled {}", self.unmodelled[u].addr)
+            }
         }
     }
 
@@ -369,7 +383,11 @@ impl Lab {
                 ("net/ipv4/tcp_synack_retries".into(), "0".into()),
                 ("net/ipv4/conf/all/log_martians".into(), "0".into()),
             ];
-            for c in ["all", "default"].iter().map(|s| s.to_string()).chain(ifaces.iter().cloned()) {
+            for c in ["all", "default"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(ifaces.iter().cloned())
+            {
                 v.push((format!("net/ipv4/conf/{c}/send_redirects"), "0".into()));
                 v.push((format!("net/ipv4/conf/{c}/accept_redirects"), "0".into()));
                 // ARP requests carry the interface's own address, not the packet's source
@@ -390,37 +408,59 @@ impl Lab {
             let mut ip = vec!["link set lo up".to_string()];
             for i in &dev.ifaces {
                 members[i.subnet].push((ns.clone(), i.name.clone(), i.mac));
-                ip.push(format!("addr add {}/{} dev {}", i.addr, self.subnets[i.subnet].net.len, i.name));
+                ip.push(format!(
+                    "addr add {}/{} dev {}",
+                    i.addr, self.subnets[i.subnet].net.len, i.name
+                ));
                 ip.push(format!("link set {} up", i.name));
             }
             for (k, r) in dev.routes.iter().enumerate() {
                 // Among listed routes of one prefix the first wins; a connected route
                 // (metric 0) wins over any listed one of the same prefix.
-                ip.push(format!("route add {} via {} metric {}", r.dest, r.gw, 100 + k));
+                ip.push(format!(
+                    "route add {} via {} metric {}",
+                    r.dest,
+                    r.gw,
+                    100 + k
+                ));
             }
             let names: Vec<String> = dev.ifaces.iter().map(|i| i.name.clone()).collect();
             let mut sysctl = common_sysctl(&names);
-            sysctl.push(("net/ipv4/ip_forward".into(), if dev.forwarding { "1" } else { "0" }.into()));
+            sysctl.push((
+                "net/ipv4/ip_forward".into(),
+                if dev.forwarding { "1" } else { "0" }.into(),
+            ));
             sysctl.push(("net/ipv4/conf/all/rp_filter".into(), dev.rp_all.to_string()));
             sysctl.push(("net/ipv4/conf/default/rp_filter".into(), "0".into()));
             for i in &dev.ifaces {
-                sysctl.push((format!("net/ipv4/conf/{}/rp_filter", i.name), i.rp.to_string()));
+                sysctl.push((
+                    format!("net/ipv4/conf/{}/rp_filter", i.name),
+                    i.rp.to_string(),
+                ));
             }
             let mut raw = String::from("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
             for i in &dev.ifaces {
-                raw.push_str(&format!("-A PREROUTING -i {0} -m comment --comment vt:seen-{0}\n", i.name));
+                raw.push_str(&format!(
+                    "-A PREROUTING -i {0} -m comment --comment vt:seen-{0}\n",
+                    i.name
+                ));
             }
             // Linux drops a packet that arrives with one of the device's own addresses as
             // its source (a martian source); count it, nothing else does.
             for i in &dev.ifaces {
-                raw.push_str(&format!("-A PREROUTING ! -i lo -s {}/32 -m comment --comment vt:martian\n", i.addr));
+                raw.push_str(&format!(
+                    "-A PREROUTING ! -i lo -s {}/32 -m comment --comment vt:martian\n",
+                    i.addr
+                ));
             }
             raw.push_str(suppress);
             raw.push_str("COMMIT\n");
             let iptables = format!("{}{}{}", filter_rules(dev), nat_rules(dev), raw);
             let addrs: Vec<String> = dev.ifaces.iter().map(|i| i.addr.to_string()).collect();
-            namespaces.push(json!({"name": ns, "ip": ip, "sysctl": sysctl, "iptables": iptables,
-                                   "addrs": addrs, "listen": true, "watch": true}));
+            namespaces.push(
+                json!({"name": ns, "ip": ip, "sysctl": sysctl, "iptables": iptables,
+                                   "addrs": addrs, "listen": true, "watch": true}),
+            );
         }
         let sources = self.candidate_sources();
         for (u, unm) in self.unmodelled.iter().enumerate() {
@@ -428,7 +468,10 @@ impl Lab {
             members[unm.subnet].push((ns.clone(), "eth0".into(), unm.mac));
             let mut ip = vec![
                 "link set lo up".to_string(),
-                format!("addr add {}/{} dev eth0", unm.addr, self.subnets[unm.subnet].net.len),
+                format!(
+                    "addr add {}/{} dev eth0",
+                    unm.addr, self.subnets[unm.subnet].net.len
+                ),
                 "link set eth0 up".to_string(),
             ];
             let mut addrs = vec![unm.addr.to_string()];
@@ -443,9 +486,14 @@ impl Lab {
             let mut sysctl = common_sysctl(&["eth0".to_string()]);
             sysctl.push(("net/ipv4/ip_forward".into(), "0".into()));
             let mut raw = String::from("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
-            raw.push_str(&format!("-A PREROUTING -d {} -m comment --comment vt:dst-self\n", unm.addr));
+            raw.push_str(&format!(
+                "-A PREROUTING -d {} -m comment --comment vt:dst-self\n",
+                unm.addr
+            ));
             for s in &sources {
-                raw.push_str(&format!("-A PREROUTING -s {s}/32 -m comment --comment vt:src-{s}\n"));
+                raw.push_str(&format!(
+                    "-A PREROUTING -s {s}/32 -m comment --comment vt:src-{s}\n"
+                ));
             }
             for dev in &self.devices {
                 for i in &dev.ifaces {
@@ -460,19 +508,29 @@ impl Lab {
             }
             raw.push_str(suppress);
             raw.push_str("COMMIT\n");
-            namespaces.push(json!({"name": ns, "ip": ip, "sysctl": sysctl, "iptables": raw,
-                                   "addrs": addrs, "listen": true, "watch": true}));
+            namespaces.push(
+                json!({"name": ns, "ip": ip, "sysctl": sysctl, "iptables": raw,
+                                   "addrs": addrs, "listen": true, "watch": true}),
+            );
         }
         for (s, m) in members.iter().enumerate() {
             if m.len() == 2 {
                 links.push(format!(
                     "link add {} netns {} address {} type veth peer name {} netns {} address {}",
-                    m[0].1, m[0].0, mac_str(m[0].2), m[1].1, m[1].0, mac_str(m[1].2)
+                    m[0].1,
+                    m[0].0,
+                    mac_str(m[0].2),
+                    m[1].1,
+                    m[1].0,
+                    mac_str(m[1].2)
                 ));
             } else {
                 // A LAN: a bridge in a namespace of its own.
                 let ns = format!("{prefix}-b{s}");
-                let mut ip = vec!["link set lo up".to_string(), "link add br0 type bridge".to_string()];
+                let mut ip = vec![
+                    "link set lo up".to_string(),
+                    "link add br0 type bridge".to_string(),
+                ];
                 for (k, (mns, name, mac)) in m.iter().enumerate() {
                     links.push(format!(
                         "link add {name} netns {mns} address {} type veth peer name p{k} netns {ns}",
@@ -483,12 +541,18 @@ impl Lab {
                 }
                 ip.push("link set br0 up".to_string());
                 let sysctl = vec![
-                    ("net/bridge/bridge-nf-call-iptables".to_string(), "0".to_string()),
+                    (
+                        "net/bridge/bridge-nf-call-iptables".to_string(),
+                        "0".to_string(),
+                    ),
                     ("net/ipv4/ip_forward".to_string(), "0".to_string()),
                 ];
                 // Bridges first: their ports must exist before the devices' routes.
-                namespaces.insert(0, json!({"name": ns, "ip": ip, "sysctl": sysctl, "iptables": "",
-                                            "addrs": [], "listen": false, "watch": false}));
+                namespaces.insert(
+                    0,
+                    json!({"name": ns, "ip": ip, "sysctl": sysctl, "iptables": "",
+                                            "addrs": [], "listen": false, "watch": false}),
+                );
             }
         }
         let probes: Vec<Value> = self
@@ -582,7 +646,10 @@ fn dev_json(d: &Dev) -> Value {
                     .map(|r| {
                         let mut v = serde_json::Map::new();
                         v.insert("id".into(), json!(r.id));
-                        v.insert("action".into(), json!(if r.accept { "accept" } else { "drop" }));
+                        v.insert(
+                            "action".into(),
+                            json!(if r.accept { "accept" } else { "drop" }),
+                        );
                         if let Some(n) = &r.src {
                             v.insert("source".into(), json!(net_or_host(n)));
                         }
@@ -751,7 +818,15 @@ fn nat_rules(d: &Dev) -> String {
     }
     let mut s = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n");
     for r in &d.nat {
-        let m = rule_matchers(&r.src, &r.dst, &r.iif, &r.oif, r.proto, None, r.dport.map(|p| (p, p)));
+        let m = rule_matchers(
+            &r.src,
+            &r.dst,
+            &r.iif,
+            &r.oif,
+            r.proto,
+            None,
+            r.dport.map(|p| (p, p)),
+        );
         let (chain, target) = match (r.kind, r.to) {
             (NatKind::NoNat, _) if r.iif.is_some() => ("PREROUTING", "RETURN".to_string()),
             (NatKind::NoNat, _) => ("POSTROUTING", "RETURN".to_string()),
@@ -760,7 +835,10 @@ fn nat_rules(d: &Dev) -> String {
             (NatKind::Dnat, Some(a)) => ("PREROUTING", format!("DNAT --to-destination {a}")),
             (NatKind::Dnat, None) => unreachable!("destination NAT needs an address"),
         };
-        s.push_str(&format!("-A {chain}{m} -m comment --comment vt:{} -j {target}\n", r.id));
+        s.push_str(&format!(
+            "-A {chain}{m} -m comment --comment vt:{} -j {target}\n",
+            r.id
+        ));
     }
     s.push_str("COMMIT\n");
     s

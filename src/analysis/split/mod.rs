@@ -32,6 +32,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::engine::trace::{self, Disposition};
+use crate::findings::code::Code;
 use crate::findings::finding::{Finding, FlowDirection};
 use crate::input::error::InputError;
 use crate::input::{self, ConnStatus, VpnRouteType};
@@ -331,7 +332,7 @@ pub struct Outcome {
 /// The failure of a trace, as `trace` reports it.
 #[derive(Clone, Debug, Serialize)]
 pub struct CauseRef {
-    pub code: &'static str,
+    pub code: Code,
     pub faq: u8,
     pub device: Option<String>,
     pub rule: Option<String>,
