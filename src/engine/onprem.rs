@@ -359,18 +359,8 @@ impl<'a> Walker<'a> {
         if r.gateway.is_none() {
             self.owned(F::Dst, pkt.dst);
         }
-        let holder = match self.idx.owner(target) {
-            Some(crate::graph::index::OwnerRef::Interface(i, f)) => Some((i, f)),
-            _ => None,
-        }
-        .filter(|&(i, f)| {
-            i != d
-                && out.is_none_or(|o| {
-                    dev.interfaces[o]
-                        .net
-                        .contains(&m.devices[i].interfaces[f].addr)
-                })
-        });
+        // The graph's one adjacency rule: a device on the outgoing interface's subnet.
+        let holder = out.and_then(|o| self.idx.link_holder(d, o, target));
         if let Some((nd, nf)) = holder {
             return Next::Go(
                 At::Device {

@@ -8,7 +8,6 @@
 
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
 use serde::Serialize;
 
 use crate::engine::cause::{Cause, Traffic};
@@ -299,6 +298,7 @@ pub fn endpoint_for_addr(m: &Model, addr: Ipv4Addr) -> Option<Endpoint> {
             ));
         }
     }
+    let links = crate::graph::Links::build(m);
     for (d, dev) in m.devices.iter().enumerate() {
         for (f, iface) in dev.interfaces.iter().enumerate() {
             if iface.net.contains(&addr)
@@ -307,7 +307,7 @@ pub fn endpoint_for_addr(m: &Model, addr: Ipv4Addr) -> Option<Endpoint> {
                     .is_none_or(|(l, _)| iface.net.prefix_len() > *l)
             {
                 // The first device listed on that subnet that forwards carries the host's traffic.
-                let fwd = first_forwarder_on(m, iface.net).unwrap_or((d, f));
+                let fwd = links.entry_of(m, d, f);
                 best = Some((
                     iface.net.prefix_len(),
                     Endpoint::OnpremHost {
@@ -320,18 +320,6 @@ pub fn endpoint_for_addr(m: &Model, addr: Ipv4Addr) -> Option<Endpoint> {
         }
     }
     best.map(|(_, e)| e)
-}
-
-fn first_forwarder_on(m: &Model, net: Ipv4Net) -> Option<(usize, usize)> {
-    for (d, dev) in m.devices.iter().enumerate() {
-        if !dev.forwarding {
-            continue;
-        }
-        if let Some(f) = dev.interfaces.iter().position(|i| i.net == net) {
-            return Some((d, f));
-        }
-    }
-    None
 }
 
 /// The address an endpoint sends from toward `dst`.
