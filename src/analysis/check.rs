@@ -44,6 +44,35 @@ pub struct CheckReport {
     pub summary: Vec<PairSummary>,
     /// Packets traced to decide every packet (one per box).
     pub classes_traced: usize,
+    /// Stage timings (printed by `main` under `VPNTRACE_TIMING`); not part of the JSON.
+    #[serde(skip)]
+    pub timings: Timings,
+}
+
+/// How long `check`'s stages took and how finely it cut the first connection's space:
+/// data for `VPNTRACE_TIMING` (main prints it; the library never does).
+#[derive(Clone, Debug, Default)]
+pub struct Timings {
+    /// Exploring every connection (reach).
+    pub reach: std::time::Duration,
+    /// Reach plus turning the outcomes into findings and summaries.
+    pub findings: std::time::Duration,
+    /// Everything up to verified fixes.
+    pub verified: std::time::Duration,
+    /// Outcomes the exploration produced.
+    pub outcomes: usize,
+    /// The first connection's atoms and classes.
+    pub first_connection: Option<ConnClasses>,
+}
+
+/// One connection's address atoms and the classes per protocol (tcp, udp, icmp, gre).
+#[derive(Clone, Debug, Default)]
+pub struct ConnClasses {
+    pub connection: String,
+    pub local_atoms: usize,
+    pub remote_atoms: usize,
+    pub local_classes: Vec<usize>,
+    pub remote_classes: Vec<usize>,
 }
 
 impl CheckReport {
@@ -505,6 +534,7 @@ type Reached = (
     AddrSet,
     Option<Index>,
     Prefixes,
+    Option<ConnClasses>,
 );
 
 /// Explore every connection; builds the index (beside the prefix tables) unless given.
@@ -527,19 +557,21 @@ fn reach(m: &Model, idx: Option<&Index>) -> Reached {
         infra: infra.intervals(),
     };
     // Connections are independent: explore them in parallel, collect in order.
-    let per: Vec<(Vec<Outcome>, usize, Vec<Finding>)> = (0..m.connections.len())
+    let per: Vec<ConnReach> = (0..m.connections.len())
         .into_par_iter()
         .map(|ci| reach_conn(m, idx, ci, &spaces, &prefixes))
         .collect();
     let mut outcomes = Vec::new();
     let mut warnings = Vec::new();
     let mut count = 0;
-    for (o, n, w) in per {
+    let mut first = None;
+    for (o, n, w, st) in per {
         outcomes.extend(o);
         count += n;
         warnings.extend(w);
+        first = first.or(st);
     }
-    (outcomes, count, warnings, infra, built, prefixes)
+    (outcomes, count, warnings, infra, built, prefixes, first)
 }
 
 /// The existing address space of each side, and the network devices' own addresses.
@@ -549,6 +581,10 @@ struct Spaces {
     infra: Vec<(u32, u32)>,
 }
 
+/// One connection's outcomes, packets traced, warnings, and (the first connection only)
+/// its atoms and classes.
+type ConnReach = (Vec<Outcome>, usize, Vec<Finding>, Option<ConnClasses>);
+
 /// One connection: every box, both directions, every protocol.
 #[allow(clippy::too_many_arguments)]
 fn reach_conn(
@@ -557,7 +593,7 @@ fn reach_conn(
     ci: usize,
     spaces: &Spaces,
     prefixes: &Prefixes,
-) -> (Vec<Outcome>, usize, Vec<Finding>) {
+) -> ConnReach {
     let c = &m.connections[ci];
     let mut outcomes = Vec::new();
     let mut warnings = Vec::new();
@@ -577,17 +613,16 @@ fn reach_conn(
     }
     let lc = classes(m, idx, &local, prefixes);
     let rc = classes(m, idx, &remote, prefixes);
-    if std::env::var_os("VPNTRACE_TIMING").is_some() && ci == 0 {
+    let stats = (ci == 0).then(|| {
         let per = |cl: &Classes| cl.members.iter().map(Vec::len).collect::<Vec<_>>();
-        eprintln!(
-            "connection {}: local {} atoms, remote {} atoms; classes per protocol (tcp, udp, icmp, gre): local {:?}, remote {:?}",
-            c.id,
-            lc.atoms.len(),
-            rc.atoms.len(),
-            per(&lc),
-            per(&rc)
-        );
-    }
+        ConnClasses {
+            connection: c.id.clone(),
+            local_atoms: lc.atoms.len(),
+            remote_atoms: rc.atoms.len(),
+            local_classes: per(&lc),
+            remote_classes: per(&rc),
+        }
+    });
     // The instance at each atom, for renaming carried outcomes.
     let instances = |cl: &Classes| -> Vec<Option<usize>> {
         cl.atoms.iter().map(|&a| atom_instance(idx, a)).collect()
@@ -664,7 +699,7 @@ fn reach_conn(
         }));
     }
 
-    (outcomes, count, warnings)
+    (outcomes, count, warnings, stats)
 }
 
 fn unused_space_warning(m: &Model, ci: usize, local: &AddrSet, remote_held: &AddrSet) -> Finding {
@@ -1200,7 +1235,7 @@ pub fn apply_change(
 /// and verify fixes.
 pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     let t0 = std::time::Instant::now();
-    let (outcomes, count, warnings, infra, idx, prefixes) = reach(m, None);
+    let (outcomes, count, warnings, infra, idx, prefixes, first_connection) = reach(m, None);
     let idx = idx.expect("reach builds the index when none is given");
     let t1 = t0.elapsed();
     let infra: Vec<u32> = infra
@@ -1218,14 +1253,7 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
             .filter(|(f, _)| f.is_error())
             .flat_map(|(_, o)| o.iter()),
     );
-    if std::env::var_os("VPNTRACE_TIMING").is_some() {
-        eprintln!(
-            "reach {:?} findings and summaries {:?} outcomes {}",
-            t1,
-            t0.elapsed() - t1,
-            outcomes.len()
-        );
-    }
+    let t2 = t0.elapsed();
     use rayon::prelude::*;
     // Errors carry a verified fix; a warning's fix is a suggestion. Findings often share
     // a fix (one security group behind many instances). Per distinct fix, in parallel:
@@ -1264,15 +1292,20 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
             ));
         }
     }
-    if std::env::var_os("VPNTRACE_TIMING").is_some() {
-        eprintln!("verified fixes at {:?}", t0.elapsed());
-    }
+    let timings = Timings {
+        reach: t1,
+        findings: t2,
+        verified: t0.elapsed(),
+        outcomes: outcomes.len(),
+        first_connection,
+    };
     findings.extend(warnings);
     sort_findings(&mut findings);
     CheckReport {
         findings,
         summary,
         classes_traced: count,
+        timings,
     }
 }
 
@@ -1585,7 +1618,7 @@ pub fn verification_by_classes_and_by_boxes(
     topo: &input::Topology,
 ) -> Vec<(String, VerifyVerdict, VerifyVerdict)> {
     let m = crate::model::lower(name, topo).unwrap();
-    let (outcomes, _, _, infra, idx, prefixes) = reach(&m, None);
+    let (outcomes, _, _, infra, idx, prefixes, _) = reach(&m, None);
     let idx = idx.unwrap();
     let infra: Vec<u32> = infra
         .intervals()
