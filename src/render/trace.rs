@@ -223,7 +223,9 @@ fn device_route_text(
     t
 }
 
-/// One step's detail as a sentence (the text line and the JSON `detail`).
+/// One step's detail as a sentence (the text line and the JSON `detail`). Longer than
+/// 150 lines on purpose: one short arm per `Detail` variant, so every sentence the trace
+/// prints is found in one place, next to the variant it words.
 pub fn detail_text(m: &Model, d: &Detail) -> String {
     match *d {
         Detail::SgReply { dir } => format!(
