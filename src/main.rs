@@ -201,6 +201,9 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             let m = model::lower(&file, &topo).map_err(|e| usage(&e.to_string()))?;
             timing("lowered");
             let report = vpntrace::analysis::check::check_all(&topo, &m);
+            if std::env::var_os("VPNTRACE_TIMING").is_some() {
+                print_timings(&report.timings);
+            }
             timing("checked");
             match format {
                 Format::Json => print!(
@@ -377,4 +380,21 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             })
         }
     }
+}
+
+/// `VPNTRACE_TIMING`: the check's stage timings, as the library returns them.
+fn print_timings(t: &vpntrace::analysis::check::Timings) {
+    if let Some(c) = &t.first_connection {
+        eprintln!(
+            "connection {}: local {} atoms, remote {} atoms; classes per protocol (tcp, udp, icmp, gre): local {:?}, remote {:?}",
+            c.connection, c.local_atoms, c.remote_atoms, c.local_classes, c.remote_classes
+        );
+    }
+    eprintln!(
+        "reach {:?} findings and summaries {:?} outcomes {}",
+        t.reach,
+        t.findings - t.reach,
+        t.outcomes
+    );
+    eprintln!("verified fixes at {:?}", t.verified);
 }

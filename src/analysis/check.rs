@@ -46,6 +46,35 @@ pub struct CheckReport {
     pub summary: Vec<PairSummary>,
     /// Packets traced to decide every packet (one per box).
     pub classes_traced: usize,
+    /// Stage timings (printed by `main` under `VPNTRACE_TIMING`); not part of the JSON.
+    #[serde(skip)]
+    pub timings: Timings,
+}
+
+/// How long `check`'s stages took and how finely it cut the first connection's space:
+/// data for `VPNTRACE_TIMING` (main prints it; the library never does).
+#[derive(Clone, Debug, Default)]
+pub struct Timings {
+    /// Exploring every connection (reach).
+    pub reach: std::time::Duration,
+    /// Reach plus turning the outcomes into findings and summaries.
+    pub findings: std::time::Duration,
+    /// Everything up to verified fixes.
+    pub verified: std::time::Duration,
+    /// Outcomes the exploration produced.
+    pub outcomes: usize,
+    /// The first connection's atoms and classes.
+    pub first_connection: Option<ConnClasses>,
+}
+
+/// One connection's address atoms and the classes per protocol (tcp, udp, icmp, gre).
+#[derive(Clone, Debug, Default)]
+pub struct ConnClasses {
+    pub connection: String,
+    pub local_atoms: usize,
+    pub remote_atoms: usize,
+    pub local_classes: Vec<usize>,
+    pub remote_classes: Vec<usize>,
 }
 
 impl CheckReport {
@@ -512,6 +541,8 @@ struct Reached {
     index: Option<Index>,
     /// The prefix tables the address classes were cut by.
     prefixes: Prefixes,
+    /// Class statistics of the first connection (for `VPNTRACE_TIMING`).
+    classes: Option<ConnClasses>,
 }
 
 /// What exploring one connection found (see [`Reached`]).
@@ -519,6 +550,7 @@ struct ConnReached {
     failing: Vec<Outcome>,
     traced: usize,
     warnings: Vec<Finding>,
+    classes: Option<ConnClasses>,
 }
 
 /// Explore every connection; builds the index (beside the prefix tables) unless given.
@@ -552,11 +584,13 @@ fn reach(m: &Model, idx: Option<&Index>) -> Reached {
         infra,
         index: built,
         prefixes,
+        classes: None,
     };
     for c in per {
         out.failing.extend(c.failing);
         out.traced += c.traced;
         out.warnings.extend(c.warnings);
+        out.classes = out.classes.or(c.classes);
     }
     out
 }
@@ -596,17 +630,16 @@ fn reach_conn(
     }
     let lc = classes(m, idx, &local, prefixes);
     let rc = classes(m, idx, &remote, prefixes);
-    if std::env::var_os("VPNTRACE_TIMING").is_some() && ci == 0 {
+    let stats = (ci == 0).then(|| {
         let per = |cl: &Classes| cl.members.iter().map(Vec::len).collect::<Vec<_>>();
-        eprintln!(
-            "connection {}: local {} atoms, remote {} atoms; classes per protocol (tcp, udp, icmp, gre): local {:?}, remote {:?}",
-            c.id,
-            lc.atoms.len(),
-            rc.atoms.len(),
-            per(&lc),
-            per(&rc)
-        );
-    }
+        ConnClasses {
+            connection: c.id.clone(),
+            local_atoms: lc.atoms.len(),
+            remote_atoms: rc.atoms.len(),
+            local_classes: per(&lc),
+            remote_classes: per(&rc),
+        }
+    });
     // The instance at each atom, for renaming carried outcomes.
     let instances = |cl: &Classes| -> Vec<Option<usize>> {
         cl.atoms.iter().map(|&a| atom_instance(idx, a)).collect()
@@ -687,6 +720,7 @@ fn reach_conn(
         failing: outcomes,
         traced: count,
         warnings,
+        classes: stats,
     }
 }
 
@@ -1264,6 +1298,7 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         infra,
         index,
         prefixes,
+        classes: first_connection,
     } = reach(m, None);
     let idx = index.expect("reach builds the index when none is given");
     let t1 = t0.elapsed();
@@ -1278,14 +1313,7 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
             .filter(|(f, _)| f.is_error())
             .flat_map(|(_, o)| o.iter()),
     );
-    if std::env::var_os("VPNTRACE_TIMING").is_some() {
-        eprintln!(
-            "reach {:?} findings and summaries {:?} outcomes {}",
-            t1,
-            t0.elapsed() - t1,
-            outcomes.len()
-        );
-    }
+    let t2 = t0.elapsed();
     use rayon::prelude::*;
     // Errors carry a verified fix; a warning's fix is a suggestion. Findings often share
     // a fix (one security group behind many instances). Per distinct fix, in parallel:
@@ -1324,15 +1352,20 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
             ));
         }
     }
-    if std::env::var_os("VPNTRACE_TIMING").is_some() {
-        eprintln!("verified fixes at {:?}", t0.elapsed());
-    }
+    let timings = Timings {
+        reach: t1,
+        findings: t2,
+        verified: t0.elapsed(),
+        outcomes: outcomes.len(),
+        first_connection,
+    };
     findings.extend(warnings);
     sort_findings(&mut findings);
     CheckReport {
         findings,
         summary,
         classes_traced: count,
+        timings,
     }
 }
 

@@ -73,6 +73,10 @@ pub struct Index {
     pub conn_cfg: Vec<SaIv>,
     /// Per connection: the on-prem device and ipsec entry that terminate it.
     pub tunnel_end: Vec<Option<(usize, usize)>>,
+    /// Per device, per interface: the other devices' interfaces on its subnet as
+    /// (address, device, interface), sorted by address. A flat copy of the graph's
+    /// [`Links`](crate::graph::Links) for the tracer's hot path (see `link_holder`).
+    pub link_peers: Vec<Vec<Vec<(u32, usize, usize)>>>,
 }
 
 /// Who owns an address: an instance, or a device's interface (device, interface).
@@ -113,6 +117,17 @@ impl Index {
             .binary_search(&u32::from(addr))
             .ok()
             .map(|k| self.owners[k])
+    }
+
+    /// The device interface on the subnet of interface `out` of device `d` that holds
+    /// `addr` (the next hop, or a directly connected destination): one binary search in
+    /// the flat copy of the graph's links.
+    pub fn link_holder(&self, d: usize, out: usize, addr: Ipv4Addr) -> Option<(usize, usize)> {
+        let peers = &self.link_peers[d][out];
+        peers
+            .binary_search_by_key(&u32::from(addr), |p| p.0)
+            .ok()
+            .map(|k| (peers[k].1, peers[k].2))
     }
 
     /// The instance that owns `addr`, if an instance does.
@@ -235,22 +250,18 @@ impl Index {
         by_addr.sort_by_key(|&(a, _)| a);
         by_addr.dedup_by_key(|&mut (a, _)| a);
         let (owned, owners): (Vec<u32>, Vec<OwnerRef>) = by_addr.into_iter().unzip();
-        // The first device listed on a subnet that forwards (else the first on it).
-        let mut first_fwd: BTreeMap<ipnet::Ipv4Net, (usize, usize)> = BTreeMap::new();
-        for (d, dev) in m.devices.iter().enumerate().filter(|(_, d)| d.forwarding) {
-            for (f, iface) in dev.interfaces.iter().enumerate() {
-                first_fwd.entry(iface.net).or_insert((d, f));
-            }
-        }
+        let links = crate::graph::Links::build(m);
         let mut nets: Vec<(ipnet::Ipv4Net, EpNet)> = m
             .vswitches
             .iter()
             .enumerate()
             .map(|(i, v)| (v.cidr, EpNet::VSwitch(i)))
             .collect();
+        let mut link_peers = Vec::with_capacity(m.devices.len());
         for (d, dev) in m.devices.iter().enumerate() {
+            let mut per_iface = Vec::with_capacity(dev.interfaces.len());
             for (f, iface) in dev.interfaces.iter().enumerate() {
-                let (fd, ff) = first_fwd.get(&iface.net).copied().unwrap_or((d, f));
+                let (fd, ff) = links.entry_of(m, d, f);
                 nets.push((
                     iface.net,
                     EpNet::Subnet {
@@ -258,7 +269,16 @@ impl Index {
                         iface: ff,
                     },
                 ));
+                let mut peers: Vec<(u32, usize, usize)> = links
+                    .on_subnet(links.subnet(d, f))
+                    .into_iter()
+                    .filter(|&(x, _)| x != d)
+                    .map(|(x, xf)| (u32::from(m.devices[x].interfaces[xf].addr), x, xf))
+                    .collect();
+                peers.sort_unstable();
+                per_iface.push(peers);
             }
+            link_peers.push(per_iface);
         }
         let endpoint_nets = PrefixIndex::build(nets);
         let vpc_iv = m.vpc_set.intervals();
@@ -271,6 +291,7 @@ impl Index {
             .map(|c| crate::model::rules::tunnel_endpoint(m, c))
             .collect();
         Index {
+            link_peers,
             tunnel_end,
             vrouter,
             vpn_dest,

@@ -1,12 +1,94 @@
 //! The device graph: every instance, VRouter table, VPN gateway, IPsec connection and
 //! on-prem device is a node; links are shared subnets, route-table bindings and tunnels.
+//!
+//! On-prem adjacency has one rule, [`Links`]: a device is on a subnet when one of its
+//! interfaces is (same network); two devices are neighbours when they are on the same
+//! subnet. The tracer's next hop (`Index::link_holder`), where an unmodelled host's traffic
+//! enters (`Index::endpoint_nets`) and the device–device edges of `vpntrace graph` are all
+//! read from it.
 
 pub mod index;
 pub mod region;
 
+use std::collections::BTreeMap;
+
+use ipnet::Ipv4Net;
 use petgraph::graph::{NodeIndex, UnGraph};
 
 use crate::model::Model;
+
+/// A place on the on-prem side: a device, or a subnet (an L2 segment) devices attach to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    Device(usize),
+    Subnet(Ipv4Net),
+}
+
+/// The on-prem links: a node per device and per distinct interface subnet, an edge per
+/// interface (weight: the interface index) joining its device to its subnet.
+pub struct Links {
+    pub graph: UnGraph<Place, usize>,
+    /// Per device, per interface: the subnet node it attaches to.
+    subnet_of: Vec<Vec<NodeIndex>>,
+}
+
+impl Links {
+    pub fn build(m: &Model) -> Links {
+        let mut graph: UnGraph<Place, usize> = UnGraph::new_undirected();
+        let devices: Vec<NodeIndex> = (0..m.devices.len())
+            .map(|d| graph.add_node(Place::Device(d)))
+            .collect();
+        let mut subnets: BTreeMap<Ipv4Net, NodeIndex> = BTreeMap::new();
+        let mut subnet_of = Vec::with_capacity(m.devices.len());
+        for (d, dev) in m.devices.iter().enumerate() {
+            let mut of = Vec::with_capacity(dev.interfaces.len());
+            for (f, iface) in dev.interfaces.iter().enumerate() {
+                let s = *subnets
+                    .entry(iface.net)
+                    .or_insert_with(|| graph.add_node(Place::Subnet(iface.net)));
+                graph.add_edge(devices[d], s, f);
+                of.push(s);
+            }
+            subnet_of.push(of);
+        }
+        Links { graph, subnet_of }
+    }
+
+    /// The subnet node interface `f` of device `d` attaches to.
+    pub fn subnet(&self, d: usize, f: usize) -> NodeIndex {
+        self.subnet_of[d][f]
+    }
+
+    /// Every (device, interface) attached to subnet node `s`, in model order.
+    pub fn on_subnet(&self, s: NodeIndex) -> Vec<(usize, usize)> {
+        let mut v: Vec<(usize, usize)> = self
+            .graph
+            .edges(s)
+            .filter_map(|e| {
+                use petgraph::visit::EdgeRef;
+                match self.graph[e.target()] {
+                    Place::Device(d) => Some((d, *e.weight())),
+                    Place::Subnet(_) => match self.graph[e.source()] {
+                        Place::Device(d) => Some((d, *e.weight())),
+                        Place::Subnet(_) => None,
+                    },
+                }
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The (device, interface) through which an unmodelled host on the subnet of
+    /// interface `f` of device `d` sends: the first forwarding device on that subnet,
+    /// else `(d, f)` itself.
+    pub fn entry_of(&self, m: &Model, d: usize, f: usize) -> (usize, usize) {
+        self.on_subnet(self.subnet(d, f))
+            .into_iter()
+            .find(|&(x, _)| m.devices[x].forwarding)
+            .unwrap_or((d, f))
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Node {
@@ -77,14 +159,20 @@ impl DeviceGraph {
                 );
             }
         }
+        // Devices on the same subnet (the one adjacency rule, `Links`): per pair, per
+        // interface of the first, the first interface of the second on its subnet.
+        let links = Links::build(m);
         for (a, da) in m.devices.iter().enumerate() {
+            let on: Vec<Vec<(usize, usize)>> = (0..da.interfaces.len())
+                .map(|fa| links.on_subnet(links.subnet(a, fa)))
+                .collect();
             for (b, db) in m.devices.iter().enumerate().skip(a + 1) {
-                for fa in &da.interfaces {
-                    if let Some(fb) = db.interfaces.iter().find(|fb| fb.net == fa.net) {
+                for (fa, x) in da.interfaces.iter().enumerate() {
+                    if let Some(&(_, fb)) = on[fa].iter().find(|&&(d, _)| d == b) {
                         g.add_edge(
                             devs[a],
                             devs[b],
-                            format!("{} ({} – {})", fa.net, fa.name, fb.name),
+                            format!("{} ({} – {})", x.net, x.name, db.interfaces[fb].name),
                         );
                     }
                 }

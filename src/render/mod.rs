@@ -3,15 +3,14 @@
 pub mod explain;
 pub mod logs;
 pub mod split;
+pub mod trace;
+
+pub use trace::{trace_json, trace_text, TraceJson};
 
 use std::fmt::Write;
 
-use serde::Serialize;
-
-use crate::engine::trace::{Disposition, FlowInfo, Hop, Path, Trace};
-use crate::findings::cause::path_finding;
+use crate::engine::trace::Disposition;
 use crate::findings::finding::Finding;
-use crate::model::Model;
 
 /// Text styling: ANSI colour only when writing to a terminal.
 #[derive(Clone, Copy, Debug, Default)]
@@ -42,119 +41,11 @@ impl Style {
     pub fn bold(&self, s: &str) -> String {
         self.paint("1", s)
     }
-    fn disposition(&self, d: Disposition) -> String {
+    pub(crate) fn disposition(&self, d: Disposition) -> String {
         match d {
             Disposition::Delivered => self.good(d.as_str()),
             _ => self.bad(d.as_str()),
         }
-    }
-}
-
-/// A trace as a person reads it: one line per hop, the steps under it, the verdict and
-/// the fix at the end.
-pub fn trace_text(m: &Model, t: &Trace, st: Style) -> String {
-    let mut o = String::new();
-    let dir = t
-        .flow
-        .direction
-        .map(|d| format!(" ({})", d.arrow()))
-        .unwrap_or_default();
-    let _ = writeln!(
-        o,
-        "{}",
-        st.bold(&format!(
-            "trace {} → {}: {}{}",
-            t.flow.from,
-            t.flow.to,
-            t.flow.packet.describe(),
-            dir
-        ))
-    );
-    path_text(m, &mut o, "forward", &t.forward, st);
-    match &t.ret {
-        Some(r) => path_text(m, &mut o, "return", r, st),
-        None => {
-            let _ = writeln!(
-                o,
-                "\nreturn: not traced (the forward packet was not delivered)"
-            );
-        }
-    }
-    let _ = writeln!(o);
-    if t.ok() {
-        let _ = writeln!(o, "verdict: {}", st.good("delivered both ways"));
-    } else {
-        let (which, p) = if !t.forward.delivered() {
-            ("forward", &t.forward)
-        } else {
-            ("return", t.ret.as_ref().expect("return traced"))
-        };
-        let _ = writeln!(
-            o,
-            "verdict: {} {} on the {} path",
-            st.bad("FAILS:"),
-            p.disposition.as_str(),
-            which
-        );
-        if let Some(c) = path_finding(m, p) {
-            finding_text(&mut o, &c, st, "  ");
-        }
-    }
-    o
-}
-
-fn path_text(m: &Model, o: &mut String, label: &str, p: &Path, st: Style) {
-    let _ = writeln!(o, "\n{}: {}", st.bold(label), st.disposition(p.disposition));
-    for (i, h) in p.hops.iter().enumerate() {
-        let inif = h
-            .in_interface
-            .as_ref()
-            .map(|f| format!(" in {f}"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            o,
-            "  {:>2}. {} [{}]{}  {}",
-            i + 1,
-            st.bold(&h.device),
-            h.kind,
-            inif,
-            st.dim(&h.packet.describe())
-        );
-        for s in &h.steps {
-            let rule = s
-                .rule
-                .as_ref()
-                .map(|r| format!(" [{r}]"))
-                .unwrap_or_default();
-            let action = match s.action {
-                crate::engine::trace::StepAction::Drop => st.bad(s.action.as_str()),
-                _ => s.action.as_str().to_string(),
-            };
-            let _ = writeln!(
-                o,
-                "      {:<14} {:<9}{} {}",
-                s.kind.as_str(),
-                action,
-                rule,
-                s.detail
-            );
-        }
-    }
-    for n in &p.notes {
-        let _ = writeln!(o, "  note: {n}");
-    }
-    if let Some(c) = path_finding(m, p) {
-        let _ = writeln!(
-            o,
-            "  cause: {} (faq {}) at {}{}",
-            st.bad(c.code.as_str()),
-            c.faq,
-            c.device.as_deref().unwrap_or("-"),
-            c.rule
-                .as_ref()
-                .map(|r| format!(", rule {r}"))
-                .unwrap_or_default()
-        );
     }
 }
 
@@ -229,44 +120,6 @@ pub fn finding_text(o: &mut String, f: &Finding, st: Style, indent: &str) {
 }
 
 /// Pretty JSON with a trailing newline; field order is the structs' declaration order.
-/// A trace as `trace --format json` writes it (SPEC: `{"forward": Path, "return":
-/// Path|null}`, each path with its `cause` finding).
-#[derive(Serialize)]
-pub struct TraceJson<'a> {
-    flow: &'a FlowInfo,
-    forward: PathJson<'a>,
-    #[serde(rename = "return")]
-    ret: Option<PathJson<'a>>,
-}
-
-#[derive(Serialize)]
-struct PathJson<'a> {
-    disposition: Disposition,
-    hops: &'a [Hop],
-    cause: Option<Finding>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    notes: &'a [String],
-}
-
-impl<'a> PathJson<'a> {
-    fn of(m: &Model, p: &'a Path) -> PathJson<'a> {
-        PathJson {
-            disposition: p.disposition,
-            hops: &p.hops,
-            cause: path_finding(m, p),
-            notes: &p.notes,
-        }
-    }
-}
-
-pub fn trace_json<'a>(m: &Model, t: &'a Trace) -> TraceJson<'a> {
-    TraceJson {
-        flow: &t.flow,
-        forward: PathJson::of(m, &t.forward),
-        ret: t.ret.as_ref().map(|r| PathJson::of(m, r)),
-    }
-}
-
 pub fn json<T: serde::Serialize>(v: &T) -> String {
     let mut s = serde_json::to_string_pretty(v).expect("output types serialise");
     s.push('\n');
