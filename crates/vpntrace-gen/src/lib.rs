@@ -29,6 +29,8 @@
 //! VPC → IDC database traffic (faq 3), a core router without a route back to the VPC
 //! (faq 4) and a pre-shared key that differs between the ends (faq 1).
 
+pub mod faults;
+
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
