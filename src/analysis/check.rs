@@ -1047,7 +1047,7 @@ fn findings_from(
 
 /// The finding of one group of failing boxes (same cause, device, rule, direction,
 /// connection; `reply`: a failure of the return path), with the boxes.
-fn finding_of(
+pub(crate) fn finding_of(
     m: &Model,
     idx: &Index,
     infra: &[u32],
@@ -1342,15 +1342,45 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
                 .collect::<Vec<_>>()
         })
         .collect();
+    let mut own = vec![false; groups.len()];
+    for (i, verdict) in &verdicts {
+        own[*i] = verdict.verified;
+    }
+    // Where the own fix does not make the whole traffic pass, or a wrong rule could
+    // simply go: search the path for the smallest change that does (in parallel).
+    let searched: Vec<(usize, Option<crate::analysis::search::Found>)> = groups
+        .par_iter()
+        .enumerate()
+        .filter(|(i, (f, o))| {
+            f.is_error()
+                && (!own[*i]
+                    || o[0]
+                        .cause
+                        .as_ref()
+                        .is_some_and(|c| crate::analysis::search::worth_searching(m, c, o[0].conn)))
+        })
+        .map(|(i, (f, o))| {
+            (
+                i,
+                crate::analysis::search::search(topo, m, &idx, f, o, own[i], &infra),
+            )
+        })
+        .collect();
     let mut findings: Vec<Finding> = groups.into_iter().map(|(f, _)| f).collect();
     for (i, verdict) in verdicts {
+        findings[i].verified = Some(verdict.verified);
+    }
+    for (i, found) in searched {
+        let Some(found) = found else { continue };
         let f = &mut findings[i];
-        f.verified = Some(verdict.verified);
-        if let Some(after) = verdict.still_stops {
-            f.fix.push_str(&format!(
-                " — after this change part of this traffic still stops elsewhere: {after}"
-            ));
+        f.verified = Some(found.verified);
+        f.fix = found.fix;
+        if !found.own_first {
+            f.vendor_fix = crate::analysis::search::vendor_fix(&found.plan[0]);
         }
+        let mut plan = found.plan.into_iter();
+        f.change = plan.next();
+        f.also = plan.collect();
     }
     let timings = Timings {
         reach: t1,
@@ -1396,19 +1426,19 @@ pub fn sort_findings(v: &mut [Finding]) {
     });
 }
 
-/// Whether a fix removed its finding's cause (see [`verify`]).
+/// Whether a fix makes its finding's whole traffic pass (see [`verify`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
-    /// The cause is gone from every packet of the finding.
+    /// Every packet of the finding is delivered, and its reply comes back.
     pub verified: bool,
     /// Where the packets then stop: at the same cause, when the fix did not remove it;
     /// at other causes (reported or hidden behind this one until now) when it did.
     pub still_stops: Option<String>,
 }
 
-/// Re-analyse the finding's packets with the fix applied. Verified when its cause is gone
-/// from all of them; where part of them then stops at another cause (itself reported or
-/// hidden behind this one until now), the verdict names it.
+/// Re-analyse the finding's packets with the fix applied. Verified when every one of them
+/// then passes both ways; where part of them still stops (at the same cause, or at
+/// another one reported or hidden behind this one until now), the verdict names it.
 ///
 /// With the fixed model's prefix tables (`prefixes2`), boxes whose addresses fall in the
 /// same classes of the fixed model (see [`classes`]) are re-analysed once and the outcome
@@ -1461,14 +1491,14 @@ fn verify(
             }
         }
     }
-    let still_stops = if other.is_empty() {
-        None
+    // Verified only when the whole traffic then passes, both ways.
+    if other.is_empty() {
+        Verdict {
+            verified: true,
+            still_stops: None,
+        }
     } else {
-        Some(other.into_iter().collect::<Vec<_>>().join("; "))
-    };
-    Verdict {
-        verified: true,
-        still_stops,
+        not(Some(other.into_iter().collect::<Vec<_>>().join("; ")))
     }
 }
 
@@ -1576,7 +1606,7 @@ fn carried_causes(
 
 /// Join boxes that differ only in one address dimension and touch there (fewer,
 /// larger boxes to re-explore; the packets are the same).
-fn coalesce(members: &[Outcome]) -> Vec<Outcome> {
+pub(crate) fn coalesce(members: &[Outcome]) -> Vec<Outcome> {
     let mut v: Vec<Outcome> = members.to_vec();
     for dim in [0usize, 1] {
         let other = 1 - dim;
@@ -1667,7 +1697,8 @@ fn fixed_model(
     })
 }
 
-/// Apply every verified fix in turn; return the fixed topology.
+/// Apply every verified fix (with the further changes it needs) in turn; return the
+/// fixed topology.
 pub fn write_fixed(
     topo: &input::Topology,
     report: &CheckReport,
@@ -1678,11 +1709,14 @@ pub fn write_fixed(
     let mut done = BTreeSet::new();
     for f in &report.findings {
         if let (Some(change), Some(true)) = (&f.change, f.verified) {
-            if !done.insert(change) {
-                continue;
+            // The fix's further changes after its first (see `Finding::also`).
+            for change in std::iter::once(change).chain(&f.also) {
+                if !done.insert(change) {
+                    continue;
+                }
+                n += 1;
+                t = apply_change(&t, change, n)?;
             }
-            n += 1;
-            t = apply_change(&t, change, n)?;
         }
     }
     Ok(t)

@@ -94,11 +94,14 @@ enum Target<'c> {
 /// does not apply.
 fn target(change: &Change) -> Option<Target<'_>> {
     match change {
-        Change::AddSgRule { security_group, .. } => Some(Target::SecurityGroup(security_group)),
+        Change::AddSgRule { security_group, .. } | Change::DeleteSgRule { security_group, .. } => {
+            Some(Target::SecurityGroup(security_group))
+        }
         Change::AddRouteEntry { route_table, .. } => Some(Target::RouteTable(route_table)),
         Change::InsertFilterRule { device, .. }
         | Change::AddDeviceRoute { device, .. }
         | Change::InsertNoNat { device, .. }
+        | Change::DeleteFilterRule { device, .. }
         | Change::EnableForwarding { device }
         | Change::SetRpFilter { device } => Some(Target::Device(device)),
         Change::PublishVpnRoute { .. }
@@ -114,7 +117,7 @@ pub fn apply(t: &input::Topology, change: &Change, n: usize) -> Result<input::To
     match target(change) {
         Some(Target::SecurityGroup(id)) => {
             let i = security_group_at(&t, id)?;
-            add_sg_rule(&mut t.cloud.security_groups[i], change, n);
+            change_sg(&mut t.cloud.security_groups[i], change, n);
         }
         Some(Target::RouteTable(id)) => {
             let i = route_table_at(&t, id)?;
@@ -218,7 +221,7 @@ fn patch_model(
         Target::SecurityGroup(id) => {
             let i = security_group_at(t, id)?;
             let mut grp = t.cloud.security_groups[i].clone();
-            add_sg_rule(&mut grp, change, n);
+            change_sg(&mut grp, change, n);
             Ok(PatchedModel {
                 model: m.with_security_group(i, &grp)?,
                 reindex: Reindex::Keep,
@@ -241,7 +244,9 @@ fn patch_model(
             change_device(&mut d, change, n);
             // The index holds the filter tables, the routes and where hosts send from.
             let reindex = match change {
-                Change::InsertFilterRule { .. } => Reindex::DeviceFilter(i),
+                Change::InsertFilterRule { .. } | Change::DeleteFilterRule { .. } => {
+                    Reindex::DeviceFilter(i)
+                }
                 Change::AddDeviceRoute { .. } => Reindex::DeviceRoutes(i),
                 Change::EnableForwarding { .. } => Reindex::Full,
                 _ => Reindex::Keep,
@@ -286,8 +291,24 @@ fn add_route_entries(table: &mut input::RouteTable, change: &Change, n: usize) {
     }
 }
 
-/// Add the rules of an [`Change::AddSgRule`] to a security group.
-fn add_sg_rule(grp: &mut input::SecurityGroup, change: &Change, n: usize) {
+/// The position of the rule named `rule` (its id, or its JSON path `…rules[j]` when it
+/// has none, as the model names it).
+fn rule_position(ids: impl Iterator<Item = Option<String>>, rule: &str) -> Option<usize> {
+    ids.enumerate().position(|(j, id)| match id {
+        Some(id) => id == rule,
+        None => rule.ends_with(&format!("rules[{j}]")),
+    })
+}
+
+/// Add the rules of an [`Change::AddSgRule`] to a security group, or remove the rule of
+/// a [`Change::DeleteSgRule`].
+fn change_sg(grp: &mut input::SecurityGroup, change: &Change, n: usize) {
+    if let Change::DeleteSgRule { rule, .. } = change {
+        if let Some(j) = rule_position(grp.rules.iter().map(|r| r.id.clone()), rule) {
+            grp.rules.remove(j);
+        }
+        return;
+    }
     let Change::AddSgRule {
         direction,
         priority,
@@ -414,6 +435,19 @@ fn change_device(d: &mut input::Device, change: &Change, n: usize) {
                 to_port: None,
             });
             d.nat.splice(at..at, rules.collect::<Vec<_>>());
+        }
+        Change::DeleteFilterRule { chain, rule, .. } => {
+            let Some(f) = d.filter.as_mut() else { return };
+            let chain = match chain {
+                ChainKind::Input => &mut f.input,
+                ChainKind::Forward => &mut f.forward,
+                ChainKind::Output => &mut f.output,
+            };
+            if let Some(c) = chain.as_mut() {
+                if let Some(j) = rule_position(c.rules.iter().map(|r| r.id.clone()), rule) {
+                    c.rules.remove(j);
+                }
+            }
         }
         Change::EnableForwarding { .. } => d.forwarding = Some(true),
         Change::SetRpFilter { .. } => d.rp_filter = Some(input::RpFilter::Loose),

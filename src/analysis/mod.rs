@@ -7,4 +7,5 @@ pub mod fix;
 pub mod logs;
 pub mod negotiation;
 pub mod salayout;
+pub mod search;
 pub mod split;

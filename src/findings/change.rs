@@ -18,6 +18,8 @@
 //! | `set_rp_filter` | [`Change::SetRpFilter`] | loose reverse-path filtering |
 //! | `split_connection` | [`Change::SplitConnection`] | one connection per subnet pair (FAQ 5) |
 //! | `set_ike_version` | [`Change::SwitchToIkev2`] | IKEv2 on both ends, or else the split |
+//! | `delete_sg_rule` | [`Change::DeleteSgRule`] | remove a wrong rule from a security group |
+//! | `delete_filter_rule` | [`Change::DeleteFilterRule`] | remove a wrong rule from a filter chain |
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -95,6 +97,18 @@ pub enum Change {
     /// Both ends to IKEv2, which carries every selector in one SA; the alternative is to
     /// split the connection.
     SwitchToIkev2 { connection: String },
+    /// Remove rule `rule` (its id, or its JSON path when it has none) from a security
+    /// group: the rule that decides wrongly, when removing it lets the traffic through.
+    DeleteSgRule {
+        security_group: String,
+        rule: String,
+    },
+    /// Remove rule `rule` (its id or JSON path) from a filter chain of an on-prem device.
+    DeleteFilterRule {
+        device: String,
+        chain: ChainKind,
+        rule: String,
+    },
 }
 
 /// The next hop of a proposed on-prem route.
@@ -124,6 +138,8 @@ impl Change {
             Change::SetRpFilter { .. } => "set_rp_filter",
             Change::SplitConnection { .. } => "split_connection",
             Change::SwitchToIkev2 { .. } => "set_ike_version",
+            Change::DeleteSgRule { .. } => "delete_sg_rule",
+            Change::DeleteFilterRule { .. } => "delete_filter_rule",
         }
     }
 }
@@ -274,6 +290,24 @@ impl Serialize for Change {
                 map.serialize_entry("connection", connection)?;
                 map.serialize_entry("op", op)?;
                 map.serialize_entry("version", "ikev2")?;
+            }
+            Change::DeleteSgRule {
+                security_group,
+                rule,
+            } => {
+                map.serialize_entry("op", op)?;
+                map.serialize_entry("rule", rule)?;
+                map.serialize_entry("security_group", security_group)?;
+            }
+            Change::DeleteFilterRule {
+                device,
+                chain,
+                rule,
+            } => {
+                map.serialize_entry("chain", chain.as_str())?;
+                map.serialize_entry("device", device)?;
+                map.serialize_entry("op", op)?;
+                map.serialize_entry("rule", rule)?;
             }
         }
         map.end()

@@ -58,6 +58,10 @@ pub struct Finding {
     /// The fix as a structured change, when the tool can apply it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change: Option<Change>,
+    /// Further changes the fix needs: `change` alone leaves part of the traffic stopped
+    /// elsewhere, and with these too the whole traffic passes (applied in order after it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<Change>,
     /// The fix in the device's own configuration language (Huawei, iptables, Alibaba API…).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub vendor_fix: Vec<String>,
@@ -103,6 +107,7 @@ impl Finding {
             services: Vec::new(),
             endpoints: Vec::new(),
             change: None,
+            also: Vec::new(),
             vendor_fix: Vec::new(),
             verified: None,
             expected_logs: Vec::new(),

@@ -2,8 +2,9 @@
 
 use super::cause::{list, Ctx, Detail};
 use super::change::Change;
-use crate::input::Direction;
-use crate::net::addr::Ports;
+use crate::input::{Action, Direction};
+use crate::model::SgPeer;
+use crate::net::addr::{AddrSet, Ports, Protocol};
 
 /// `SG_EGRESS_DROP`, `SG_INGRESS_DROP`: the instance's security groups drop the packet,
 /// by a drop rule (`rule`: (group, rule)) or by the default deny. The fix adds an accept
@@ -52,7 +53,7 @@ pub(super) fn drop(
     } else {
         Ports::ANY
     };
-    let msg = format!(
+    let mut msg = format!(
         "security groups of instance {} ({}) drop {} {}: {}",
         inst.id,
         groups.join(", "),
@@ -60,6 +61,16 @@ pub(super) fn drop(
         cx.what,
         by
     );
+    let ties = rule
+        .map(|(g, r)| tied_accepts(cx, instance, g, r))
+        .unwrap_or_default();
+    if !ties.is_empty() {
+        msg.push_str(&format!(
+            "; the accept {} {} has the same priority and loses the tie: among an instance's security groups, at equal priority a drop wins",
+            if ties.len() == 1 { "rule" } else { "rules" },
+            ties.join(", ")
+        ));
+    }
     let peer_word = if direction == Direction::Ingress {
         "source"
     } else {
@@ -112,4 +123,36 @@ pub(super) fn drop(
             peers,
         })
     }
+}
+
+/// The accept rules of the instance's groups with the drop rule's priority and direction
+/// that match the traffic too (a drop wins a tie across an instance's groups), named
+/// `RULE of GROUP`.
+fn tied_accepts(cx: &Ctx, instance: usize, g: usize, r: usize) -> Vec<String> {
+    let m = cx.m;
+    let drop = &m.security_groups[g].rules[r];
+    let peers = match drop.direction {
+        Direction::Ingress => &cx.t.src,
+        Direction::Egress => &cx.t.dst,
+    };
+    let mut out = Vec::new();
+    for &og in &m.instances[instance].security_groups {
+        for rl in &m.security_groups[og].rules {
+            let covers = match &rl.peer {
+                SgPeer::Any => true,
+                SgPeer::Cidr(n) => !peers.intersect(&AddrSet::from_nets(vec![*n])).is_empty(),
+                SgPeer::Group(_) => false,
+            };
+            let proto = rl.protocol == Protocol::All || rl.protocol == cx.t.protocol;
+            if rl.action == Action::Accept
+                && rl.direction == drop.direction
+                && rl.priority == drop.priority
+                && covers
+                && proto
+            {
+                out.push(format!("{} of {}", rl.id, m.security_groups[og].id));
+            }
+        }
+    }
+    out
 }

@@ -35,6 +35,8 @@
 //! the ordinary rule mixes of a mid-size company's estate (issue 13), with the same
 //! connections, faults and flows.
 
+pub mod faults;
+
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 

@@ -1,0 +1,415 @@
+//! Fix search: when a finding's own fix does not make its whole traffic pass (or a wrong
+//! rule could simply go), candidate changes at the devices the failing traffic passes are
+//! verified by re-analysis, and the first that makes the traffic pass both ways wins.
+//!
+//! Candidates, in order of preference:
+//! 1. removing the rule that decided the drop, when that rule concerns only the
+//!    connection's own traffic (a security-group or filter rule whose addresses lie in
+//!    the connection's subnets): removing a wrong rule beats adding one that overrides it;
+//! 2. for a routing fault (no route, a route out of the IDC in clear, a loop): a route at
+//!    each on-prem device of the failing path, in path order, toward each neighbour (and
+//!    into the tunnel at the IPsec gateway): the first device whose route, changed, lets
+//!    the traffic through is the one whose decision sent it astray;
+//! 3. the finding's own fix.
+//!
+//! When no single change passes, the search chains: the finding's own fix, then the fix
+//! of the next cause the traffic meets, up to [`MAX_CHAIN`] changes; verified only when
+//! the whole traffic then passes. Otherwise the fix names what else stops the traffic.
+
+use crate::analysis::check::{self, Outcome};
+use crate::analysis::fix;
+use crate::engine::cause::Cause;
+use crate::engine::trace::{self, Packet, Trace};
+use crate::findings::cause::widen;
+use crate::findings::change::{Change, Via};
+use crate::findings::finding::Finding;
+use crate::graph::index::Index;
+use crate::input::{self, DeviceKind};
+use crate::model::{Model, SgPeer};
+use crate::net::addr::AddrSet;
+
+/// The most changes one fix chains.
+pub const MAX_CHAIN: usize = 4;
+
+/// The most single-change candidates verified per finding.
+const MAX_CANDIDATES: usize = 16;
+
+/// What the search settled on.
+#[derive(Clone, Debug)]
+pub struct Found {
+    /// The changes, in order (the first is the finding's `change`, the rest `also`).
+    pub plan: Vec<Change>,
+    /// The whole traffic passes both ways with the plan applied.
+    pub verified: bool,
+    /// The fix in words (one sentence per change).
+    pub fix: String,
+    /// The vendor-language fix, when the plan's first change is the finding's own.
+    pub own_first: bool,
+}
+
+/// The topology and model with a plan applied.
+struct Applied {
+    model: Model,
+    index: Index,
+}
+
+/// Apply `plan` in order: patched into the model where the change touches one object,
+/// else applied to the topology and lowered afresh. None when a change does not apply.
+fn apply_plan(topo: &input::Topology, m: &Model, idx: &Index, plan: &[Change]) -> Option<Applied> {
+    let mut t = topo.clone();
+    let mut model = m.clone();
+    let mut index: Option<Index> = None;
+    for (k, c) in plan.iter().enumerate() {
+        let n = k + 1;
+        match fix::apply_to_model(&t, &model, c, n) {
+            Some(res) => {
+                let p = res.ok()?;
+                let base = index.as_ref().unwrap_or(idx);
+                let next = if p.reindex == crate::graph::index::Reindex::Keep {
+                    index.take()
+                } else {
+                    Some(base.patched(&p.model, p.reindex))
+                };
+                model = p.model;
+                index = next;
+                t = fix::apply(&t, c, n).ok()?;
+            }
+            None => {
+                t = fix::apply(&t, c, n).ok()?;
+                model = crate::model::lower("(fixed)", &t).ok()?;
+                index = Some(Index::build(&model));
+            }
+        }
+    }
+    let index = index.unwrap_or_else(|| idx.clone());
+    Some(Applied { model, index })
+}
+
+/// The boxes of `members` that still fail in the applied model.
+fn failing(a: &Applied, members: &[Outcome]) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    for o in &check::coalesce(members) {
+        let (res, _) = check::explore(
+            &a.model,
+            &a.index,
+            o.conn,
+            o.dir,
+            o.protocol,
+            vec![o.region],
+        );
+        out.extend(res.into_iter().filter(|r| r.cause.is_some()));
+    }
+    out
+}
+
+/// A traced packet of the box, with hops (the representative `check` traces).
+pub fn sample_trace(m: &Model, idx: &Index, o: &Outcome) -> Trace {
+    let pt = o.region.corner(u32::from(check::EPHEMERAL_PORT));
+    let (src, dst) = (
+        std::net::Ipv4Addr::from(pt[0]),
+        std::net::Ipv4Addr::from(pt[1]),
+    );
+    let pkt = Packet::new(src, dst, o.protocol, pt[2] as u16, pt[3] as u16);
+    let from = idx.endpoint(src).unwrap_or(trace::Endpoint::CloudHost {
+        addr: src,
+        vswitch: 0,
+    });
+    trace::trace_packet_in(m, idx, &from, pkt, String::new(), String::new(), None).0
+}
+
+/// The on-prem devices of the failing path of `t` (forward, else return), in order.
+pub fn failing_path_devices(m: &Model, t: &Trace) -> Vec<usize> {
+    let path = if t.forward.delivered() {
+        t.ret.as_ref()
+    } else {
+        Some(&t.forward)
+    };
+    let mut out: Vec<usize> = Vec::new();
+    for h in path.map(|p| p.hops.as_slice()).unwrap_or_default() {
+        if let Some(d) = m.devices.iter().position(|d| d.id == h.device) {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
+/// Is the cause a routing fault (the fix is a route somewhere on the path)?
+fn routing(c: &Cause) -> bool {
+    matches!(
+        c,
+        Cause::DeviceNoRoute { .. }
+            | Cause::LeftInClear { .. }
+            | Cause::LeftNetwork { .. }
+            | Cause::Loop { .. }
+    )
+}
+
+/// Is the cause one whose own fix should be tried after deleting the deciding rule?
+pub fn worth_searching(m: &Model, c: &Cause, conn: usize) -> bool {
+    deletion(m, c, conn).is_some()
+}
+
+/// Removing the rule that decided the drop, when the rule only concerns the connection's
+/// traffic (its addresses lie inside the connection's subnets).
+fn deletion(m: &Model, c: &Cause, conn: usize) -> Option<Change> {
+    let cn = &m.connections[conn];
+    let inside = |n: &ipnet::Ipv4Net| {
+        let s = AddrSet::from_nets(vec![*n]);
+        s.minus(&cn.local_set.union(&cn.remote_set)).is_empty()
+    };
+    match c {
+        Cause::SgDrop {
+            rule: Some((g, r)), ..
+        } => {
+            let rl = &m.security_groups[*g].rules[*r];
+            match rl.peer {
+                SgPeer::Cidr(n) if inside(&n) => Some(Change::DeleteSgRule {
+                    security_group: m.security_groups[*g].id.clone(),
+                    rule: rl.id.clone(),
+                }),
+                _ => None,
+            }
+        }
+        Cause::FilterDrop {
+            dev,
+            chain,
+            rule: Some(r),
+            ..
+        } => {
+            let d = &m.devices[*dev];
+            let rl = &d.filter.as_ref()?.chain(*chain)?.rules[*r];
+            match (rl.source, rl.destination) {
+                (Some(s), Some(t)) if inside(&s) && inside(&t) => Some(Change::DeleteFilterRule {
+                    device: d.id.clone(),
+                    chain: *chain,
+                    rule: rl.id.clone(),
+                }),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Routes for the finding's destination at each on-prem device of the failing path
+/// (hosts aside), toward each neighbour on a shared subnet; at the device the finding
+/// names, its own fix first.
+fn route_candidates(m: &Model, idx: &Index, f: &Finding, members: &[Outcome]) -> Vec<Change> {
+    let o = &members[0];
+    let t = sample_trace(m, idx, o);
+    let dst = AddrSet::from_cidrs(f.destination.iter());
+    let dest = widen(m, Some(o.conn), &dst);
+    let mut out = Vec::new();
+    for d in failing_path_devices(m, &t) {
+        let dv = &m.devices[d];
+        if dv.kind == DeviceKind::Host {
+            continue;
+        }
+        if let Some(c @ Change::AddDeviceRoute { device, .. }) = &f.change {
+            if *device == dv.id {
+                out.push(c.clone());
+            }
+        }
+        for fc in &dv.interfaces {
+            for (g, gv) in m.devices.iter().enumerate() {
+                if g == d {
+                    continue;
+                }
+                for gf in gv.interfaces.iter().filter(|x| x.net == fc.net) {
+                    out.push(Change::AddDeviceRoute {
+                        device: dv.id.clone(),
+                        destinations: dest.clone(),
+                        via: Via::Interface {
+                            interface: fc.name.clone(),
+                            gateway: Some(gf.addr),
+                        },
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The fix of the first cause that still stops part of `left` in the applied model: its
+/// change, its fix in words and the cause named (`CODE at DEVICE, rule R`).
+fn next_fix(
+    a: &Applied,
+    left: &[Outcome],
+    infra: &[u32],
+) -> Option<(Option<Change>, String, String)> {
+    let first = left.first()?;
+    let cause = first.cause.as_ref()?;
+    let same: Vec<&Outcome> = left
+        .iter()
+        .filter(|o| o.cause.as_ref() == Some(cause) && o.dir == first.dir)
+        .collect();
+    let (f, _) = check::finding_of(&a.model, &a.index, infra, cause.is_reply(), same);
+    let named = format!(
+        "{} at {}{}",
+        f.code,
+        f.device.clone().unwrap_or_default(),
+        f.rule
+            .as_ref()
+            .map(|r| format!(", rule {r}"))
+            .unwrap_or_default()
+    );
+    Some((f.change.clone(), f.fix.clone(), named))
+}
+
+/// A change in words, for a candidate that is not the finding's own fix.
+pub fn describe(m: &Model, c: &Change) -> String {
+    match c {
+        Change::DeleteSgRule {
+            security_group,
+            rule,
+        } => format!("delete rule {rule} from {security_group}"),
+        Change::DeleteFilterRule {
+            device,
+            chain,
+            rule,
+        } => format!(
+            "delete rule {rule} from the {} chain of {device}",
+            chain.as_str()
+        ),
+        Change::AddDeviceRoute {
+            device,
+            destinations,
+            via,
+        } => {
+            let toward = match via {
+                Via::Tunnel(t) => format!("into tunnel {t}"),
+                Via::Interface { interface, gateway } => {
+                    let who = gateway.and_then(|g| {
+                        m.devices
+                            .iter()
+                            .find(|d| d.owns(g))
+                            .map(|d| format!(" ({})", d.id))
+                    });
+                    match gateway {
+                        Some(g) => format!("via {g} dev {interface}{}", who.unwrap_or_default()),
+                        None => format!("dev {interface}"),
+                    }
+                }
+            };
+            format!(
+                "add to {device} a route {} {toward}",
+                crate::net::addr::join_cidrs(destinations)
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Search a fix for the finding `f` (an error whose boxes are `members`). `own` is the
+/// says whether its own fix alone passes (already verified); `infra`: the network
+/// devices' own addresses (see `check`).
+pub fn search(
+    topo: &input::Topology,
+    m: &Model,
+    idx: &Index,
+    f: &Finding,
+    members: &[Outcome],
+    own_passes: bool,
+    infra: &[u32],
+) -> Option<Found> {
+    let cause = members.first()?.cause.as_ref()?;
+    let conn = members[0].conn;
+    let mut cands: Vec<Change> = Vec::new();
+    cands.extend(deletion(m, cause, conn));
+    if routing(cause) && !own_passes {
+        cands.extend(route_candidates(m, idx, f, members));
+    }
+    if let Some(c) = &f.change {
+        if !cands.contains(c) {
+            cands.push(c.clone());
+        }
+    }
+    cands.dedup();
+    let mut seen = Vec::new();
+    for c in cands.into_iter().take(MAX_CANDIDATES) {
+        if seen.contains(&c) {
+            continue;
+        }
+        seen.push(c.clone());
+        let own = f.change.as_ref() == Some(&c);
+        let passes = if own {
+            own_passes
+        } else {
+            apply_plan(topo, m, idx, std::slice::from_ref(&c))
+                .is_some_and(|a| failing(&a, members).is_empty())
+        };
+        if passes {
+            let fix = if own { f.fix.clone() } else { describe(m, &c) };
+            return Some(Found {
+                plan: vec![c],
+                verified: true,
+                fix,
+                own_first: own,
+            });
+        }
+    }
+    chain(topo, m, idx, f, members, infra)
+}
+
+/// The finding's own fix, then the fix of each next cause the traffic meets.
+fn chain(
+    topo: &input::Topology,
+    m: &Model,
+    idx: &Index,
+    f: &Finding,
+    members: &[Outcome],
+    infra: &[u32],
+) -> Option<Found> {
+    let first = f.change.clone()?;
+    let mut plan = vec![first];
+    let mut words = vec![f.fix.clone()];
+    let mut still = String::new();
+    while let Some(a) = apply_plan(topo, m, idx, &plan) {
+        let left = failing(&a, members);
+        if left.is_empty() {
+            return Some(Found {
+                fix: words.join("; then "),
+                plan,
+                verified: true,
+                own_first: true,
+            });
+        }
+        let Some((change, fix, named)) = next_fix(&a, &left, infra) else {
+            break;
+        };
+        still = format!("{named}: {fix}");
+        match change {
+            Some(c) if plan.len() < MAX_CHAIN && !plan.contains(&c) => {
+                plan.push(c);
+                words.push(fix);
+            }
+            _ => break,
+        }
+    }
+    Some(Found {
+        fix: format!(
+            "{} — not enough on its own: after it, this traffic still stops at {still}",
+            f.fix
+        ),
+        plan: vec![f.change.clone()?],
+        verified: false,
+        own_first: true,
+    })
+}
+
+/// The vendor-language form of a change the search found (the finding's own fix carries
+/// its own).
+pub fn vendor_fix(c: &Change) -> Vec<String> {
+    match c {
+        Change::DeleteSgRule {
+            security_group,
+            rule,
+        } => vec![format!(
+            "Alibaba Cloud API: RevokeSecurityGroup SecurityGroupId={security_group} SecurityGroupRuleId.1={rule}"
+        )],
+        _ => Vec::new(),
+    }
+}
