@@ -159,7 +159,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "psk_mismatch_ikev1_main",
-        error: Some(logs::PSK_MISMATCH),
+        error: Some(logs::IKE_PSK_MISMATCH),
         warning: None,
         cloud_line: "invalid ID_V1 payload length, decryption failed?",
         idc_line: "invalid HASH_V1 payload length, decryption failed?",
@@ -168,7 +168,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "psk_mismatch_ikev2",
-        error: Some(logs::PSK_MISMATCH),
+        error: Some(logs::IKE_PSK_MISMATCH),
         warning: None,
         cloud_line: "but MAC mismatched",
         idc_line: "received AUTHENTICATION_FAILED notify error",

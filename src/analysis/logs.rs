@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::findings::finding::{Finding, Severity};
+use crate::findings::finding::{Cite, Finding, Severity};
 use crate::net::addr::Cidr;
 
 // ---------------------------------------------------------------------------------------
@@ -62,7 +62,7 @@ pub struct Established {
     pub between: String,
 }
 
-pub const PSK_MISMATCH: &str = "PSK_MISMATCH";
+pub const IKE_PSK_MISMATCH: &str = "IKE_PSK_MISMATCH";
 pub const IKE_VERSION_MISMATCH: &str = "IKE_VERSION_MISMATCH";
 pub const IKE_MODE_MISMATCH: &str = "IKE_MODE_MISMATCH";
 pub const IKE_ID_MISMATCH: &str = "IKE_ID_MISMATCH";
@@ -74,10 +74,14 @@ pub const IPSEC_PROPOSAL_MISMATCH: &str = "IPSEC_PROPOSAL_MISMATCH";
 pub const PFS_MISMATCH: &str = "PFS_MISMATCH";
 pub const SUBNETS_WITHOUT_SA: &str = "SUBNETS_WITHOUT_SA";
 pub const MULTIPLE_CHILD_SAS: &str = "MULTIPLE_CHILD_SAS";
+pub const DPD_TIMEOUT: &str = "DPD_TIMEOUT";
+pub const NAT_T_BLOCKED: &str = "NAT_T_BLOCKED";
+pub const TS_NARROWED: &str = "TS_NARROWED";
+pub const REKEY_FAILED: &str = "REKEY_FAILED";
 
 /// Every code `logs` reports: (code, faq, severity, what the log shows).
 pub const CODES: &[(&str, u8, Severity, &str)] = &[
-    (PSK_MISMATCH, 1, Severity::Error,
+    (IKE_PSK_MISMATCH, 1, Severity::Error,
      "IKEv1: the peer's encrypted messages do not decrypt (`invalid HASH_V1 payload length, decryption failed?`, `could not decrypt payloads`, `message parsing failed`); IKEv2: the AUTH payload does not verify (`MAC mismatched`), or the peer answers IKE_AUTH with AUTHENTICATION_FAILED"),
     (IKE_VERSION_MISMATCH, 1, Severity::Error,
      "the responder has no IKE config for the peer's IKE version (`no IKE config found`), or an IKEv1 initiator is refused with NO_PROPOSAL_CHOSEN at its first message"),
@@ -99,12 +103,21 @@ pub const CODES: &[(&str, u8, Severity, &str)] = &[
      "phase-2 proposals differ only in the DH group (PFS on one end only, or different PFS groups)"),
     (SUBNETS_WITHOUT_SA, 5, Severity::Warning,
      "a CHILD_SA came up for fewer subnets than the connection lists (IKEv1 negotiates one subnet pair per SA)"),
+    (NAT_T_BLOCKED, 1, Severity::Error,
+     "the peer answered on UDP 500, then the message sent to UDP 4500 (IKE_AUTH, Main Mode message 5, the last Aggressive Mode message) is retransmitted without answer; the responder keeps the negotiation half open (`deleting half open IKE_SA … after timeout`)"),
+    (DPD_TIMEOUT, 1, Severity::Error,
+     "an established IKE_SA's dead peer detection goes unanswered: `sending DPD request`, retransmits, `giving up after N retransmits` (IKEv2), `DPD check timed out, enforcing DPD action` (IKEv1)"),
+    (REKEY_FAILED, 1, Severity::Error,
+     "an established IKE_SA's CREATE_CHILD_SA request (CHILD_SA or IKE_SA rekey) is retransmitted without answer and given up (`rekeying IKE_SA failed, peer not responding`)"),
+    (TS_NARROWED, 5, Severity::Error,
+     "a CHILD_SA came up for narrower traffic selectors than this end asked for (the responder narrowed them to its configuration): the part left out has no SA"),
     (MULTIPLE_CHILD_SAS, 5, Severity::Warning,
      "one IKE_SA carries several CHILD_SAs with different subnets instead of one SA for all subnets"),
 ];
 
-/// Classifies each file (display name, content) on its own; findings are ordered by file,
-/// then by first line.
+/// Classifies the files (display name, content) as the logs of the ends of one tunnel:
+/// each file is read on its own, then the failures both ends show are decided once
+/// ([`pair_ends`]). Findings are ordered by file, then by first line.
 pub fn classify(files: &[(String, String)]) -> LogReport {
     let mut report = LogReport {
         findings: Vec::new(),
@@ -112,14 +125,99 @@ pub fn classify(files: &[(String, String)]) -> LogReport {
         lines_matched: 0,
         files: Vec::new(),
     };
+    let mut per_file = Vec::new();
     for (name, content) in files {
         let (findings, summary) = classify_file(name, content);
         report.lines_read += summary.lines_read;
         report.lines_matched += summary.lines_matched;
-        report.findings.extend(findings);
+        per_file.push(findings);
         report.files.push(summary);
     }
+    report.findings = pair_ends(per_file);
     report
+}
+
+/// Which stage of the tunnel's life an error concerns: one failure shows in both ends'
+/// logs as errors of the same stage.
+fn stage(code: &str) -> Option<u8> {
+    if PHASE1.contains(&code) || code == NAT_T_BLOCKED {
+        Some(1)
+    } else if PHASE2.contains(&code) {
+        Some(2)
+    } else if code == DPD_TIMEOUT || code == REKEY_FAILED {
+        Some(3)
+    } else {
+        None
+    }
+}
+
+/// One failure, both ends: where two files show errors of the same stage, they are the
+/// two ends of the same failed negotiation. The end whose log compares what it received
+/// with what it is configured for (not merely the peer's refusal or silence) decides the
+/// cause; its findings stay, and the other end's lines become citations of the first
+/// of them. Without a deciding end, the first file with a specific cause (anything but
+/// PEER_NOT_RESPONDING) decides.
+fn pair_ends(per_file: Vec<Vec<(Finding, bool)>>) -> Vec<Finding> {
+    let mut keep: Vec<Vec<bool>> = per_file.iter().map(|f| vec![true; f.len()]).collect();
+    let mut cites: Vec<(usize, usize, Vec<Cite>)> = Vec::new();
+    for st in 1..=3u8 {
+        let files: Vec<usize> = (0..per_file.len())
+            .filter(|&i| {
+                per_file[i]
+                    .iter()
+                    .any(|(f, _)| f.is_error() && stage(f.code) == Some(st))
+            })
+            .collect();
+        if files.len() < 2 {
+            continue;
+        }
+        let errors_of = |i: usize| {
+            per_file[i]
+                .iter()
+                .enumerate()
+                .filter(|(_, (f, _))| f.is_error() && stage(f.code) == Some(st))
+                .map(|(j, _)| j)
+                .collect::<Vec<_>>()
+        };
+        let strong = |i: usize| errors_of(i).iter().any(|&j| !per_file[i][j].1);
+        let specific = |i: usize| {
+            errors_of(i)
+                .iter()
+                .any(|&j| per_file[i][j].0.code != PEER_NOT_RESPONDING)
+        };
+        let decider = files
+            .iter()
+            .copied()
+            .find(|&i| strong(i))
+            .or_else(|| files.iter().copied().find(|&i| specific(i)))
+            .unwrap_or(files[0]);
+        let first = errors_of(decider)[0];
+        let mut c = Vec::new();
+        for &i in files.iter().filter(|&&i| i != decider) {
+            let mut lines = BTreeSet::new();
+            for j in errors_of(i) {
+                keep[i][j] = false;
+                lines.extend(per_file[i][j].0.lines.iter().copied());
+            }
+            c.push(Cite {
+                file: per_file[i][0].0.file.clone().unwrap_or_default(),
+                lines: lines.into_iter().collect(),
+            });
+        }
+        cites.push((decider, first, c));
+    }
+    let mut out_files: Vec<Vec<Finding>> = per_file
+        .into_iter()
+        .map(|f| f.into_iter().map(|x| x.0).collect())
+        .collect();
+    for (i, j, c) in cites {
+        out_files[i][j].cites.extend(c);
+    }
+    out_files
+        .into_iter()
+        .zip(keep)
+        .flat_map(|(fs, k)| fs.into_iter().zip(k).filter(|x| x.1).map(|x| x.0))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -639,6 +737,22 @@ enum Ev {
     Retransmit {
         msgid: u32,
     },
+    /// `sending DPD request` (liveness check on an established IKE_SA)
+    DpdRequest,
+    /// `DPD check timed out, enforcing DPD action` (IKEv1)
+    DpdTimedOut,
+    /// `sending packet: from A[500] to B[4500] (108 bytes)`: the destination port
+    SendingPacket {
+        to_port: u16,
+    },
+    /// `deleting half open IKE_SA with 198.51.100.2 after timeout` (responder)
+    HalfOpenTimeout,
+    /// `remote host is behind NAT`, `local host is behind NAT`:
+    /// the negotiation moves to UDP 4500 (no fault in itself).
+    NatDetected,
+    /// `calculated HASH does not match HASH payload` (IKEv1 Aggressive Mode initiator
+    /// verifying the responder's HASH: the pre-shared keys differ)
+    CalculatedHashMismatch,
     /// `giving up after 5 retransmits`, `establishing IKE_SA failed, peer not responding`,
     /// `peer not responding, trying again`
     GivingUp,
@@ -721,6 +835,16 @@ fn recognize(body: &str) -> Option<Ev> {
                 }
             }
         }
+    }
+    if let Some(rest) = b.strip_prefix("sending packet: from ") {
+        let port = rest
+            .split_once(" to ")
+            .and_then(|(_, to)| to.split_once('[')?.1.split_once(']'))
+            .and_then(|(p, _)| p.parse().ok())?;
+        return Some(Ev::SendingPacket { to_port: port });
+    }
+    if b.starts_with("deleting half open IKE_SA with ") && b.ends_with(" after timeout") {
+        return Some(Ev::HalfOpenTimeout);
     }
     if let Some(rest) = b.strip_prefix("received packet: from ") {
         let from = rest.split(['[', ' ']).next().unwrap_or(rest).to_string();
@@ -807,7 +931,12 @@ fn recognize(body: &str) -> Option<Ev> {
         "received HASH payload does not match" => return Some(Ev::HashMismatch),
         "integrity check failed" => return Some(Ev::IntegrityFailed),
         "failed to establish CHILD_SA, keeping IKE_SA" => return Some(Ev::ChildFailed),
-        "establishing IKE_SA failed, peer not responding" => return Some(Ev::GivingUp),
+        "establishing IKE_SA failed, peer not responding"
+        | "rekeying IKE_SA failed, peer not responding" => return Some(Ev::GivingUp),
+        "sending DPD request" => return Some(Ev::DpdRequest),
+        "remote host is behind NAT" | "local host is behind NAT" => return Some(Ev::NatDetected),
+        "DPD check timed out, enforcing DPD action" => return Some(Ev::DpdTimedOut),
+        "calculated HASH does not match HASH payload" => return Some(Ev::CalculatedHashMismatch),
         "proposing traffic selectors for us:" => return Some(Ev::ProposingTs { us: true }),
         "proposing traffic selectors for other:" => return Some(Ev::ProposingTs { us: false }),
         "selecting traffic selectors for us:" => return Some(Ev::SelectingTs { us: true }),
@@ -1005,6 +1134,10 @@ struct Hit {
     /// one file that differ only in these merge into one finding listing all pairs, put
     /// where the message says `{pairs}`.
     pairs: Vec<String>,
+    /// The cause is inferred from what the peer answered (or did not answer), not read
+    /// from this end's comparison of what it received with what it is configured for: a
+    /// deciding cause from the peer's log replaces it.
+    weak: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -1071,10 +1204,23 @@ struct Sa<'c> {
     giveups: Vec<usize>,
     hits: Vec<Hit>,
     last_hit: Option<usize>,
+    /// Set while a cause inferred from the peer's answer is recorded (see [`Hit::weak`]).
+    weak: bool,
+    /// The last request this end generated: line, exchange, payloads.
+    last_request: Option<(usize, String, String)>,
+    /// `sending DPD request` lines and `DPD check timed out`.
+    dpd: Vec<usize>,
+    dpd_timed_out: Option<usize>,
+    /// A message sent to UDP 4500 after the peer had answered on 500.
+    sent_4500: Option<usize>,
+    half_open: Option<usize>,
+    nat_detected: bool,
+    /// This end sent a response (it is the responder of the exchange).
+    responded: bool,
 }
 
 const PHASE1: [&str; 7] = [
-    PSK_MISMATCH,
+    IKE_PSK_MISMATCH,
     IKE_VERSION_MISMATCH,
     IKE_MODE_MISMATCH,
     IKE_ID_MISMATCH,
@@ -1094,6 +1240,8 @@ const FIX_MODE: &str = "Use the same IKEv1 negotiation mode (main or aggressive)
 const FIX_ID: &str = "Make each end's RemoteId equal to the other end's LocalId (by default the Alibaba Cloud VPN gateway uses its public IP as LocalId and expects the customer gateway IP as RemoteId).";
 const FIX_TS: &str = "Make the subnets mirror each other: the local subnets of one end must be the remote subnets of the other (Alibaba Cloud: the IPsec connection's local and remote CIDR blocks; on premises: the interesting traffic / traffic selectors).";
 const FIX_NOT_RESPONDING: &str = "Check that the peer gateway is running and reachable: the Alibaba Cloud customer gateway IP must be the on-premises gateway's public address and the on-premises peer must be the VPN gateway's public IP; allow UDP 500 and 4500 (and IP fragments) in both directions.";
+const FIX_NAT_T: &str = "Allow UDP 4500 (NAT traversal) in both directions between the two gateways (security groups, ACLs, on-premises firewalls), as well as UDP 500.";
+const FIX_DPD: &str = "Find why the peer stopped answering: check that the peer gateway is up and that UDP 500 and 4500 pass in both directions between the gateways; the tunnel comes back once the peer answers again (set DPD action restart / clear on both ends as wanted).";
 const FIX_CGW: &str = "Create the customer gateway with the on-premises gateway's real public IP address and use it for the IPsec connection.";
 
 impl<'c> Sa<'c> {
@@ -1128,6 +1276,14 @@ impl<'c> Sa<'c> {
             giveups: Vec::new(),
             hits: Vec::new(),
             last_hit: None,
+            weak: false,
+            last_request: None,
+            dpd: Vec::new(),
+            dpd_timed_out: None,
+            sent_4500: None,
+            half_open: None,
+            nat_detected: false,
+            responded: false,
         }
     }
 
@@ -1177,6 +1333,7 @@ impl<'c> Sa<'c> {
             source: Vec::new(),
             destination: Vec::new(),
             pairs: Vec::new(),
+            weak: self.weak,
         });
         self.last_hit = Some(self.hits.len() - 1);
     }
@@ -1255,11 +1412,14 @@ impl<'c> Sa<'c> {
                 } else {
                     if request {
                         self.last_exchange = Some(exchange.clone());
+                        self.last_request = Some((no, exchange.clone(), payloads.clone()));
+                    } else {
+                        self.responded = true;
                     }
                     for (n, codes) in [
                         (
                             "N(AUTH_FAILED)",
-                            &[PSK_MISMATCH, IKE_ID_MISMATCH, IKE_MODE_MISMATCH][..],
+                            &[IKE_PSK_MISMATCH, IKE_ID_MISMATCH, IKE_MODE_MISMATCH][..],
                         ),
                         (
                             "N(NO_PROP)",
@@ -1272,13 +1432,31 @@ impl<'c> Sa<'c> {
                         ),
                         ("N(TS_UNACCEPT)", &[TRAFFIC_SELECTOR_MISMATCH][..]),
                         ("N(INVAL_ID)", &[TRAFFIC_SELECTOR_MISMATCH][..]),
-                        ("N(PLD_MAL)", &[PSK_MISMATCH][..]),
+                        ("N(PLD_MAL)", &[IKE_PSK_MISMATCH][..]),
                     ] {
                         if payloads.contains(n) {
                             self.support(no, codes);
                         }
                     }
                 }
+            }
+            Ev::SendingPacket { to_port } => {
+                if to_port == 4500 && self.heard && self.established.is_none() {
+                    self.sent_4500.get_or_insert(no);
+                }
+            }
+            Ev::HalfOpenTimeout => self.half_open = Some(no),
+            Ev::NatDetected => self.nat_detected = true,
+            Ev::DpdRequest => self.dpd.push(no),
+            Ev::DpdTimedOut => self.dpd_timed_out = Some(no),
+            Ev::CalculatedHashMismatch => {
+                let mut lines = vec![no];
+                lines.extend(self.start_line);
+                let msg = format!(
+                    "IKE phase 1 (IKEv1 Aggressive Mode) with {} fails in authentication: the HASH in the peer's Aggressive Mode reply does not verify with the pre-shared key configured here ('calculated HASH does not match HASH payload'), so this gateway answered AUTH_FAILED. The two ends use different pre-shared keys.",
+                    self.peer()
+                );
+                self.hit(IKE_PSK_MISMATCH, &lines, msg, FIX_PSK);
             }
             Ev::ReceivedPacket { from } => {
                 self.heard = true;
@@ -1326,18 +1504,18 @@ impl<'c> Sa<'c> {
                     self.version_paren(),
                     self.peer()
                 );
-                self.hit(PSK_MISMATCH, &[no], msg, FIX_PSK);
+                self.hit(IKE_PSK_MISMATCH, &[no], msg, FIX_PSK);
             }
             Ev::NoSharedKey { ids } => {
                 let msg = format!(
                     "IKE phase 1 with {} fails in authentication: this gateway has no pre-shared key for the identities '{ids}'. Either the key is missing here or the peer uses other identities than the ones the key is configured for.",
                     self.peer()
                 );
-                self.hit(PSK_MISMATCH, &[no], msg, FIX_PSK);
+                self.hit(IKE_PSK_MISMATCH, &[no], msg, FIX_PSK);
             }
             Ev::DecryptFailed { payload } => self.decrypt_failure(no, Some(payload)),
             Ev::CouldNotDecrypt => self.decrypt_failure(no, None),
-            Ev::ParsingFailed => self.support(no, &[PSK_MISMATCH]),
+            Ev::ParsingFailed => self.support(no, &[IKE_PSK_MISMATCH]),
             Ev::Notify {
                 name,
                 v1_wording,
@@ -1423,7 +1601,7 @@ impl<'c> Sa<'c> {
         if let Some(i) = self
             .hits
             .iter()
-            .position(|h| h.code == PSK_MISMATCH && h.message.contains("cannot decrypt"))
+            .position(|h| h.code == IKE_PSK_MISMATCH && h.message.contains("cannot decrypt"))
         {
             self.hits[i].lines.insert(no);
             self.last_hit = Some(i);
@@ -1439,7 +1617,7 @@ impl<'c> Sa<'c> {
             "IKE phase 1 (IKEv1) with {} fails: the Diffie-Hellman exchange completed, but this gateway cannot decrypt {what} ('decryption failed', 'could not decrypt payloads'). IKEv1 derives the encryption keys from the pre-shared key, so the two ends use different pre-shared keys.",
             self.peer()
         );
-        self.hit(PSK_MISMATCH, &[no], msg, FIX_PSK);
+        self.hit(IKE_PSK_MISMATCH, &[no], msg, FIX_PSK);
     }
 
     fn no_ike_config(&mut self, no: usize, between: &str) {
@@ -1526,6 +1704,12 @@ impl<'c> Sa<'c> {
     }
 
     fn notify(&mut self, no: usize, name: &str, v1_wording: bool, child: bool) {
+        self.weak = true;
+        self.notify_inner(no, name, v1_wording, child);
+        self.weak = false;
+    }
+
+    fn notify_inner(&mut self, no: usize, name: &str, v1_wording: bool, child: bool) {
         if v1_wording {
             self.v1 = true;
         } else {
@@ -1574,7 +1758,7 @@ impl<'c> Sa<'c> {
                         "IKE phase 1 (IKEv2) fails: the algorithms agreed (IKE_SA_INIT succeeded) but {} rejected this gateway's authentication with AUTHENTICATION_FAILED. With pre-shared keys this means the keys differ (the peer's log then shows 'MAC mismatched'); if the peer's log shows 'no matching peer config found' instead, the LocalId/RemoteId differ.",
                         self.peer()
                     );
-                    self.hit(PSK_MISMATCH, &lines, msg, FIX_PSK);
+                    self.hit(IKE_PSK_MISMATCH, &lines, msg, FIX_PSK);
                 }
             }
             "NO_PROPOSAL_CHOSEN" if phase2 => self.child_refused(lines, child),
@@ -2035,36 +2219,9 @@ impl<'c> Sa<'c> {
     /// Causes that need the whole negotiation: peer not responding, FAQ 5 layouts, and
     /// mixed IKE versions in one (untagged) negotiation.
     fn finish(mut self) -> Vec<Hit> {
-        if self.established.is_none()
-            && !self.has_phase1_hit()
-            && (!self.giveups.is_empty() || (!self.retransmits.is_empty() && !self.heard))
-        {
-            let mut lines: Vec<usize> = self.retransmits.iter().map(|x| x.0).collect();
-            lines.extend(&self.giveups);
-            lines.extend(self.start_line);
-            let n = self.retransmits.len();
-            let msgid = self.retransmits.last().map(|x| x.1).unwrap_or(0);
-            let gave_up = if self.giveups.is_empty() {
-                String::new()
-            } else {
-                " and gave up".to_string()
-            };
-            let msg = if self.heard {
-                format!(
-                    "IKE phase 1{} fails: {} answered earlier messages but not message ID {msgid}; this gateway retransmitted it {n} times{gave_up}. Typically UDP 4500 (NAT-T) or IP fragments of the larger IKE_AUTH message are dropped on the path.",
-                    self.version_paren(),
-                    self.peer()
-                )
-            } else {
-                format!(
-                    "IKE phase 1{} fails: {} never answered; this gateway sent its first IKE message, retransmitted it {n} time{}{gave_up} ('peer not responding'). The peer is down, does not run IKE for this address, or the address this gateway dials (customer gateway IP / peer IP) is wrong, or UDP 500/4500 is blocked on the path.",
-                    self.version_paren(),
-                    self.peer(),
-                    if n == 1 { "" } else { "s" }
-                )
-            };
-            self.hit(PEER_NOT_RESPONDING, &lines, msg, FIX_NOT_RESPONDING);
-        }
+        self.weak = true;
+        self.silence();
+        self.weak = false;
         if self.v1 && self.v2 {
             // The same negotiation shows IKEv1 and IKEv2 messages (as in the FAQ's quote):
             // whatever phase-1 refusal it shows stems from the version difference.
@@ -2093,6 +2250,168 @@ impl<'c> Sa<'c> {
             h.conn = conn.clone();
         }
         self.hits
+    }
+
+    /// Causes shown by silence: the peer stopped answering on an established IKE_SA
+    /// (dead peer detection or a rekey), after the switch to UDP 4500 (NAT-T blocked), or
+    /// never answered at all.
+    fn silence(&mut self) {
+        if let Some(est) = self.established {
+            self.silence_established(est);
+            return;
+        }
+        if self.has_phase1_hit() {
+            return;
+        }
+        let gave_up = !self.giveups.is_empty();
+        if let Some(l4500) = self.sent_4500 {
+            let retrans: Vec<usize> = self
+                .retransmits
+                .iter()
+                .map(|x| x.0)
+                .filter(|&l| l > l4500)
+                .collect();
+            if !retrans.is_empty() || gave_up {
+                let mut lines = vec![l4500];
+                lines.extend(&retrans);
+                lines.extend(&self.giveups);
+                lines.extend(self.start_line);
+                let what = match self.last_exchange.as_deref() {
+                    Some("ID_PROT") => {
+                        "its Main Mode message 5 (ID_PROT: identity and HASH)".to_string()
+                    }
+                    Some("AGGRESSIVE") => "its last Aggressive Mode message".to_string(),
+                    Some(x) => format!("its {x} request"),
+                    None => "its next message".to_string(),
+                };
+                let msg = format!(
+                    "IKE phase 1{} fails at the switch to NAT-T: {} answered on UDP 500, then this gateway sent {what} to UDP port 4500 and retransmitted it {} time{}{} without an answer. UDP 4500 (NAT traversal) is blocked on the path or at the peer; the peer's log would show the negotiation as half open ('deleting half open IKE_SA … after timeout').",
+                    self.version_paren(),
+                    self.peer(),
+                    retrans.len(),
+                    if retrans.len() == 1 { "" } else { "s" },
+                    if gave_up { " and gave up" } else { "" }
+                );
+                self.hit(NAT_T_BLOCKED, &lines, msg, FIX_NAT_T);
+                return;
+            }
+        }
+        if self.responded
+            && self.nat_detected
+            && (gave_up || self.half_open.is_some() || !self.retransmits.is_empty())
+        {
+            let mut lines: Vec<usize> = self.retransmits.iter().map(|x| x.0).collect();
+            lines.extend(&self.giveups);
+            lines.extend(self.half_open);
+            lines.extend(self.start_line);
+            let next = match self.mode {
+                Some(Mode::Aggressive) => "the peer's last Aggressive Mode message",
+                Some(Mode::Main) => "the peer's Main Mode message 5",
+                None => "the peer's IKE_AUTH request",
+            };
+            let msg = format!(
+                "IKE phase 1{} with {} stays half open: this gateway answered the peer's first message over UDP 500, then {next}, which travels over UDP 4500 (NAT-T), never arrived{}. UDP 4500 is most likely blocked towards this gateway. The peer's log settles it: retransmits of that message on port 4500 confirm blocked NAT-T{}.",
+                self.version_paren(),
+                self.peer(),
+                if self.half_open.is_some() { " ('deleting half open IKE_SA … after timeout')" } else { "" },
+                if self.mode == Some(Mode::Aggressive) { "; 'calculated HASH does not match HASH payload' there means the pre-shared keys differ instead" } else { "" }
+            );
+            self.hit(NAT_T_BLOCKED, &lines, msg, FIX_NAT_T);
+            return;
+        }
+        self.not_responding();
+    }
+
+    /// An established IKE_SA whose peer stopped answering: a DPD exchange or a rekey
+    /// (CREATE_CHILD_SA) timed out.
+    fn silence_established(&mut self, est: usize) {
+        let retrans: Vec<usize> = self
+            .retransmits
+            .iter()
+            .map(|x| x.0)
+            .filter(|&l| l > est)
+            .collect();
+        let giveups: Vec<usize> = self.giveups.iter().copied().filter(|&l| l > est).collect();
+        if retrans.is_empty() && giveups.is_empty() && self.dpd_timed_out.is_none() {
+            return;
+        }
+        let request = self.last_request.clone().filter(|r| r.0 > est);
+        let n = retrans.len();
+        let tail = format!(
+            "retransmitted it {n} time{}{}",
+            if n == 1 { "" } else { "s" },
+            if giveups.is_empty() && self.dpd_timed_out.is_none() {
+                ""
+            } else {
+                " and gave up, deleting the IKE_SA and its CHILD_SAs"
+            }
+        );
+        let mut lines: Vec<usize> = retrans.clone();
+        lines.extend(&giveups);
+        lines.extend(self.dpd_timed_out);
+        if let Some((l, ex, payloads)) = request.as_ref().filter(|r| r.1 == "CREATE_CHILD_SA") {
+            lines.push(*l);
+            let what = if payloads.contains("N(REKEY_SA)") {
+                "rekey a CHILD_SA"
+            } else if payloads.contains("TSi") {
+                "create a CHILD_SA"
+            } else {
+                "rekey the IKE_SA"
+            };
+            let msg = format!(
+                "The IKE_SA{} with {} was established, then this gateway's {ex} request to {what} got no answer: this gateway {tail}. The tunnel went down at the rekey; the peer became unreachable (UDP 500/4500 dropped on the path, or the peer gateway is down). Its log would show whether the request arrived.",
+                self.version_paren(),
+                self.peer()
+            );
+            self.hit(REKEY_FAILED, &lines, msg, FIX_DPD);
+            return;
+        }
+        if self.dpd.is_empty() && self.dpd_timed_out.is_none() {
+            return;
+        }
+        lines.extend(self.dpd.iter().copied().filter(|&l| l > est));
+        let how = if self.dpd_timed_out.is_some() {
+            "'DPD check timed out'".to_string()
+        } else {
+            format!("this gateway {tail}")
+        };
+        let msg = format!(
+            "Dead peer: the IKE_SA{} with {} was established, then the peer stopped answering dead peer detection (DPD): {how}. The tunnel was up and went down; the peer became unreachable (UDP 500/4500 dropped on the path, the peer gateway restarted or is down).",
+            self.version_paren(),
+            self.peer()
+        );
+        self.hit(DPD_TIMEOUT, &lines, msg, FIX_DPD);
+    }
+
+    /// The peer never answered (or stopped answering before anything else failed).
+    fn not_responding(&mut self) {
+        if !self.giveups.is_empty() || (!self.retransmits.is_empty() && !self.heard) {
+            let mut lines: Vec<usize> = self.retransmits.iter().map(|x| x.0).collect();
+            lines.extend(&self.giveups);
+            lines.extend(self.start_line);
+            let n = self.retransmits.len();
+            let msgid = self.retransmits.last().map(|x| x.1).unwrap_or(0);
+            let gave_up = if self.giveups.is_empty() {
+                String::new()
+            } else {
+                " and gave up".to_string()
+            };
+            let msg = if self.heard {
+                format!(
+                    "IKE phase 1{} fails: {} answered earlier messages but not message ID {msgid}; this gateway retransmitted it {n} times{gave_up}. Typically UDP 4500 (NAT-T) or IP fragments of the larger IKE_AUTH message are dropped on the path.",
+                    self.version_paren(),
+                    self.peer()
+                )
+            } else {
+                format!(
+                    "IKE phase 1{} fails: {} never answered; this gateway sent its first IKE message, retransmitted it {n} time{}{gave_up} ('peer not responding'). The peer is down, does not run IKE for this address, or the address this gateway dials (customer gateway IP / peer IP) is wrong, or UDP 500/4500 is blocked on the path.",
+                    self.version_paren(),
+                    self.peer(),
+                    if n == 1 { "" } else { "s" }
+                )
+            };
+            self.hit(PEER_NOT_RESPONDING, &lines, msg, FIX_NOT_RESPONDING);
+        }
     }
 
     fn faq5(&mut self) {
@@ -2281,7 +2600,7 @@ enum SaKey {
     Untagged(u32),
 }
 
-fn classify_file(name: &str, content: &str) -> (Vec<Finding>, FileSummary) {
+fn classify_file(name: &str, content: &str) -> (Vec<(Finding, bool)>, FileSummary) {
     let split: Vec<SplitLine> = content.lines().map(split_line).collect();
     let conns = parse_dump(split.iter());
     let mut sas: BTreeMap<SaKey, Sa> = BTreeMap::new();
@@ -2352,7 +2671,7 @@ fn classify_file(name: &str, content: &str) -> (Vec<Finding>, FileSummary) {
     let findings = merge(name, hits);
     let mut matched: BTreeSet<usize> = findings
         .iter()
-        .flat_map(|f| f.lines.iter().copied())
+        .flat_map(|f| f.0.lines.iter().copied())
         .collect();
     matched.extend(established.iter().map(|e| e.line));
     let summary = FileSummary {
@@ -2365,8 +2684,8 @@ fn classify_file(name: &str, content: &str) -> (Vec<Finding>, FileSummary) {
 }
 
 /// Equal causes of one file become one finding with all their lines (and all their
-/// traffic selector pairs).
-fn merge(file: &str, hits: Vec<Hit>) -> Vec<Finding> {
+/// traffic selector pairs); a finding is weak (see [`Hit::weak`]) when all its causes are.
+fn merge(file: &str, hits: Vec<Hit>) -> Vec<(Finding, bool)> {
     let mut groups: Vec<Hit> = Vec::new();
     for h in hits {
         match groups
@@ -2375,6 +2694,7 @@ fn merge(file: &str, hits: Vec<Hit>) -> Vec<Finding> {
         {
             Some(g) => {
                 g.lines.extend(h.lines.iter().copied());
+                g.weak &= h.weak;
                 g.pairs = dedup(g.pairs.iter().chain(&h.pairs).cloned().collect());
                 g.source = dedup(g.source.iter().chain(&h.source).cloned().collect());
                 g.destination = dedup(
@@ -2388,9 +2708,10 @@ fn merge(file: &str, hits: Vec<Hit>) -> Vec<Finding> {
             None => groups.push(h),
         }
     }
-    let mut findings: Vec<Finding> = groups
+    let mut findings: Vec<(Finding, bool)> = groups
         .into_iter()
         .map(|g| {
+            let weak = g.weak;
             let message = g.message.replace("{pairs}", &g.pairs.join(", "));
             let (faq, severity) = CODES
                 .iter()
@@ -2402,10 +2723,10 @@ fn merge(file: &str, hits: Vec<Hit>) -> Vec<Finding> {
             f.connection = g.conn;
             f.file = Some(file.to_string());
             f.lines = g.lines.into_iter().collect();
-            f
+            (f, weak)
         })
         .collect();
-    findings.sort_by_key(|f| f.lines.first().copied().unwrap_or(0));
+    findings.sort_by_key(|f| f.0.lines.first().copied().unwrap_or(0));
     findings
 }
 
@@ -2501,7 +2822,10 @@ mod tests {
             })
         );
         assert_eq!(recognize("received NO_ADDITIONAL_ADDRESSES notify"), None);
-        assert_eq!(recognize("remote host is behind NAT"), None);
+        assert_eq!(
+            recognize("remote host is behind NAT"),
+            Some(Ev::NatDetected)
+        );
         assert_eq!(
             recognize("retransmit 3 of request with message ID 0"),
             Some(Ev::Retransmit { msgid: 0 })
@@ -2600,7 +2924,7 @@ mod tests {
     #[test]
     fn faq1_psk() {
         let r = one("invalid HASH_V1 payload length, decryption failed?\ncould not decrypt payloads\nmessage parsing failed\n");
-        assert_eq!(codes(&r), vec![PSK_MISMATCH]);
+        assert_eq!(codes(&r), vec![IKE_PSK_MISMATCH]);
         assert_eq!(r.findings[0].lines, vec![1, 2, 3]);
         assert_eq!(r.findings[0].faq, 1);
         assert_eq!(r.findings[0].file.as_deref(), Some("t.log"));
@@ -2692,7 +3016,7 @@ mod tests {
     fn retransmits_after_answers_are_no_dead_peer() {
         // The peer answered (garbled), the retransmit is part of the PSK failure.
         let r = one("Nov 26 19:03:31 14[NET] <vpn|1> received packet: from 198.51.100.1[500] to 198.51.100.2[500] (92 bytes)\nNov 26 19:03:31 14[ENC] <vpn|1> invalid HASH_V1 payload length, decryption failed?\nNov 26 19:03:35 11[IKE] <vpn|1> sending retransmit 1 of request message ID 0, seq 3\n");
-        assert_eq!(codes(&r), vec![PSK_MISMATCH]);
+        assert_eq!(codes(&r), vec![IKE_PSK_MISMATCH]);
     }
 
     #[test]
