@@ -22,6 +22,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod pluto;
+
 use serde::Serialize;
 
 use crate::findings::finding::{Cite, Finding, Severity};
@@ -128,13 +130,57 @@ pub fn classify(files: &[(String, String)]) -> LogReport {
     let mut per_file = Vec::new();
     for (name, content) in files {
         let (findings, summary) = classify_file(name, content);
+        let findings = fold_repeats(findings);
         report.lines_read += summary.lines_read;
         report.lines_matched += summary.lines_matched;
         per_file.push(findings);
         report.files.push(summary);
     }
+    let kernel_failed: Vec<bool> = files
+        .iter()
+        .map(|(_, content)| {
+            content
+                .lines()
+                .any(|l| l.contains("netlink response for Add SA"))
+        })
+        .collect();
+    // An end whose kernel could not install the negotiated SA (pluto: `netlink response
+    // for Add SA …`) refuses or tears down the CHILD_SA for that reason, not for a
+    // configuration difference: the other end's inferred phase-2 refusal is no finding.
+    if let Some(k) = kernel_failed.iter().position(|&k| k) {
+        for (i, f) in per_file.iter_mut().enumerate() {
+            if i != k {
+                f.retain(|(f, weak)| !(*weak && stage(f.code) == Some(2)));
+            }
+        }
+    }
     report.findings = pair_ends(per_file);
     report
+}
+
+/// Repeated attempts of one connection failing the same way are one failure: within a
+/// file, later errors with the same code and connection fold into the first; a peer
+/// that stops answering after a dead peer / failed rekey is the same outage.
+fn fold_repeats(findings: Vec<(Finding, bool)>) -> Vec<(Finding, bool)> {
+    let mut out: Vec<(Finding, bool)> = Vec::new();
+    for (f, weak) in findings {
+        let into = out.iter().position(|(g, _)| {
+            f.is_error()
+                && g.is_error()
+                && g.connection == f.connection
+                && (g.code == f.code || (stage(g.code) == Some(3) && f.code == PEER_NOT_RESPONDING))
+        });
+        match into {
+            Some(i) => {
+                let g = &mut out[i];
+                let lines: BTreeSet<usize> = g.0.lines.iter().chain(&f.lines).copied().collect();
+                g.0.lines = lines.into_iter().collect();
+                g.1 &= weak;
+            }
+            None => out.push((f, weak)),
+        }
+    }
+    out
 }
 
 /// Which stage of the tunnel's life an error concerns: one failure shows in both ends'
@@ -260,6 +306,15 @@ fn split_line(raw: &str) -> SplitLine<'_> {
         {
             marker = Some(i);
             break;
+        }
+    }
+    if marker.is_none() && !raw.contains("charon") {
+        if let Some((tag, body)) = pluto::split_pluto(raw) {
+            return SplitLine {
+                group: Some("pluto"),
+                tag,
+                body,
+            };
         }
     }
     let (group, rest) = match marker {
@@ -767,6 +822,8 @@ enum Ev {
         remote: Vec<String>,
     },
     ChildFailed,
+    /// A Libreswan (pluto) message.
+    Pluto(pluto::Pl),
     /// `ipsec statusall` / `swanctl --list-sas` lines showing an SA up.
     ListedUp {
         sa: String,
@@ -1215,6 +1272,9 @@ struct Sa<'c> {
     sent_4500: Option<usize>,
     half_open: Option<usize>,
     nat_detected: bool,
+    /// The lines are pluto's; its last retransmitting state (`STATE_MAIN_I3`).
+    is_pluto: bool,
+    pluto_state: Option<String>,
     /// This end sent a response (it is the responder of the exchange).
     responded: bool,
 }
@@ -1283,6 +1343,8 @@ impl<'c> Sa<'c> {
             sent_4500: None,
             half_open: None,
             nat_detected: false,
+            is_pluto: false,
+            pluto_state: None,
             responded: false,
         }
     }
@@ -1594,6 +1656,10 @@ impl<'c> Sa<'c> {
             } => self.child_up(no, sa, name, local, remote),
             Ev::ChildFailed => self.support(no, &PHASE2),
             Ev::ListedUp { .. } => {}
+            Ev::Pluto(pl) => {
+                self.is_pluto = true;
+                self.pluto(no, pl)
+            }
         }
     }
 
@@ -1617,7 +1683,11 @@ impl<'c> Sa<'c> {
             "IKE phase 1 (IKEv1) with {} fails: the Diffie-Hellman exchange completed, but this gateway cannot decrypt {what} ('decryption failed', 'could not decrypt payloads'). IKEv1 derives the encryption keys from the pre-shared key, so the two ends use different pre-shared keys.",
             self.peer()
         );
+        // Inferred: a garbled message (a notification the peer encrypted with another
+        // key, or after refusing the identity) reads the same.
+        self.weak = true;
         self.hit(IKE_PSK_MISMATCH, &[no], msg, FIX_PSK);
+        self.weak = false;
     }
 
     fn no_ike_config(&mut self, no: usize, between: &str) {
@@ -2219,9 +2289,13 @@ impl<'c> Sa<'c> {
     /// Causes that need the whole negotiation: peer not responding, FAQ 5 layouts, and
     /// mixed IKE versions in one (untagged) negotiation.
     fn finish(mut self) -> Vec<Hit> {
-        self.weak = true;
-        self.silence();
-        self.weak = false;
+        if self.is_pluto && self.established.is_none() {
+            self.pluto_silence();
+        } else {
+            self.weak = true;
+            self.silence();
+            self.weak = false;
+        }
         if self.v1 && self.v2 {
             // The same negotiation shows IKEv1 and IKEv2 messages (as in the FAQ's quote):
             // whatever phase-1 refusal it shows stems from the version difference.
@@ -2613,7 +2687,12 @@ fn classify_file(name: &str, content: &str) -> (Vec<(Finding, bool)>, FileSummar
         if is_dump(l) {
             continue;
         }
-        let Some(ev) = recognize(l.body) else {
+        let ev = if l.group == Some("pluto") {
+            pluto::recognize_pluto(l.body).map(Ev::Pluto)
+        } else {
+            recognize(l.body)
+        };
+        let Some(ev) = ev else {
             continue;
         };
         match &ev {
