@@ -27,7 +27,7 @@ mod pluto;
 use serde::Serialize;
 
 use crate::findings::finding::{Cite, Finding, Severity};
-use crate::net::addr::Cidr;
+use crate::net::addr::{AddrSet, Cidr};
 
 // ---------------------------------------------------------------------------------------
 // Public API
@@ -2499,6 +2499,7 @@ impl<'c> Sa<'c> {
         let mut seen = BTreeSet::new();
         names.retain(|n| seen.insert(*n));
         let mut new_hits = Vec::new();
+        let mut narrowed = Vec::new();
         for name in names {
             let kids: Vec<&ChildRec> = self.children.iter().filter(|c| c.name == name).collect();
             let got_l: Vec<&String> = kids.iter().flat_map(|c| &c.local).collect();
@@ -2515,6 +2516,31 @@ impl<'c> Sa<'c> {
             let miss_l = miss(kids.iter().flat_map(|c| &c.want_local).collect(), &got_l);
             let miss_r = miss(kids.iter().flat_map(|c| &c.want_remote).collect(), &got_r);
             if miss_l.is_empty() && miss_r.is_empty() {
+                continue;
+            }
+            // Narrowed: an IKEv2 CHILD_SA carries less than this end asked for, or an
+            // IKEv1 one carries part of a subnet this end asked for.
+            let part = |m: &[(usize, String)], got: &[&String]| {
+                m.iter().any(|(_, w)| got.iter().any(|g| ts_covers(w, g)))
+            };
+            if !v1 || part(&miss_l, &got_l) || part(&miss_r, &got_r) {
+                // IKEv1: only the subnets partly carried were narrowed (the others are
+                // the one-pair-per-SA layout).
+                let only_part =
+                    |m: Vec<(usize, String)>, got: &[&String]| -> Vec<(usize, String)> {
+                        m.into_iter()
+                            .filter(|(_, w)| !v1 || got.iter().any(|g| ts_covers(w, g)))
+                            .collect()
+                    };
+                let (miss_l, miss_r) = (only_part(miss_l, &got_l), only_part(miss_r, &got_r));
+                narrowed.push((
+                    kids.iter().map(|c| c.line).collect::<Vec<_>>(),
+                    name.to_string(),
+                    miss_l,
+                    miss_r,
+                    got_l.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                    got_r.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                ));
                 continue;
             }
             let mut lines: Vec<usize> = kids.iter().map(|c| c.line).collect();
@@ -2567,6 +2593,48 @@ impl<'c> Sa<'c> {
                 miss_r.iter().map(|x| x.1.clone()).collect()
             };
             new_hits.push((lines, msg, src, dst));
+        }
+        for (mut lines, name, miss_l, miss_r, got_l, got_r) in narrowed {
+            lines.extend(miss_l.iter().chain(&miss_r).map(|x| x.0));
+            let left = |m: &[(usize, String)], got: &[String]| {
+                let want = AddrSet::from_cidrs(&to_cidrs(
+                    &m.iter().map(|x| x.1.clone()).collect::<Vec<_>>(),
+                ));
+                want.minus(&AddrSet::from_cidrs(&to_cidrs(got))).cidrs()
+            };
+            let (left_l, left_r) = (left(&miss_l, &got_l), left(&miss_r, &got_r));
+            let show = |v: &[Cidr]| {
+                v.iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let mut parts = Vec::new();
+            if !left_l.is_empty() {
+                parts.push(format!("{} (this side)", show(&left_l)));
+            }
+            if !left_r.is_empty() {
+                parts.push(format!("{} (peer side)", show(&left_r)));
+            }
+            let msg = format!(
+                "Phase 2 is up, but the peer narrowed child '{name}' to {} === {}: it carries less than this gateway asked for, and {} {} no SA. Traffic there has no tunnel while the rest works; the peer's local/remote subnets cover only part of this side's.",
+                got_l.join(" "),
+                got_r.join(" "),
+                parts.join(" and "),
+                if parts.len() == 1 && (left_l.len() + left_r.len()) == 1 { "has" } else { "have" }
+            );
+            self.hit(TS_NARROWED, &lines, msg, FIX_TS);
+            let i = self.hits.len() - 1;
+            self.hits[i].source = if left_l.is_empty() {
+                dedup(got_l)
+            } else {
+                left_l.iter().map(|c| c.to_string()).collect()
+            };
+            self.hits[i].destination = if left_r.is_empty() {
+                dedup(got_r)
+            } else {
+                left_r.iter().map(|c| c.to_string()).collect()
+            };
         }
         for (lines, msg, src, dst) in new_hits {
             self.hit(

@@ -80,7 +80,10 @@ pub(super) enum Pl {
     /// The peer refused: `IKE SA authentication request rejected by peer: X`,
     /// `IKE_AUTH response rejected Child SA with X`, `received and ignored notification
     /// payload: X`, `dropping unexpected IKE_SA_INIT message containing X notification`.
-    Refused(String),
+    Refused { notify: String, child: bool },
+    /// `deleting state (STATE_V2_PARENT_R1) aged …`: a negotiation this end answered
+    /// and that went no further.
+    DeletingState(String),
     /// `STATE_MAIN_I1: retransmission; will wait 1 seconds for response`
     Retransmission(String),
     /// `STATE_MAIN_I1: 10 second timeout exceeded after 4 retransmits.  …`
@@ -142,18 +145,22 @@ pub(super) fn recognize_pluto(body: &str) -> Option<Pl> {
     {
         return Some(Pl::NoTsConnection(rest.to_string()));
     }
-    for prefix in [
-        "IKE SA authentication request rejected by peer: ",
-        "IKE_AUTH response rejected Child SA with ",
-        "received and ignored notification payload: ",
-        "CREATE_CHILD_SA failed with error notification ",
+    for (prefix, child) in [
+        ("IKE SA authentication request rejected by peer: ", false),
+        ("IKE_AUTH response rejected Child SA with ", true),
+        ("received and ignored notification payload: ", false),
+        ("CREATE_CHILD_SA failed with error notification ", true),
+        ("dropping unexpected IKE_SA_INIT message containing ", false),
     ] {
         if let Some(n) = b.strip_prefix(prefix) {
-            return Some(Pl::Refused(n.split_whitespace().next()?.to_string()));
+            return Some(Pl::Refused {
+                notify: n.split_whitespace().next()?.to_string(),
+                child,
+            });
         }
     }
-    if let Some(rest) = b.strip_prefix("dropping unexpected IKE_SA_INIT message containing ") {
-        return Some(Pl::Refused(rest.split_whitespace().next()?.to_string()));
+    if let Some(rest) = b.strip_prefix("deleting state (") {
+        return Some(Pl::DeletingState(rest.split(')').next()?.to_string()));
     }
     if let Some((state, tail)) = b.split_once(": ") {
         if state.starts_with("STATE_") {
@@ -215,14 +222,15 @@ impl Sa<'_> {
                 self.pluto_hit(IKE_PSK_MISMATCH, no, msg, FIX_PSK, false);
             }
             Pl::Garbled => {
-                if self.hits.iter().any(|h| h.code == IKE_PSK_MISMATCH) {
-                    self.support(no, &[IKE_PSK_MISMATCH]);
+                // After another cause (an identity refused) the garbage is its echo.
+                if let Some(i) = self.last_hit {
+                    self.hits[i].lines.insert(no);
                     return;
                 }
                 let msg = format!(
                     "IKE phase 1 (IKEv1) with {peer} fails: the peer's first encrypted message does not decrypt into a valid payload here ('malformed payload in packet'). IKEv1 derives the encryption keys from the pre-shared key, so the two ends use different pre-shared keys."
                 );
-                self.pluto_hit(IKE_PSK_MISMATCH, no, msg, FIX_PSK, false);
+                self.pluto_hit(IKE_PSK_MISMATCH, no, msg, FIX_PSK, true);
             }
             Pl::PeerIdMismatch(id) => {
                 let msg = format!(
@@ -287,7 +295,16 @@ impl Sa<'_> {
                 );
                 self.pluto_hit(TRAFFIC_SELECTOR_MISMATCH, no, msg, FIX_TS, false);
             }
-            Pl::Refused(n) => self.pluto_refused(no, &n),
+            Pl::Refused { notify, child } => self.pluto_refused(no, &notify, child),
+            Pl::DeletingState(state) => {
+                if matches!(
+                    state.as_str(),
+                    "STATE_V2_PARENT_R1" | "STATE_MAIN_R2" | "STATE_AGGR_R1"
+                ) {
+                    self.half_open = Some(no);
+                    self.pluto_state.get_or_insert(state);
+                }
+            }
             Pl::Retransmission(state) => {
                 self.retransmits.push((no, 0));
                 self.pluto_state = Some(state);
@@ -310,9 +327,9 @@ impl Sa<'_> {
     }
 
     /// The peer refused this end's message with notification `n`.
-    fn pluto_refused(&mut self, no: usize, n: &str) {
+    fn pluto_refused(&mut self, no: usize, n: &str, child: bool) {
         let peer = self.peer();
-        let phase2 = self.established.is_some();
+        let phase2 = child || self.established.is_some();
         let (code, msg, fix) = match n {
             "AUTHENTICATION_FAILED" if self.mode == Some(Mode::Aggressive) => (
                 IKE_MODE_MISMATCH,
@@ -334,7 +351,7 @@ impl Sa<'_> {
                 format!("IKE phase 1{} fails: {peer} refused this end's first message with NO_PROPOSAL_CHOSEN: the phase-1 encryption, integrity or DH group differ, or the peer runs the other IKE version. The peer's log settles it ('no IKE config found' = version, 'received proposals' vs 'configured proposals' = algorithms).", self.version_paren()),
                 FIX_PROPOSAL_GENERIC_IKE,
             ),
-            "TS_UNACCEPTABLE" | "INVALID_ID_INFORMATION" if phase2 || self.v2 => (
+            "TS_UNACCEPTABLE" | "INVALID_ID_INFORMATION" if phase2 || n == "TS_UNACCEPTABLE" => (
                 TRAFFIC_SELECTOR_MISMATCH,
                 format!("Phase 1 is up, but {peer} refused this end's traffic selectors with {n}: the local/remote subnets of the two ends do not mirror each other. The peer's log names the subnets it expects."),
                 FIX_TS,
@@ -360,9 +377,10 @@ impl Sa<'_> {
         };
         let mut lines: Vec<usize> = self.retransmits.iter().map(|x| x.0).collect();
         lines.extend(&self.giveups);
+        lines.extend(self.half_open);
         lines.extend(self.start_line);
         let peer = self.peer();
-        if waits_after_4500(&state) {
+        if waits_after_4500(&state) || (self.responded && self.half_open.is_some()) {
             let msg = format!(
                 "IKE phase 1{} with {peer} stalls after the switch to UDP 4500 (NAT-T): the first messages over UDP 500 were answered, then pluto retransmitted in {state} without an answer{}. UDP 4500 is most likely blocked on the path; the peer's log settles it (a half-open negotiation there confirms it, an authentication error there means the keys or identities differ).",
                 self.version_paren(),
