@@ -17,16 +17,18 @@
 //!
 //! Every cause reads what the log of *one* end shows: the responder logs the offered and
 //! configured proposals, the initiator only its own offer and the peer's refusal, so
-//! initiator-side findings say what they infer and from what. The codes, and what the
-//! log shows for each, are documented in [`crate::findings::code`].
+//! initiator-side findings say what they infer and from what. See [`crate::findings::code`] for the list
+//! of causes.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+mod pluto;
 
 use serde::Serialize;
 
 use crate::findings::code::Code;
-use crate::findings::finding::Finding;
-use crate::net::addr::Cidr;
+use crate::findings::finding::{Cite, Finding};
+use crate::net::addr::{AddrSet, Cidr};
 
 // ---------------------------------------------------------------------------------------
 // Public API
@@ -63,8 +65,9 @@ pub struct Established {
     pub between: String,
 }
 
-/// Classifies each file (display name, content) on its own; findings are ordered by file,
-/// then by first line.
+/// Classifies the files (display name, content) as the logs of the ends of one tunnel:
+/// each file is read on its own, then the failures both ends show are decided once
+/// ([`pair_ends`]). Findings are ordered by file, then by first line.
 pub fn classify(files: &[(String, String)]) -> LogReport {
     let mut report = LogReport {
         findings: Vec::new(),
@@ -72,14 +75,144 @@ pub fn classify(files: &[(String, String)]) -> LogReport {
         lines_matched: 0,
         files: Vec::new(),
     };
+    let mut per_file = Vec::new();
     for (name, content) in files {
         let (findings, summary) = classify_file(name, content);
+        let findings = fold_repeats(findings);
         report.lines_read += summary.lines_read;
         report.lines_matched += summary.lines_matched;
-        report.findings.extend(findings);
+        per_file.push(findings);
         report.files.push(summary);
     }
+    let kernel_failed: Vec<bool> = files
+        .iter()
+        .map(|(_, content)| {
+            content
+                .lines()
+                .any(|l| l.contains("netlink response for Add SA"))
+        })
+        .collect();
+    // An end whose kernel could not install the negotiated SA (pluto: `netlink response
+    // for Add SA …`) refuses or tears down the CHILD_SA for that reason, not for a
+    // configuration difference: the other end's inferred phase-2 refusal is no finding.
+    if let Some(k) = kernel_failed.iter().position(|&k| k) {
+        for (i, f) in per_file.iter_mut().enumerate() {
+            if i != k {
+                f.retain(|(f, weak)| !(*weak && stage(f.code) == Some(2)));
+            }
+        }
+    }
+    report.findings = pair_ends(per_file);
     report
+}
+
+/// Repeated attempts of one connection failing the same way are one failure: within a
+/// file, later errors with the same code and connection fold into the first; a peer
+/// that stops answering after a dead peer / failed rekey is the same outage.
+fn fold_repeats(findings: Vec<(Finding, bool)>) -> Vec<(Finding, bool)> {
+    let mut out: Vec<(Finding, bool)> = Vec::new();
+    for (f, weak) in findings {
+        let into = out.iter().position(|(g, _)| {
+            f.is_error()
+                && g.is_error()
+                && g.connection == f.connection
+                && (g.code == f.code
+                    || (stage(g.code) == Some(3) && f.code == Code::PeerNotResponding))
+        });
+        match into {
+            Some(i) => {
+                let g = &mut out[i];
+                let lines: BTreeSet<usize> = g.0.lines.iter().chain(&f.lines).copied().collect();
+                g.0.lines = lines.into_iter().collect();
+                g.1 &= weak;
+            }
+            None => out.push((f, weak)),
+        }
+    }
+    out
+}
+
+/// Which stage of the tunnel's life an error concerns: one failure shows in both ends'
+/// logs as errors of the same stage.
+fn stage(code: Code) -> Option<u8> {
+    if PHASE1.contains(&code) || code == Code::NatTBlocked {
+        Some(1)
+    } else if PHASE2.contains(&code) {
+        Some(2)
+    } else if code == Code::DpdTimeout || code == Code::RekeyFailed {
+        Some(3)
+    } else {
+        None
+    }
+}
+
+/// One failure, both ends: where two files show errors of the same stage, they are the
+/// two ends of the same failed negotiation. The end whose log compares what it received
+/// with what it is configured for (not merely the peer's refusal or silence) decides the
+/// cause; its findings stay, and the other end's lines become citations of the first
+/// of them. Without a deciding end, the first file with a specific cause (anything but
+/// PEER_NOT_RESPONDING) decides.
+fn pair_ends(per_file: Vec<Vec<(Finding, bool)>>) -> Vec<Finding> {
+    let mut keep: Vec<Vec<bool>> = per_file.iter().map(|f| vec![true; f.len()]).collect();
+    let mut cites: Vec<(usize, usize, Vec<Cite>)> = Vec::new();
+    for st in 1..=3u8 {
+        let files: Vec<usize> = (0..per_file.len())
+            .filter(|&i| {
+                per_file[i]
+                    .iter()
+                    .any(|(f, _)| f.is_error() && stage(f.code) == Some(st))
+            })
+            .collect();
+        if files.len() < 2 {
+            continue;
+        }
+        let errors_of = |i: usize| {
+            per_file[i]
+                .iter()
+                .enumerate()
+                .filter(|(_, (f, _))| f.is_error() && stage(f.code) == Some(st))
+                .map(|(j, _)| j)
+                .collect::<Vec<_>>()
+        };
+        let strong = |i: usize| errors_of(i).iter().any(|&j| !per_file[i][j].1);
+        let specific = |i: usize| {
+            errors_of(i)
+                .iter()
+                .any(|&j| per_file[i][j].0.code != Code::PeerNotResponding)
+        };
+        let decider = files
+            .iter()
+            .copied()
+            .find(|&i| strong(i))
+            .or_else(|| files.iter().copied().find(|&i| specific(i)))
+            .unwrap_or(files[0]);
+        let first = errors_of(decider)[0];
+        let mut c = Vec::new();
+        for &i in files.iter().filter(|&&i| i != decider) {
+            let mut lines = BTreeSet::new();
+            for j in errors_of(i) {
+                keep[i][j] = false;
+                lines.extend(per_file[i][j].0.lines.iter().copied());
+            }
+            c.push(Cite {
+                file: per_file[i][0].0.file.clone().unwrap_or_default(),
+                lines: lines.into_iter().collect(),
+            });
+        }
+        cites.push((decider, first, c));
+    }
+    let mut out_files: Vec<Vec<Finding>> = per_file
+        .into_iter()
+        .map(|f| f.into_iter().map(|x| x.0).collect())
+        .collect();
+    for (i, j, c) in cites {
+        out_files[i][j].cites.extend(c);
+    }
+    out_files
+        .into_iter()
+        .zip(keep)
+        .flat_map(|(fs, k)| fs.into_iter().zip(k).filter(|x| x.1).map(|x| x.0))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -122,6 +255,15 @@ fn split_line(raw: &str) -> SplitLine<'_> {
         {
             marker = Some(i);
             break;
+        }
+    }
+    if marker.is_none() && !raw.contains("charon") {
+        if let Some((tag, body)) = pluto::split_pluto(raw) {
+            return SplitLine {
+                group: Some("pluto"),
+                tag,
+                body,
+            };
         }
     }
     let (group, rest) = match marker {
@@ -599,6 +741,22 @@ enum Ev {
     Retransmit {
         msgid: u32,
     },
+    /// `sending DPD request` (liveness check on an established IKE_SA)
+    DpdRequest,
+    /// `DPD check timed out, enforcing DPD action` (IKEv1)
+    DpdTimedOut,
+    /// `sending packet: from A[500] to B[4500] (108 bytes)`: the destination port
+    SendingPacket {
+        to_port: u16,
+    },
+    /// `deleting half open IKE_SA with 198.51.100.2 after timeout` (responder)
+    HalfOpenTimeout,
+    /// `remote host is behind NAT`, `local host is behind NAT`:
+    /// the negotiation moves to UDP 4500 (no fault in itself).
+    NatDetected,
+    /// `calculated HASH does not match HASH payload` (IKEv1 Aggressive Mode initiator
+    /// verifying the responder's HASH: the pre-shared keys differ)
+    CalculatedHashMismatch,
     /// `giving up after 5 retransmits`, `establishing IKE_SA failed, peer not responding`,
     /// `peer not responding, trying again`
     GivingUp,
@@ -613,6 +771,8 @@ enum Ev {
         remote: Vec<String>,
     },
     ChildFailed,
+    /// A Libreswan (pluto) message.
+    Pluto(pluto::Pl),
     /// `ipsec statusall` / `swanctl --list-sas` lines showing an SA up.
     ListedUp {
         sa: String,
@@ -681,6 +841,16 @@ fn recognize(body: &str) -> Option<Ev> {
                 }
             }
         }
+    }
+    if let Some(rest) = b.strip_prefix("sending packet: from ") {
+        let port = rest
+            .split_once(" to ")
+            .and_then(|(_, to)| to.split_once('[')?.1.split_once(']'))
+            .and_then(|(p, _)| p.parse().ok())?;
+        return Some(Ev::SendingPacket { to_port: port });
+    }
+    if b.starts_with("deleting half open IKE_SA with ") && b.ends_with(" after timeout") {
+        return Some(Ev::HalfOpenTimeout);
     }
     if let Some(rest) = b.strip_prefix("received packet: from ") {
         let from = rest.split(['[', ' ']).next().unwrap_or(rest).to_string();
@@ -767,7 +937,12 @@ fn recognize(body: &str) -> Option<Ev> {
         "received HASH payload does not match" => return Some(Ev::HashMismatch),
         "integrity check failed" => return Some(Ev::IntegrityFailed),
         "failed to establish CHILD_SA, keeping IKE_SA" => return Some(Ev::ChildFailed),
-        "establishing IKE_SA failed, peer not responding" => return Some(Ev::GivingUp),
+        "establishing IKE_SA failed, peer not responding"
+        | "rekeying IKE_SA failed, peer not responding" => return Some(Ev::GivingUp),
+        "sending DPD request" => return Some(Ev::DpdRequest),
+        "remote host is behind NAT" | "local host is behind NAT" => return Some(Ev::NatDetected),
+        "DPD check timed out, enforcing DPD action" => return Some(Ev::DpdTimedOut),
+        "calculated HASH does not match HASH payload" => return Some(Ev::CalculatedHashMismatch),
         "proposing traffic selectors for us:" => return Some(Ev::ProposingTs { us: true }),
         "proposing traffic selectors for other:" => return Some(Ev::ProposingTs { us: false }),
         "selecting traffic selectors for us:" => return Some(Ev::SelectingTs { us: true }),
@@ -965,6 +1140,10 @@ struct Hit {
     /// one file that differ only in these merge into one finding listing all pairs, put
     /// where the message says `{pairs}`.
     pairs: Vec<String>,
+    /// The cause is inferred from what the peer answered (or did not answer), not read
+    /// from this end's comparison of what it received with what it is configured for: a
+    /// deciding cause from the peer's log replaces it.
+    weak: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -1031,6 +1210,22 @@ struct Sa<'c> {
     giveups: Vec<usize>,
     hits: Vec<Hit>,
     last_hit: Option<usize>,
+    /// Set while a cause inferred from the peer's answer is recorded (see [`Hit::weak`]).
+    weak: bool,
+    /// The last request this end generated: line, exchange, payloads.
+    last_request: Option<(usize, String, String)>,
+    /// `sending DPD request` lines and `DPD check timed out`.
+    dpd: Vec<usize>,
+    dpd_timed_out: Option<usize>,
+    /// A message sent to UDP 4500 after the peer had answered on 500.
+    sent_4500: Option<usize>,
+    half_open: Option<usize>,
+    nat_detected: bool,
+    /// The lines are pluto's; its last retransmitting state (`STATE_MAIN_I3`).
+    is_pluto: bool,
+    pluto_state: Option<String>,
+    /// This end sent a response (it is the responder of the exchange).
+    responded: bool,
 }
 
 const PHASE1: [Code; 7] = [
@@ -1054,6 +1249,8 @@ const FIX_MODE: &str = "Use the same IKEv1 negotiation mode (main or aggressive)
 const FIX_ID: &str = "Make each end's RemoteId equal to the other end's LocalId (by default the Alibaba Cloud VPN gateway uses its public IP as LocalId and expects the customer gateway IP as RemoteId).";
 const FIX_TS: &str = "Make the subnets mirror each other: the local subnets of one end must be the remote subnets of the other (Alibaba Cloud: the IPsec connection's local and remote CIDR blocks; on premises: the interesting traffic / traffic selectors).";
 const FIX_NOT_RESPONDING: &str = "Check that the peer gateway is running and reachable: the Alibaba Cloud customer gateway IP must be the on-premises gateway's public address and the on-premises peer must be the VPN gateway's public IP; allow UDP 500 and 4500 (and IP fragments) in both directions.";
+const FIX_NAT_T: &str = "Allow UDP 4500 (NAT traversal) in both directions between the two gateways (security groups, ACLs, on-premises firewalls), as well as UDP 500.";
+const FIX_DPD: &str = "Find why the peer stopped answering: check that the peer gateway is up and that UDP 500 and 4500 pass in both directions between the gateways; the tunnel comes back once the peer answers again (set DPD action restart / clear on both ends as wanted).";
 const FIX_CGW: &str = "Create the customer gateway with the on-premises gateway's real public IP address and use it for the IPsec connection.";
 
 impl<'c> Sa<'c> {
@@ -1088,6 +1285,16 @@ impl<'c> Sa<'c> {
             giveups: Vec::new(),
             hits: Vec::new(),
             last_hit: None,
+            weak: false,
+            last_request: None,
+            dpd: Vec::new(),
+            dpd_timed_out: None,
+            sent_4500: None,
+            half_open: None,
+            nat_detected: false,
+            is_pluto: false,
+            pluto_state: None,
+            responded: false,
         }
     }
 
@@ -1137,6 +1344,7 @@ impl<'c> Sa<'c> {
             source: Vec::new(),
             destination: Vec::new(),
             pairs: Vec::new(),
+            weak: self.weak,
         });
         self.last_hit = Some(self.hits.len() - 1);
     }
@@ -1215,6 +1423,9 @@ impl<'c> Sa<'c> {
                 } else {
                     if request {
                         self.last_exchange = Some(exchange.clone());
+                        self.last_request = Some((no, exchange.clone(), payloads.clone()));
+                    } else {
+                        self.responded = true;
                     }
                     for (n, codes) in [
                         (
@@ -1243,6 +1454,24 @@ impl<'c> Sa<'c> {
                         }
                     }
                 }
+            }
+            Ev::SendingPacket { to_port } => {
+                if to_port == 4500 && self.heard && self.established.is_none() {
+                    self.sent_4500.get_or_insert(no);
+                }
+            }
+            Ev::HalfOpenTimeout => self.half_open = Some(no),
+            Ev::NatDetected => self.nat_detected = true,
+            Ev::DpdRequest => self.dpd.push(no),
+            Ev::DpdTimedOut => self.dpd_timed_out = Some(no),
+            Ev::CalculatedHashMismatch => {
+                let mut lines = vec![no];
+                lines.extend(self.start_line);
+                let msg = format!(
+                    "IKE phase 1 (IKEv1 Aggressive Mode) with {} fails in authentication: the HASH in the peer's Aggressive Mode reply does not verify with the pre-shared key configured here ('calculated HASH does not match HASH payload'), so this gateway answered AUTH_FAILED. The two ends use different pre-shared keys.",
+                    self.peer()
+                );
+                self.hit(Code::IkePskMismatch, &lines, msg, FIX_PSK);
             }
             Ev::ReceivedPacket { from } => {
                 self.heard = true;
@@ -1380,6 +1609,10 @@ impl<'c> Sa<'c> {
             } => self.child_up(no, sa, name, local, remote),
             Ev::ChildFailed => self.support(no, &PHASE2),
             Ev::ListedUp { .. } => {}
+            Ev::Pluto(pl) => {
+                self.is_pluto = true;
+                self.pluto(no, pl)
+            }
         }
     }
 
@@ -1403,7 +1636,11 @@ impl<'c> Sa<'c> {
             "IKE phase 1 (IKEv1) with {} fails: the Diffie-Hellman exchange completed, but this gateway cannot decrypt {what} ('decryption failed', 'could not decrypt payloads'). IKEv1 derives the encryption keys from the pre-shared key, so the two ends use different pre-shared keys.",
             self.peer()
         );
+        // Inferred: a garbled message (a notification the peer encrypted with another
+        // key, or after refusing the identity) reads the same.
+        self.weak = true;
         self.hit(Code::IkePskMismatch, &[no], msg, FIX_PSK);
+        self.weak = false;
     }
 
     fn no_ike_config(&mut self, no: usize, between: &str) {
@@ -1490,6 +1727,12 @@ impl<'c> Sa<'c> {
     }
 
     fn notify(&mut self, no: usize, name: &str, v1_wording: bool, child: bool) {
+        self.weak = true;
+        self.notify_inner(no, name, v1_wording, child);
+        self.weak = false;
+    }
+
+    fn notify_inner(&mut self, no: usize, name: &str, v1_wording: bool, child: bool) {
         if v1_wording {
             self.v1 = true;
         } else {
@@ -2004,35 +2247,12 @@ impl<'c> Sa<'c> {
     /// Causes that need the whole negotiation: peer not responding, FAQ 5 layouts, and
     /// mixed IKE versions in one (untagged) negotiation.
     fn finish(mut self) -> Vec<Hit> {
-        if self.established.is_none()
-            && !self.has_phase1_hit()
-            && (!self.giveups.is_empty() || (!self.retransmits.is_empty() && !self.heard))
-        {
-            let mut lines: Vec<usize> = self.retransmits.iter().map(|x| x.0).collect();
-            lines.extend(&self.giveups);
-            lines.extend(self.start_line);
-            let n = self.retransmits.len();
-            let msgid = self.retransmits.last().map(|x| x.1).unwrap_or(0);
-            let gave_up = if self.giveups.is_empty() {
-                String::new()
-            } else {
-                " and gave up".to_string()
-            };
-            let msg = if self.heard {
-                format!(
-                    "IKE phase 1{} fails: {} answered earlier messages but not message ID {msgid}; this gateway retransmitted it {n} times{gave_up}. Typically UDP 4500 (NAT-T) or IP fragments of the larger IKE_AUTH message are dropped on the path.",
-                    self.version_paren(),
-                    self.peer()
-                )
-            } else {
-                format!(
-                    "IKE phase 1{} fails: {} never answered; this gateway sent its first IKE message, retransmitted it {n} time{}{gave_up} ('peer not responding'). The peer is down, does not run IKE for this address, or the address this gateway dials (customer gateway IP / peer IP) is wrong, or UDP 500/4500 is blocked on the path.",
-                    self.version_paren(),
-                    self.peer(),
-                    if n == 1 { "" } else { "s" }
-                )
-            };
-            self.hit(Code::PeerNotResponding, &lines, msg, FIX_NOT_RESPONDING);
+        if self.is_pluto && self.established.is_none() {
+            self.pluto_silence();
+        } else {
+            self.weak = true;
+            self.silence();
+            self.weak = false;
         }
         if self.v1 && self.v2 {
             // The same negotiation shows IKEv1 and IKEv2 messages (as in the FAQ's quote):
@@ -2064,6 +2284,168 @@ impl<'c> Sa<'c> {
         self.hits
     }
 
+    /// Causes shown by silence: the peer stopped answering on an established IKE_SA
+    /// (dead peer detection or a rekey), after the switch to UDP 4500 (NAT-T blocked), or
+    /// never answered at all.
+    fn silence(&mut self) {
+        if let Some(est) = self.established {
+            self.silence_established(est);
+            return;
+        }
+        if self.has_phase1_hit() {
+            return;
+        }
+        let gave_up = !self.giveups.is_empty();
+        if let Some(l4500) = self.sent_4500 {
+            let retrans: Vec<usize> = self
+                .retransmits
+                .iter()
+                .map(|x| x.0)
+                .filter(|&l| l > l4500)
+                .collect();
+            if !retrans.is_empty() || gave_up {
+                let mut lines = vec![l4500];
+                lines.extend(&retrans);
+                lines.extend(&self.giveups);
+                lines.extend(self.start_line);
+                let what = match self.last_exchange.as_deref() {
+                    Some("ID_PROT") => {
+                        "its Main Mode message 5 (ID_PROT: identity and HASH)".to_string()
+                    }
+                    Some("AGGRESSIVE") => "its last Aggressive Mode message".to_string(),
+                    Some(x) => format!("its {x} request"),
+                    None => "its next message".to_string(),
+                };
+                let msg = format!(
+                    "IKE phase 1{} fails at the switch to NAT-T: {} answered on UDP 500, then this gateway sent {what} to UDP port 4500 and retransmitted it {} time{}{} without an answer. UDP 4500 (NAT traversal) is blocked on the path or at the peer; the peer's log would show the negotiation as half open ('deleting half open IKE_SA … after timeout').",
+                    self.version_paren(),
+                    self.peer(),
+                    retrans.len(),
+                    if retrans.len() == 1 { "" } else { "s" },
+                    if gave_up { " and gave up" } else { "" }
+                );
+                self.hit(Code::NatTBlocked, &lines, msg, FIX_NAT_T);
+                return;
+            }
+        }
+        if self.responded
+            && self.nat_detected
+            && (gave_up || self.half_open.is_some() || !self.retransmits.is_empty())
+        {
+            let mut lines: Vec<usize> = self.retransmits.iter().map(|x| x.0).collect();
+            lines.extend(&self.giveups);
+            lines.extend(self.half_open);
+            lines.extend(self.start_line);
+            let next = match self.mode {
+                Some(Mode::Aggressive) => "the peer's last Aggressive Mode message",
+                Some(Mode::Main) => "the peer's Main Mode message 5",
+                None => "the peer's IKE_AUTH request",
+            };
+            let msg = format!(
+                "IKE phase 1{} with {} stays half open: this gateway answered the peer's first message over UDP 500, then {next}, which travels over UDP 4500 (NAT-T), never arrived{}. UDP 4500 is most likely blocked towards this gateway. The peer's log settles it: retransmits of that message on port 4500 confirm blocked NAT-T{}.",
+                self.version_paren(),
+                self.peer(),
+                if self.half_open.is_some() { " ('deleting half open IKE_SA … after timeout')" } else { "" },
+                if self.mode == Some(Mode::Aggressive) { "; 'calculated HASH does not match HASH payload' there means the pre-shared keys differ instead" } else { "" }
+            );
+            self.hit(Code::NatTBlocked, &lines, msg, FIX_NAT_T);
+            return;
+        }
+        self.not_responding();
+    }
+
+    /// An established IKE_SA whose peer stopped answering: a DPD exchange or a rekey
+    /// (CREATE_CHILD_SA) timed out.
+    fn silence_established(&mut self, est: usize) {
+        let retrans: Vec<usize> = self
+            .retransmits
+            .iter()
+            .map(|x| x.0)
+            .filter(|&l| l > est)
+            .collect();
+        let giveups: Vec<usize> = self.giveups.iter().copied().filter(|&l| l > est).collect();
+        if retrans.is_empty() && giveups.is_empty() && self.dpd_timed_out.is_none() {
+            return;
+        }
+        let request = self.last_request.clone().filter(|r| r.0 > est);
+        let n = retrans.len();
+        let tail = format!(
+            "retransmitted it {n} time{}{}",
+            if n == 1 { "" } else { "s" },
+            if giveups.is_empty() && self.dpd_timed_out.is_none() {
+                ""
+            } else {
+                " and gave up, deleting the IKE_SA and its CHILD_SAs"
+            }
+        );
+        let mut lines: Vec<usize> = retrans.clone();
+        lines.extend(&giveups);
+        lines.extend(self.dpd_timed_out);
+        if let Some((l, ex, payloads)) = request.as_ref().filter(|r| r.1 == "CREATE_CHILD_SA") {
+            lines.push(*l);
+            let what = if payloads.contains("N(REKEY_SA)") {
+                "rekey a CHILD_SA"
+            } else if payloads.contains("TSi") {
+                "create a CHILD_SA"
+            } else {
+                "rekey the IKE_SA"
+            };
+            let msg = format!(
+                "The IKE_SA{} with {} was established, then this gateway's {ex} request to {what} got no answer: this gateway {tail}. The tunnel went down at the rekey; the peer became unreachable (UDP 500/4500 dropped on the path, or the peer gateway is down). Its log would show whether the request arrived.",
+                self.version_paren(),
+                self.peer()
+            );
+            self.hit(Code::RekeyFailed, &lines, msg, FIX_DPD);
+            return;
+        }
+        if self.dpd.is_empty() && self.dpd_timed_out.is_none() {
+            return;
+        }
+        lines.extend(self.dpd.iter().copied().filter(|&l| l > est));
+        let how = if self.dpd_timed_out.is_some() {
+            "'DPD check timed out'".to_string()
+        } else {
+            format!("this gateway {tail}")
+        };
+        let msg = format!(
+            "Dead peer: the IKE_SA{} with {} was established, then the peer stopped answering dead peer detection (DPD): {how}. The tunnel was up and went down; the peer became unreachable (UDP 500/4500 dropped on the path, the peer gateway restarted or is down).",
+            self.version_paren(),
+            self.peer()
+        );
+        self.hit(Code::DpdTimeout, &lines, msg, FIX_DPD);
+    }
+
+    /// The peer never answered (or stopped answering before anything else failed).
+    fn not_responding(&mut self) {
+        if !self.giveups.is_empty() || (!self.retransmits.is_empty() && !self.heard) {
+            let mut lines: Vec<usize> = self.retransmits.iter().map(|x| x.0).collect();
+            lines.extend(&self.giveups);
+            lines.extend(self.start_line);
+            let n = self.retransmits.len();
+            let msgid = self.retransmits.last().map(|x| x.1).unwrap_or(0);
+            let gave_up = if self.giveups.is_empty() {
+                String::new()
+            } else {
+                " and gave up".to_string()
+            };
+            let msg = if self.heard {
+                format!(
+                    "IKE phase 1{} fails: {} answered earlier messages but not message ID {msgid}; this gateway retransmitted it {n} times{gave_up}. Typically UDP 4500 (NAT-T) or IP fragments of the larger IKE_AUTH message are dropped on the path.",
+                    self.version_paren(),
+                    self.peer()
+                )
+            } else {
+                format!(
+                    "IKE phase 1{} fails: {} never answered; this gateway sent its first IKE message, retransmitted it {n} time{}{gave_up} ('peer not responding'). The peer is down, does not run IKE for this address, or the address this gateway dials (customer gateway IP / peer IP) is wrong, or UDP 500/4500 is blocked on the path.",
+                    self.version_paren(),
+                    self.peer(),
+                    if n == 1 { "" } else { "s" }
+                )
+            };
+            self.hit(Code::PeerNotResponding, &lines, msg, FIX_NOT_RESPONDING);
+        }
+    }
+
     fn faq5(&mut self) {
         if self.children.is_empty() {
             return;
@@ -2075,6 +2457,7 @@ impl<'c> Sa<'c> {
         let mut seen = BTreeSet::new();
         names.retain(|n| seen.insert(*n));
         let mut new_hits = Vec::new();
+        let mut narrowed = Vec::new();
         for name in names {
             let kids: Vec<&ChildRec> = self.children.iter().filter(|c| c.name == name).collect();
             let got_l: Vec<&String> = kids.iter().flat_map(|c| &c.local).collect();
@@ -2091,6 +2474,31 @@ impl<'c> Sa<'c> {
             let miss_l = miss(kids.iter().flat_map(|c| &c.want_local).collect(), &got_l);
             let miss_r = miss(kids.iter().flat_map(|c| &c.want_remote).collect(), &got_r);
             if miss_l.is_empty() && miss_r.is_empty() {
+                continue;
+            }
+            // Narrowed: an IKEv2 CHILD_SA carries less than this end asked for, or an
+            // IKEv1 one carries part of a subnet this end asked for.
+            let part = |m: &[(usize, String)], got: &[&String]| {
+                m.iter().any(|(_, w)| got.iter().any(|g| ts_covers(w, g)))
+            };
+            if !v1 || part(&miss_l, &got_l) || part(&miss_r, &got_r) {
+                // IKEv1: only the subnets partly carried were narrowed (the others are
+                // the one-pair-per-SA layout).
+                let only_part =
+                    |m: Vec<(usize, String)>, got: &[&String]| -> Vec<(usize, String)> {
+                        m.into_iter()
+                            .filter(|(_, w)| !v1 || got.iter().any(|g| ts_covers(w, g)))
+                            .collect()
+                    };
+                let (miss_l, miss_r) = (only_part(miss_l, &got_l), only_part(miss_r, &got_r));
+                narrowed.push((
+                    kids.iter().map(|c| c.line).collect::<Vec<_>>(),
+                    name.to_string(),
+                    miss_l,
+                    miss_r,
+                    got_l.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                    got_r.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                ));
                 continue;
             }
             let mut lines: Vec<usize> = kids.iter().map(|c| c.line).collect();
@@ -2143,6 +2551,48 @@ impl<'c> Sa<'c> {
                 miss_r.iter().map(|x| x.1.clone()).collect()
             };
             new_hits.push((lines, msg, src, dst));
+        }
+        for (mut lines, name, miss_l, miss_r, got_l, got_r) in narrowed {
+            lines.extend(miss_l.iter().chain(&miss_r).map(|x| x.0));
+            let left = |m: &[(usize, String)], got: &[String]| {
+                let want = AddrSet::from_cidrs(&to_cidrs(
+                    &m.iter().map(|x| x.1.clone()).collect::<Vec<_>>(),
+                ));
+                want.minus(&AddrSet::from_cidrs(&to_cidrs(got))).cidrs()
+            };
+            let (left_l, left_r) = (left(&miss_l, &got_l), left(&miss_r, &got_r));
+            let show = |v: &[Cidr]| {
+                v.iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let mut parts = Vec::new();
+            if !left_l.is_empty() {
+                parts.push(format!("{} (this side)", show(&left_l)));
+            }
+            if !left_r.is_empty() {
+                parts.push(format!("{} (peer side)", show(&left_r)));
+            }
+            let msg = format!(
+                "Phase 2 is up, but the peer narrowed child '{name}' to {} === {}: it carries less than this gateway asked for, and {} {} no SA. Traffic there has no tunnel while the rest works; the peer's local/remote subnets cover only part of this side's.",
+                got_l.join(" "),
+                got_r.join(" "),
+                parts.join(" and "),
+                if parts.len() == 1 && (left_l.len() + left_r.len()) == 1 { "has" } else { "have" }
+            );
+            self.hit(Code::TsNarrowed, &lines, msg, FIX_TS);
+            let i = self.hits.len() - 1;
+            self.hits[i].source = if left_l.is_empty() {
+                dedup(got_l)
+            } else {
+                left_l.iter().map(|c| c.to_string()).collect()
+            };
+            self.hits[i].destination = if left_r.is_empty() {
+                dedup(got_r)
+            } else {
+                left_r.iter().map(|c| c.to_string()).collect()
+            };
         }
         for (lines, msg, src, dst) in new_hits {
             self.hit(
@@ -2250,7 +2700,7 @@ enum SaKey {
     Untagged(u32),
 }
 
-fn classify_file(name: &str, content: &str) -> (Vec<Finding>, FileSummary) {
+fn classify_file(name: &str, content: &str) -> (Vec<(Finding, bool)>, FileSummary) {
     let split: Vec<SplitLine> = content.lines().map(split_line).collect();
     let conns = parse_dump(split.iter());
     let mut sas: BTreeMap<SaKey, Sa> = BTreeMap::new();
@@ -2263,7 +2713,12 @@ fn classify_file(name: &str, content: &str) -> (Vec<Finding>, FileSummary) {
         if is_dump(l) {
             continue;
         }
-        let Some(ev) = recognize(l.body) else {
+        let ev = if l.group == Some("pluto") {
+            pluto::recognize_pluto(l.body).map(Ev::Pluto)
+        } else {
+            recognize(l.body)
+        };
+        let Some(ev) = ev else {
             continue;
         };
         match &ev {
@@ -2321,7 +2776,7 @@ fn classify_file(name: &str, content: &str) -> (Vec<Finding>, FileSummary) {
     let findings = merge(name, hits);
     let mut matched: BTreeSet<usize> = findings
         .iter()
-        .flat_map(|f| f.lines.iter().copied())
+        .flat_map(|f| f.0.lines.iter().copied())
         .collect();
     matched.extend(established.iter().map(|e| e.line));
     let summary = FileSummary {
@@ -2334,8 +2789,8 @@ fn classify_file(name: &str, content: &str) -> (Vec<Finding>, FileSummary) {
 }
 
 /// Equal causes of one file become one finding with all their lines (and all their
-/// traffic selector pairs).
-fn merge(file: &str, hits: Vec<Hit>) -> Vec<Finding> {
+/// traffic selector pairs); a finding is weak (see [`Hit::weak`]) when all its causes are.
+fn merge(file: &str, hits: Vec<Hit>) -> Vec<(Finding, bool)> {
     let mut groups: Vec<Hit> = Vec::new();
     for h in hits {
         match groups
@@ -2344,6 +2799,7 @@ fn merge(file: &str, hits: Vec<Hit>) -> Vec<Finding> {
         {
             Some(g) => {
                 g.lines.extend(h.lines.iter().copied());
+                g.weak &= h.weak;
                 g.pairs = dedup(g.pairs.iter().chain(&h.pairs).cloned().collect());
                 g.source = dedup(g.source.iter().chain(&h.source).cloned().collect());
                 g.destination = dedup(
@@ -2357,20 +2813,21 @@ fn merge(file: &str, hits: Vec<Hit>) -> Vec<Finding> {
             None => groups.push(h),
         }
     }
-    let mut findings: Vec<Finding> = groups
+    let mut findings: Vec<(Finding, bool)> = groups
         .into_iter()
         .map(|g| {
+            let weak = g.weak;
             let message = g.message.replace("{pairs}", &g.pairs.join(", "));
-            let (faq, severity) = (g.code.info().faq[0], g.code.info().severity);
-            let mut f = Finding::new(g.code, severity, faq, message, g.fix)
+            let info = g.code.info();
+            let mut f = Finding::new(g.code, info.severity, info.faq[0], message, g.fix)
                 .with_traffic(to_cidrs(&g.source), to_cidrs(&g.destination));
             f.connection = g.conn;
             f.file = Some(file.to_string());
             f.lines = g.lines.into_iter().collect();
-            f
+            (f, weak)
         })
         .collect();
-    findings.sort_by_key(|f| f.lines.first().copied().unwrap_or(0));
+    findings.sort_by_key(|f| f.0.lines.first().copied().unwrap_or(0));
     findings
 }
 
@@ -2466,7 +2923,10 @@ mod tests {
             })
         );
         assert_eq!(recognize("received NO_ADDITIONAL_ADDRESSES notify"), None);
-        assert_eq!(recognize("remote host is behind NAT"), None);
+        assert_eq!(
+            recognize("remote host is behind NAT"),
+            Some(Ev::NatDetected)
+        );
         assert_eq!(
             recognize("retransmit 3 of request with message ID 0"),
             Some(Ev::Retransmit { msgid: 0 })
@@ -2675,10 +3135,7 @@ mod tests {
         let r = one("received UNSUPPORTED_CRITICAL_PAYLOAD error notify\n");
         let v = crate::render::logs::to_json(&r);
         assert_eq!(v["summary"]["errors"], 1);
-        assert_eq!(
-            v["findings"][0]["code"],
-            Code::CustomerGatewayIpInvalid.as_str()
-        );
+        assert_eq!(v["findings"][0]["code"], "CUSTOMER_GATEWAY_IP_INVALID");
         let s = crate::render::logs::logs_json(&r);
         assert!(
             s.starts_with("{\n  \"findings\": [\n    {\n      \"code\": "),

@@ -89,9 +89,9 @@ codes! {
     IpsecLifetimeMismatch = "IPSEC_LIFETIME_MISMATCH", faq [2], Warning, ["check"], "phase-2 lifetimes differ";
     StatusDisagrees = "STATUS_DISAGREES", faq [1, 2], Warning, ["check"], "the reported connection status contradicts what the settings predict";
     IpsecNotEstablished = "IPSEC_NOT_ESTABLISHED", faq [1, 2], Error, ["trace", "check", "split"], "traffic reaches a connection whose IPsec SA is not up";
-    DpdTimeout = "DPD_TIMEOUT", faq [1], Error, [], "dead peer detection closed an established tunnel (reserved for `logs`)";
-    NatTBlocked = "NAT_T_BLOCKED", faq [1], Error, [], "after IKE_SA_INIT, UDP 4500 or IP fragments never arrive (reserved for `logs`)";
-    RekeyFailed = "REKEY_FAILED", faq [1, 2], Error, [], "an established SA failed to rekey (reserved for `logs`)";
+    DpdTimeout = "DPD_TIMEOUT", faq [1], Error, ["logs"], "dead peer detection closed an established tunnel";
+    NatTBlocked = "NAT_T_BLOCKED", faq [1], Error, ["logs"], "after IKE_SA_INIT, UDP 4500 or IP fragments never arrive";
+    RekeyFailed = "REKEY_FAILED", faq [1, 2], Error, ["logs"], "an established SA failed to rekey";
     // faq 3/4: reachability (trace, check, split)
     VrouterNoRoute = "VROUTER_NO_ROUTE", faq [3, 4], Error, ["trace", "check", "split"], "the vSwitch's route table has no route for the destination";
     VpnRouteNotPublished = "VPN_ROUTE_NOT_PUBLISHED", faq [3, 4], Error, ["trace", "check", "split"], "the VPN gateway has the route but it is not published to the VPC";
@@ -120,7 +120,7 @@ codes! {
     SubnetListedTwice = "SUBNET_LISTED_TWICE", faq [5], Warning, ["check", "split"], "a subnet is listed twice (or inside another) on one side of a connection";
     SubnetsWithoutSa = "SUBNETS_WITHOUT_SA", faq [5], Warning, ["logs"], "a CHILD_SA came up for fewer subnets than the connection lists";
     MultipleChildSas = "MULTIPLE_CHILD_SAS", faq [5], Warning, ["logs"], "one IKE_SA carries several CHILD_SAs with different subnets";
-    TsNarrowed = "TS_NARROWED", faq [5], Warning, [], "the responder narrowed the traffic selectors: the SA covers only part (reserved for `logs`)";
+    TsNarrowed = "TS_NARROWED", faq [5], Error, ["logs"], "the responder narrowed the traffic selectors: the SA covers only part";
     // faq 6: NAT
     IdcNatBreaksIpsec = "IDC_NAT_BREAKS_IPSEC", faq [6], Error, ["trace", "check", "split"], "on-prem source NAT rewrites the source before IPsec matching";
 }

@@ -81,6 +81,16 @@ pub struct Finding {
     pub file: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<usize>,
+    /// For `logs`: lines of other files (the peer's log) that show the same failure.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cites: Vec<Cite>,
+}
+
+/// Lines of one log file that support a finding.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Cite {
+    pub file: String,
+    pub lines: Vec<usize>,
 }
 
 impl Finding {
@@ -114,6 +124,7 @@ impl Finding {
             parts: Vec::new(),
             file: None,
             lines: Vec::new(),
+            cites: Vec::new(),
         }
     }
     pub fn error(

@@ -24,6 +24,9 @@ pub fn logs_text(report: &LogReport) -> String {
             file,
             line_ranges(&f.lines)
         );
+        for c in &f.cites {
+            let _ = writeln!(out, "  other end: {}:{}", c.file, line_ranges(&c.lines));
+        }
         if let Some(c) = &f.connection {
             let _ = writeln!(out, "  connection: {c}");
         }
