@@ -29,6 +29,21 @@ enum Format {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum CheckFormat {
+    Text,
+    Json,
+    Sarif,
+    Junit,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum GraphFormat {
+    Dot,
+    Svg,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Trace one flow hop by hop, forward and return (or every flow the topology lists).
@@ -63,8 +78,12 @@ enum Cmd {
         /// (repeatable).
         #[arg(long = "idc-sas", value_name = "DEVICE=FILE")]
         idc_sas: Vec<String>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        /// Also write a self-contained HTML report (summary, picture, findings) to FILE.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// text, json, sarif (SARIF 2.1.0 for code scanning) or junit (JUnit XML).
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
     },
     /// Plan one connection per subnet pair (faq 5), with both ends' configs, verified.
     Split {
@@ -90,11 +109,26 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// The device graph as Graphviz DOT.
+    /// The topology as a picture: subnets as nodes, devices on them, the tunnel; with
+    /// --from/--to, the flow's forward and return paths drawn and the failing hop marked.
     Graph {
+        /// The topology file (JSON, SPEC's format).
         topology: PathBuf,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        /// Source of a flow to draw: an instance or device id, or an address.
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// Destination of a flow to draw: an instance or device id, or an address.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// tcp, udp, icmp, gre (default: icmp, or tcp when --port is given).
+        #[arg(long)]
+        protocol: Option<String>,
+        /// Destination port (tcp/udp).
+        #[arg(long)]
+        port: Option<u16>,
+        /// dot (Graphviz), svg (laid out in-process, no Graphviz needed) or json.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
     },
 }
 
@@ -122,6 +156,55 @@ fn usage(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+fn parse_protocol(p: Option<&str>) -> Result<Option<Protocol>, ExitCode> {
+    match p.map(str::parse::<Protocol>) {
+        Some(Err(e)) => Err(usage(&format!("--protocol: {e}"))),
+        Some(Ok(p)) => Ok(Some(p)),
+        None => Ok(None),
+    }
+}
+
+/// One flow to trace: endpoints resolved, the protocol defaulted (icmp, or tcp when a
+/// port is given), and a port given with a protocol that has none refused.
+fn flow_query(
+    m: &Model,
+    where_: &str,
+    from: &str,
+    to: &str,
+    protocol: Option<Protocol>,
+    port: Option<u16>,
+    source_port: u16,
+) -> Result<FlowQuery, ExitCode> {
+    let from =
+        trace::resolve_endpoint(m, from).map_err(|e| usage(&format!("{where_}--from: {e}")))?;
+    let to = trace::resolve_endpoint(m, to).map_err(|e| usage(&format!("{where_}--to: {e}")))?;
+    let protocol = protocol.unwrap_or(if port.is_some() {
+        Protocol::Tcp
+    } else {
+        Protocol::Icmp
+    });
+    if protocol == Protocol::All {
+        return Err(usage(
+            "--protocol: a traced packet has one protocol: tcp, udp, icmp or gre",
+        ));
+    }
+    if protocol.has_ports() && port.is_none() {
+        return Err(usage(&format!("{where_}--port is needed for {protocol}")));
+    }
+    if !protocol.has_ports() && port.is_some() {
+        return Err(usage(&format!(
+            "{where_}--port applies to tcp and udp only, not to {protocol}"
+        )));
+    }
+    Ok(FlowQuery {
+        from,
+        to,
+        protocol,
+        dst_port: port.unwrap_or(0),
+        src_port: source_port,
+    })
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -142,6 +225,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             topology,
             write_fixed,
             idc_sas,
+            html,
             format,
         } => {
             let file = topology.display().to_string();
@@ -167,15 +251,23 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             let report = vpntrace::analysis::check::check_all(&topo, &m);
             timing("checked");
             match format {
-                Format::Json => print!(
+                CheckFormat::Json => print!(
                     "{}",
                     render::json(
                         &serde_json::json!({ "findings": report.findings, "summary": report.summary, "classes_traced": report.classes_traced })
                     )
                 ),
-                Format::Text => print!("{}", render::check_text(&m, &report, style())),
+                CheckFormat::Text => print!("{}", render::check_text(&m, &report, style())),
+                CheckFormat::Sarif => {
+                    print!("{}", render::sarif::sarif(&file, &text, &report.findings))
+                }
+                CheckFormat::Junit => print!("{}", render::junit::junit(&file, &report)),
             }
             timing("printed");
+            if let Some(out) = html {
+                std::fs::write(&out, render::html::html(&file, &m, &report))
+                    .map_err(|e| usage(&format!("{}: cannot write: {e}", out.display())))?;
+            }
             if let Some(out) = write_fixed {
                 let fixed = vpntrace::analysis::check::write_fixed(&topo, &report)
                     .map_err(|e| usage(&format!("cannot apply the fixes: {e}")))?;
@@ -244,10 +336,35 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             at_exit(load(&topology)?);
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Graph { topology, .. } => {
+        Cmd::Graph {
+            topology,
+            from,
+            to,
+            protocol,
+            port,
+            format,
+        } => {
             let m = load(&topology)?;
-            print!("{}", vpntrace::graph::DeviceGraph::build(&m).to_dot(&m));
-            Ok(ExitCode::SUCCESS)
+            let mut pic = render::graph::picture(&m);
+            let mut code = ExitCode::SUCCESS;
+            if let (Some(f), Some(t)) = (from, to) {
+                let p = parse_protocol(protocol.as_deref())?;
+                let q = flow_query(&m, "", &f, &t, p, port, 40000)?;
+                let tr = trace::trace(&m, &q);
+                if !tr.ok() {
+                    code = ExitCode::from(1);
+                }
+                render::graph::draw_trace(&mut pic, &m, &tr, "");
+            }
+            print!(
+                "{}",
+                match format {
+                    GraphFormat::Dot => render::graph::to_dot(&pic),
+                    GraphFormat::Svg => render::graph::to_svg(&pic),
+                    GraphFormat::Json => render::graph::to_json(&pic),
+                }
+            );
+            Ok(code)
         }
         Cmd::Trace {
             topology,
@@ -261,14 +378,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             let m = load(&topology)?;
             let file = topology.display().to_string();
             let queries: Vec<(String, String, Option<Protocol>, Option<u16>)> = match (from, to) {
-                (Some(f), Some(t)) => {
-                    let p = match protocol.as_deref().map(str::parse::<Protocol>) {
-                        Some(Err(e)) => return Err(usage(&format!("--protocol: {e}"))),
-                        Some(Ok(p)) => Some(p),
-                        None => None,
-                    };
-                    vec![(f, t, p, port)]
-                }
+                (Some(f), Some(t)) => vec![(f, t, parse_protocol(protocol.as_deref())?, port)],
                 (None, None) => {
                     if m.flows.is_empty() {
                         return Err(usage(&format!(
@@ -289,30 +399,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 } else {
                     String::new()
                 };
-                let from = trace::resolve_endpoint(&m, f)
-                    .map_err(|e| usage(&format!("{where_}--from: {e}")))?;
-                let to = trace::resolve_endpoint(&m, t)
-                    .map_err(|e| usage(&format!("{where_}--to: {e}")))?;
-                let protocol = p.unwrap_or(if port.is_some() {
-                    Protocol::Tcp
-                } else {
-                    Protocol::Icmp
-                });
-                if protocol == Protocol::All {
-                    return Err(usage(
-                        "--protocol: a traced packet has one protocol: tcp, udp, icmp or gre",
-                    ));
-                }
-                if protocol.has_ports() && port.is_none() {
-                    return Err(usage(&format!("{where_}--port is needed for {protocol}")));
-                }
-                let q = FlowQuery {
-                    from,
-                    to,
-                    protocol,
-                    dst_port: port.unwrap_or(0),
-                    src_port: source_port,
-                };
+                let q = flow_query(&m, &where_, f, t, *p, *port, source_port)?;
                 traces.push(trace::trace(&m, &q));
             }
             let all_ok = traces.iter().all(|t| t.ok());

@@ -1,6 +1,10 @@
 //! Output: human text and stable JSON. The engine returns data; only this layer formats.
 
+pub mod graph;
+pub mod html;
+pub mod junit;
 pub mod logs;
+pub mod sarif;
 pub mod split;
 
 use std::fmt::Write;
