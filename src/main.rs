@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use vpntrace::engine::trace::{self, FlowQuery};
 use vpntrace::model::{self, Model};
@@ -48,6 +48,8 @@ enum GraphFormat {
 enum Cmd {
     /// Trace one flow hop by hop, forward and return (or every flow the topology lists).
     Trace {
+        /// The topology file (JSON, SPEC's format); without --from/--to, every flow it
+        /// lists is traced and compared with its `expect`.
         topology: PathBuf,
         /// Source: an instance or device id, or an address.
         #[arg(long)]
@@ -70,6 +72,7 @@ enum Cmd {
     /// Every finding: reachability of every subnet pair of every connection both ways
     /// (faq 3, 4, 5, 6) and phase-1/2 settings (faq 1, 2), each with a verified fix.
     Check {
+        /// The topology file (JSON, SPEC's format).
         topology: PathBuf,
         /// Write the topology with every verified fix applied to this file.
         #[arg(long)]
@@ -87,7 +90,9 @@ enum Cmd {
     },
     /// Plan one connection per subnet pair (faq 5), with both ends' configs, verified.
     Split {
+        /// The topology file (JSON, SPEC's format).
         topology: PathBuf,
+        /// The id of the IPsec connection to split (`cloud.ipsec_connections[].id`).
         #[arg(long)]
         connection: String,
         /// Write the patched topology (both ends) to this file.
@@ -105,10 +110,18 @@ enum Cmd {
     },
     /// Parse and check references only; prints nothing but errors.
     Validate {
+        /// The topology file (JSON, SPEC's format).
         topology: PathBuf,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of vpntrace.
+    Man,
     /// The topology as a picture: subnets as nodes, devices on them, the tunnel; with
     /// --from/--to, the flow's forward and return paths drawn and the failing hop marked.
     Graph {
@@ -154,6 +167,18 @@ fn at_exit<T>(x: T) {
 fn usage(msg: &str) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(2)
+}
+
+/// What a flow did, as a file's `expect` says it: `delivered` both ways, else the first
+/// disposition that is not.
+fn outcome(t: &trace::Trace) -> &'static str {
+    if !t.forward.delivered() {
+        return t.forward.disposition.as_str();
+    }
+    match &t.ret {
+        Some(r) if !r.delivered() => r.disposition.as_str(),
+        _ => "delivered",
+    }
 }
 
 fn parse_protocol(p: Option<&str>) -> Result<Option<Protocol>, ExitCode> {
@@ -221,6 +246,21 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
     match cli.cmd {
+        Cmd::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "vpntrace",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(|e| usage(&format!("cannot write the man page: {e}")))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Check {
             topology,
             write_fixed,
@@ -377,6 +417,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
         } => {
             let m = load(&topology)?;
             let file = topology.display().to_string();
+            let listed = from.is_none() && to.is_none();
             let queries: Vec<(String, String, Option<Protocol>, Option<u16>)> = match (from, to) {
                 (Some(f), Some(t)) => vec![(f, t, parse_protocol(protocol.as_deref())?, port)],
                 (None, None) => {
@@ -402,14 +443,42 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 let q = flow_query(&m, &where_, f, t, *p, *port, source_port)?;
                 traces.push(trace::trace(&m, &q));
             }
-            let all_ok = traces.iter().all(|t| t.ok());
+            // Listed flows are compared with what the file expects of each: `delivered`
+            // both ways, or the first failing disposition.
+            let checks: Vec<(usize, &'static str, Option<String>, bool)> = traces
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let got = outcome(t);
+                    let expect = if listed {
+                        m.flows.get(i).and_then(|f| f.expect.clone())
+                    } else {
+                        None
+                    };
+                    let ok = expect.as_deref().map_or(t.ok(), |e| e == got);
+                    (i, got, expect, ok)
+                })
+                .collect();
+            let all_ok = checks.iter().all(|c| c.3);
+            let has_expect = checks.iter().any(|c| c.2.is_some());
             match format {
-                Format::Json if traces.len() == 1 => {
+                Format::Json if traces.len() == 1 && !has_expect => {
                     print!("{}", render::json(&render::trace_json(&m, &traces[0])))
                 }
                 Format::Json => {
                     let traces: Vec<_> = traces.iter().map(|t| render::trace_json(&m, t)).collect();
-                    print!("{}", render::json(&serde_json::json!({ "traces": traces })))
+                    let expected: Vec<_> = checks
+                        .iter()
+                        .map(|(i, got, expect, ok)| {
+                            serde_json::json!({ "flow": i, "expect": expect, "outcome": got, "as_expected": ok })
+                        })
+                        .collect();
+                    print!(
+                        "{}",
+                        render::json(
+                            &serde_json::json!({ "traces": traces, "expected": expected })
+                        )
+                    )
                 }
                 Format::Text => {
                     let st = style();
@@ -418,6 +487,20 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                         .map(|t| render::trace_text(&m, t, st))
                         .collect();
                     print!("{}", texts.join("\n"));
+                    if has_expect {
+                        let good = checks.iter().filter(|c| c.3).count();
+                        let mut line =
+                            format!("\n{} flow(s) traced: {good} as expected", checks.len());
+                        for (i, got, expect, ok) in &checks {
+                            if !ok {
+                                line.push_str(&format!(
+                                    "; flows[{i}] expected {}, got {got}",
+                                    expect.as_deref().unwrap_or("delivered")
+                                ));
+                            }
+                        }
+                        println!("{line}");
+                    }
                 }
             }
             Ok(if all_ok {
