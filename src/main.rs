@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use vpntrace::engine::trace::{self, FlowQuery};
 use vpntrace::model::{self, Model};
@@ -29,10 +29,27 @@ enum Format {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum CheckFormat {
+    Text,
+    Json,
+    Sarif,
+    Junit,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum GraphFormat {
+    Dot,
+    Svg,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Trace one flow hop by hop, forward and return (or every flow the topology lists).
     Trace {
+        /// The topology file (JSON, SPEC's format); without --from/--to, every flow it
+        /// lists is traced and compared with its `expect`.
         topology: PathBuf,
         /// Source: an instance or device id, or an address.
         #[arg(long)]
@@ -55,6 +72,7 @@ enum Cmd {
     /// Every finding: reachability of every subnet pair of every connection both ways
     /// (faq 3, 4, 5, 6) and phase-1/2 settings (faq 1, 2), each with a verified fix.
     Check {
+        /// The topology file (JSON, SPEC's format).
         topology: PathBuf,
         /// Write the topology with every verified fix applied to this file.
         #[arg(long)]
@@ -63,12 +81,18 @@ enum Cmd {
         /// (repeatable).
         #[arg(long = "idc-sas", value_name = "DEVICE=FILE")]
         idc_sas: Vec<String>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        /// Also write a self-contained HTML report (summary, picture, findings) to FILE.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// text, json, sarif (SARIF 2.1.0 for code scanning) or junit (JUnit XML).
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
     },
     /// Plan one connection per subnet pair (faq 5), with both ends' configs, verified.
     Split {
+        /// The topology file (JSON, SPEC's format).
         topology: PathBuf,
+        /// The id of the IPsec connection to split (`cloud.ipsec_connections[].id`).
         #[arg(long)]
         connection: String,
         /// Write the patched topology (both ends) to this file.
@@ -86,15 +110,38 @@ enum Cmd {
     },
     /// Parse and check references only; prints nothing but errors.
     Validate {
+        /// The topology file (JSON, SPEC's format).
         topology: PathBuf,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// The device graph as Graphviz DOT.
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of vpntrace.
+    Man,
+    /// The topology as a picture: subnets as nodes, devices on them, the tunnel; with
+    /// --from/--to, the flow's forward and return paths drawn and the failing hop marked.
     Graph {
+        /// The topology file (JSON, SPEC's format).
         topology: PathBuf,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        /// Source of a flow to draw: an instance or device id, or an address.
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// Destination of a flow to draw: an instance or device id, or an address.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// tcp, udp, icmp, gre (default: icmp, or tcp when --port is given).
+        #[arg(long)]
+        protocol: Option<String>,
+        /// Destination port (tcp/udp).
+        #[arg(long)]
+        port: Option<u16>,
+        /// dot (Graphviz), svg (laid out in-process, no Graphviz needed) or json.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
     },
     /// What a finding code means, its FAQ case, how it is detected, an example and the
     /// fix; without a code, the list of every code.
@@ -158,6 +205,67 @@ fn explain(code: Option<&str>, format: Format) -> Result<ExitCode, ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What a flow did, as a file's `expect` says it: `delivered` both ways, else the first
+/// disposition that is not.
+fn outcome(t: &trace::Trace) -> &'static str {
+    if !t.forward.delivered() {
+        return t.forward.disposition.as_str();
+    }
+    match &t.ret {
+        Some(r) if !r.delivered() => r.disposition.as_str(),
+        _ => "delivered",
+    }
+}
+
+fn parse_protocol(p: Option<&str>) -> Result<Option<Protocol>, ExitCode> {
+    match p.map(str::parse::<Protocol>) {
+        Some(Err(e)) => Err(usage(&format!("--protocol: {e}"))),
+        Some(Ok(p)) => Ok(Some(p)),
+        None => Ok(None),
+    }
+}
+
+/// One flow to trace: endpoints resolved, the protocol defaulted (icmp, or tcp when a
+/// port is given), and a port given with a protocol that has none refused.
+fn flow_query(
+    m: &Model,
+    where_: &str,
+    from: &str,
+    to: &str,
+    protocol: Option<Protocol>,
+    port: Option<u16>,
+    source_port: u16,
+) -> Result<FlowQuery, ExitCode> {
+    let from =
+        trace::resolve_endpoint(m, from).map_err(|e| usage(&format!("{where_}--from: {e}")))?;
+    let to = trace::resolve_endpoint(m, to).map_err(|e| usage(&format!("{where_}--to: {e}")))?;
+    let protocol = protocol.unwrap_or(if port.is_some() {
+        Protocol::Tcp
+    } else {
+        Protocol::Icmp
+    });
+    if protocol == Protocol::All {
+        return Err(usage(
+            "--protocol: a traced packet has one protocol: tcp, udp, icmp or gre",
+        ));
+    }
+    if protocol.has_ports() && port.is_none() {
+        return Err(usage(&format!("{where_}--port is needed for {protocol}")));
+    }
+    if !protocol.has_ports() && port.is_some() {
+        return Err(usage(&format!(
+            "{where_}--port applies to tcp and udp only, not to {protocol}"
+        )));
+    }
+    Ok(FlowQuery {
+        from,
+        to,
+        protocol,
+        dst_port: port.unwrap_or(0),
+        src_port: source_port,
+    })
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -174,10 +282,26 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
     match cli.cmd {
+        Cmd::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "vpntrace",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(|e| usage(&format!("cannot write the man page: {e}")))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Check {
             topology,
             write_fixed,
             idc_sas,
+            html,
             format,
         } => {
             let file = topology.display().to_string();
@@ -206,15 +330,23 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             }
             timing("checked");
             match format {
-                Format::Json => print!(
+                CheckFormat::Json => print!(
                     "{}",
                     render::json(
                         &serde_json::json!({ "findings": report.findings, "summary": report.summary, "classes_traced": report.classes_traced })
                     )
                 ),
-                Format::Text => print!("{}", render::check_text(&m, &report, style())),
+                CheckFormat::Text => print!("{}", render::check_text(&m, &report, style())),
+                CheckFormat::Sarif => {
+                    print!("{}", render::sarif::sarif(&file, &text, &report.findings))
+                }
+                CheckFormat::Junit => print!("{}", render::junit::junit(&file, &report)),
             }
             timing("printed");
+            if let Some(out) = html {
+                std::fs::write(&out, render::html::html(&file, &m, &report))
+                    .map_err(|e| usage(&format!("{}: cannot write: {e}", out.display())))?;
+            }
             if let Some(out) = write_fixed {
                 let fixed = vpntrace::analysis::check::write_fixed(&topo, &report)
                     .map_err(|e| usage(&format!("cannot apply the fixes: {e}")))?;
@@ -284,10 +416,35 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Explain { code, format } => explain(code.as_deref(), format),
-        Cmd::Graph { topology, .. } => {
+        Cmd::Graph {
+            topology,
+            from,
+            to,
+            protocol,
+            port,
+            format,
+        } => {
             let m = load(&topology)?;
-            print!("{}", vpntrace::graph::DeviceGraph::build(&m).to_dot(&m));
-            Ok(ExitCode::SUCCESS)
+            let mut pic = render::graph::picture(&m);
+            let mut code = ExitCode::SUCCESS;
+            if let (Some(f), Some(t)) = (from, to) {
+                let p = parse_protocol(protocol.as_deref())?;
+                let q = flow_query(&m, "", &f, &t, p, port, 40000)?;
+                let tr = trace::trace(&m, &q);
+                if !tr.ok() {
+                    code = ExitCode::from(1);
+                }
+                render::graph::draw_trace(&mut pic, &m, &tr, "");
+            }
+            print!(
+                "{}",
+                match format {
+                    GraphFormat::Dot => render::graph::to_dot(&pic),
+                    GraphFormat::Svg => render::graph::to_svg(&pic),
+                    GraphFormat::Json => render::graph::to_json(&pic),
+                }
+            );
+            Ok(code)
         }
         Cmd::Trace {
             topology,
@@ -300,15 +457,9 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
         } => {
             let m = load(&topology)?;
             let file = topology.display().to_string();
+            let listed = from.is_none() && to.is_none();
             let queries: Vec<(String, String, Option<Protocol>, Option<u16>)> = match (from, to) {
-                (Some(f), Some(t)) => {
-                    let p = match protocol.as_deref().map(str::parse::<Protocol>) {
-                        Some(Err(e)) => return Err(usage(&format!("--protocol: {e}"))),
-                        Some(Ok(p)) => Some(p),
-                        None => None,
-                    };
-                    vec![(f, t, p, port)]
-                }
+                (Some(f), Some(t)) => vec![(f, t, parse_protocol(protocol.as_deref())?, port)],
                 (None, None) => {
                     if m.flows.is_empty() {
                         return Err(usage(&format!(
@@ -329,40 +480,45 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 } else {
                     String::new()
                 };
-                let from = trace::resolve_endpoint(&m, f)
-                    .map_err(|e| usage(&format!("{where_}--from: {e}")))?;
-                let to = trace::resolve_endpoint(&m, t)
-                    .map_err(|e| usage(&format!("{where_}--to: {e}")))?;
-                let protocol = p.unwrap_or(if port.is_some() {
-                    Protocol::Tcp
-                } else {
-                    Protocol::Icmp
-                });
-                if protocol == Protocol::All {
-                    return Err(usage(
-                        "--protocol: a traced packet has one protocol: tcp, udp, icmp or gre",
-                    ));
-                }
-                if protocol.has_ports() && port.is_none() {
-                    return Err(usage(&format!("{where_}--port is needed for {protocol}")));
-                }
-                let q = FlowQuery {
-                    from,
-                    to,
-                    protocol,
-                    dst_port: port.unwrap_or(0),
-                    src_port: source_port,
-                };
+                let q = flow_query(&m, &where_, f, t, *p, *port, source_port)?;
                 traces.push(trace::trace(&m, &q));
             }
-            let all_ok = traces.iter().all(|t| t.ok());
+            // Listed flows are compared with what the file expects of each: `delivered`
+            // both ways, or the first failing disposition.
+            let checks: Vec<(usize, &'static str, Option<String>, bool)> = traces
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let got = outcome(t);
+                    let expect = if listed {
+                        m.flows.get(i).and_then(|f| f.expect.clone())
+                    } else {
+                        None
+                    };
+                    let ok = expect.as_deref().map_or(t.ok(), |e| e == got);
+                    (i, got, expect, ok)
+                })
+                .collect();
+            let all_ok = checks.iter().all(|c| c.3);
+            let has_expect = checks.iter().any(|c| c.2.is_some());
             match format {
-                Format::Json if traces.len() == 1 => {
+                Format::Json if traces.len() == 1 && !has_expect => {
                     print!("{}", render::json(&render::trace_json(&m, &traces[0])))
                 }
                 Format::Json => {
                     let traces: Vec<_> = traces.iter().map(|t| render::trace_json(&m, t)).collect();
-                    print!("{}", render::json(&serde_json::json!({ "traces": traces })))
+                    let expected: Vec<_> = checks
+                        .iter()
+                        .map(|(i, got, expect, ok)| {
+                            serde_json::json!({ "flow": i, "expect": expect, "outcome": got, "as_expected": ok })
+                        })
+                        .collect();
+                    print!(
+                        "{}",
+                        render::json(
+                            &serde_json::json!({ "traces": traces, "expected": expected })
+                        )
+                    )
                 }
                 Format::Text => {
                     let st = style();
@@ -371,6 +527,20 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                         .map(|t| render::trace_text(&m, t, st))
                         .collect();
                     print!("{}", texts.join("\n"));
+                    if has_expect {
+                        let good = checks.iter().filter(|c| c.3).count();
+                        let mut line =
+                            format!("\n{} flow(s) traced: {good} as expected", checks.len());
+                        for (i, got, expect, ok) in &checks {
+                            if !ok {
+                                line.push_str(&format!(
+                                    "; flows[{i}] expected {}, got {got}",
+                                    expect.as_deref().unwrap_or("delivered")
+                                ));
+                            }
+                        }
+                        println!("{line}");
+                    }
                 }
             }
             Ok(if all_ok {

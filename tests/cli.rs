@@ -54,7 +54,37 @@ fn a_good_topology_validates_silently() {
 #[test]
 fn exit_codes_follow_the_spec() {
     assert_eq!(vpntrace(&["trace", "topologies/healthy.json"]).code, 0);
-    assert_eq!(vpntrace(&["trace", GOOD]).code, 1);
+    // Every flow the file lists behaves as its `expect` says (two fail as expected).
+    let listed = vpntrace(&["trace", GOOD]);
+    assert_eq!(listed.code, 0);
+    assert!(
+        listed.stdout.ends_with("3 flow(s) traced: 3 as expected\n"),
+        "{}",
+        listed.stdout
+    );
+    let wrong = write_tmp(
+        "wrong-expect.json",
+        std::fs::read_to_string(common::root().join(GOOD))
+            .unwrap()
+            .replacen("\"expect\": \"delivered\"", "\"expect\": \"dropped\"", 1)
+            .as_bytes(),
+    );
+    let r = vpntrace(&["trace", &wrong]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout
+            .contains("flows[2] expected dropped, got delivered"),
+        "{}",
+        r.stdout
+    );
+    let man = vpntrace(&["man"]);
+    assert!(
+        man.code == 0 && man.stdout.contains(".TH vpntrace"),
+        "{}",
+        man.stderr
+    );
+    let bash = vpntrace(&["completions", "bash"]);
+    assert!(bash.code == 0 && bash.stdout.contains("vpntrace"));
     assert_eq!(
         vpntrace(&["trace", GOOD, "--from", "nope", "--to", "idc-db01"]).code,
         2
@@ -278,7 +308,7 @@ fn pre_shared_keys_never_appear_in_output() {
 fn graph_prints_dot_with_every_device() {
     let r = vpntrace(&["graph", GOOD]);
     assert_eq!(r.code, 0);
-    assert!(r.stdout.starts_with("graph "));
+    assert!(r.stdout.starts_with("digraph "));
     for id in ["i-bp1xwsb0wf15esgapk66", "sh-idc-usg01", "idc-db01"] {
         assert!(r.stdout.contains(id), "{id} missing from the DOT");
     }

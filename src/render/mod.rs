@@ -1,7 +1,11 @@
 //! Output: human text and stable JSON. The engine returns data; only this layer formats.
 
 pub mod explain;
+pub mod graph;
+pub mod html;
+pub mod junit;
 pub mod logs;
+pub mod sarif;
 pub mod split;
 pub mod trace;
 
