@@ -98,6 +98,7 @@ pub fn apply(t: &input::Topology, change: &Value, n: usize) -> Result<input::Top
             let gw = vpn_gateway(&mut t, g)?;
             for (k, d) in cidrs(change, "destinations")?.into_iter().enumerate() {
                 gw.routes.push(input::VpnRoute {
+                    origin: None,
                     id: Some(id(k)),
                     kind: input::VpnRouteType::Destination,
                     source: None,
@@ -216,6 +217,7 @@ fn add_route_entries(
     for (k, d) in cidrs(change, "destinations")?.into_iter().enumerate() {
         // Replace an entry of the same destination; else add.
         let entry = input::RouteEntry {
+            origin: None,
             id: Some(id(k)),
             destination: d,
             next_hop: input::NextHop {
@@ -243,6 +245,7 @@ fn add_sg_rule(grp: &mut input::SecurityGroup, change: &Value, n: usize) -> Resu
     let prio = change["priority"].as_u64().unwrap_or(1).clamp(1, 100) as u8;
     for (k, p) in cidrs(change, "peers")?.into_iter().enumerate() {
         grp.rules.push(input::SgRule {
+            origin: None,
             id: Some(id(k)),
             direction,
             policy: Action::Accept,
@@ -294,6 +297,7 @@ fn change_device(d: &mut input::Device, op: &str, change: &Value, n: usize) -> R
                     chain.rules.insert(
                         at,
                         input::FilterRule {
+                            origin: None,
                             id: Some(id(k)),
                             action: Action::Accept,
                             source: Some(src),
@@ -315,6 +319,7 @@ fn change_device(d: &mut input::Device, op: &str, change: &Value, n: usize) -> R
             let mut new = Vec::new();
             for (k, dst) in cidrs(change, "destinations")?.into_iter().enumerate() {
                 new.push(input::Route {
+                    origin: None,
                     id: Some(id(k)),
                     destination: dst,
                     interface: via["interface"].as_str().map(str::to_string),
@@ -345,6 +350,7 @@ fn change_device(d: &mut input::Device, op: &str, change: &Value, n: usize) -> R
             for src in cidrs(change, "sources")? {
                 for dst in cidrs(change, "destinations")? {
                     rules.push(input::NatRule {
+                        origin: None,
                         id: Some(id(k)),
                         action: NatAction::NoNat,
                         source: Some(src),
