@@ -5,6 +5,7 @@
 //! resolved later, by [`crate::model::lower`].
 
 pub mod error;
+pub mod import;
 pub mod swanctl;
 
 use serde::{Deserialize, Serialize};
