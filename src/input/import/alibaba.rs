@@ -769,7 +769,7 @@ fn sg_rule(p: &Item, w: &mut Vec<Warning>) -> Option<SgRule> {
     let ports = match p.s("PortRange") {
         None => Ports::ANY,
         Some(s) => match s.parse::<Ports>() {
-            Ok(x) if x == (Ports { lo: 1, hi: 65535 }) => Ports::ANY,
+            Ok(Ports { lo: 1, hi: 65535 }) => Ports::ANY,
             Ok(x) => x,
             Err(e) => {
                 w.push(Warning::new(

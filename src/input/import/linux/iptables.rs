@@ -772,7 +772,7 @@ fn inline(
     stack.pop();
 }
 
-fn states_of<'a>(table: &'a Table, line: usize) -> Option<&'a (BTreeSet<String>, bool)> {
+fn states_of(table: &Table, line: usize) -> Option<&(BTreeSet<String>, bool)> {
     table.rules.iter().find(|r| r.line == line)?.states.as_ref()
 }
 

@@ -418,7 +418,7 @@ mod tests {
         assert_eq!(d.ike.psk.as_deref(), Some("s3cret"));
         assert_eq!(d.ike.local_id.as_deref(), Some("203.0.113.10"));
         assert_eq!(d.remote_subnets.len(), 2);
-        assert_eq!(d.origin.as_deref(), Some("swanctl.conf:13"));
+        assert_eq!(d.origin.as_deref(), Some("swanctl.conf:14"));
         assert!(d.ike.encryption.is_none());
         let e = connections("f", "s", "connections {\n  a {\n").unwrap_err();
         assert!(e.message.contains("line 2"), "{e}");
