@@ -115,6 +115,22 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Build (or update) a topology from Alibaba Cloud API responses and Linux gateways'
+    /// command output (scripts/export-alibaba.sh, scripts/export-linux.sh).
+    Import {
+        /// Folder of Alibaba Cloud OpenAPI responses, one file per call.
+        #[arg(long, value_name = "DIR")]
+        alibaba: Option<PathBuf>,
+        /// A Linux on-prem device named ID from the command output in DIR (repeatable).
+        #[arg(long, value_name = "ID=DIR")]
+        linux: Vec<String>,
+        /// Update this topology: imported objects replace those with the same id.
+        #[arg(long, value_name = "TOPOLOGY")]
+        into: Option<PathBuf>,
+        /// Where to write the topology.
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        out: PathBuf,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -410,6 +426,43 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Cmd::Import {
+            alibaba,
+            linux,
+            into,
+            out,
+        } => {
+            let base = match &into {
+                Some(p) => {
+                    let file = p.display().to_string();
+                    let text = std::fs::read_to_string(p).map_err(|e| {
+                        usage(&format!("{file}: cannot read the topology file: {e}"))
+                    })?;
+                    Some(model::parse(&file, &text).map_err(|e| usage(&e.to_string()))?)
+                }
+                None => None,
+            };
+            let r = vpntrace::input::import::run(alibaba.as_deref(), &linux, base)
+                .map_err(|e| usage(&e.to_string()))?;
+            let shown = out.display().to_string();
+            model::lower(&shown, &r.topology).map_err(|e| {
+                usage(&format!(
+                    "the imported topology does not validate (not written): {e}"
+                ))
+            })?;
+            for n in &r.notes {
+                eprintln!("note: {n}");
+            }
+            for w in &r.warnings {
+                eprintln!("warning: {w}");
+            }
+            let json =
+                serde_json::to_string_pretty(&r.topology).expect("topology serialises") + "\n";
+            std::fs::write(&out, json)
+                .map_err(|e| usage(&format!("{shown}: cannot write: {e}")))?;
+            eprintln!("{} → {shown}", r.summary);
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Validate { topology, .. } => {
             at_exit(load(&topology)?);

@@ -154,6 +154,7 @@ fn apply_other(t: &mut input::Topology, change: &Change, n: usize) -> Result<(),
             let gw = vpn_gateway_at(t, vpn_gateway)?;
             for (k, d) in destinations.iter().enumerate() {
                 gw.routes.push(input::VpnRoute {
+                    origin: None,
                     id: Some(new_id(n, k)),
                     kind: input::VpnRouteType::Destination,
                     source: None,
@@ -273,6 +274,7 @@ fn add_route_entries(table: &mut input::RouteTable, change: &Change, n: usize) {
     for (k, d) in destinations.iter().enumerate() {
         // Replace an entry of the same destination; else add.
         let entry = input::RouteEntry {
+            origin: None,
             id: Some(new_id(n, k)),
             destination: *d,
             next_hop: input::NextHop {
@@ -322,6 +324,7 @@ fn change_sg(grp: &mut input::SecurityGroup, change: &Change, n: usize) {
     };
     for (k, p) in peers.iter().enumerate() {
         grp.rules.push(input::SgRule {
+            origin: None,
             id: Some(new_id(n, k)),
             direction: *direction,
             policy: Action::Accept,
@@ -374,6 +377,7 @@ fn change_device(d: &mut input::Device, change: &Change, n: usize) {
                 None => chain.rules.len(),
             };
             let rules = pairs(sources, destinations).map(|(k, src, dst)| input::FilterRule {
+                origin: None,
                 id: Some(new_id(n, k)),
                 action: Action::Accept,
                 source: Some(src),
@@ -399,6 +403,7 @@ fn change_device(d: &mut input::Device, change: &Change, n: usize) {
                 .iter()
                 .enumerate()
                 .map(|(k, dst)| input::Route {
+                    origin: None,
                     id: Some(new_id(n, k)),
                     destination: *dst,
                     interface: interface.clone(),
@@ -423,6 +428,7 @@ fn change_device(d: &mut input::Device, change: &Change, n: usize) {
                 .unwrap_or(0);
             let out_if = d.nat.get(at).and_then(|r| r.out_interface.clone());
             let rules = pairs(sources, destinations).map(|(k, src, dst)| input::NatRule {
+                origin: None,
                 id: Some(new_id(n, k)),
                 action: NatAction::NoNat,
                 source: Some(src),

@@ -5,6 +5,7 @@
 //! resolved later, by [`crate::model::lower`].
 
 pub mod error;
+pub mod import;
 pub mod swanctl;
 
 use serde::{Deserialize, Serialize};
@@ -68,6 +69,9 @@ pub struct Cloud {
 pub struct Vpc {
     pub id: String,
     pub cidrs: Vec<Cidr>,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -77,6 +81,9 @@ pub struct VSwitch {
     pub cidr: Cidr,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_table: Option<String>,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -87,6 +94,9 @@ pub struct RouteTable {
     pub system: bool,
     #[serde(default)]
     pub entries: Vec<RouteEntry>,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -96,6 +106,9 @@ pub struct RouteEntry {
     pub id: Option<String>,
     pub destination: Cidr,
     pub next_hop: NextHop,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -177,6 +190,9 @@ pub struct SecurityGroup {
     pub inner_access: Option<Action>,
     #[serde(default)]
     pub rules: Vec<SgRule>,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -197,6 +213,9 @@ pub struct SgRule {
     pub peer: Option<Cidr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_group: Option<String>,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -207,6 +226,9 @@ pub struct Instance {
     pub vswitch: String,
     #[serde(default)]
     pub security_groups: Vec<String>,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -216,6 +238,9 @@ pub struct VpnGateway {
     pub public_ip: Cidr,
     #[serde(default)]
     pub routes: Vec<VpnRoute>,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -240,6 +265,9 @@ pub struct VpnRoute {
     pub priority: u8,
     #[serde(default, skip_serializing_if = "is_false")]
     pub publish_to_vpc: bool,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -247,6 +275,9 @@ pub struct VpnRoute {
 pub struct CustomerGateway {
     pub id: String,
     pub ip: Cidr,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
@@ -348,6 +379,9 @@ pub struct IpsecConnection {
     pub status: Option<ConnStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sas: Option<Vec<Sa>>,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -407,6 +441,9 @@ pub struct Device {
     pub forwarding: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rp_filter: Option<RpFilter>,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -427,6 +464,9 @@ pub struct Interface {
     /// The public address this interface is seen as behind a NAT device (NAT-T).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_address: Option<Cidr>,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -441,6 +481,9 @@ pub struct Route {
     pub gateway: Option<Cidr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<String>,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -454,6 +497,9 @@ pub struct Filter {
     pub forward: Option<Chain>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Chain>,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -463,6 +509,9 @@ pub struct Chain {
     pub default: Action,
     #[serde(default)]
     pub rules: Vec<FilterRule>,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -485,6 +534,9 @@ pub struct FilterRule {
     pub in_interface: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out_interface: Option<String>,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -519,6 +571,9 @@ pub struct NatRule {
     /// Destination NAT may also rewrite the port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_port: Option<u16>,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -547,6 +602,9 @@ pub struct DeviceIpsec {
     pub ipsec: IpsecParams,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sas: Option<Vec<Sa>>,
+    /// Where this object was read from (`iptables-save.txt:14`, `DescribeVpcs.json#/Vpcs/Vpc/0`), set by `import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 fn one() -> u8 {

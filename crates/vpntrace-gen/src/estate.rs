@@ -214,6 +214,7 @@ impl Gen {
         let vsw: Vec<String> = (0..VSWITCHES).map(|_| self.id(r, "vsw-bp1", 22)).collect();
         for (i, id) in vsw.iter().enumerate() {
             self.topo.cloud.vswitches.push(VSwitch {
+                origin: None,
                 id: id.clone(),
                 cidr: plan.vsw(i as u32),
                 route_table: match i {
@@ -238,6 +239,7 @@ impl Gen {
                     first.push(id.clone());
                 }
                 self.topo.cloud.instances.push(Instance {
+                    origin: None,
                     id,
                     ip: Cidr::host(Ipv4Addr::from(plan.instance(v as u32, j))),
                     vswitch: vsw_id.clone(),
@@ -390,6 +392,7 @@ impl Gen {
             rules.push(rule);
         }
         SecurityGroup {
+            origin: None,
             id: id.to_string(),
             kind: if enterprise {
                 SgType::Enterprise
@@ -431,6 +434,7 @@ impl Gen {
         let missing = self.has(Fault::IdcRouteMissing, s.k);
         let devices = &mut self.topo.onprem.devices;
         devices.push(Device {
+            origin: None,
             id: s.dev("vpn01"),
             kind: DeviceKind::Gateway,
             vendor: Some(vname.to_string()),
@@ -443,12 +447,15 @@ impl Gen {
                 route("idc-lan", s.idc_block(), Some(in_if), transit + 1),
             ],
             filter: Some(Filter {
+                origin: None,
                 stateful: true,
                 input: Some(Chain {
+                    origin: None,
                     default: Action::Drop,
                     rules: input,
                 }),
                 forward: Some(Chain {
+                    origin: None,
                     default: Action::Drop,
                     rules: fwd,
                 }),
@@ -483,6 +490,7 @@ impl Gen {
             interfaces.push(iface(&name, u32::from(sub.addr()) + 1, sub.len(), None));
         }
         devices.push(Device {
+            origin: None,
             id: s.dev("core01"),
             kind: DeviceKind::Router,
             vendor: Some(core_vendor.to_string()),
@@ -499,6 +507,7 @@ impl Gen {
             for j in 0..counts[i] {
                 let name = format!("{}{:02}", names[j % names.len()], j / names.len() + 1);
                 devices.push(Device {
+                    origin: None,
                     id: s.dev(&name),
                     kind: DeviceKind::Host,
                     vendor: Some("linux".into()),
@@ -690,6 +699,7 @@ fn estate_nat(
     };
     let rule =
         |n: usize, action, source, destination, protocol, ports, to: Option<String>| NatRule {
+            origin: None,
             id: Some(nid(n)),
             action,
             source,

@@ -139,6 +139,7 @@ fn plant(t: &mut Topology, f: Planted, r: &mut Rng) {
             let (p, ports) = services[r.below(services.len())];
             let k = t.cloud.security_groups[g].rules.len();
             t.cloud.security_groups[g].rules.push(SgRule {
+                origin: None,
                 id: Some(format!("planted-deny-{k}")),
                 direction: vpntrace::input::Direction::Ingress,
                 policy: Action::Drop,
@@ -175,6 +176,7 @@ fn plant(t: &mut Topology, f: Planted, r: &mut Rng) {
             chain.rules.insert(
                 0,
                 FilterRule {
+                    origin: None,
                     id: Some(format!("planted-drop-{k}")),
                     action: Action::Drop,
                     source: Some(source),
@@ -206,6 +208,7 @@ fn plant(t: &mut Topology, f: Planted, r: &mut Rng) {
             t.onprem.devices[d].routes.insert(
                 0,
                 Route {
+                    origin: None,
                     id: Some("planted-loop".into()),
                     destination: cidr("10.0.0.0/22"),
                     interface: None,

@@ -285,6 +285,7 @@ pub fn generate(p: &GenParams) -> Topology {
             description: None,
             cloud: Cloud {
                 vpc: Vpc {
+                    origin: None,
                     id: String::new(),
                     cidrs: vec![net(ip4(10, 0, 0, 0), 8)],
                 },
@@ -431,6 +432,7 @@ impl Gen {
         for gi in 0..n_vgw {
             let id = self.id(&mut r, "vpn-bp1", 22);
             self.topo.cloud.vpn_gateways.push(VpnGateway {
+                origin: None,
                 id,
                 public_ip: Cidr::host(Ipv4Addr::from(ip4(47, 98, gi as u8, 36))),
                 routes: Vec::new(),
@@ -439,6 +441,7 @@ impl Gen {
         let system_id = self.id(&mut r, "vtb-bp1", 22);
         let nat_gw = self.id(&mut r, "ngw-bp1", 22);
         let mut system = RouteTable {
+            origin: None,
             id: system_id.clone(),
             system: true,
             entries: vec![entry(
@@ -618,6 +621,7 @@ impl Gen {
         let vsw: Vec<String> = (0..4).map(|_| self.id(r, "vsw-bp1", 22)).collect();
         for (i, id) in vsw.iter().enumerate() {
             self.topo.cloud.vswitches.push(VSwitch {
+                origin: None,
                 id: id.clone(),
                 cidr: s.vsw(i as u32),
                 route_table: match i {
@@ -642,6 +646,7 @@ impl Gen {
         let inst = |g: &mut Gen, r: &mut Rng, vs: u32, host: u32, groups: Vec<String>| {
             let id = g.id(r, "i-bp1", 17);
             g.topo.cloud.instances.push(Instance {
+                origin: None,
                 id: id.clone(),
                 ip: Cidr::host(Ipv4Addr::from(s.cloud + vs * 256 + host)),
                 vswitch: vsw[vs as usize].clone(),
@@ -713,6 +718,7 @@ impl Gen {
         let cgw = self.id(r, "cgw-bp1", 22);
         let cgw_ip = Cidr::host(Ipv4Addr::from(s.gw_public()));
         self.topo.cloud.customer_gateways.push(CustomerGateway {
+            origin: None,
             id: cgw.clone(),
             ip: cgw_ip,
         });
@@ -746,6 +752,7 @@ impl Gen {
         };
         let psk_down = self.has(Fault::PskMismatch, k);
         self.topo.cloud.ipsec_connections.push(IpsecConnection {
+            origin: None,
             id: vco.clone(),
             vpn_gateway: vgw_id.clone(),
             customer_gateway: cgw,
@@ -772,6 +779,7 @@ impl Gen {
         for (i, d) in remote.iter().enumerate() {
             let id = format!("vpnr-{k:04}-{i}");
             self.topo.cloud.vpn_gateways[vgw].routes.push(VpnRoute {
+                origin: None,
                 id: Some(id),
                 kind: VpnRouteType::Destination,
                 source: None,
@@ -783,6 +791,7 @@ impl Gen {
         }
         if r.chance(10) {
             self.topo.cloud.vpn_gateways[vgw].routes.push(VpnRoute {
+                origin: None,
                 id: Some(format!("vpnp-{k:04}")),
                 kind: VpnRouteType::Policy,
                 source: Some(s.cloud_block()),
@@ -794,6 +803,7 @@ impl Gen {
         }
 
         let ipsec = DeviceIpsec {
+            origin: None,
             connection: vco,
             mode: IpsecMode::Policy,
             interface: Some(interface.to_string()),
@@ -838,6 +848,7 @@ impl Gen {
         peer: Cidr,
     ) -> SgRule {
         SgRule {
+            origin: None,
             id: Some(self.id(r, "sgr-bp1", 22)),
             direction: dir,
             policy,
@@ -945,6 +956,7 @@ impl Gen {
                 }
             }
             out.push(SecurityGroup {
+                origin: None,
                 id: id.clone(),
                 kind: if enterprise {
                     SgType::Enterprise
@@ -1051,6 +1063,7 @@ impl Gen {
             entries.push(entry(self.id(r, "rte-bp1", 22), dest, kind, hop));
         }
         RouteTable {
+            origin: None,
             id,
             system: false,
             entries,
@@ -1227,6 +1240,7 @@ impl Gen {
         };
         let nat_rule =
             |id: String, action: NatAction, src: Option<Cidr>, dst: Option<Cidr>| NatRule {
+                origin: None,
                 id: Some(id),
                 action,
                 source: src,
@@ -1257,6 +1271,7 @@ impl Gen {
                 6..=7 => Vec::new(),
                 _ => vec![
                     NatRule {
+                        origin: None,
                         id: Some(match style {
                             "iptables" => "PREROUTING-1".to_string(),
                             "policy" => "vip web-https".to_string(),
@@ -1279,6 +1294,7 @@ impl Gen {
         };
 
         let gw = Device {
+            origin: None,
             id: s.dev("vpn01"),
             kind: DeviceKind::Gateway,
             vendor: Some(vname.to_string()),
@@ -1291,12 +1307,15 @@ impl Gen {
                 route("idc-lan", idc, Some(in_if), transit + 1),
             ],
             filter: Some(Filter {
+                origin: None,
                 stateful: true,
                 input: Some(Chain {
+                    origin: None,
                     default: D,
                     rules: input,
                 }),
                 forward: Some(Chain {
+                    origin: None,
                     default: D,
                     rules: fwd,
                 }),
@@ -1322,6 +1341,7 @@ impl Gen {
         }
         core_routes.push(route("default", any, Some("Vlanif4000"), default_via));
         let core = Device {
+            origin: None,
             id: s.dev("core01"),
             kind: DeviceKind::Router,
             vendor: Some(core_vendor.to_string()),
@@ -1340,6 +1360,7 @@ impl Gen {
             rp_filter: None,
         };
         let host = |name: &str, addr: u32, len: u8, gw: u32| Device {
+            origin: None,
             id: s.dev(name),
             kind: DeviceKind::Host,
             vendor: Some("linux".into()),
@@ -1383,6 +1404,7 @@ pub(crate) fn filter_rule(
     out_i: Option<&str>,
 ) -> FilterRule {
     FilterRule {
+        origin: None,
         id: Some(id),
         action,
         source: src,
@@ -1449,6 +1471,7 @@ pub(crate) fn input_chain(
 
 fn entry(id: String, dest: Cidr, kind: NextHopKind, hop: Option<String>) -> RouteEntry {
     RouteEntry {
+        origin: None,
         id: Some(id),
         destination: dest,
         next_hop: NextHop { kind, id: hop },
@@ -1457,6 +1480,7 @@ fn entry(id: String, dest: Cidr, kind: NextHopKind, hop: Option<String>) -> Rout
 
 fn iface(name: &str, addr: u32, len: u8, role: Option<Role>) -> Interface {
     Interface {
+        origin: None,
         name: name.to_string(),
         address: Cidr::new(Ipv4Addr::from(addr), len),
         role,
@@ -1466,6 +1490,7 @@ fn iface(name: &str, addr: u32, len: u8, role: Option<Role>) -> Interface {
 
 fn route(id: &str, dest: Cidr, interface: Option<&str>, gw: u32) -> Route {
     Route {
+        origin: None,
         id: Some(id.to_string()),
         destination: dest,
         interface: interface.map(str::to_string),

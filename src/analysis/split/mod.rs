@@ -461,6 +461,7 @@ pub fn apply(topo: &input::Topology, plan: &SplitPlan) -> input::Topology {
                         out.push(n);
                     }
                     ChangeAction::Add => out.push(input::VpnRoute {
+                        origin: None,
                         id: Some(rc.id.clone()),
                         kind: if rc.kind == "policy" {
                             VpnRouteType::Policy
