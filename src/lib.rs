@@ -6,13 +6,17 @@
 //!
 //! ```text
 //! net       addresses, ports, protocols, address sets, IKE/IPsec algorithm names
-//! input     the topology file as written (serde), `swanctl --list-sas`, input errors
+//! input     the topology file as written (serde), `swanctl --list-sas`, input errors,
+//!           importers of real exports (Alibaba Cloud API, Linux command output)
 //! model     lowering + validation into resolved ids and ordered rules; model rules
-//! graph     the device graph (petgraph), its lookup index and packet regions
-//! engine    one flow hop by hop (trace), forward and reply; typed causes
-//! findings  the code table, the Finding type, typed changes
-//! analysis  check (reach + fixes), settings comparison, SA layout, split, logs
-//! render    text, JSON, DOT: all prose the user reads
+//! graph     the device/subnet graph (petgraph) the tracer's next hop comes from, its
+//!           lookup index and packet regions
+//! engine    one flow hop by hop (trace), forward and reply; typed steps and causes
+//! findings  the code table (one row and one doc per code), the Finding type, typed
+//!           changes, one module per finding family (message and fix)
+//! analysis  check (reach, fix search and verification), settings comparison, SA
+//!           layout, split, logs (strongSwan and Libreswan, both ends as one negotiation)
+//! render    text, JSON, DOT/SVG, SARIF, JUnit, HTML, explain: all prose the user reads
 //! ```
 //!
 //! A topology JSON goes `input` → [`model::lower`] → [`graph::index::Index`] →
