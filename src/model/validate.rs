@@ -186,23 +186,15 @@ pub fn load_all(path: &Path) -> Result<Model, Vec<InputError>> {
             })
             .collect();
         let Some(segs) = segs else {
-            if errors.is_empty() {
-                errors.push(first.clone());
-            }
             break None;
         };
         let in_file = removed.to_file(&segs);
-        if errors.is_empty() {
-            // The first stays exactly what `check` and `trace` print.
-            errors.push(first.clone());
-        } else {
-            let inner = e.into_inner();
-            errors.push(InputError::new(
-                &name,
-                format_path(&in_file),
-                super::strip_position(&inner.to_string()),
-            ));
-        }
+        let inner = e.into_inner();
+        errors.push(InputError::new(
+            &name,
+            format_path(&in_file),
+            super::strip_position(&inner.to_string()),
+        ));
         let Some((list, i, gone)) = take_out(&mut value, &segs) else {
             break None;
         };
@@ -221,6 +213,12 @@ pub fn load_all(path: &Path) -> Result<Model, Vec<InputError>> {
         let list_in_file = removed.to_file(&list);
         removed.add(list_in_file, orig);
     };
+    // The error `check` and `trace` print stays exactly as they print it (read from the
+    // text, its message could differ in a detail from the one read from the value).
+    match errors.iter().position(|e| e.location == first.location) {
+        Some(k) => errors[k] = first,
+        None => errors.insert(0, first),
+    }
     if let Some(topo) = topo.filter(|t| t.format == 1) {
         if let Err(more) = lower_with(&name, &topo, &unparsed) {
             for mut e in more {
