@@ -188,6 +188,60 @@ fn at_exit<T>(x: T) {
     std::mem::forget(x);
 }
 
+/// `vpntrace validate`: every error of the file, in file order; exit 2 when there is one.
+/// Text goes to stderr (one error per line, then a count); JSON to stdout.
+fn validate(topology: &std::path::Path, format: Format) -> Result<ExitCode, ExitCode> {
+    let errors = match model::validate::load_all(topology) {
+        Ok(m) => {
+            at_exit(m);
+            Vec::new()
+        }
+        Err(errors) => errors,
+    };
+    match format {
+        Format::Json => {
+            let list: Vec<serde_json::Value> = errors
+                .iter()
+                .map(|e| {
+                    let mut o = serde_json::json!({ "message": e.message });
+                    // A syntax error has a line and a column rather than a JSON path.
+                    let pos = e.location.strip_prefix("line ").and_then(|r| {
+                        let (l, c) = r.split_once(" column ")?;
+                        Some((l.parse::<u64>().ok()?, c.parse::<u64>().ok()?))
+                    });
+                    if let Some((line, column)) = pos {
+                        o["line"] = line.into();
+                        o["column"] = column.into();
+                    }
+                    o["path"] = if pos.is_some() || e.location.is_empty() {
+                        serde_json::Value::Null
+                    } else {
+                        e.location.clone().into()
+                    };
+                    o
+                })
+                .collect();
+            let v = serde_json::json!({ "errors": list, "valid": errors.is_empty() });
+            print!("{}", render::json(&v));
+        }
+        Format::Text => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            if errors.len() > 1 {
+                eprintln!("{}: {} errors", topology.display(), errors.len());
+            } else if errors.len() == 1 {
+                eprintln!("{}: 1 error", topology.display());
+            }
+        }
+    }
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
 fn usage(msg: &str) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(2)
@@ -464,10 +518,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             eprintln!("{} → {shown}", r.summary);
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Validate { topology, .. } => {
-            at_exit(load(&topology)?);
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::Validate { topology, format } => validate(&topology, format),
         Cmd::Explain { code, format } => explain(code.as_deref(), format),
         Cmd::Graph {
             topology,

@@ -3,8 +3,10 @@
 //! function that crosses from the input format into the model; analyses see only this.
 
 pub mod rules;
+pub mod validate;
 
-use std::collections::{BTreeMap, HashMap};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use std::net::Ipv4Addr;
@@ -354,6 +356,14 @@ pub struct DeviceIpsec {
 /// Read and validate a topology file. Every failure names the file and where.
 pub fn load(path: &Path) -> Result<Model, InputError> {
     let name = path.display().to_string();
+    let text = read_text(path, &name)?;
+    let topo = parse(&name, &text)?;
+    lower(&name, &topo)
+}
+
+/// The file's text, or why it cannot be had.
+fn read_text(path: &Path, name: &str) -> Result<String, InputError> {
+    let name = name.to_string();
     let meta = std::fs::metadata(path)
         .map_err(|e| InputError::new(&name, "", format!("cannot read the topology file: {e}")))?;
     if meta.len() > MAX_FILE_BYTES {
@@ -369,15 +379,13 @@ pub fn load(path: &Path) -> Result<Model, InputError> {
     }
     let bytes = std::fs::read(path)
         .map_err(|e| InputError::new(&name, "", format!("cannot read the topology file: {e}")))?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
+    String::from_utf8(bytes).map_err(|e| {
         InputError::new(
             &name,
-            format!("byte {}", e.valid_up_to()),
+            format!("byte {}", e.utf8_error().valid_up_to()),
             "expected a UTF-8 JSON topology file, found bytes that are not UTF-8 text",
         )
-    })?;
-    let topo = parse(&name, text)?;
-    lower(&name, &topo)
+    })
 }
 
 /// Parse the JSON text of a topology, reporting syntax errors by line and column and
@@ -456,13 +464,47 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
+/// The file being lowered and the errors found so far, in the order lowering meets
+/// them: lowering goes on after an error (with the faulty element left out of the
+/// checks that depend on it) so that `validate` reports every error in one run; the
+/// first is the one [`lower`] returns.
 struct Ctx<'a> {
     file: &'a str,
+    errors: RefCell<Vec<InputError>>,
+    /// Ids of elements left out because their values did not parse: known, not dangling.
+    unparsed: Option<&'a HashSet<String>>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(file: &'a str) -> Ctx<'a> {
+        Ctx {
+            file,
+            errors: RefCell::new(Vec::new()),
+            unparsed: None,
+        }
+    }
+    /// Was `id` the id (or interface name) of an element left out unparsed?
+    fn is_unparsed(&self, id: &str) -> bool {
+        self.unparsed.is_some_and(|u| u.contains(id))
+    }
     fn err(&self, path: impl Into<String>, msg: impl Into<String>) -> InputError {
         InputError::new(self.file, path, msg)
+    }
+    /// Record an error and go on.
+    fn report(&self, path: impl Into<String>, msg: impl Into<String>) {
+        self.push(self.err(path, msg));
+    }
+    fn push(&self, e: InputError) {
+        self.errors.borrow_mut().push(e);
+    }
+    /// `v` when no error was recorded, else every error in the order met.
+    fn finish<T>(self, v: T) -> Result<T, Vec<InputError>> {
+        let errors = self.errors.into_inner();
+        if errors.is_empty() {
+            Ok(v)
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -471,27 +513,31 @@ fn index_ids<'a>(
     what: &str,
     list_path: &str,
     ids: impl Iterator<Item = &'a str>,
-) -> Result<HashMap<&'a str, usize>, InputError> {
-    let mut m = HashMap::with_capacity(ids.size_hint().0);
+) -> HashMap<&'a str, usize> {
+    let mut m: HashMap<&str, usize> = HashMap::with_capacity(ids.size_hint().0);
     for (i, id) in ids.enumerate() {
         if id.trim().is_empty() {
-            return Err(ctx.err(
+            ctx.report(
                 format!("{list_path}[{i}].id"),
                 format!("expected a non-empty {what} id"),
-            ));
+            );
+            continue;
         }
-        if let Some(prev) = m.insert(id, i) {
-            return Err(ctx.err(
+        // A duplicate keeps the first holder: references resolve to it.
+        if let Some(&prev) = m.get(id) {
+            ctx.report(
                 format!("{list_path}[{i}].id"),
                 format!("duplicate {what} id `{id}` (already used by {list_path}[{prev}])"),
-            ));
+            );
+            continue;
         }
+        m.insert(id, i);
     }
-    Ok(m)
+    m
 }
 
-/// Look `id` up in `map`. `by` (who names it) and `path` (where) are built only for the
-/// error, so a valid file formats no paths.
+/// Look `id` up in `map`, recording an error when it is not there. `by` (who names it)
+/// and `path` (where) are built only for the error, so a valid file formats no paths.
 fn resolve(
     ctx: &Ctx,
     map: &HashMap<&str, usize>,
@@ -499,14 +545,15 @@ fn resolve(
     what: &str,
     by: impl FnOnce() -> String,
     path: impl FnOnce() -> String,
-) -> Result<usize, InputError> {
-    match map.get(id) {
-        Some(&i) => Ok(i),
-        None => Err(ctx.err(
+) -> Option<usize> {
+    let found = map.get(id).copied();
+    if found.is_none() && !ctx.is_unparsed(id) {
+        ctx.report(
             path(),
             format!("{what} `{id}` named by {} is not defined", by()),
-        )),
+        );
     }
+    found
 }
 
 /// Who holds an address: an instance or an on-prem device (indices into the model).
@@ -521,11 +568,34 @@ enum Owner {
 /// JSON paths are formatted only when they are needed: for an error, or as the id of an
 /// element that has none.
 pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
-    let ctx = Ctx { file };
+    lower_all(file, t).map_err(|mut errors| errors.swap_remove(0))
+}
+
+/// [`lower`], reporting every error rather than the first: the list is in the order
+/// lowering meets them (its first is the one [`lower`] returns). An element found at
+/// fault is left out of the checks that depend on it, so that one fault is reported
+/// once rather than again by everything that names the element.
+///
+/// Long because it is one pass over the cloud half of the topology in dependency order
+/// (route tables, vSwitches, groups, instances, gateways, connections); the per-element
+/// parts that are also used to re-lower one element live in their own functions.
+pub fn lower_all(file: &str, t: &input::Topology) -> Result<Model, Vec<InputError>> {
+    lower_with(file, t, &HashSet::new())
+}
+
+/// [`lower_all`], where a reference to an id in `unparsed` (an element whose values did
+/// not parse, see [`validate`]) is not reported as dangling.
+fn lower_with(
+    file: &str,
+    t: &input::Topology,
+    unparsed: &HashSet<String>,
+) -> Result<Model, Vec<InputError>> {
+    let mut ctx = Ctx::new(file);
+    ctx.unparsed = Some(unparsed);
     let c = &t.cloud;
 
     if c.vpc.cidrs.is_empty() {
-        return Err(ctx.err("cloud.vpc.cidrs", "expected at least one VPC CIDR"));
+        ctx.report("cloud.vpc.cidrs", "expected at least one VPC CIDR");
     }
     let vpc_set = AddrSet::from_cidrs(&c.vpc.cidrs);
 
@@ -535,7 +605,7 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         "route table",
         "cloud.route_tables",
         c.route_tables.iter().map(|r| r.id.as_str()),
-    )?;
+    );
     let marked: Vec<usize> = c
         .route_tables
         .iter()
@@ -543,24 +613,29 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         .filter(|(_, r)| r.system)
         .map(|(i, _)| i)
         .collect();
-    if marked.len() > 1 {
-        return Err(ctx.err(
-            format!("cloud.route_tables[{}].system", marked[1]),
+    for &k in marked.iter().skip(1) {
+        ctx.report(
+            format!("cloud.route_tables[{k}].system"),
             format!(
                 "only one route table can be the VPC's system table; `{}` is marked too",
                 c.route_tables[marked[0]].id
             ),
-        ));
+        );
     }
+    // Several tables and none marked: reported once, where a vSwitch needs the system
+    // table is then not reported again.
+    let mut no_system_reported = false;
     let system_table = match (marked.first(), c.route_tables.len()) {
         (Some(&i), _) => Some(i),
         (None, 1) => Some(0),
         (None, 0) => None,
         (None, _) => {
-            return Err(ctx.err(
+            ctx.report(
                 "cloud.route_tables",
                 "several route tables and none marked \"system\": true; expected exactly one system table",
-            ))
+            );
+            no_system_reported = true;
+            None
         }
     };
 
@@ -570,7 +645,7 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         "vSwitch",
         "cloud.vswitches",
         c.vswitches.iter().map(|v| v.id.as_str()),
-    )?;
+    );
     // The VPC's addresses as sorted, merged, non-adjacent intervals: a prefix lies inside
     // the VPC exactly when one of them holds it.
     let vpc_intervals = vpc_set.intervals();
@@ -587,52 +662,66 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
     for (i, v) in c.vswitches.iter().enumerate() {
         let p = || format!("cloud.vswitches[{i}]");
         if !v.cidr.is_network() {
-            return Err(ctx.err(
+            ctx.report(
                 format!("{}.cidr", p()),
                 format!(
                     "expected a network prefix, got {} (host bits set; did you mean {}?)",
                     v.cidr,
                     v.cidr.network()
                 ),
-            ));
+            );
+        } else {
+            let (lo, hi) = v.cidr.bounds();
+            let holder = taken
+                .range(..lo)
+                .next_back()
+                .filter(|(_, &(end, _))| end >= lo)
+                .map(|(_, &(_, j))| j);
+            let inner = taken.range(lo..=hi).map(|(_, &(_, j))| j).min();
+            if !inside_vpc(lo, hi) {
+                ctx.report(
+                    format!("{}.cidr", p()),
+                    format!(
+                        "vSwitch CIDR {} is not inside the VPC CIDRs {}",
+                        v.cidr,
+                        crate::net::addr::join_cidrs(&c.vpc.cidrs)
+                    ),
+                );
+            } else if let Some(j) = holder.into_iter().chain(inner).min() {
+                // The first overlapping vSwitch in file order.
+                let w = &c.vswitches[j];
+                ctx.report(
+                    format!("{}.cidr", p()),
+                    format!(
+                        "vSwitch CIDR {} overlaps {} of `{}` (cloud.vswitches[{j}])",
+                        v.cidr, w.cidr, w.id
+                    ),
+                );
+            } else {
+                taken.insert(lo, (hi, i));
+            }
         }
-        let (lo, hi) = v.cidr.bounds();
-        if !inside_vpc(lo, hi) {
-            return Err(ctx.err(
-                format!("{}.cidr", p()),
-                format!(
-                    "vSwitch CIDR {} is not inside the VPC CIDRs {}",
-                    v.cidr,
-                    crate::net::addr::join_cidrs(&c.vpc.cidrs)
-                ),
-            ));
-        }
-        let holder = taken
-            .range(..lo)
-            .next_back()
-            .filter(|(_, &(end, _))| end >= lo)
-            .map(|(_, &(_, j))| j);
-        let inner = taken.range(lo..=hi).map(|(_, &(_, j))| j).min();
-        // The first overlapping vSwitch in file order.
-        if let Some(j) = holder.into_iter().chain(inner).min() {
-            let w = &c.vswitches[j];
-            return Err(ctx.err(
-                format!("{}.cidr", p()),
-                format!(
-                    "vSwitch CIDR {} overlaps {} of `{}` (cloud.vswitches[{j}])",
-                    v.cidr, w.cidr, w.id
-                ),
-            ));
-        }
-        taken.insert(lo, (hi, i));
         let route_table = match &v.route_table {
-            Some(rt) => resolve(&ctx, &rt_ids, rt, "route table", || format!("vSwitch `{}`", v.id), || format!("{}.route_table", p()))?,
-            None => system_table.ok_or_else(|| ctx.err(format!("{}.route_table", p()), format!("vSwitch `{}` names no route table and the VPC has none; expected a route table", v.id)))?,
+            Some(rt) => resolve(
+                &ctx,
+                &rt_ids,
+                rt,
+                "route table",
+                || format!("vSwitch `{}`", v.id),
+                || format!("{}.route_table", p()),
+            ),
+            None => {
+                if system_table.is_none() && !no_system_reported {
+                    ctx.report(format!("{}.route_table", p()), format!("vSwitch `{}` names no route table and the VPC has none; expected a route table", v.id));
+                }
+                system_table
+            }
         };
         vswitches.push(VSwitch {
             id: v.id.clone(),
             cidr: v.cidr.network(),
-            route_table,
+            // Unresolved only when an error was recorded: the model is then discarded.
+            route_table: route_table.unwrap_or(0),
         });
     }
 
@@ -642,10 +731,10 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         "security group",
         "cloud.security_groups",
         c.security_groups.iter().map(|s| s.id.as_str()),
-    )?;
+    );
     let mut security_groups = Vec::with_capacity(c.security_groups.len());
     for (i, g) in c.security_groups.iter().enumerate() {
-        security_groups.push(lower_security_group(&ctx, i, g, &sg_ids)?);
+        security_groups.push(lower_security_group(&ctx, i, g, &sg_ids));
     }
 
     // Instances.
@@ -654,75 +743,81 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         "instance",
         "cloud.instances",
         c.instances.iter().map(|v| v.id.as_str()),
-    )?;
+    );
     let mut instances: Vec<Instance> = Vec::with_capacity(c.instances.len());
     // An address belongs to one place only: instances here, device interfaces below.
     let mut owners: BTreeMap<Ipv4Addr, Owner> = BTreeMap::new();
     for (i, inst) in c.instances.iter().enumerate() {
         let p = || format!("cloud.instances[{i}]");
-        if inst.ip.len() != 32 {
-            return Err(ctx.err(
+        let host = inst.ip.len() == 32;
+        if !host {
+            ctx.report(
                 format!("{}.ip", p()),
                 format!(
                     "expected a host address such as \"192.168.1.10\", got {}",
                     inst.ip
                 ),
-            ));
+            );
         }
         let by = || format!("instance `{}`", inst.id);
         let vsw = resolve(&ctx, &vsw_ids, &inst.vswitch, "vSwitch", by, || {
             format!("{}.vswitch", p())
-        })?;
+        });
         let ip = inst.ip.addr();
-        let net = vswitches[vsw].cidr;
-        if !net.contains(&ip) {
-            return Err(ctx.err(
-                format!("{}.ip", p()),
-                format!(
-                    "instance address {ip} is outside its vSwitch `{}` ({net})",
-                    vswitches[vsw].id
-                ),
-            ));
-        }
-        if ip == net.network() || (net.prefix_len() < 31 && ip == net.broadcast()) {
-            return Err(ctx.err(
-                format!("{}.ip", p()),
-                format!(
-                    "{ip} is the network or broadcast address of {net}; expected a host address"
-                ),
-            ));
-        }
-        if let Some(Owner::Instance(prev) | Owner::Device(prev)) =
-            owners.insert(ip, Owner::Instance(i))
-        {
-            return Err(ctx.err(
-                format!("{}.ip", p()),
-                format!(
-                    "address {ip} is already used by instance `{}`",
-                    c.instances[prev].id
-                ),
-            ));
+        if let (true, Some(vsw)) = (host, vsw) {
+            let net = vswitches[vsw].cidr;
+            if !net.contains(&ip) {
+                ctx.report(
+                    format!("{}.ip", p()),
+                    format!(
+                        "instance address {ip} is outside its vSwitch `{}` ({net})",
+                        vswitches[vsw].id
+                    ),
+                );
+            } else if ip == net.network() || (net.prefix_len() < 31 && ip == net.broadcast()) {
+                ctx.report(
+                    format!("{}.ip", p()),
+                    format!(
+                        "{ip} is the network or broadcast address of {net}; expected a host address"
+                    ),
+                );
+            } else if let Some(Owner::Instance(prev) | Owner::Device(prev)) =
+                owners.insert(ip, Owner::Instance(i))
+            {
+                ctx.report(
+                    format!("{}.ip", p()),
+                    format!(
+                        "address {ip} is already used by instance `{}`",
+                        c.instances[prev].id
+                    ),
+                );
+            }
         }
         let mut sgs = Vec::with_capacity(inst.security_groups.len());
+        // Positions in the file's list of the groups that resolved, for paths.
+        let mut at = Vec::with_capacity(inst.security_groups.len());
         for (j, s) in inst.security_groups.iter().enumerate() {
-            sgs.push(resolve(&ctx, &sg_ids, s, "security group", by, || {
+            if let Some(g) = resolve(&ctx, &sg_ids, s, "security group", by, || {
                 format!("{}.security_groups[{j}]", p())
-            })?);
+            }) {
+                sgs.push(g);
+                at.push(j);
+            }
         }
         if let Some(&first) = sgs.first() {
             let k = security_groups[first].kind;
             if let Some(j) = sgs.iter().position(|&g| security_groups[g].kind != k) {
-                return Err(ctx.err(
-                    format!("{}.security_groups[{j}]", p()),
+                ctx.report(
+                    format!("{}.security_groups[{}]", p(), at[j]),
                     format!("instance `{}` mixes basic and enterprise security groups (`{}` is {:?}, `{}` is {:?}); an instance's groups must all be of one type",
                         inst.id, security_groups[first].id, k, security_groups[sgs[j]].id, security_groups[sgs[j]].kind).to_lowercase().replace(&inst.id.to_lowercase(), &inst.id),
-                ));
+                );
             }
         }
         instances.push(Instance {
             id: inst.id.clone(),
             ip,
-            vswitch: vsw,
+            vswitch: vsw.unwrap_or(0),
             security_groups: sgs,
         });
     }
@@ -733,27 +828,27 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         "VPN gateway",
         "cloud.vpn_gateways",
         c.vpn_gateways.iter().map(|v| v.id.as_str()),
-    )?;
+    );
     let cgw_ids = index_ids(
         &ctx,
         "customer gateway",
         "cloud.customer_gateways",
         c.customer_gateways.iter().map(|v| v.id.as_str()),
-    )?;
+    );
     let conn_ids = index_ids(
         &ctx,
         "IPsec connection",
         "cloud.ipsec_connections",
         c.ipsec_connections.iter().map(|v| v.id.as_str()),
-    )?;
+    );
 
     let mut customer_gateways = Vec::with_capacity(c.customer_gateways.len());
     for (i, g) in c.customer_gateways.iter().enumerate() {
         if g.ip.len() != 32 {
-            return Err(ctx.err(
+            ctx.report(
                 format!("cloud.customer_gateways[{i}].ip"),
                 format!("expected a host address, got {}", g.ip),
-            ));
+            );
         }
         customer_gateways.push(CustomerGateway {
             id: g.id.clone(),
@@ -762,12 +857,14 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
     }
 
     let mut connections = Vec::with_capacity(c.ipsec_connections.len());
+    // Each connection's VPN gateway, when it resolved.
+    let mut conn_gateway: Vec<Option<usize>> = Vec::with_capacity(c.ipsec_connections.len());
     for (i, k) in c.ipsec_connections.iter().enumerate() {
         let p = || format!("cloud.ipsec_connections[{i}]");
         let by = || format!("connection `{}`", k.id);
         let vg = resolve(&ctx, &vgw_ids, &k.vpn_gateway, "VPN gateway", by, || {
             format!("{}.vpn_gateway", p())
-        })?;
+        });
         let cg = resolve(
             &ctx,
             &cgw_ids,
@@ -775,18 +872,18 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
             "customer gateway",
             by,
             || format!("{}.customer_gateway", p()),
-        )?;
+        );
         if k.local_subnets.is_empty() {
-            return Err(ctx.err(
+            ctx.report(
                 format!("{}.local_subnets", p()),
                 "expected at least one local subnet",
-            ));
+            );
         }
         if k.remote_subnets.is_empty() {
-            return Err(ctx.err(
+            ctx.report(
                 format!("{}.remote_subnets", p()),
                 "expected at least one remote subnet",
-            ));
+            );
         }
         let status = k.status.unwrap_or(ConnStatus::IpsecSaEstablished);
         let (sas, assumed) = lower_sas(
@@ -795,10 +892,11 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
             &k.remote_subnets,
             status == ConnStatus::IpsecSaEstablished,
         );
+        conn_gateway.push(vg);
         connections.push(Connection {
             id: k.id.clone(),
-            vpn_gateway: vg,
-            customer_gateway: cg,
+            vpn_gateway: vg.unwrap_or(0),
+            customer_gateway: cg.unwrap_or(0),
             local_set: AddrSet::from_cidrs(&k.local_subnets),
             remote_set: AddrSet::from_cidrs(&k.remote_subnets),
             local_subnets: k.local_subnets.clone(),
@@ -815,10 +913,10 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
     for (i, g) in c.vpn_gateways.iter().enumerate() {
         let p = || format!("cloud.vpn_gateways[{i}]");
         if g.public_ip.len() != 32 {
-            return Err(ctx.err(
+            ctx.report(
                 format!("{}.public_ip", p()),
                 format!("expected a host address, got {}", g.public_ip),
-            ));
+            );
         }
         let mut policy = Vec::new();
         let mut dest = Vec::new();
@@ -831,37 +929,37 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
                 "IPsec connection",
                 || format!("VPN gateway route {}", rp()),
                 || format!("{}.next_hop", rp()),
-            )?;
-            if connections[conn].vpn_gateway != i {
-                return Err(ctx.err(
+            );
+            if let Some(owner) = conn.and_then(|k| conn_gateway[k]).filter(|&o| o != i) {
+                ctx.report(
                     format!("{}.next_hop", rp()),
                     format!(
                         "connection `{}` belongs to VPN gateway `{}`, not `{}`",
-                        r.next_hop, c.vpn_gateways[connections[conn].vpn_gateway].id, g.id
+                        r.next_hop, c.vpn_gateways[owner].id, g.id
                     ),
-                ));
+                );
             }
             let route = VpnRoute {
                 id: r.id.clone().unwrap_or_else(rp),
                 source: r.source.map(|s| s.network()),
                 destination: r.destination.network(),
-                connection: conn,
+                connection: conn.unwrap_or(0),
                 priority: r.priority,
                 publish_to_vpc: r.publish_to_vpc,
             };
             match r.kind {
                 input::VpnRouteType::Policy => {
                     if r.source.is_none() {
-                        return Err(ctx.err(
+                        ctx.report(
                             format!("{}.source", rp()),
                             "a policy route needs a source CIDR",
-                        ));
+                        );
                     }
                     policy.push(route)
                 }
                 input::VpnRouteType::Destination => {
                     if r.source.is_some() {
-                        return Err(ctx.err(format!("{}.source", rp()), "a destination route has no source; use type \"policy\" to route by source"));
+                        ctx.report(format!("{}.source", rp()), "a destination route has no source; use type \"policy\" to route by source");
                     }
                     dest.push(route)
                 }
@@ -881,20 +979,19 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
     let mut route_tables = Vec::with_capacity(c.route_tables.len());
     for (i, t) in c.route_tables.iter().enumerate() {
         let system = Some(i) == system_table;
-        route_tables.push(lower_route_table(&ctx, i, t, system, &vgw_ids, &inst_ids)?);
+        route_tables.push(lower_route_table(&ctx, i, t, system, &vgw_ids, &inst_ids));
     }
 
-    // On-prem devices.
-    let dev_ids = index_ids(
+    // On-prem devices (their ids are checked for duplicates; nothing names a device).
+    index_ids(
         &ctx,
         "device",
         "onprem.devices",
         t.onprem.devices.iter().map(|d| d.id.as_str()),
-    )?;
-    let _ = dev_ids;
+    );
     let mut devices = Vec::with_capacity(t.onprem.devices.len());
     for (i, d) in t.onprem.devices.iter().enumerate() {
-        devices.push(lower_device(&ctx, i, d, &conn_ids)?);
+        devices.push(lower_device(&ctx, i, d, &conn_ids));
     }
     // An address belongs to one place only.
     for (i, d) in devices.iter().enumerate() {
@@ -904,18 +1001,18 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
                     Owner::Instance(k) => format!("instance `{}`", instances[k].id),
                     Owner::Device(k) => format!("device `{}`", devices[k].id),
                 };
-                return Err(ctx.err(
+                ctx.report(
                     format!("onprem.devices[{i}].interfaces[{j}].address"),
                     format!(
                         "address {} of `{}` {} is already used by {prev}",
                         f.addr, d.id, f.name
                     ),
-                ));
+                );
             }
         }
     }
 
-    Ok(Model {
+    let model = Model {
         name: t.name.clone(),
         vpc_id: c.vpc.id.clone(),
         vpc_cidrs: c.vpc.cidrs.clone(),
@@ -930,7 +1027,8 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
         connections: Arc::new(connections),
         devices: Arc::new(devices.into_iter().map(Arc::new).collect()),
         flows: t.flows.clone(),
-    })
+    };
+    ctx.finish(model)
 }
 
 fn lower_sas(
@@ -957,31 +1055,35 @@ fn lower_security_group(
     i: usize,
     g: &input::SecurityGroup,
     sg_ids: &HashMap<&str, usize>,
-) -> Result<SecurityGroup, InputError> {
+) -> SecurityGroup {
     let p = || format!("cloud.security_groups[{i}]");
     if g.kind == SgType::Enterprise && g.inner_access.is_some() {
-        return Err(ctx.err(format!("{}.inner_access", p()), "inner_access applies to basic security groups only; enterprise groups never allow inner access implicitly"));
+        ctx.report(format!("{}.inner_access", p()), "inner_access applies to basic security groups only; enterprise groups never allow inner access implicitly");
     }
     let mut rules = Vec::with_capacity(g.rules.len());
     for (j, r) in g.rules.iter().enumerate() {
         let rp = || format!("{}.rules[{j}]", p());
         let peer = match (&r.peer, &r.peer_group) {
-            (Some(_), Some(_)) => {
-                return Err(ctx.err(rp(), "a rule has either `peer` or `peer_group`, not both"))
+            (Some(c), Some(_)) => {
+                ctx.report(rp(), "a rule has either `peer` or `peer_group`, not both");
+                SgPeer::Cidr(c.network())
             }
             (Some(c), None) => SgPeer::Cidr(c.network()),
             (None, Some(gid)) => {
                 if g.kind == SgType::Enterprise {
-                    return Err(ctx.err(format!("{}.peer_group", rp()), format!("enterprise security group `{}` cannot use peer_group (Alibaba Cloud allows security-group authorisation in basic groups only); use a CIDR peer", g.id)));
+                    ctx.report(format!("{}.peer_group", rp()), format!("enterprise security group `{}` cannot use peer_group (Alibaba Cloud allows security-group authorisation in basic groups only); use a CIDR peer", g.id));
+                    SgPeer::Any
+                } else {
+                    resolve(
+                        ctx,
+                        sg_ids,
+                        gid,
+                        "security group",
+                        || format!("rule {}", rp()),
+                        || format!("{}.peer_group", rp()),
+                    )
+                    .map_or(SgPeer::Any, SgPeer::Group)
                 }
-                SgPeer::Group(resolve(
-                    ctx,
-                    sg_ids,
-                    gid,
-                    "security group",
-                    || format!("rule {}", rp()),
-                    || format!("{}.peer_group", rp()),
-                )?)
             }
             (None, None) => SgPeer::Any,
         };
@@ -995,12 +1097,12 @@ fn lower_security_group(
             peer,
         });
     }
-    Ok(SecurityGroup {
+    SecurityGroup {
         id: g.id.clone(),
         kind: g.kind,
         inner_accept: g.inner_access.unwrap_or(Action::Accept) == Action::Accept,
         rules,
-    })
+    }
 }
 
 /// One route table (`cloud.route_tables[i]`); the maps resolve next-hop ids.
@@ -1011,30 +1113,30 @@ fn lower_route_table(
     system: bool,
     vgw_ids: &HashMap<&str, usize>,
     inst_ids: &HashMap<&str, usize>,
-) -> Result<RouteTable, InputError> {
+) -> RouteTable {
     let mut entries = Vec::with_capacity(t.entries.len());
     for (j, e) in t.entries.iter().enumerate() {
         let ep = || format!("cloud.route_tables[{i}].entries[{j}]");
         let hid = e.next_hop.id.as_deref();
         let need_id = |what: &str| {
-            hid.ok_or_else(|| {
-                ctx.err(
+            if hid.is_none() {
+                ctx.report(
                     format!("{}.next_hop.id", ep()),
                     format!("a next hop of type {what} needs an id"),
-                )
-            })
+                );
+            }
+            hid
         };
         let by = || format!("route entry {}", ep());
         let at = || format!("{}.next_hop.id", ep());
         let next_hop = match e.next_hop.kind {
-            NextHopKind::VpnGateway => {
-                let id = need_id("vpn_gateway")?;
-                CloudHop::VpnGateway(resolve(ctx, vgw_ids, id, "VPN gateway", by, at)?)
-            }
-            NextHopKind::Instance => {
-                let id = need_id("instance")?;
-                CloudHop::Instance(resolve(ctx, inst_ids, id, "instance", by, at)?)
-            }
+            // An unresolved hop is recorded as an error; the model is then discarded.
+            NextHopKind::VpnGateway => need_id("vpn_gateway")
+                .and_then(|id| resolve(ctx, vgw_ids, id, "VPN gateway", by, at))
+                .map_or(CloudHop::Blackhole, CloudHop::VpnGateway),
+            NextHopKind::Instance => need_id("instance")
+                .and_then(|id| resolve(ctx, inst_ids, id, "instance", by, at))
+                .map_or(CloudHop::Blackhole, CloudHop::Instance),
             NextHopKind::Blackhole => CloudHop::Blackhole,
             k => CloudHop::Other {
                 kind: k,
@@ -1047,11 +1149,11 @@ fn lower_route_table(
             next_hop,
         });
     }
-    Ok(RouteTable {
+    RouteTable {
         id: t.id.clone(),
         system,
         entries,
-    })
+    }
 }
 
 impl Model {
@@ -1062,14 +1164,15 @@ impl Model {
         i: usize,
         g: &input::SecurityGroup,
     ) -> Result<Model, InputError> {
-        let ctx = Ctx { file: "(fixed)" };
+        let ctx = Ctx::new("(fixed)");
         let sg_ids: HashMap<&str, usize> = self
             .security_groups
             .iter()
             .enumerate()
             .map(|(k, x)| (x.id.as_str(), k))
             .collect();
-        let lowered = lower_security_group(&ctx, i, g, &sg_ids)?;
+        let lowered = lower_security_group(&ctx, i, g, &sg_ids);
+        let lowered = ctx.finish(lowered).map_err(|mut e| e.swap_remove(0))?;
         let mut m = self.clone();
         Arc::make_mut(&mut m.security_groups)[i] = Arc::new(lowered);
         Ok(m)
@@ -1077,7 +1180,7 @@ impl Model {
 
     /// This model with route table `i` replaced by `t`, lowered as [`lower`] does.
     pub fn with_route_table(&self, i: usize, t: &input::RouteTable) -> Result<Model, InputError> {
-        let ctx = Ctx { file: "(fixed)" };
+        let ctx = Ctx::new("(fixed)");
         let vgw_ids: HashMap<&str, usize> = self
             .vpn_gateways
             .iter()
@@ -1091,7 +1194,8 @@ impl Model {
             .map(|(k, x)| (x.id.as_str(), k))
             .collect();
         let system = self.route_tables[i].system;
-        let lowered = lower_route_table(&ctx, i, t, system, &vgw_ids, &inst_ids)?;
+        let lowered = lower_route_table(&ctx, i, t, system, &vgw_ids, &inst_ids);
+        let lowered = ctx.finish(lowered).map_err(|mut e| e.swap_remove(0))?;
         let mut m = self.clone();
         Arc::make_mut(&mut m.route_tables)[i] = Arc::new(lowered);
         Ok(m)
@@ -1100,40 +1204,40 @@ impl Model {
     /// This model with on-prem device `i` replaced by `d` (its interfaces unchanged),
     /// lowered as [`lower`] does.
     pub fn with_device(&self, i: usize, d: &input::Device) -> Result<Model, InputError> {
-        let ctx = Ctx { file: "(fixed)" };
+        let ctx = Ctx::new("(fixed)");
         let conn_ids: HashMap<&str, usize> = self
             .connections
             .iter()
             .enumerate()
             .map(|(k, c)| (c.id.as_str(), k))
             .collect();
-        let lowered = lower_device(&ctx, i, d, &conn_ids)?;
+        let lowered = lower_device(&ctx, i, d, &conn_ids);
+        let lowered = ctx.finish(lowered).map_err(|mut e| e.swap_remove(0))?;
         let mut m = self.clone();
         Arc::make_mut(&mut m.devices)[i] = Arc::new(lowered);
         Ok(m)
     }
 }
 
-fn lower_device(
-    ctx: &Ctx,
-    i: usize,
-    d: &input::Device,
-    conn_ids: &HashMap<&str, usize>,
-) -> Result<Device, InputError> {
+fn lower_device(ctx: &Ctx, i: usize, d: &input::Device, conn_ids: &HashMap<&str, usize>) -> Device {
     let p = || format!("onprem.devices[{i}]");
     let mut interfaces: Vec<Interface> = Vec::with_capacity(d.interfaces.len());
     // Interface name → index, for duplicate names and for the references below.
     let mut by_name: HashMap<&str, usize> = HashMap::new();
     for (j, f) in d.interfaces.iter().enumerate() {
         let fp = || format!("{}.interfaces[{j}]", p());
+        // A nameless or duplicate interface is kept (its address still counts) but
+        // cannot be named.
+        let mut named = true;
         if f.name.trim().is_empty() {
-            return Err(ctx.err(
+            ctx.report(
                 format!("{}.name", fp()),
                 "expected a non-empty interface name",
-            ));
-        }
-        if let Some(&k) = by_name.get(f.name.as_str()) {
-            return Err(ctx.err(
+            );
+            named = false;
+        } else if let Some(&k) = by_name.get(f.name.as_str()) {
+            named = false;
+            ctx.report(
                 format!("{}.name", fp()),
                 format!(
                     "duplicate interface name `{}` on device `{}` (already {}.interfaces[{k}])",
@@ -1141,22 +1245,24 @@ fn lower_device(
                     d.id,
                     p()
                 ),
-            ));
+            );
         }
         let net = f.address.network();
         let a = f.address.addr();
         let len = f.address.len();
         if len < 31 && (a == net.network() || a == net.broadcast()) {
-            return Err(ctx.err(
+            ctx.report(
                 format!("{}.address", fp()),
                 format!("interface address {} is the {} address of its subnet; expected a host address such as {}/{}",
                     f.address,
                     if a == net.network() { "network" } else { "broadcast" },
                     Ipv4Addr::from(u32::from(net.network()) + 1),
                     len),
-            ));
+            );
         }
-        by_name.insert(&f.name, j);
+        if named {
+            by_name.insert(&f.name, j);
+        }
         interfaces.push(Interface {
             name: f.name.clone(),
             addr: a,
@@ -1165,10 +1271,13 @@ fn lower_device(
             public_address: f.public_address.map(|c| c.addr()),
         });
     }
-    let iface = |name: &str, path: &dyn Fn() -> String| -> Result<usize, InputError> {
-        by_name.get(name).copied().ok_or_else(|| {
+    // Resolve an interface name given as `Some`, recording an error when it is unknown.
+    let iface = |name: &Option<String>, path: &dyn Fn() -> String| -> Option<usize> {
+        let name = name.as_deref()?;
+        let found = by_name.get(name).copied();
+        if found.is_none() && !ctx.is_unparsed(name) {
             let known: Vec<&str> = interfaces.iter().map(|x| x.name.as_str()).collect();
-            ctx.err(
+            ctx.report(
                 path(),
                 format!(
                     "interface `{name}` is not defined on device `{}` (it has: {})",
@@ -1179,8 +1288,9 @@ fn lower_device(
                         known.join(", ")
                     }
                 ),
-            )
-        })
+            );
+        }
+        found
     };
     let conn = |id: &str, path: &dyn Fn() -> String| {
         resolve(
@@ -1196,23 +1306,20 @@ fn lower_device(
     let mut routes = Vec::with_capacity(d.routes.len());
     for (j, r) in d.routes.iter().enumerate() {
         let rp = || format!("{}.routes[{j}]", p());
-        let interface = match &r.interface {
-            Some(n) => Some(iface(n, &|| format!("{}.interface", rp()))?),
-            None => None,
-        };
+        let interface = iface(&r.interface, &|| format!("{}.interface", rp()));
         let tunnel = match &r.tunnel {
-            Some(t) => Some(conn(t, &|| format!("{}.tunnel", rp()))?),
+            Some(t) => conn(t, &|| format!("{}.tunnel", rp())),
             None => None,
         };
-        if interface.is_none() && r.gateway.is_none() && tunnel.is_none() {
-            return Err(ctx.err(rp(), "a route needs an interface, a gateway or a tunnel"));
+        if r.interface.is_none() && r.gateway.is_none() && r.tunnel.is_none() {
+            ctx.report(rp(), "a route needs an interface, a gateway or a tunnel");
         }
         if let Some(g) = r.gateway {
             if g.len() != 32 {
-                return Err(ctx.err(
+                ctx.report(
                     format!("{}.gateway", rp()),
                     format!("expected a gateway host address, got {g}"),
-                ));
+                );
             }
         }
         routes.push(DeviceRoute {
@@ -1227,40 +1334,35 @@ fn lower_device(
     let filter = match &d.filter {
         None => None,
         Some(f) => {
-            let chain =
-                |c: &Option<input::Chain>, name: &str| -> Result<Option<Chain>, InputError> {
-                    let Some(c) = c else { return Ok(None) };
-                    let mut rules = Vec::with_capacity(c.rules.len());
-                    for (j, r) in c.rules.iter().enumerate() {
-                        let rp = || format!("{}.filter.{name}.rules[{j}]", p());
-                        rules.push(FilterRule {
-                            id: r.id.clone().unwrap_or_else(rp),
-                            action: r.action,
-                            source: r.source.map(|s| s.network()),
-                            destination: r.destination.map(|s| s.network()),
-                            protocol: r.protocol,
-                            source_ports: r.source_ports,
-                            destination_ports: r.destination_ports,
-                            in_interface: match &r.in_interface {
-                                Some(n) => Some(iface(n, &|| format!("{}.in_interface", rp()))?),
-                                None => None,
-                            },
-                            out_interface: match &r.out_interface {
-                                Some(n) => Some(iface(n, &|| format!("{}.out_interface", rp()))?),
-                                None => None,
-                            },
-                        });
-                    }
-                    Ok(Some(Chain {
-                        default: c.default,
-                        rules,
-                    }))
-                };
+            let chain = |c: &Option<input::Chain>, name: &str| -> Option<Chain> {
+                let c = c.as_ref()?;
+                let mut rules = Vec::with_capacity(c.rules.len());
+                for (j, r) in c.rules.iter().enumerate() {
+                    let rp = || format!("{}.filter.{name}.rules[{j}]", p());
+                    rules.push(FilterRule {
+                        id: r.id.clone().unwrap_or_else(rp),
+                        action: r.action,
+                        source: r.source.map(|s| s.network()),
+                        destination: r.destination.map(|s| s.network()),
+                        protocol: r.protocol,
+                        source_ports: r.source_ports,
+                        destination_ports: r.destination_ports,
+                        in_interface: iface(&r.in_interface, &|| format!("{}.in_interface", rp())),
+                        out_interface: iface(&r.out_interface, &|| {
+                            format!("{}.out_interface", rp())
+                        }),
+                    });
+                }
+                Some(Chain {
+                    default: c.default,
+                    rules,
+                })
+            };
             Some(Filter {
                 stateful: f.stateful,
-                input: chain(&f.input, "input")?,
-                forward: chain(&f.forward, "forward")?,
-                output: chain(&f.output, "output")?,
+                input: chain(&f.input, "input"),
+                forward: chain(&f.forward, "forward"),
+                output: chain(&f.output, "output"),
             })
         }
     };
@@ -1274,17 +1376,22 @@ fn lower_device(
                 NatTo::Interface
             }
             (NatAction::DestinationNat, None) | (NatAction::DestinationNat, Some("interface")) => {
-                return Err(ctx.err(
+                ctx.report(
                     format!("{}.to", np()),
                     "destination NAT needs `to`: the address to translate to",
-                ))
+                );
+                NatTo::None
             }
-            (_, Some(a)) => NatTo::Addr(a.parse::<Ipv4Addr>().map_err(|_| {
-                ctx.err(
-                    format!("{}.to", np()),
-                    format!("expected \"interface\" or an IPv4 address, got {a:?}"),
-                )
-            })?),
+            (_, Some(a)) => match a.parse::<Ipv4Addr>() {
+                Ok(a) => NatTo::Addr(a),
+                Err(_) => {
+                    ctx.report(
+                        format!("{}.to", np()),
+                        format!("expected \"interface\" or an IPv4 address, got {a:?}"),
+                    );
+                    NatTo::None
+                }
+            },
         };
         nat.push(NatRule {
             id: r.id.clone().unwrap_or_else(np),
@@ -1293,14 +1400,8 @@ fn lower_device(
             destination: r.destination.map(|s| s.network()),
             protocol: r.protocol,
             destination_ports: r.destination_ports,
-            in_interface: match &r.in_interface {
-                Some(n) => Some(iface(n, &|| format!("{}.in_interface", np()))?),
-                None => None,
-            },
-            out_interface: match &r.out_interface {
-                Some(n) => Some(iface(n, &|| format!("{}.out_interface", np()))?),
-                None => None,
-            },
+            in_interface: iface(&r.in_interface, &|| format!("{}.in_interface", np())),
+            out_interface: iface(&r.out_interface, &|| format!("{}.out_interface", np())),
             to,
             to_port: r.to_port,
         });
@@ -1309,25 +1410,23 @@ fn lower_device(
     let mut ipsec = Vec::with_capacity(d.ipsec.len());
     for (j, e) in d.ipsec.iter().enumerate() {
         let ep = || format!("{}.ipsec[{j}]", p());
-        let c = conn(&e.connection, &|| format!("{}.connection", ep()))?;
-        let interface = match &e.interface {
-            Some(n) => Some(iface(n, &|| format!("{}.interface", ep()))?),
-            None => None,
-        };
-        if e.mode == IpsecMode::Policy && interface.is_none() {
-            return Err(ctx.err(format!("{}.interface", ep()), "policy-mode IPsec needs `interface`: the outside interface whose packets are matched against the SAs"));
+        let c = conn(&e.connection, &|| format!("{}.connection", ep()));
+        let interface = iface(&e.interface, &|| format!("{}.interface", ep()));
+        if e.mode == IpsecMode::Policy && e.interface.is_none() {
+            ctx.report(format!("{}.interface", ep()), "policy-mode IPsec needs `interface`: the outside interface whose packets are matched against the SAs");
         }
         if let Some(peer) = e.peer {
             if peer.len() != 32 {
-                return Err(ctx.err(
+                ctx.report(
                     format!("{}.peer", ep()),
                     format!("expected the VPN gateway's public address, got {peer}"),
-                ));
+                );
             }
         }
         let (sas, assumed) = lower_sas(&e.sas, &e.local_subnets, &e.remote_subnets, true);
         ipsec.push(DeviceIpsec {
-            connection: c,
+            // Unresolved only when an error was recorded: the model is then discarded.
+            connection: c.unwrap_or(0),
             mode: e.mode,
             interface,
             peer: e.peer.map(|p| p.addr()),
@@ -1341,7 +1440,7 @@ fn lower_device(
         });
     }
 
-    Ok(Device {
+    Device {
         id: d.id.clone(),
         kind: d.kind,
         vendor: d.vendor.clone(),
@@ -1352,7 +1451,7 @@ fn lower_device(
         ipsec,
         forwarding: d.forwarding.unwrap_or(d.kind != DeviceKind::Host),
         rp_filter: d.rp_filter.unwrap_or_default(),
-    })
+    }
 }
 
 /// Which way the traffic was initiated.
