@@ -240,7 +240,7 @@ fn the_settings_comparison_predicts_what_the_logs_show() {
     for ((family, code), (ok, n)) in &table {
         let note = PATH_FAULTS
             .iter()
-            .find(|p| &p.0 == code)
+            .find(|p| p.0 == code)
             .map_or(String::new(), |_| "  (path fault: no setting error)".into());
         println!("{family:<24} {code:<28} {ok:>6} {n:>5}{note}");
         right += ok;

@@ -3058,7 +3058,11 @@ mod tests {
         // Seen in the lab (ss_mode_ikev1aggr_idc): the identities agree, the mode does not.
         let r = one("[ENC] <1> parsed ID_PROT request 0 [ ID HASH N(INITIAL_CONTACT) ]\n[CFG] <1> looking for pre-shared key peer configs matching 198.51.100.1...198.51.100.2[198.51.100.2]\n[IKE] <1> found 1 matching config, but none allows pre-shared key authentication using Main Mode\n[ENC] <1> generating INFORMATIONAL_V1 request 1 [ HASH N(AUTH_FAILED) ]\n");
         assert_eq!(codes(&r), vec![Code::IkeModeMismatch]);
-        assert!(r.findings[0].lines.contains(&3), "{:?}", r.findings[0].lines);
+        assert!(
+            r.findings[0].lines.contains(&3),
+            "{:?}",
+            r.findings[0].lines
+        );
     }
 
     #[test]
