@@ -671,6 +671,9 @@ enum Ev {
     /// `found 1 matching config, but none allows pre-shared key authentication using
     /// Aggressive Mode`, `Aggressive Mode PSK disabled for security reasons`
     AggressiveRefused,
+    /// `found 1 matching config, but none allows pre-shared key authentication using
+    /// Main Mode`: the connection here is Aggressive Mode, the peer's request Main Mode
+    MainRefused,
     /// `IDir 'X' does not match to 'Y'`, `constraint check failed: identity 'Y' required`
     IdNoMatch {
         got: Option<String>,
@@ -888,6 +891,9 @@ fn recognize(body: &str) -> Option<Ev> {
         || b.starts_with("Aggressive Mode PSK disabled")
     {
         return Some(Ev::AggressiveRefused);
+    }
+    if b.contains("none allows") && b.contains("using Main Mode") {
+        return Some(Ev::MainRefused);
     }
     if (b.starts_with("IDir ") || b.starts_with("IDr ") || b.starts_with("IDi "))
         && b.contains(" does not match to ")
@@ -1490,6 +1496,15 @@ impl<'c> Sa<'c> {
                 self.looking_peer = Some((no, me_id, other_id))
             }
             Ev::NoPeerConfig => self.no_peer_config(no),
+            Ev::MainRefused => {
+                let mut lines = vec![no];
+                lines.extend(self.start_line);
+                let msg = format!(
+                    "{} starts IKEv1 phase 1 in Main Mode, but the connection configured on this gateway negotiates in Aggressive Mode (none of its configurations allows pre-shared-key authentication in Main Mode), so this gateway refused with AUTHENTICATION_FAILED.",
+                    capitalize(&self.peer())
+                );
+                self.hit(Code::IkeModeMismatch, &lines, msg, FIX_MODE);
+            }
             Ev::AggressiveRefused => {
                 let mut lines = vec![no];
                 lines.extend(self.start_line);
@@ -3036,6 +3051,18 @@ mod tests {
         let r = one("parsed IKE_SA_INIT response 0 [ N(NO_PROP) ]\nreceived NO_PROPOSAL_CHOSEN notify error\nreceived AUTHENTICATION_FAILED error notify\n");
         assert_eq!(codes(&r), vec![Code::IkeVersionMismatch]);
         assert_eq!(r.findings[0].lines, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn main_mode_request_to_an_aggressive_connection_is_a_mode_mismatch() {
+        // Seen in the lab (ss_mode_ikev1aggr_idc): the identities agree, the mode does not.
+        let r = one("[ENC] <1> parsed ID_PROT request 0 [ ID HASH N(INITIAL_CONTACT) ]\n[CFG] <1> looking for pre-shared key peer configs matching 198.51.100.1...198.51.100.2[198.51.100.2]\n[IKE] <1> found 1 matching config, but none allows pre-shared key authentication using Main Mode\n[ENC] <1> generating INFORMATIONAL_V1 request 1 [ HASH N(AUTH_FAILED) ]\n");
+        assert_eq!(codes(&r), vec![Code::IkeModeMismatch]);
+        assert!(
+            r.findings[0].lines.contains(&3),
+            "{:?}",
+            r.findings[0].lines
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! `list-sas.txt` (`swanctl --list-sas`). A missing file leaves its part out, with a note.
 
 pub mod iptables;
+pub mod libreswan;
 pub mod swanconf;
 pub mod sysctl;
 
