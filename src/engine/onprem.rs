@@ -7,14 +7,15 @@ use crate::engine::decide::*;
 use crate::engine::step::{Detail, Note};
 use crate::engine::trace::{Disposition, Hop, Packet, Step, StepAction, StepKind};
 use crate::engine::walk::{note, At, DeviceSession, Next, Walker};
-use crate::graph::region::F;
+use crate::graph::region::{member, F};
 use crate::input::{Action, IpsecMode, NatAction, Role, RpFilter};
 use crate::model::rules::RouteChoice;
 use crate::model::ChainKind;
 
 impl<'a> Walker<'a> {
     /// A packet the device sends itself: route (which picks the source address), output
-    /// chain, source NAT, IPsec.
+    /// chain, source NAT, IPsec. To one of its own addresses it is delivered locally:
+    /// output chain, then input chain, over the loopback (no interface), never routed out.
     pub(super) fn device_send(
         &mut self,
         d: usize,
@@ -28,6 +29,13 @@ impl<'a> Walker<'a> {
         } else {
             None
         };
+        if self.owned(F::Dst, pkt.dst) && self.m.devices[d].owns(pkt.dst) {
+            let known = session.is_some();
+            if let Err(c) = self.filter(d, ChainKind::Output, None, None, pkt, known, hop) {
+                return Next::End(Disposition::Dropped, Some(c));
+            }
+            return self.deliver_local(d, None, pkt, pkt, known, hop);
+        }
         let r = match self.route_and_filter(d, ChainKind::Output, None, pkt, session.is_some(), hop)
         {
             Ok(r) => r,
@@ -374,9 +382,7 @@ impl<'a> Walker<'a> {
         // Directly connected destination with no device holding it: an unmodelled host.
         if r.gateway.is_none() {
             if let Some(o) = out {
-                if dev.interfaces[o].net.contains(&pkt.dst)
-                    && dev.interfaces[o].role == Role::Inside
-                {
+                if dev.interfaces[o].net.contains(&pkt.dst) {
                     note(
                         self.quiet,
                         notes,
@@ -410,8 +416,43 @@ impl<'a> Walker<'a> {
                 out_iface: out,
             },
         });
+        if self.exit_expected(d, out, pkt) {
+            return Next::End(Disposition::ExitsNetwork, None);
+        }
         let cause = self.exit_cause(d, r, pkt, pre_nat, snat);
         Next::End(Disposition::ExitsNetwork, Some(cause))
+    }
+
+    /// Leaving is the expected end of a path to a host beyond the model (an address
+    /// outside every vSwitch and connected subnet) when it leaves through an `inside`
+    /// interface, or when the destination is in neither the VPC nor a connection's
+    /// subnets (SPEC "Trace endpoints"); a packet for the VPC or a connection's subnets
+    /// leaving through an outside interface is a fault.
+    fn exit_expected(&mut self, d: usize, out: Option<usize>, pkt: Packet) -> bool {
+        let v = u32::from(pkt.dst);
+        if self.owned(F::Dst, pkt.dst) {
+            return false;
+        }
+        let idx = self.idx;
+        if idx
+            .endpoint_nets
+            .lookup_on(&mut self.nw, F::Dst, v)
+            .is_some()
+        {
+            return false;
+        }
+        if out.is_some_and(|o| self.m.devices[d].interfaces[o].role == Role::Inside) {
+            return true;
+        }
+        if member(&mut self.nw, &idx.vpc_iv, F::Dst, v) {
+            return false;
+        }
+        for (local, remote) in &idx.conn_cfg {
+            if member(&mut self.nw, local, F::Dst, v) || member(&mut self.nw, remote, F::Dst, v) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Linux rp_filter: strict drops a packet whose source would not be routed back out

@@ -1350,7 +1350,7 @@ fn lower_device(
         filter,
         nat,
         ipsec,
-        forwarding: d.forwarding.unwrap_or(d.kind != DeviceKind::Host),
+        forwarding: d.forwarding.unwrap_or(true),
         rp_filter: d.rp_filter.unwrap_or_default(),
     })
 }
