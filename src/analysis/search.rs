@@ -143,6 +143,7 @@ fn routing(c: &Cause) -> bool {
             | Cause::LeftInClear { .. }
             | Cause::LeftNetwork { .. }
             | Cause::Loop { .. }
+            | Cause::MartianSource { .. }
     )
 }
 

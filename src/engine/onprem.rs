@@ -63,8 +63,26 @@ impl<'a> Walker<'a> {
                 return end;
             }
         }
-        // 2. Reverse-path filter (Linux rp_filter) on the arrival interface.
+        // 2. A packet arriving with one of the device's own addresses as its source is a
+        //    martian (Linux drops it before routing), then the reverse-path filter
+        //    (Linux rp_filter) on the arrival interface.
         if let Some(f) = in_iface {
+            if self.owned(F::Src, pkt.src) && dev.owns(pkt.src) {
+                hop.push(|| Step {
+                    kind: StepKind::Kernel,
+                    action: StepAction::Drop,
+                    rule: None,
+                    detail: Detail::MartianSource {
+                        src: pkt.src,
+                        dev: d,
+                        iface: f,
+                    },
+                });
+                return Next::End(
+                    Disposition::Dropped,
+                    Some(Cause::MartianSource { dev: d, iface: f }),
+                );
+            }
             if let Some(c) = self.rp_filter(d, f, pkt, hop) {
                 return Next::End(Disposition::Dropped, Some(c));
             }

@@ -319,6 +319,10 @@ pub fn detail_text(m: &Model, d: &Detail) -> String {
             "{} does not forward (net.ipv4.ip_forward=0)",
             m.devices[dev].id
         ),
+        Detail::MartianSource { src, dev, iface } => format!(
+            "martian source: {} arrives on {} with {}'s own address {} as its source (the packet came back to the device that sent it)",
+            m.devices[dev].id, m.devices[dev].interfaces[iface].name, m.devices[dev].id, src
+        ),
         Detail::RpFilter {
             mode,
             src,

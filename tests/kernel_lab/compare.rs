@@ -389,6 +389,7 @@ fn path_disp(path: &Value) -> Disp {
                                 .trim_end_matches(':');
                             format!("filter:{chain}:{}", s["rule"].as_str().unwrap_or("default"))
                         }
+                        "kernel" if detail.contains("martian source") => "martian_source".into(),
                         "kernel" if detail.contains("rp_filter") => "rp_filter".into(),
                         "kernel" if detail.contains("forward") => "forwarding".into(),
                         "route" => "no_route".into(),
