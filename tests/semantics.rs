@@ -289,3 +289,52 @@ fn u1_an_unmodelled_host_reaches_a_device_on_its_own_subnet_directly() {
     let o = trace(&["--from", "10.1.1.77", "--to", "far"]);
     assert_eq!(hops(&o.json["forward"])[0], "r");
 }
+
+/// `check` on `healthy.json` with a subnet the core router routes to through a router
+/// the model does not hold (10.8.99.0/24 via 10.8.20.254), and optionally a forward rule
+/// of the IDC gateway that drops traffic to it.
+fn check_routed_only(drop_rule: bool) -> (i32, Value) {
+    let path = common::root().join("topologies/healthy.json");
+    let mut t: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let devices = t["onprem"]["devices"].as_array_mut().unwrap();
+    for d in devices.iter_mut() {
+        if d["id"] == "hz-idc-core01" {
+            d["routes"].as_array_mut().unwrap().push(
+                json!({"id": "to-lab", "destination": "10.8.99.0/24", "gateway": "10.8.20.254"}),
+            );
+        }
+        if d["id"] == "hz-idc-vpn01" && drop_rule {
+            d["filter"]["forward"]["rules"]
+                .as_array_mut()
+                .unwrap()
+                .insert(
+                    0,
+                    json!({"id": "fwd-0-lab", "action": "drop", "destination": "10.8.99.0/24"}),
+                );
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("vpntrace-semantics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("routed-only-{drop_rule}.json"));
+    std::fs::write(&file, serde_json::to_string_pretty(&t).unwrap()).unwrap();
+    let f = file.display().to_string();
+    let r = common::vpntrace(&["check", f.as_str(), "--format", "json"]);
+    (
+        r.code,
+        serde_json::from_str(&r.stdout).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn f6_check_analyses_a_routed_only_subnet() {
+    // Traffic to and from it works: it leaves toward the next hop, its packets enter there.
+    let (code, out) = check_routed_only(false);
+    assert_eq!(code, 0, "{out}");
+    // A forward-chain drop for it is reported.
+    let (code, out) = check_routed_only(true);
+    assert_eq!(code, 1, "{out}");
+    let found = out["findings"].as_array().unwrap().iter().any(|f| {
+        f["code"] == "IDC_FILTER_DROP" && f["device"] == "hz-idc-vpn01" && f["rule"] == "fwd-0-lab"
+    });
+    assert!(found, "{out}");
+}

@@ -45,8 +45,9 @@ impl<'a> Walker<'a> {
     }
 
     /// A packet arriving at device `d` (on interface `in_iface`, or out of the tunnel of
-    /// connection `tunnel`): inbound SA check, rp_filter, connection tracking and
-    /// destination NAT, then local delivery or forwarding.
+    /// connection `tunnel`): inbound SA check, connection tracking and destination NAT,
+    /// then local delivery or forwarding, each validating the source (martian source,
+    /// rp_filter) where Linux does.
     pub(super) fn device_arrive(
         &mut self,
         d: usize,
@@ -63,31 +64,7 @@ impl<'a> Walker<'a> {
                 return end;
             }
         }
-        // 2. A packet arriving with one of the device's own addresses as its source is a
-        //    martian (Linux drops it before routing), then the reverse-path filter
-        //    (Linux rp_filter) on the arrival interface.
-        if let Some(f) = in_iface {
-            if self.owned(F::Src, pkt.src) && dev.owns(pkt.src) {
-                hop.push(|| Step {
-                    kind: StepKind::Kernel,
-                    action: StepAction::Drop,
-                    rule: None,
-                    detail: Detail::MartianSource {
-                        src: pkt.src,
-                        dev: d,
-                        iface: f,
-                    },
-                });
-                return Next::End(
-                    Disposition::Dropped,
-                    Some(Cause::MartianSource { dev: d, iface: f }),
-                );
-            }
-            if let Some(c) = self.rp_filter(d, f, pkt, hop) {
-                return Next::End(Disposition::Dropped, Some(c));
-            }
-        }
-        // 3. Connection tracking: a reply of a known session is reverse-translated; a
+        // 2. Connection tracking: a reply of a known session is reverse-translated; a
         //    new packet gets destination NAT.
         let session = if self.reply {
             self.find_session(d, pkt)
@@ -103,11 +80,14 @@ impl<'a> Walker<'a> {
                 Err(end) => return end,
             },
         };
-        // 4. Local delivery.
+        // 3. Local delivery, once the source is validated.
         if self.owned(F::Dst, pkt.dst) && dev.owns(pkt.dst) {
+            if let Some(c) = self.validate_source(d, in_iface, pkt, hop) {
+                return Next::End(Disposition::Dropped, Some(c));
+            }
             return self.deliver_local(d, in_iface, arrived, pkt, session.is_some(), hop);
         }
-        // 5. Forwarding.
+        // 4. Forwarding (ip_forward, route, source validation, forward chain).
         if !dev.forwarding {
             hop.push(|| Step {
                 kind: StepKind::Kernel,
@@ -252,6 +232,11 @@ impl<'a> Walker<'a> {
             ));
         };
         hop.push(|| route_step(d, r, pkt.dst));
+        if chain == ChainKind::Forward {
+            if let Some(c) = self.validate_source(d, in_iface, pkt, hop) {
+                return Err(Next::End(Disposition::Dropped, Some(c)));
+            }
+        }
         if let Err(c) = self.filter(d, chain, in_iface, r.out_iface, pkt, known, hop) {
             return Err(Next::End(Disposition::Dropped, Some(c)));
         }
@@ -471,6 +456,35 @@ impl<'a> Walker<'a> {
             }
         }
         true
+    }
+
+    /// Linux validates an arriving packet's source once its route is known (after
+    /// destination NAT, the forwarding check and the route lookup for a packet to
+    /// forward; before the input chain for one to deliver): a source that is one of the
+    /// device's own addresses is a martian (the packet came back to the device that sent
+    /// it), then the reverse-path filter of the arrival interface.
+    fn validate_source(
+        &mut self,
+        d: usize,
+        in_iface: Option<usize>,
+        pkt: Packet,
+        hop: &mut Hop,
+    ) -> Option<Cause> {
+        let f = in_iface?;
+        if self.owned(F::Src, pkt.src) && self.m.devices[d].owns(pkt.src) {
+            hop.push(|| Step {
+                kind: StepKind::Kernel,
+                action: StepAction::Drop,
+                rule: None,
+                detail: Detail::MartianSource {
+                    src: pkt.src,
+                    dev: d,
+                    iface: f,
+                },
+            });
+            return Some(Cause::MartianSource { dev: d, iface: f });
+        }
+        self.rp_filter(d, f, pkt, hop)
     }
 
     /// Linux rp_filter: strict drops a packet whose source would not be routed back out
