@@ -4,7 +4,7 @@
 //!
 //! h (10.1.1.10, host) — r (router: eth0 10.1.1.1, eth1 10.1.2.1 outside-role LAN,
 //! eth2 100.64.1.1 outside uplink, masquerade on eth2, a route to 10.9.0.0/16 through
-//! 10.1.2.254 that no device holds) — mid (a two-NIC host that does not say `forwarding`)
+//! 10.1.1.254 that no device holds) — mid (a two-NIC host that does not say `forwarding`)
 //! — far (10.1.3.9).
 
 mod common;
@@ -30,7 +30,7 @@ fn topology() -> Value {
                         {"name": "eth2", "address": "100.64.1.1/24", "role": "outside"}],
          "routes": [{"id": "up", "destination": "0.0.0.0/0", "gateway": "100.64.1.254"},
                     {"id": "far", "destination": "10.1.3.0/24", "gateway": "10.1.2.5"},
-                    {"id": "core", "destination": "10.9.0.0/16", "gateway": "10.1.2.254"}],
+                    {"id": "core", "destination": "10.9.0.0/16", "gateway": "10.1.1.254"}],
          "filter": {"stateful": true,
            "input": {"default": "accept", "rules": [
              {"id": "in-1", "action": "drop", "destination": "10.1.2.1", "protocol": "tcp", "destination_ports": "22"}]},
@@ -57,7 +57,10 @@ struct Out {
 fn trace(args: &[&str]) -> Out {
     let dir = std::env::temp_dir().join(format!("vpntrace-semantics-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("topology.json");
+    // One file per call: the tests run in parallel.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = dir.join(format!("topology-{n}.json"));
     std::fs::write(&file, serde_json::to_string_pretty(&topology()).unwrap()).unwrap();
     let f = file.display().to_string();
     let mut a = vec!["trace", f.as_str()];
@@ -267,7 +270,7 @@ fn f5_an_unmodelled_host_on_an_outside_role_subnet_is_delivered() {
 
 #[test]
 fn f6_a_routed_only_subnet_is_address_space_beyond_the_model() {
-    // As destination: it leaves r toward 10.1.2.254, as expected.
+    // As destination: it leaves r toward 10.1.1.254, as expected.
     let o = trace(&["--from", "h", "--to", "10.9.0.1"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(o.json["forward"]["disposition"], "exits_network");
@@ -276,7 +279,7 @@ fn f6_a_routed_only_subnet_is_address_space_beyond_the_model() {
     let o = trace(&["--from", "10.9.0.1", "--to", "h"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(o.json["forward"]["hops"][0]["device"], "r");
-    assert_eq!(o.json["forward"]["hops"][0]["in_interface"], "eth1");
+    assert_eq!(o.json["forward"]["hops"][0]["in_interface"], "eth0");
 }
 
 #[test]

@@ -327,9 +327,9 @@ pub fn with_ingress(m: &Model, from: Endpoint, ingress: &str) -> Result<Endpoint
 }
 
 /// Where the packets of a host beyond the model enter when no `--ingress` says: on a
-/// routed-only subnet (a device's route to it leads to a next hop no modelled device
-/// holds), the device with the most specific such route, on the interface toward that
-/// next hop.
+/// routed-only subnet (a device's route to it, not a default route, leads through an
+/// inside interface to a next hop no modelled device holds), the device with the most
+/// specific such route, on the interface toward that next hop.
 pub fn routed_ingress(m: &Model, addr: Ipv4Addr) -> Option<(usize, usize)> {
     let mut best: Option<(u8, usize, usize)> = None;
     for (d, dev) in m.devices.iter().enumerate() {
@@ -338,7 +338,10 @@ pub fn routed_ingress(m: &Model, addr: Ipv4Addr) -> Option<(usize, usize)> {
                 continue;
             };
             let held = m.devices.iter().any(|x| x.owns(g)) || m.instances.iter().any(|i| i.ip == g);
+            let inside = dev.interfaces[f].role == crate::input::Role::Inside;
             if !held
+                && inside
+                && r.destination.prefix_len() > 0
                 && r.destination.contains(&addr)
                 && best.is_none_or(|(l, _, _)| r.destination.prefix_len() > l)
             {
