@@ -66,6 +66,10 @@ enum Cmd {
         /// Source port (tcp/udp).
         #[arg(long, default_value_t = 40000)]
         source_port: u16,
+        /// For a --from address beyond the model: the device (and interface) where its
+        /// packets arrive from outside, DEVICE[:IFACE].
+        #[arg(long, value_name = "DEVICE[:IFACE]")]
+        ingress: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -297,6 +301,7 @@ fn parse_protocol(p: Option<&str>) -> Result<Option<Protocol>, ExitCode> {
 
 /// One flow to trace: endpoints resolved, the protocol defaulted (icmp, or tcp when a
 /// port is given), and a port given with a protocol that has none refused.
+#[allow(clippy::too_many_arguments)]
 fn flow_query(
     m: &Model,
     where_: &str,
@@ -305,9 +310,22 @@ fn flow_query(
     protocol: Option<Protocol>,
     port: Option<u16>,
     source_port: u16,
+    ingress: Option<&str>,
 ) -> Result<FlowQuery, ExitCode> {
-    let from =
+    let mut from =
         trace::resolve_endpoint(m, from).map_err(|e| usage(&format!("{where_}--from: {e}")))?;
+    if let Some(i) = ingress {
+        from = trace::with_ingress(m, from, i).map_err(|e| usage(&format!("{where_}{e}")))?;
+    }
+    if let trace::Endpoint::Beyond {
+        addr,
+        ingress: None,
+    } = from
+    {
+        if trace::routed_ingress(m, addr).is_none() {
+            return Err(usage(&format!("{where_}--from: address {addr} is beyond the model (on no vSwitch and no subnet connected to an on-prem device, and no device routes to it through an unmodelled next hop); say where its packets arrive with --ingress DEVICE[:IFACE]")));
+        }
+    }
     let to = trace::resolve_endpoint(m, to).map_err(|e| usage(&format!("{where_}--to: {e}")))?;
     let protocol = protocol.unwrap_or(if port.is_some() {
         Protocol::Tcp
@@ -533,7 +551,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             let mut code = ExitCode::SUCCESS;
             if let (Some(f), Some(t)) = (from, to) {
                 let p = parse_protocol(protocol.as_deref())?;
-                let q = flow_query(&m, "", &f, &t, p, port, 40000)?;
+                let q = flow_query(&m, "", &f, &t, p, port, 40000, None)?;
                 let tr = trace::trace(&m, &q);
                 if !tr.ok() {
                     code = ExitCode::from(1);
@@ -557,6 +575,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             protocol,
             port,
             source_port,
+            ingress,
             format,
         } => {
             let m = load(&topology)?;
@@ -584,7 +603,16 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 } else {
                     String::new()
                 };
-                let q = flow_query(&m, &where_, f, t, *p, *port, source_port)?;
+                let q = flow_query(
+                    &m,
+                    &where_,
+                    f,
+                    t,
+                    *p,
+                    *port,
+                    source_port,
+                    ingress.as_deref(),
+                )?;
                 traces.push(trace::trace(&m, &q));
             }
             // Listed flows are compared with what the file expects of each: `delivered`

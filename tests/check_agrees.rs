@@ -81,7 +81,7 @@ proptest! {
                     let p = Protocol::CONCRETE[proto];
                     let pkt = Packet::new(Ipv4Addr::from(s), Ipv4Addr::from(d), p, sport, dport);
                     let pt = [s, d, u32::from(pkt.src_port.unwrap_or(0)), u32::from(pkt.dst_port.unwrap_or(0))];
-                    let from = trace::endpoint_for_addr(m, pkt.src).unwrap();
+                    let from = trace::resolve_endpoint(m, &pkt.src.to_string()).unwrap();
                     let t = trace::trace_packet(m, &from, pkt, String::new(), String::new());
                     compared += 1;
                     let hit: Vec<&Outcome> = fails.iter().filter(|o| o.conn == ci && o.dir == dir && o.protocol == p && o.region.contains(pt)).collect();

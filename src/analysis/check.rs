@@ -84,8 +84,10 @@ impl CheckReport {
 }
 
 /// Addresses that exist on each side: vSwitch CIDRs on the cloud side; subnets connected
-/// to IDC devices' inside interfaces on the other (a subnet only routed, with no device
-/// on it, has no host to trace from) (the VPC's own space excluded). Addresses of
+/// to IDC devices' inside interfaces, and routed-only subnets (an IDC device routes them
+/// through an inside interface to a next hop no modelled device holds: hosts beyond the
+/// model, whose packets enter at that device) on the other (the VPC's own space
+/// excluded). Addresses of
 /// network devices (not hosts) are excluded: their own traffic takes an interface's
 /// address as its source and is not traffic through the VPN.
 fn existing_space(m: &Model) -> (AddrSet, AddrSet, AddrSet) {
@@ -102,9 +104,33 @@ fn existing_space(m: &Model) -> (AddrSet, AddrSet, AddrSet) {
             }
         }
     }
+    idc_nets.extend(routed_only(m));
     let infra = AddrSet::from_nets(infra);
     let idc = AddrSet::from_nets(idc_nets).minus(&m.vpc_set).minus(&infra);
     (cloud, idc, infra)
+}
+
+/// Routed-only subnets: routes (not a default route, not into a tunnel) through an
+/// inside interface to a gateway that no modelled device or instance holds.
+fn routed_only(m: &Model) -> Vec<ipnet::Ipv4Net> {
+    let held =
+        |g: Ipv4Addr| m.devices.iter().any(|d| d.owns(g)) || m.instances.iter().any(|i| i.ip == g);
+    let mut v = Vec::new();
+    for d in m.devices.iter() {
+        for r in crate::model::rules::route_choices(d) {
+            let inside = r
+                .out_iface
+                .is_some_and(|f| d.interfaces[f].role == input::Role::Inside);
+            if inside
+                && r.tunnel.is_none()
+                && r.destination.prefix_len() > 0
+                && r.gateway.is_some_and(|g| !held(g))
+            {
+                v.push(r.destination);
+            }
+        }
+    }
+    v
 }
 
 /// One explored box: the packets it holds and what happens to them.
@@ -140,9 +166,9 @@ pub fn explore(
         let src = Ipv4Addr::from(pt[0]);
         let dst = Ipv4Addr::from(pt[1]);
         let pkt = Packet::new(src, dst, p, pt[2] as u16, pt[3] as u16);
-        let from = idx.endpoint(src).unwrap_or(trace::Endpoint::CloudHost {
+        let from = idx.endpoint(src).unwrap_or(trace::Endpoint::Beyond {
             addr: src,
-            vswitch: 0,
+            ingress: None,
         });
         let (t, reg) =
             trace::trace_packet_in(m, idx, &from, pkt, String::new(), String::new(), Some(b));

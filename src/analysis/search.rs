@@ -110,9 +110,9 @@ pub fn sample_trace(m: &Model, idx: &Index, o: &Outcome) -> Trace {
         std::net::Ipv4Addr::from(pt[1]),
     );
     let pkt = Packet::new(src, dst, o.protocol, pt[2] as u16, pt[3] as u16);
-    let from = idx.endpoint(src).unwrap_or(trace::Endpoint::CloudHost {
+    let from = idx.endpoint(src).unwrap_or(trace::Endpoint::Beyond {
         addr: src,
-        vswitch: 0,
+        ingress: None,
     });
     trace::trace_packet_in(m, idx, &from, pkt, String::new(), String::new(), None).0
 }
@@ -143,6 +143,7 @@ fn routing(c: &Cause) -> bool {
             | Cause::LeftInClear { .. }
             | Cause::LeftNetwork { .. }
             | Cause::Loop { .. }
+            | Cause::MartianSource { .. }
     )
 }
 

@@ -71,6 +71,12 @@ pub enum Cause {
         dev: usize,
         iface: usize,
     },
+    /// A packet arrived at a device with one of the device's own addresses as its source
+    /// (Linux drops such a martian source).
+    MartianSource {
+        dev: usize,
+        iface: usize,
+    },
     NatBreaksIpsec {
         dev: usize,
         nat: usize,

@@ -7,14 +7,15 @@ use crate::engine::decide::*;
 use crate::engine::step::{Detail, Note};
 use crate::engine::trace::{Disposition, Hop, Packet, Step, StepAction, StepKind};
 use crate::engine::walk::{note, At, DeviceSession, Next, Walker};
-use crate::graph::region::F;
+use crate::graph::region::{member, F};
 use crate::input::{Action, IpsecMode, NatAction, Role, RpFilter};
 use crate::model::rules::RouteChoice;
 use crate::model::ChainKind;
 
 impl<'a> Walker<'a> {
     /// A packet the device sends itself: route (which picks the source address), output
-    /// chain, source NAT, IPsec.
+    /// chain, source NAT, IPsec. To one of its own addresses it is delivered locally:
+    /// output chain, then input chain, over the loopback (no interface), never routed out.
     pub(super) fn device_send(
         &mut self,
         d: usize,
@@ -28,6 +29,13 @@ impl<'a> Walker<'a> {
         } else {
             None
         };
+        if self.owned(F::Dst, pkt.dst) && self.m.devices[d].owns(pkt.dst) {
+            let known = session.is_some();
+            if let Err(c) = self.filter(d, ChainKind::Output, None, None, pkt, known, hop) {
+                return Next::End(Disposition::Dropped, Some(c));
+            }
+            return self.deliver_local(d, None, pkt, pkt, known, hop);
+        }
         let r = match self.route_and_filter(d, ChainKind::Output, None, pkt, session.is_some(), hop)
         {
             Ok(r) => r,
@@ -37,8 +45,9 @@ impl<'a> Walker<'a> {
     }
 
     /// A packet arriving at device `d` (on interface `in_iface`, or out of the tunnel of
-    /// connection `tunnel`): inbound SA check, rp_filter, connection tracking and
-    /// destination NAT, then local delivery or forwarding.
+    /// connection `tunnel`): inbound SA check, connection tracking and destination NAT,
+    /// then local delivery or forwarding, each validating the source (martian source,
+    /// rp_filter) where Linux does.
     pub(super) fn device_arrive(
         &mut self,
         d: usize,
@@ -55,13 +64,7 @@ impl<'a> Walker<'a> {
                 return end;
             }
         }
-        // 2. Reverse-path filter (Linux rp_filter) on the arrival interface.
-        if let Some(f) = in_iface {
-            if let Some(c) = self.rp_filter(d, f, pkt, hop) {
-                return Next::End(Disposition::Dropped, Some(c));
-            }
-        }
-        // 3. Connection tracking: a reply of a known session is reverse-translated; a
+        // 2. Connection tracking: a reply of a known session is reverse-translated; a
         //    new packet gets destination NAT.
         let session = if self.reply {
             self.find_session(d, pkt)
@@ -77,11 +80,14 @@ impl<'a> Walker<'a> {
                 Err(end) => return end,
             },
         };
-        // 4. Local delivery.
+        // 3. Local delivery, once the source is validated.
         if self.owned(F::Dst, pkt.dst) && dev.owns(pkt.dst) {
+            if let Some(c) = self.validate_source(d, in_iface, pkt, hop) {
+                return Next::End(Disposition::Dropped, Some(c));
+            }
             return self.deliver_local(d, in_iface, arrived, pkt, session.is_some(), hop);
         }
-        // 5. Forwarding.
+        // 4. Forwarding (ip_forward, route, source validation, forward chain).
         if !dev.forwarding {
             hop.push(|| Step {
                 kind: StepKind::Kernel,
@@ -226,6 +232,11 @@ impl<'a> Walker<'a> {
             ));
         };
         hop.push(|| route_step(d, r, pkt.dst));
+        if chain == ChainKind::Forward {
+            if let Some(c) = self.validate_source(d, in_iface, pkt, hop) {
+                return Err(Next::End(Disposition::Dropped, Some(c)));
+            }
+        }
         if let Err(c) = self.filter(d, chain, in_iface, r.out_iface, pkt, known, hop) {
             return Err(Next::End(Disposition::Dropped, Some(c)));
         }
@@ -374,9 +385,7 @@ impl<'a> Walker<'a> {
         // Directly connected destination with no device holding it: an unmodelled host.
         if r.gateway.is_none() {
             if let Some(o) = out {
-                if dev.interfaces[o].net.contains(&pkt.dst)
-                    && dev.interfaces[o].role == Role::Inside
-                {
+                if dev.interfaces[o].net.contains(&pkt.dst) {
                     note(
                         self.quiet,
                         notes,
@@ -410,8 +419,72 @@ impl<'a> Walker<'a> {
                 out_iface: out,
             },
         });
+        if self.exit_expected(d, out, pkt) {
+            return Next::End(Disposition::ExitsNetwork, None);
+        }
         let cause = self.exit_cause(d, r, pkt, pre_nat, snat);
         Next::End(Disposition::ExitsNetwork, Some(cause))
+    }
+
+    /// Leaving is the expected end of a path to a host beyond the model (an address
+    /// outside every vSwitch and connected subnet) when it leaves through an `inside`
+    /// interface, or when the destination is in neither the VPC nor a connection's
+    /// subnets (SPEC "Trace endpoints"); a packet for the VPC or a connection's subnets
+    /// leaving through an outside interface is a fault.
+    fn exit_expected(&mut self, d: usize, out: Option<usize>, pkt: Packet) -> bool {
+        let v = u32::from(pkt.dst);
+        if self.owned(F::Dst, pkt.dst) {
+            return false;
+        }
+        let idx = self.idx;
+        if idx
+            .endpoint_nets
+            .lookup_on(&mut self.nw, F::Dst, v)
+            .is_some()
+        {
+            return false;
+        }
+        if out.is_some_and(|o| self.m.devices[d].interfaces[o].role == Role::Inside) {
+            return true;
+        }
+        if member(&mut self.nw, &idx.vpc_iv, F::Dst, v) {
+            return false;
+        }
+        for (local, remote) in &idx.conn_cfg {
+            if member(&mut self.nw, local, F::Dst, v) || member(&mut self.nw, remote, F::Dst, v) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Linux validates an arriving packet's source once its route is known (after
+    /// destination NAT, the forwarding check and the route lookup for a packet to
+    /// forward; before the input chain for one to deliver): a source that is one of the
+    /// device's own addresses is a martian (the packet came back to the device that sent
+    /// it), then the reverse-path filter of the arrival interface.
+    fn validate_source(
+        &mut self,
+        d: usize,
+        in_iface: Option<usize>,
+        pkt: Packet,
+        hop: &mut Hop,
+    ) -> Option<Cause> {
+        let f = in_iface?;
+        if self.owned(F::Src, pkt.src) && self.m.devices[d].owns(pkt.src) {
+            hop.push(|| Step {
+                kind: StepKind::Kernel,
+                action: StepAction::Drop,
+                rule: None,
+                detail: Detail::MartianSource {
+                    src: pkt.src,
+                    dev: d,
+                    iface: f,
+                },
+            });
+            return Some(Cause::MartianSource { dev: d, iface: f });
+        }
+        self.rp_filter(d, f, pkt, hop)
     }
 
     /// Linux rp_filter: strict drops a packet whose source would not be routed back out

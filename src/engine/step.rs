@@ -147,6 +147,12 @@ pub enum Detail {
     NoForwarding {
         dev: usize,
     },
+    /// The packet arrived carrying one of the device's own addresses as its source.
+    MartianSource {
+        src: Ipv4Addr,
+        dev: usize,
+        iface: usize,
+    },
     /// Reverse-path filtering dropped the packet.
     RpFilter {
         mode: RpFilter,

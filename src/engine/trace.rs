@@ -18,7 +18,7 @@ pub use crate::engine::decide::{
 pub use crate::engine::step::{Detail, HopKind, Note, SaSet, VpnRouteKind};
 use crate::engine::walk::{At, Sessions, Walker};
 use crate::graph::index::Index;
-use crate::graph::region::{Narrow, Region, F};
+use crate::graph::region::{member, Narrow, Region, F};
 pub use crate::model::rules::{
     route_choices, route_lookup, rule_fits, tunnel_endpoint, Endpoint, RouteChoice, RuleSpan,
     VrRoute,
@@ -243,9 +243,22 @@ pub struct Trace {
     pub ret: Option<Path>,
 }
 
+impl Path {
+    /// The packet left the modelled network toward a host beyond the model, the expected
+    /// end of a path to such a host (SPEC "Trace endpoints"): no cause.
+    pub fn left_as_expected(&self) -> bool {
+        self.disposition == Disposition::ExitsNetwork && self.cause.is_none()
+    }
+}
+
 impl Trace {
+    /// Nothing wrong: delivered both ways; or, to a host beyond the model, the packet
+    /// (or the reply to a source beyond it) left the modelled network as expected.
     pub fn ok(&self) -> bool {
-        self.forward.delivered() && self.ret.as_ref().is_some_and(|r| r.delivered())
+        match &self.ret {
+            Some(r) => self.forward.delivered() && (r.delivered() || r.left_as_expected()),
+            None => self.forward.left_as_expected(),
+        }
     }
     /// The first failure: the forward path's cause, else the return path's.
     pub fn cause(&self) -> Option<&Cause> {
@@ -264,7 +277,8 @@ pub struct FlowInfo {
     pub direction: Option<FlowDirection>,
 }
 
-/// Resolve `--from`/`--to`: an instance or device id, or an address.
+/// Resolve `--from`/`--to`: an instance or device id, or an address (an address outside
+/// every vSwitch and connected subnet is a host beyond the model).
 pub fn resolve_endpoint(m: &Model, s: &str) -> Result<Endpoint, String> {
     if let Some(i) = m.instances.iter().position(|x| x.id == s) {
         return Ok(Endpoint::Instance(i));
@@ -275,9 +289,67 @@ pub fn resolve_endpoint(m: &Model, s: &str) -> Result<Endpoint, String> {
     let addr: Ipv4Addr = s.parse().map_err(|_| {
         format!("`{s}` is neither an instance or device id of the topology nor an IPv4 address")
     })?;
-    endpoint_for_addr(m, addr).ok_or_else(|| {
-        format!("address {addr} is on no vSwitch and no subnet connected to an on-prem device; name an instance, a device or an address inside the topology")
+    Ok(endpoint_for_addr(m, addr).unwrap_or(Endpoint::Beyond {
+        addr,
+        ingress: None,
+    }))
+}
+
+/// `--ingress DEVICE[:IFACE]`: where the packets of a source beyond the model enter.
+pub fn with_ingress(m: &Model, from: Endpoint, ingress: &str) -> Result<Endpoint, String> {
+    let Endpoint::Beyond { addr, .. } = from else {
+        return Err(format!(
+            "--ingress is for a source beyond the model (an address outside every vSwitch and connected subnet); `{}` is inside the topology",
+            from.name(m)
+        ));
+    };
+    let (dev, iface) = match ingress.split_once(':') {
+        Some((d, f)) => (d, Some(f)),
+        None => (ingress, None),
+    };
+    let d = m.devices.iter().position(|x| x.id == dev).ok_or_else(|| {
+        format!("--ingress: `{dev}` is not an on-prem device id of the topology (expected DEVICE or DEVICE:IFACE)")
+    })?;
+    let f = match iface {
+        None => None,
+        Some(f) => Some(
+            m.devices[d]
+                .interfaces
+                .iter()
+                .position(|x| x.name == f)
+                .ok_or_else(|| format!("--ingress: device `{dev}` has no interface `{f}`"))?,
+        ),
+    };
+    Ok(Endpoint::Beyond {
+        addr,
+        ingress: Some((d, f)),
     })
+}
+
+/// Where the packets of a host beyond the model enter when no `--ingress` says: on a
+/// routed-only subnet (a device's route to it, not a default route, leads through an
+/// inside interface to a next hop no modelled device holds), the device with the most
+/// specific such route, on the interface toward that next hop.
+pub fn routed_ingress(m: &Model, addr: Ipv4Addr) -> Option<(usize, usize)> {
+    let mut best: Option<(u8, usize, usize)> = None;
+    for (d, dev) in m.devices.iter().enumerate() {
+        for r in route_choices(dev) {
+            let (Some(g), Some(f), None) = (r.gateway, r.out_iface, r.tunnel) else {
+                continue;
+            };
+            let held = m.devices.iter().any(|x| x.owns(g)) || m.instances.iter().any(|i| i.ip == g);
+            let inside = dev.interfaces[f].role == crate::input::Role::Inside;
+            if !held
+                && inside
+                && r.destination.prefix_len() > 0
+                && r.destination.contains(&addr)
+                && best.is_none_or(|(l, _, _)| r.destination.prefix_len() > l)
+            {
+                best = Some((r.destination.prefix_len(), d, f));
+            }
+        }
+    }
+    best.map(|(_, d, f)| (d, f))
 }
 
 /// The endpoint that holds `addr`: its owner, or an unmodelled host on the most specific
@@ -287,7 +359,7 @@ pub fn endpoint_for_addr(m: &Model, addr: Ipv4Addr) -> Option<Endpoint> {
         return Some(Endpoint::Instance(i));
     }
     if let Some(d) = m.devices.iter().position(|x| x.owns(addr)) {
-        return Some(Endpoint::Device(d));
+        return Some(Endpoint::DeviceAddr { dev: d, addr });
     }
     let mut best: Option<(u8, Endpoint)> = None;
     for (i, v) in m.vswitches.iter().enumerate() {
@@ -326,11 +398,18 @@ pub fn endpoint_for_addr(m: &Model, addr: Ipv4Addr) -> Option<Endpoint> {
 fn source_address(m: &Model, e: &Endpoint, dst: Ipv4Addr) -> Ipv4Addr {
     match e {
         Endpoint::Instance(i) => m.instances[*i].ip,
-        Endpoint::CloudHost { addr, .. } | Endpoint::OnpremHost { addr, .. } => *addr,
+        Endpoint::CloudHost { addr, .. }
+        | Endpoint::OnpremHost { addr, .. }
+        | Endpoint::Beyond { addr, .. }
+        | Endpoint::DeviceAddr { addr, .. } => *addr,
         // A device's own packet takes the address of the interface it leaves by, as Linux
-        // does (`ip route get` shows `src`).
+        // does (`ip route get` shows `src`); to one of its own addresses, that address
+        // (the local route's source).
         Endpoint::Device(d) => {
             let dev = &m.devices[*d];
+            if dev.owns(dst) {
+                return dst;
+            }
             match route_lookup(dev, dst) {
                 Some(r) => match r.out_iface {
                     Some(f) => dev.interfaces[f].addr,
@@ -355,7 +434,10 @@ fn endpoint_addr(m: &Model, e: &Endpoint) -> Ipv4Addr {
             .interfaces
             .first()
             .map_or(Ipv4Addr::UNSPECIFIED, |i| i.addr),
-        Endpoint::CloudHost { addr, .. } | Endpoint::OnpremHost { addr, .. } => *addr,
+        Endpoint::CloudHost { addr, .. }
+        | Endpoint::OnpremHost { addr, .. }
+        | Endpoint::Beyond { addr, .. }
+        | Endpoint::DeviceAddr { addr, .. } => *addr,
     }
 }
 
@@ -455,15 +537,29 @@ pub fn trace_packet_in(
     let direction = w.direction_of(pkt);
     w.direction = direction;
     w.endpoint_region(F::Src, pkt.src);
-    let forward = w.walk(start_of(from), pkt);
+    let forward = match w.start_of(from, pkt) {
+        Some(at) => w.walk(at, pkt),
+        // A source beyond the model with no known way in: nothing to trace.
+        None => w.finish(
+            Disposition::Dropped,
+            Vec::new(),
+            None,
+            None,
+            Vec::new(),
+            pkt,
+        ),
+    };
     let ret = if forward.delivered() {
         let delivered = forward.final_packet().expect("a delivered path has hops");
         w.nw.sym = w.final_sym;
         w.nw.swap();
         w.reply = true;
         w.endpoint_region(F::Src, delivered.dst);
-        let back = idx.endpoint(delivered.dst).map(|e| start_of(&e));
-        back.map(|b| w.walk(b, delivered.reversed()))
+        let reply = delivered.reversed();
+        let back = idx
+            .endpoint(delivered.dst)
+            .and_then(|e| w.start_of(&e, reply));
+        back.map(|b| w.walk(b, reply))
     } else {
         None
     };
@@ -484,15 +580,49 @@ pub fn trace_packet_in(
     )
 }
 
-fn start_of(e: &Endpoint) -> At {
-    match e {
-        Endpoint::Instance(i) => At::InstanceSend(*i),
-        Endpoint::CloudHost { vswitch, .. } => At::CloudHostSend(*vswitch),
-        Endpoint::Device(d) => At::DeviceSend(*d),
-        Endpoint::OnpremHost { device, iface, .. } => At::Device {
-            dev: *device,
-            in_iface: Some(*iface),
-            tunnel: None,
-        },
+impl Walker<'_> {
+    /// Where a packet `pkt` sent by `e` starts. An unmodelled on-prem host sends through
+    /// the first forwarder of its subnet, except to an address a device holds on that
+    /// same subnet, which it reaches directly on the link (as Linux does). A host beyond
+    /// the model enters at its ingress device: on the interface given, else the one the
+    /// device routes the source back out of.
+    fn start_of(&mut self, e: &Endpoint, pkt: Packet) -> Option<At> {
+        let m = self.m;
+        Some(match e {
+            Endpoint::Instance(i) => At::InstanceSend(*i),
+            Endpoint::CloudHost { vswitch, .. } => At::CloudHostSend(*vswitch),
+            Endpoint::Device(d) | Endpoint::DeviceAddr { dev: d, .. } => At::DeviceSend(*d),
+            Endpoint::OnpremHost { device, iface, .. } => {
+                let net = m.devices[*device].interfaces[*iface].net;
+                let span = [(u32::from(net.network()), u32::from(net.broadcast()))];
+                let on_link = member(&mut self.nw, &span, F::Dst, u32::from(pkt.dst));
+                let holder = if on_link && self.owned(F::Dst, pkt.dst) {
+                    self.idx.link_holder(*device, *iface, pkt.dst)
+                } else {
+                    None
+                };
+                let (dev, f) = holder.unwrap_or((*device, *iface));
+                At::Device {
+                    dev,
+                    in_iface: Some(f),
+                    tunnel: None,
+                }
+            }
+            Endpoint::Beyond { addr, ingress } => {
+                let (dev, f) = match ingress {
+                    Some(x) => *x,
+                    None => {
+                        let (d, f) = routed_ingress(m, *addr)?;
+                        (d, Some(f))
+                    }
+                };
+                let f = f.or_else(|| route_lookup(&m.devices[dev], *addr)?.out_iface);
+                At::Device {
+                    dev,
+                    in_iface: f,
+                    tunnel: None,
+                }
+            }
+        })
     }
 }

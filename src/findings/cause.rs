@@ -28,6 +28,7 @@
 //! | `IDC_NAT_BREAKS_IPSEC` | 6 | source NAT rewrote the source before IPsec matching; the packet matches no SA |
 //! | `FORWARDING_DISABLED` | 3/4 | the device does not forward (net.ipv4.ip_forward=0) |
 //! | `RP_FILTER_DROP` | 3/4 | Linux reverse-path filtering drops the packet |
+//! | `MARTIAN_SOURCE` | 3/4 | the packet comes back to the device that sent it (a martian source there) |
 //! | `ROUTING_LOOP` | 3/4 | the packet loops |
 //! | `LEFT_MODELLED_NETWORK` | 3/4 | a packet for a modelled destination leaves the modelled network |
 
@@ -143,6 +144,7 @@ impl Cause {
             Cause::DeviceNoRoute { .. } => Code::IdcNoRoute,
             Cause::ForwardingDisabled { .. } => Code::ForwardingDisabled,
             Cause::RpFilter { .. } => Code::RpFilterDrop,
+            Cause::MartianSource { .. } => Code::MartianSource,
             Cause::NatBreaksIpsec { .. } => Code::IdcNatBreaksIpsec,
             Cause::LeftInClear { .. } => Code::IdcRouteNotToTunnel,
             Cause::LeftNetwork { .. } => Code::LeftModelledNetwork,
@@ -209,6 +211,7 @@ impl Cause {
             | Cause::DeviceNoRoute { dev, .. }
             | Cause::ForwardingDisabled { dev }
             | Cause::RpFilter { dev, .. }
+            | Cause::MartianSource { dev, .. }
             | Cause::NatBreaksIpsec { dev, .. }
             | Cause::LeftInClear { dev, .. }
             | Cause::LeftNetwork { dev, .. } => m.devices[*dev].id.clone(),
@@ -293,6 +296,7 @@ impl Cause {
             Cause::SessionMiss { dev } => idc_filter::session_miss(&cx, *dev),
             Cause::ForwardingDisabled { dev } => idc_filter::forwarding_disabled(&cx, *dev),
             Cause::RpFilter { dev, iface } => idc_filter::rp_filter(&cx, *dev, *iface),
+            Cause::MartianSource { dev, iface } => idc_route::martian_source(&cx, *dev, *iface),
             Cause::DeviceNoRoute { dev, .. } => idc_route::no_route(&cx, *dev),
             Cause::LeftInClear {
                 dev,

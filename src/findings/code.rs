@@ -107,6 +107,7 @@ codes! {
     IdcRouteNotToTunnel = "IDC_ROUTE_NOT_TO_TUNNEL", faq [3, 4], Error, ["trace", "check", "split"], "VPC-bound traffic leaves the IDC without entering the tunnel";
     ForwardingDisabled = "FORWARDING_DISABLED", faq [3, 4], Error, ["trace", "check", "split"], "the device does not forward packets (net.ipv4.ip_forward=0)";
     RpFilterDrop = "RP_FILTER_DROP", faq [3, 4], Error, ["trace", "check", "split"], "Linux reverse-path filtering drops the packet";
+    MartianSource = "MARTIAN_SOURCE", faq [3, 4], Error, ["trace", "check", "split"], "a packet comes back to the device that sent it, which drops it as a martian source";
     RoutingLoop = "ROUTING_LOOP", faq [3, 4], Error, ["trace", "check", "split"], "the packet loops between devices";
     LeftModelledNetwork = "LEFT_MODELLED_NETWORK", faq [3, 4], Error, ["trace", "check", "split"], "a packet for a modelled destination leaves the modelled network";
     ConnectionSpaceUnused = "CONNECTION_SPACE_UNUSED", faq [3, 5], Warning, ["check"], "a connection is configured for address space no vSwitch or IDC subnet holds";

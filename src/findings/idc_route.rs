@@ -104,6 +104,20 @@ pub(super) fn routing_loop(cx: &Ctx, device: &str, hops: usize) -> Detail {
     )
 }
 
+/// `MARTIAN_SOURCE`: the packet is routed back to the device that sent it, which drops
+/// it because its source is one of the device's own addresses (Linux: martian source).
+pub(super) fn martian_source(cx: &Ctx, dev: usize, iface: usize) -> Detail {
+    let dv = &cx.m.devices[dev];
+    Detail::new(
+        cx.faq,
+        format!(
+            "{} comes back to {} on {}, which sent it: Linux drops a packet carrying one of the device's own addresses as its source (martian source)",
+            cx.what, dv.id, dv.interfaces[iface].name
+        ),
+        "fix the route that sends the packet back toward the device it came from; each device on the path must route the destination onward",
+    )
+}
+
 fn tunnel_endpoint_name(cx: &Ctx) -> Option<String> {
     let c = connection_for(cx.m, cx.t)?;
     crate::model::rules::tunnel_endpoint(cx.m, c).map(|(d, _)| cx.m.devices[d].id.clone())

@@ -80,12 +80,16 @@ impl Links {
     }
 
     /// The (device, interface) through which an unmodelled host on the subnet of
-    /// interface `f` of device `d` sends: the first forwarding device on that subnet,
-    /// else `(d, f)` itself.
+    /// interface `f` of device `d` sends: the first device on that subnet that is not a
+    /// `host` and forwards, else the first host that forwards, else the first device on it.
     pub fn entry_of(&self, m: &Model, d: usize, f: usize) -> (usize, usize) {
-        self.on_subnet(self.subnet(d, f))
-            .into_iter()
-            .find(|&(x, _)| m.devices[x].forwarding)
+        let on = self.on_subnet(self.subnet(d, f));
+        let host = |x: usize| m.devices[x].kind == crate::input::DeviceKind::Host;
+        on.iter()
+            .find(|&&(x, _)| m.devices[x].forwarding && !host(x))
+            .or_else(|| on.iter().find(|&&(x, _)| m.devices[x].forwarding))
+            .or(on.first())
+            .copied()
             .unwrap_or((d, f))
     }
 }

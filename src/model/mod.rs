@@ -1449,7 +1449,7 @@ fn lower_device(ctx: &Ctx, i: usize, d: &input::Device, conn_ids: &HashMap<&str,
         filter,
         nat,
         ipsec,
-        forwarding: d.forwarding.unwrap_or(d.kind != DeviceKind::Host),
+        forwarding: d.forwarding.unwrap_or(true),
         rp_filter: d.rp_filter.unwrap_or_default(),
     }
 }

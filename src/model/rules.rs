@@ -13,7 +13,13 @@ use crate::net::addr::Protocol;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {
     Instance(usize),
+    /// A device named by its id: it stands for its first interface's address.
     Device(usize),
+    /// One address a device holds, named as an address: exactly that address.
+    DeviceAddr {
+        dev: usize,
+        addr: Ipv4Addr,
+    },
     /// An address no device holds, on a vSwitch (cloud) …
     CloudHost {
         addr: Ipv4Addr,
@@ -25,16 +31,23 @@ pub enum Endpoint {
         device: usize,
         iface: usize,
     },
+    /// An address outside every vSwitch and connected subnet (a host beyond the model).
+    /// As a source it needs where its packets enter: a device and, optionally, the
+    /// interface (`--ingress DEVICE[:IFACE]`).
+    Beyond {
+        addr: Ipv4Addr,
+        ingress: Option<(usize, Option<usize>)>,
+    },
 }
 
 impl Endpoint {
     pub fn name(&self, m: &Model) -> String {
         match self {
             Endpoint::Instance(i) => m.instances[*i].id.clone(),
-            Endpoint::Device(d) => m.devices[*d].id.clone(),
-            Endpoint::CloudHost { addr, .. } | Endpoint::OnpremHost { addr, .. } => {
-                addr.to_string()
-            }
+            Endpoint::Device(d) | Endpoint::DeviceAddr { dev: d, .. } => m.devices[*d].id.clone(),
+            Endpoint::CloudHost { addr, .. }
+            | Endpoint::OnpremHost { addr, .. }
+            | Endpoint::Beyond { addr, .. } => addr.to_string(),
         }
     }
 }

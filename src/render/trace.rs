@@ -40,6 +40,12 @@ pub fn trace_text(m: &Model, t: &Trace, st: Style) -> String {
     path_text(m, &mut o, "forward", &t.forward, st);
     match &t.ret {
         Some(r) => path_text(m, &mut o, "return", r, st),
+        None if t.forward.left_as_expected() => {
+            let _ = writeln!(
+                o,
+                "\nreturn: not traced (the destination is a host beyond the model)"
+            );
+        }
         None => {
             let _ = writeln!(
                 o,
@@ -48,7 +54,19 @@ pub fn trace_text(m: &Model, t: &Trace, st: Style) -> String {
         }
     }
     let _ = writeln!(o);
-    if t.ok() {
+    if t.ok() && !t.forward.delivered() {
+        let _ = writeln!(
+            o,
+            "verdict: {}",
+            st.good("leaves the modelled network toward a host beyond it, as expected")
+        );
+    } else if t.ok() && t.ret.as_ref().is_some_and(|r| !r.delivered()) {
+        let _ = writeln!(
+            o,
+            "verdict: {}",
+            st.good("delivered; the reply leaves toward the source beyond the model, as expected")
+        );
+    } else if t.ok() {
         let _ = writeln!(o, "verdict: {}", st.good("delivered both ways"));
     } else {
         let (which, p) = if !t.forward.delivered() {
@@ -300,6 +318,10 @@ pub fn detail_text(m: &Model, d: &Detail) -> String {
         Detail::NoForwarding { dev } => format!(
             "{} does not forward (net.ipv4.ip_forward=0)",
             m.devices[dev].id
+        ),
+        Detail::MartianSource { src, dev, iface } => format!(
+            "martian source: {} arrives on {} with {}'s own address {} as its source (the packet came back to the device that sent it)",
+            m.devices[dev].id, m.devices[dev].interfaces[iface].name, m.devices[dev].id, src
         ),
         Detail::RpFilter {
             mode,

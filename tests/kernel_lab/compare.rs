@@ -251,8 +251,14 @@ pub fn kernel_outcome(lab: &Lab, prefix: &str, p: &Probe, obs: &Value) -> Outcom
             at: delivered[0].clone(),
             rewritten: false,
         };
-        // Exits seen now belong to the reply (the request was delivered).
-        let ret_exit = exits.iter().find(|e| !src_beyond || e.2 == s_ns);
+        // Exits seen now belong to the reply (the request was delivered). A reply to a
+        // source beyond the model leaves the modelled network wherever it leaves (toward
+        // the source's namespace first): which exit leads to that network is beyond the
+        // model.
+        let ret_exit = exits
+            .iter()
+            .find(|e| !src_beyond || e.2 == s_ns)
+            .or_else(|| exits.first().filter(|_| src_beyond));
         let ret = if src_beyond {
             match ret_exit {
                 Some(e) => exit_disp(e),
@@ -389,6 +395,7 @@ fn path_disp(path: &Value) -> Disp {
                                 .trim_end_matches(':');
                             format!("filter:{chain}:{}", s["rule"].as_str().unwrap_or("default"))
                         }
+                        "kernel" if detail.contains("martian source") => "martian_source".into(),
                         "kernel" if detail.contains("rp_filter") => "rp_filter".into(),
                         "kernel" if detail.contains("forward") => "forwarding".into(),
                         "route" => "no_route".into(),

@@ -152,6 +152,20 @@ impl Builder {
             .find(|&d| self.lab.devices[d].forwarding)
             .or(on.first().copied())
     }
+    /// The device an unmodelled host on subnet `s` sends through (SPEC "Trace endpoints"):
+    /// the first device on it that is not a `host` and forwards, else the first host that
+    /// forwards, else the first device on it.
+    fn host_gateway(&self, s: usize) -> Option<usize> {
+        let on: Vec<usize> = (0..self.lab.devices.len())
+            .filter(|&d| self.lab.devices[d].iface_on(s).is_some())
+            .collect();
+        let fwd = |d: &usize| self.lab.devices[*d].forwarding;
+        on.iter()
+            .copied()
+            .find(|d| fwd(d) && self.lab.devices[*d].kind != "host")
+            .or_else(|| on.iter().copied().find(fwd))
+            .or(on.first().copied())
+    }
 }
 
 fn ip(a: u8, b: u8, c: u8, d: u8) -> Ipv4Addr {
@@ -280,7 +294,7 @@ pub fn random_lab(seed: u64, topo: usize) -> Lab {
         let net = b.lab.subnets[s].net;
         // LANs (10.1.x.0/24) may hold a host the topology does not list.
         if net.len == 24 && net.addr >> 16 == 0x0A01 && r.chance(0.5) {
-            let gw = b.first_forwarder(s).map(|d| b.addr_on(d, s));
+            let gw = b.host_gateway(s).map(|d| b.addr_on(d, s));
             b.unmodelled(s, 200, gw, Vec::new());
         }
     }
