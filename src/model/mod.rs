@@ -65,6 +65,8 @@ pub struct RouteEntry {
     pub id: String,
     pub destination: Ipv4Net,
     pub next_hop: CloudHop,
+    /// Where the object was read from (`iptables-save.txt:14`), for imported topologies.
+    pub origin: Option<Arc<str>>,
 }
 
 /// Where a VRouter entry sends a packet.
@@ -97,6 +99,8 @@ pub struct SgRule {
     pub protocol: Protocol,
     pub ports: Ports,
     pub peer: SgPeer,
+    /// Where the object was read from (`iptables-save.txt:14`), for imported topologies.
+    pub origin: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +135,8 @@ pub struct VpnRoute {
     pub connection: usize,
     pub priority: u8,
     pub publish_to_vpc: bool,
+    /// Where the object was read from (`iptables-save.txt:14`), for imported topologies.
+    pub origin: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug)]
@@ -210,6 +216,8 @@ pub struct Device {
     pub ipsec: Vec<DeviceIpsec>,
     pub forwarding: bool,
     pub rp_filter: RpFilter,
+    /// Where the object was read from (`iptables-save.txt:14`), for imported topologies.
+    pub origin: Option<Arc<str>>,
 }
 
 impl Device {
@@ -256,6 +264,8 @@ pub struct DeviceRoute {
     pub interface: Option<usize>,
     pub gateway: Option<Ipv4Addr>,
     pub tunnel: Option<usize>,
+    /// Where the object was read from (`iptables-save.txt:14`), for imported topologies.
+    pub origin: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug)]
@@ -297,6 +307,8 @@ impl Filter {
 pub struct Chain {
     pub default: Action,
     pub rules: Vec<FilterRule>,
+    /// Where the object was read from (`iptables-save.txt:14`), for imported topologies.
+    pub origin: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug)]
@@ -310,6 +322,8 @@ pub struct FilterRule {
     pub destination_ports: Ports,
     pub in_interface: Option<usize>,
     pub out_interface: Option<usize>,
+    /// Where the object was read from (`iptables-save.txt:14`), for imported topologies.
+    pub origin: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug)]
@@ -324,6 +338,8 @@ pub struct NatRule {
     pub out_interface: Option<usize>,
     pub to: NatTo,
     pub to_port: Option<u16>,
+    /// Where the object was read from (`iptables-save.txt:14`), for imported topologies.
+    pub origin: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -848,6 +864,7 @@ pub fn lower(file: &str, t: &input::Topology) -> Result<Model, InputError> {
                 connection: conn,
                 priority: r.priority,
                 publish_to_vpc: r.publish_to_vpc,
+                origin: origin(&r.origin),
             };
             match r.kind {
                 input::VpnRouteType::Policy => {
@@ -993,6 +1010,7 @@ fn lower_security_group(
             protocol: r.protocol,
             ports: r.ports,
             peer,
+            origin: origin(&r.origin),
         });
     }
     Ok(SecurityGroup {
@@ -1045,6 +1063,7 @@ fn lower_route_table(
             id: e.id.clone().unwrap_or_else(ep),
             destination: e.destination.network(),
             next_hop,
+            origin: origin(&e.origin),
         });
     }
     Ok(RouteTable {
@@ -1221,6 +1240,7 @@ fn lower_device(
             interface,
             gateway: r.gateway.map(|g| g.addr()),
             tunnel,
+            origin: origin(&r.origin),
         });
     }
 
@@ -1249,11 +1269,13 @@ fn lower_device(
                                 Some(n) => Some(iface(n, &|| format!("{}.out_interface", rp()))?),
                                 None => None,
                             },
+                            origin: origin(&r.origin),
                         });
                     }
                     Ok(Some(Chain {
                         default: c.default,
                         rules,
+                        origin: origin(&c.origin),
                     }))
                 };
             Some(Filter {
@@ -1303,6 +1325,7 @@ fn lower_device(
             },
             to,
             to_port: r.to_port,
+            origin: origin(&r.origin),
         });
     }
 
@@ -1352,7 +1375,13 @@ fn lower_device(
         ipsec,
         forwarding: d.forwarding.unwrap_or(d.kind != DeviceKind::Host),
         rp_filter: d.rp_filter.unwrap_or_default(),
+        origin: origin(&d.origin),
     })
+}
+
+/// An imported object's `origin`, shared by the lowered object and its fixed variants.
+fn origin(o: &Option<String>) -> Option<Arc<str>> {
+    o.as_deref().map(Arc::from)
 }
 
 /// Which way the traffic was initiated.
