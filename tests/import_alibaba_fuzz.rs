@@ -1,7 +1,7 @@
 //! Hostile input for the Alibaba Cloud importer: the FAQ 6 API responses with one JSON
 //! value mutated (another type, a placeholder, a removed key, an empty list…), written to
 //! a temporary folder and imported, a bounded number of cases. No panic; every error and
-//! every warning names its file and where in it; what imports lowers into a valid model.
+//! every warning names its file and where in it; a validation error of what imports is located.
 
 use std::path::{Path, PathBuf};
 
@@ -118,8 +118,12 @@ proptest! {
                 for w in &out.warnings {
                     prop_assert!(w.location.contains(".json"), "{what}: warning without its file: {w}");
                 }
-                let lowered = vpntrace::model::lower("imported.json", &out.topology);
-                prop_assert!(lowered.is_ok(), "{what}: the imported topology does not validate: {}", lowered.unwrap_err());
+                // Responses that contradict each other (a vSwitch outside the VPC's CIDRs
+                // once one is removed) import into a topology that does not validate;
+                // `import` then stops on the validation error, located in the topology.
+                if let Err(e) = vpntrace::model::lower("imported.json", &out.topology) {
+                    prop_assert!(!e.location.is_empty(), "{what}: unlocated validation error: {e}");
+                }
             }
         }
         let _ = std::fs::remove_dir_all(&dir);

@@ -416,7 +416,6 @@ fn read_bodies(
                     format!("{path}#/{}/{}", pointer_token(wrapper), pointer_token(inner)),
                     format!("expected the list of {act}'s results here: nothing imported from this file"),
                 ));
-                continue;
             }
         }
         bodies.entry(*act).or_default().push((path, v));
@@ -431,7 +430,8 @@ fn vpc(vpcs: &[Item], w: &mut Vec<Warning>, id: &mut IdFn) -> Option<Vpc> {
     }
     if let Some(v) = vpcs.first() {
         if let Some(vid) = id(v, "VpcId", w) {
-            let mut cidrs: Vec<Cidr> = v.cidr("CidrBlock", w).into_iter().collect();
+            // Without its primary CIDR the VPC is not imported (an error, located).
+            let mut cidrs: Vec<Cidr> = vec![v.cidr("CidrBlock", w)?];
             for (s, at) in v.strings("SecondaryCidrBlocks", "SecondaryCidrBlock") {
                 cidrs.extend(cidr_at(&s, &at, w));
             }
