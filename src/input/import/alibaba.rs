@@ -352,13 +352,12 @@ pub fn import_dir(dir: &Path) -> Result<AlibabaImport, InputError> {
     Ok(out)
 }
 
+/// Response bodies by action, each with its file's path.
+type Bodies = BTreeMap<&'static str, Vec<(String, Value)>>;
+
 /// The response bodies in `dir` by action, each with its path; what is not a response
 /// vpntrace reads, an error response, or a list not where the action keeps it is a warning.
-fn read_bodies(
-    dir: &Path,
-    shown: &str,
-    warnings: &mut Vec<Warning>,
-) -> Result<BTreeMap<&'static str, Vec<(String, Value)>>, InputError> {
+fn read_bodies(dir: &Path, shown: &str, warnings: &mut Vec<Warning>) -> Result<Bodies, InputError> {
     let rd = std::fs::read_dir(dir).map_err(|e| {
         InputError::new(shown, "", format!("--alibaba: cannot read the folder: {e}"))
     })?;
