@@ -143,6 +143,113 @@ fn faq6_from_exports_names_the_masquerade_rule() {
     assert!(!text.contains("faq6-example-psk"));
 }
 
+/// `iptables-save` output with one `iptables -t TABLE -I CHAIN N ARGS…` command applied,
+/// as the kernel would list it afterwards: the rule becomes the chain's N-th.
+fn apply_iptables(save: &str, command: &str) -> String {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let ["iptables", "-t", table, "-I", chain, n, args @ ..] = words.as_slice() else {
+        panic!("not an `iptables -t TABLE -I CHAIN N` command: {command}");
+    };
+    let n: usize = n.parse().expect("rule number");
+    let rule = format!("-A {chain} {}", args.join(" "));
+    let (mut out, mut in_table, mut seen, mut done) = (Vec::new(), false, 0, false);
+    for line in save.lines() {
+        if line.starts_with('*') {
+            in_table = line == format!("*{table}");
+        }
+        let closes = line == "COMMIT" || line.starts_with(&format!("-A {chain} "));
+        if in_table && !done && closes {
+            seen += 1;
+            if seen == n || line == "COMMIT" {
+                out.push(rule.clone());
+                done = true;
+            }
+        }
+        out.push(line.to_string());
+    }
+    assert!(done, "no table {table} in the export");
+    out.join("\n") + "\n"
+}
+
+/// The FAQ 6 story's check output, text and JSON, reviewed: the finding names the
+/// MASQUERADE rule by its iptables-save line and fixes it with an iptables command. The
+/// command, applied to the gateway's export and imported again, leaves nothing to report.
+#[test]
+fn faq6_from_exports_check_snapshot_and_the_command_verified() {
+    let dir = tmp("faq6-snap");
+    let out = faq6(&dir);
+    let (code, text, err) = vpntrace(&["check", out.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let (code, json, err) = vpntrace(&["check", out.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 1, "{err}");
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots"));
+    s.set_prepend_module_to_snapshot(false);
+    s.bind(|| {
+        insta::assert_snapshot!("import__faq6_from_exports__text", text);
+        insta::assert_snapshot!("import__faq6_from_exports__json", json);
+    });
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let f = &v["findings"][0];
+    assert_eq!(f["code"], "IDC_NAT_BREAKS_IPSEC");
+    assert_eq!(f["origin"], "iptables-save.txt:22");
+    assert_eq!(f["verified"], true);
+    let cmds = f["vendor_fix"].as_array().unwrap();
+    assert_eq!(cmds.len(), 1, "{f}");
+    let cmd = cmds[0].as_str().unwrap();
+
+    // Run the command on the gateway (its export, as iptables-save would list it after).
+    let gw = dir.join("gw-fixed");
+    std::fs::create_dir_all(&gw).unwrap();
+    for e in std::fs::read_dir(data("linux-gw")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), gw.join(e.file_name())).unwrap();
+    }
+    let save = std::fs::read_to_string(gw.join("iptables-save.txt")).unwrap();
+    let fixed = apply_iptables(&save, cmd);
+    assert_ne!(fixed, save);
+    std::fs::write(gw.join("iptables-save.txt"), &fixed).unwrap();
+    let again = dir.join("fixed.json");
+    let (code, _, err) = vpntrace(&[
+        "import",
+        "--alibaba",
+        data("faq6-cloud").to_str().unwrap(),
+        "--linux",
+        &format!("idc-gw={}", gw.display()),
+        "--into",
+        data("faq6-hosts.json").to_str().unwrap(),
+        "-o",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, text, err) = vpntrace(&["check", again.to_str().unwrap()]);
+    assert_eq!(
+        code, 0,
+        "the iptables command did not fix it:\n{fixed}\n{text}{err}"
+    );
+    assert!(text.contains("0 error(s)"), "{text}");
+}
+
+#[test]
+fn apply_iptables_inserts_at_the_rule_number() {
+    let save = "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j DROP\nCOMMIT\n*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j RETURN\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n";
+    let one = apply_iptables(
+        save,
+        "iptables -t nat -I POSTROUTING 1 -s 10.0.0.0/8 -j ACCEPT",
+    );
+    assert!(one.contains(":POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -s 10.0.0.0/8 -j ACCEPT\n-A POSTROUTING -j RETURN"), "{one}");
+    let two = apply_iptables(save, "iptables -t nat -I POSTROUTING 2 -j ACCEPT");
+    assert!(
+        two.contains("-j RETURN\n-A POSTROUTING -j ACCEPT\n-A POSTROUTING -j MASQUERADE"),
+        "{two}"
+    );
+    let end = apply_iptables(save, "iptables -t filter -I FORWARD 5 -j ACCEPT");
+    assert!(
+        end.contains("-A FORWARD -j DROP\n-A FORWARD -j ACCEPT\nCOMMIT\n*nat"),
+        "{end}"
+    );
+}
+
 #[test]
 fn import_into_its_own_output_is_stable() {
     let dir = tmp("roundtrip");

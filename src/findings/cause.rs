@@ -249,6 +249,41 @@ impl Cause {
         }
     }
 
+    /// Where the rule or route that [`Cause::rule`] names was read from (an imported
+    /// topology's `origin`); for a filter chain's default, the chain's policy line.
+    pub fn origin(&self, m: &Model) -> Option<String> {
+        let o = match self {
+            Cause::VrouterRouteElsewhere { table, entry, .. } => {
+                m.route_tables[*table].entries[*entry].origin.clone()
+            }
+            Cause::VrouterNoRoute { .. } => self
+                .unpublished(m)
+                .and_then(|(g, r)| m.vpn_gateways[g].destination_routes[r].origin.clone()),
+            Cause::SgDrop {
+                rule: Some((g, r)), ..
+            } => m.security_groups[*g].rules[*r].origin.clone(),
+            Cause::FilterDrop {
+                dev, chain, rule, ..
+            } => {
+                let c = m.devices[*dev].filter.as_ref()?.chain(*chain)?;
+                match rule {
+                    Some(r) => c.rules.get(*r)?.origin.clone(),
+                    None => c.origin.clone(),
+                }
+            }
+            Cause::NatBreaksIpsec { dev, nat, .. } => m.devices[*dev].nat[*nat].origin.clone(),
+            Cause::LeftInClear { dev, route, .. } | Cause::LeftNetwork { dev, route, .. } => m
+                .devices[*dev]
+                .routes
+                .iter()
+                .find(|r| &r.id == route)?
+                .origin
+                .clone(),
+            _ => None,
+        };
+        o.map(|o| o.to_string())
+    }
+
     /// The connection concerned, where one is.
     pub fn connection(&self, m: &Model, t: &Traffic) -> Option<String> {
         match self {
@@ -314,6 +349,7 @@ impl Cause {
             .with_device(self.device(m))
             .with_rule(self.rule(m))
             .with_traffic(t.src.cidrs(), cx.dst);
+        f.origin = self.origin(m);
         f.direction = dir;
         f.connection = self.connection(m, t);
         f.change = detail.change;

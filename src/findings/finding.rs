@@ -48,6 +48,11 @@ pub struct Finding {
     pub destination: Vec<Cidr>,
     pub message: String,
     pub fix: String,
+    /// Where the rule or route it names was read from, for an imported topology
+    /// (`iptables-save.txt:22`, `DescribeRouteEntryList.vtb-1.json#/RouteEntrys/RouteEntry/0`);
+    /// for a chain's default, the chain's policy line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
     /// Protocols and ports affected, where the deciding rule distinguishes them
     /// (`tcp/22`, `udp`, `all`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -114,6 +119,7 @@ impl Finding {
             destination: Vec::new(),
             message: message.into(),
             fix: fix.into(),
+            origin: None,
             services: Vec::new(),
             endpoints: Vec::new(),
             change: None,

@@ -67,6 +67,8 @@ pub struct RouteEntry {
     pub id: String,
     pub destination: Ipv4Net,
     pub next_hop: CloudHop,
+    /// Where the object was read from (`iptables-save.txt:14`), for imported topologies.
+    pub origin: Option<Arc<str>>,
 }
 
 /// Where a VRouter entry sends a packet.
@@ -99,6 +101,8 @@ pub struct SgRule {
     pub protocol: Protocol,
     pub ports: Ports,
     pub peer: SgPeer,
+    /// Where the object was read from (`iptables-save.txt:14`), for imported topologies.
+    pub origin: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,6 +137,8 @@ pub struct VpnRoute {
     pub connection: usize,
     pub priority: u8,
     pub publish_to_vpc: bool,
+    /// Where the object was read from (`iptables-save.txt:14`), for imported topologies.
+    pub origin: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug)]
@@ -212,6 +218,8 @@ pub struct Device {
     pub ipsec: Vec<DeviceIpsec>,
     pub forwarding: bool,
     pub rp_filter: RpFilter,
+    /// Where the object was read from (`iptables-save.txt:14`), for imported topologies.
+    pub origin: Option<Arc<str>>,
 }
 
 impl Device {
@@ -258,6 +266,8 @@ pub struct DeviceRoute {
     pub interface: Option<usize>,
     pub gateway: Option<Ipv4Addr>,
     pub tunnel: Option<usize>,
+    /// Where the object was read from (`iptables-save.txt:14`), for imported topologies.
+    pub origin: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug)]
@@ -299,6 +309,8 @@ impl Filter {
 pub struct Chain {
     pub default: Action,
     pub rules: Vec<FilterRule>,
+    /// Where the object was read from (`iptables-save.txt:14`), for imported topologies.
+    pub origin: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug)]
@@ -312,6 +324,8 @@ pub struct FilterRule {
     pub destination_ports: Ports,
     pub in_interface: Option<usize>,
     pub out_interface: Option<usize>,
+    /// Where the object was read from (`iptables-save.txt:14`), for imported topologies.
+    pub origin: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug)]
@@ -326,6 +340,8 @@ pub struct NatRule {
     pub out_interface: Option<usize>,
     pub to: NatTo,
     pub to_port: Option<u16>,
+    /// Where the object was read from (`iptables-save.txt:14`), for imported topologies.
+    pub origin: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -946,6 +962,7 @@ fn lower_with(
                 connection: conn.unwrap_or(0),
                 priority: r.priority,
                 publish_to_vpc: r.publish_to_vpc,
+                origin: origin(&r.origin),
             };
             match r.kind {
                 input::VpnRouteType::Policy => {
@@ -1095,6 +1112,7 @@ fn lower_security_group(
             protocol: r.protocol,
             ports: r.ports,
             peer,
+            origin: origin(&r.origin),
         });
     }
     SecurityGroup {
@@ -1147,6 +1165,7 @@ fn lower_route_table(
             id: e.id.clone().unwrap_or_else(ep),
             destination: e.destination.network(),
             next_hop,
+            origin: origin(&e.origin),
         });
     }
     RouteTable {
@@ -1328,6 +1347,7 @@ fn lower_device(ctx: &Ctx, i: usize, d: &input::Device, conn_ids: &HashMap<&str,
             interface,
             gateway: r.gateway.map(|g| g.addr()),
             tunnel,
+            origin: origin(&r.origin),
         });
     }
 
@@ -1351,11 +1371,13 @@ fn lower_device(ctx: &Ctx, i: usize, d: &input::Device, conn_ids: &HashMap<&str,
                         out_interface: iface(&r.out_interface, &|| {
                             format!("{}.out_interface", rp())
                         }),
+                        origin: origin(&r.origin),
                     });
                 }
                 Some(Chain {
                     default: c.default,
                     rules,
+                    origin: origin(&c.origin),
                 })
             };
             Some(Filter {
@@ -1404,6 +1426,7 @@ fn lower_device(ctx: &Ctx, i: usize, d: &input::Device, conn_ids: &HashMap<&str,
             out_interface: iface(&r.out_interface, &|| format!("{}.out_interface", np())),
             to,
             to_port: r.to_port,
+            origin: origin(&r.origin),
         });
     }
 
@@ -1451,7 +1474,13 @@ fn lower_device(ctx: &Ctx, i: usize, d: &input::Device, conn_ids: &HashMap<&str,
         ipsec,
         forwarding: d.forwarding.unwrap_or(true),
         rp_filter: d.rp_filter.unwrap_or_default(),
+        origin: origin(&d.origin),
     }
+}
+
+/// An imported object's `origin`, shared by the lowered object and its fixed variants.
+fn origin(o: &Option<String>) -> Option<Arc<str>> {
+    o.as_deref().map(Arc::from)
 }
 
 /// Which way the traffic was initiated.

@@ -66,6 +66,9 @@ pub fn finding_text(o: &mut String, f: &Finding, st: Style, indent: &str) {
     if let Some(r) = &f.rule {
         let _ = write!(head, ", rule {r}");
     }
+    if let Some(origin) = &f.origin {
+        let _ = write!(head, " ({origin})");
+    }
     let _ = writeln!(o, "{head}");
     let _ = writeln!(o, "{indent}  {}", f.message);
     if !f.source.is_empty() || !f.destination.is_empty() {

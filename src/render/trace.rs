@@ -131,13 +131,17 @@ fn path_text(m: &Model, o: &mut String, label: &str, p: &Path, st: Style) {
     if let Some(c) = path_finding(m, p) {
         let _ = writeln!(
             o,
-            "  cause: {} (faq {}) at {}{}",
+            "  cause: {} (faq {}) at {}{}{}",
             st.bad(c.code.as_str()),
             c.faq,
             c.device.as_deref().unwrap_or("-"),
             c.rule
                 .as_ref()
                 .map(|r| format!(", rule {r}"))
+                .unwrap_or_default(),
+            c.origin
+                .as_ref()
+                .map(|o| format!(" ({o})"))
                 .unwrap_or_default()
         );
     }

@@ -225,59 +225,8 @@ const GROUPS: &[&str] = &[
 /// Reads every response file in `dir`.
 pub fn import_dir(dir: &Path) -> Result<AlibabaImport, InputError> {
     let shown = dir.display().to_string();
-    let rd = std::fs::read_dir(dir).map_err(|e| {
-        InputError::new(
-            &shown,
-            "",
-            format!("--alibaba: cannot read the folder: {e}"),
-        )
-    })?;
-    let mut names: Vec<String> = rd
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|n| n.ends_with(".json"))
-        .collect();
-    names.sort();
     let mut out = AlibabaImport::default();
-    let mut bodies: BTreeMap<&str, Vec<(String, Value)>> = BTreeMap::new();
-    for name in &names {
-        let action = name.split('.').next().unwrap_or("");
-        let path = dir.join(name).display().to_string();
-        let Some((act, _)) = ACTIONS.iter().find(|(a, _)| *a == action) else {
-            out.warnings.push(Warning::new(
-                &path,
-                format!("{action} is not a response vpntrace reads: not imported"),
-            ));
-            continue;
-        };
-        let text = std::fs::read_to_string(dir.join(name))
-            .map_err(|e| InputError::new(&path, "", format!("cannot read: {e}")))?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| {
-            InputError::new(
-                &path,
-                format!("line {} column {}", e.line(), e.column()),
-                format!("not JSON: {e}"),
-            )
-        })?;
-        if !v.is_object() {
-            return Err(InputError::new(
-                &path,
-                "#",
-                "expected a JSON object (an API response body)",
-            ));
-        }
-        if v.get("Code").is_some() && v.get("Message").is_some() {
-            out.warnings.push(Warning::new(
-                &path,
-                format!(
-                    "an error response ({}: {}): nothing imported from it",
-                    v["Code"], v["Message"]
-                ),
-            ));
-            continue;
-        }
-        bodies.entry(act).or_default().push((path, v));
-    }
+    let bodies = read_bodies(dir, &shown, &mut out.warnings)?;
     let items = |action: &str| -> Vec<Item<'_>> {
         let wrapper = ACTIONS
             .iter()
@@ -316,55 +265,231 @@ pub fn import_dir(dir: &Path) -> Result<AlibabaImport, InputError> {
         s
     };
 
-    // VPC
-    let vpcs = items("DescribeVpcs");
+    out.vpc = vpc(&items("DescribeVpcs"), w, &mut id);
+    if out.vpc.is_none() {
+        if let Some((file, _)) = bodies.get("DescribeVpcs").and_then(|b| b.first()) {
+            return Err(InputError::new(
+                file,
+                "#/Vpcs/Vpc/0",
+                "expected a VPC with VpcId and CidrBlock: a topology needs its VPC",
+            ));
+        }
+    }
+    let vpc_id = out.vpc.as_ref().map(|v| v.id.clone());
+    let vpc_id = vpc_id.as_deref();
+    vswitches(
+        &items("DescribeVSwitches"),
+        vpc_id,
+        &mut out.vswitches,
+        w,
+        &mut id,
+    );
+    route_tables(
+        &items("DescribeRouteTableList"),
+        &items("DescribeRouteEntryList"),
+        vpc_id,
+        &mut out.route_tables,
+        w,
+        &mut id,
+    );
+    security_groups(
+        &items("DescribeSecurityGroups"),
+        &items("DescribeSecurityGroupAttribute"),
+        &mut out.security_groups,
+        w,
+        &mut id,
+    );
+
+    instances(
+        &items("DescribeInstances"),
+        vpc_id,
+        &mut out.instances,
+        w,
+        &mut id,
+    );
+    let mut gws: Vec<Item> = items("DescribeVpnGateways");
+    gws.extend(items("DescribeVpnGateway"));
+    vpn_gateways(gws, vpc_id, &mut out.vpn_gateways, w, &mut id);
+    vpn_routes(
+        &items("DescribeVpnRouteEntries"),
+        &items("DescribeVpnPbrRouteEntries"),
+        &mut out.vpn_gateways,
+        w,
+    );
+
+    let mut cgws: Vec<Item> = items("DescribeCustomerGateways");
+    cgws.extend(items("DescribeCustomerGateway"));
+    for it in cgws {
+        let Some(cid) = id(&it, "CustomerGatewayId", w) else {
+            continue;
+        };
+        if out.customer_gateways.iter().any(|g| g.id == cid) {
+            continue;
+        }
+        let Some(ip) = it.cidr("IpAddress", w) else {
+            continue;
+        };
+        out.customer_gateways.push(CustomerGateway {
+            id: cid,
+            ip,
+            origin: Some(it.origin()),
+        });
+    }
+
+    let mut conns: Vec<Item> = items("DescribeVpnConnections");
+    conns.extend(items("DescribeVpnConnection"));
+    for it in conns {
+        let Some(cid) = id(&it, "VpnConnectionId", w) else {
+            continue;
+        };
+        if out.ipsec_connections.iter().any(|c| c.id == cid) {
+            continue;
+        }
+        if let Some(c) = connection(&it, cid, w) {
+            out.ipsec_connections.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// Response bodies by action, each with its file's path.
+type Bodies = BTreeMap<&'static str, Vec<(String, Value)>>;
+
+/// The response bodies in `dir` by action, each with its path; what is not a response
+/// vpntrace reads, an error response, or a list not where the action keeps it is a warning.
+fn read_bodies(dir: &Path, shown: &str, warnings: &mut Vec<Warning>) -> Result<Bodies, InputError> {
+    let rd = std::fs::read_dir(dir).map_err(|e| {
+        InputError::new(shown, "", format!("--alibaba: cannot read the folder: {e}"))
+    })?;
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    let mut bodies: BTreeMap<&'static str, Vec<(String, Value)>> = BTreeMap::new();
+    for name in &names {
+        let action = name.split('.').next().unwrap_or("");
+        let path = dir.join(name).display().to_string();
+        let Some((act, _)) = ACTIONS.iter().find(|(a, _)| *a == action) else {
+            warnings.push(Warning::new(
+                &path,
+                format!("{action} is not a response vpntrace reads: not imported"),
+            ));
+            continue;
+        };
+        let text = std::fs::read_to_string(dir.join(name))
+            .map_err(|e| InputError::new(&path, "", format!("cannot read: {e}")))?;
+        let v: Value = serde_json::from_str(&text).map_err(|e| {
+            InputError::new(
+                &path,
+                format!("line {} column {}", e.line(), e.column()),
+                format!("not JSON: {e}"),
+            )
+        })?;
+        if !v.is_object() {
+            return Err(InputError::new(
+                &path,
+                "#",
+                "expected a JSON object (an API response body)",
+            ));
+        }
+        if v.get("Code").is_some() && v.get("Message").is_some() {
+            warnings.push(Warning::new(
+                &path,
+                format!(
+                    "an error response ({}: {}): nothing imported from it",
+                    v["Code"], v["Message"]
+                ),
+            ));
+            continue;
+        }
+        if let Some((wrapper, inner)) = ACTIONS.iter().find(|(a, _)| a == act).and_then(|(_, w)| *w)
+        {
+            if !v
+                .get(wrapper)
+                .and_then(|x| x.get(inner))
+                .is_some_and(Value::is_array)
+            {
+                warnings.push(Warning::new(
+                    format!("{path}#/{}/{}", pointer_token(wrapper), pointer_token(inner)),
+                    format!("expected the list of {act}'s results here: nothing imported from this file"),
+                ));
+            }
+        }
+        bodies.entry(*act).or_default().push((path, v));
+    }
+    Ok(bodies)
+}
+
+/// The VPC: the first DescribeVpcs item.
+fn vpc(vpcs: &[Item], w: &mut Vec<Warning>, id: &mut IdFn) -> Option<Vpc> {
     if vpcs.len() > 1 {
         w.push(Warning::new(vpcs[1].at("VpcId"), format!("{} VPCs listed; vpntrace models one: the first is imported (export one VPC: --VpcId)", vpcs.len())));
     }
     if let Some(v) = vpcs.first() {
         if let Some(vid) = id(v, "VpcId", w) {
-            let mut cidrs: Vec<Cidr> = v.cidr("CidrBlock", w).into_iter().collect();
+            // Without its primary CIDR the VPC is not imported (an error, located).
+            let mut cidrs: Vec<Cidr> = vec![v.cidr("CidrBlock", w)?];
             for (s, at) in v.strings("SecondaryCidrBlocks", "SecondaryCidrBlock") {
                 cidrs.extend(cidr_at(&s, &at, w));
             }
-            out.vpc = Some(Vpc {
+            return Some(Vpc {
                 id: vid,
                 cidrs,
                 origin: Some(v.origin()),
             });
         }
     }
-    let vpc_id = out.vpc.as_ref().map(|v| v.id.clone());
-    let other_vpc = |it: &Item, w: &mut Vec<Warning>| {
-        if let (Some(o), Some(mine)) = (it.s("VpcId"), &vpc_id) {
-            if &o != mine {
-                w.push(Warning::new(
-                    it.at("VpcId"),
-                    format!("belongs to VPC {o}, not {mine}: imported anyway"),
-                ));
-            }
-        }
-    };
+    None
+}
 
-    // vSwitches
-    for it in items("DescribeVSwitches") {
-        other_vpc(&it, w);
-        let (Some(vid), Some(cidr)) = (id(&it, "VSwitchId", w), it.cidr("CidrBlock", w)) else {
+/// Warns when `it` belongs to another VPC than the one imported.
+fn other_vpc(it: &Item, mine: Option<&str>, w: &mut Vec<Warning>) {
+    if let (Some(o), Some(mine)) = (it.s("VpcId"), mine) {
+        if o != mine {
+            w.push(Warning::new(
+                it.at("VpcId"),
+                format!("belongs to VPC {o}, not {mine}: imported anyway"),
+            ));
+        }
+    }
+}
+
+fn vswitches(
+    list: &[Item],
+    vpc_id: Option<&str>,
+    out: &mut Vec<VSwitch>,
+    w: &mut Vec<Warning>,
+    id: &mut IdFn,
+) {
+    for it in list {
+        other_vpc(it, vpc_id, w);
+        let (Some(vid), Some(cidr)) = (id(it, "VSwitchId", w), it.cidr("CidrBlock", w)) else {
             continue;
         };
         let rt = it.child("RouteTable").and_then(|r| r.s("RouteTableId"));
-        out.vswitches.push(VSwitch {
+        out.push(VSwitch {
             id: vid,
             cidr,
             route_table: rt,
             origin: Some(it.origin()),
         });
     }
+}
 
-    // Route tables and their entries
-    for it in items("DescribeRouteTableList") {
-        other_vpc(&it, w);
-        let Some(tid) = id(&it, "RouteTableId", w) else {
+/// Route tables (DescribeRouteTableList) and their entries (DescribeRouteEntryList).
+fn route_tables(
+    tables: &[Item],
+    entries: &[Item],
+    vpc_id: Option<&str>,
+    out: &mut Vec<RouteTable>,
+    w: &mut Vec<Warning>,
+    id: &mut IdFn,
+) {
+    for it in tables {
+        other_vpc(it, vpc_id, w);
+        let Some(tid) = id(it, "RouteTableId", w) else {
             continue;
         };
         if it.s("AssociateType").is_some_and(|a| lc(&a) == "gateway") {
@@ -385,15 +510,15 @@ pub fn import_dir(dir: &Path) -> Result<AlibabaImport, InputError> {
                 false
             }
         };
-        out.route_tables.push(RouteTable {
+        out.push(RouteTable {
             id: tid,
             system,
             entries: Vec::new(),
             origin: Some(it.origin()),
         });
     }
-    for it in items("DescribeRouteEntryList") {
-        let Some(tid) = id(&it, "RouteTableId", w) else {
+    for it in entries {
+        let Some(tid) = id(it, "RouteTableId", w) else {
             continue;
         };
         if it.s("IpVersion").is_some_and(|v| lc(&v) == "ipv6") {
@@ -450,11 +575,11 @@ pub fn import_dir(dir: &Path) -> Result<AlibabaImport, InputError> {
             next_hop: NextHop { kind, id: hop_id },
             origin: Some(it.origin()),
         };
-        match out.route_tables.iter_mut().find(|t| t.id == tid) {
+        match out.iter_mut().find(|t| t.id == tid) {
             Some(t) => t.entries.push(entry),
             None => {
                 w.push(Warning::new(it.at("RouteTableId"), format!("route table {tid} is not in DescribeRouteTableList: imported as a custom table")));
-                out.route_tables.push(RouteTable {
+                out.push(RouteTable {
                     id: tid,
                     system: false,
                     entries: vec![entry],
@@ -463,17 +588,18 @@ pub fn import_dir(dir: &Path) -> Result<AlibabaImport, InputError> {
             }
         }
     }
+}
 
-    security_groups(
-        &items("DescribeSecurityGroups"),
-        &items("DescribeSecurityGroupAttribute"),
-        &mut out.security_groups,
-        w,
-        &mut id,
-    );
-
-    for it in items("DescribeInstances") {
-        let Some(iid) = id(&it, "InstanceId", w) else {
+/// Instances in the VPC, each with its first private address and its groups.
+fn instances(
+    list: &[Item],
+    vpc_id: Option<&str>,
+    out: &mut Vec<crate::input::Instance>,
+    w: &mut Vec<Warning>,
+    id: &mut IdFn,
+) {
+    for it in list {
+        let Some(iid) = id(it, "InstanceId", w) else {
             continue;
         };
         if let Some(st) = it.s("Status").filter(|s| lc(s) != "running") {
@@ -489,7 +615,7 @@ pub fn import_dir(dir: &Path) -> Result<AlibabaImport, InputError> {
             ));
             continue;
         };
-        other_vpc(&va, w);
+        other_vpc(&va, vpc_id, w);
         let ips = va
             .child("PrivateIpAddress")
             .map(|p| p.list_raw("IpAddress"))
@@ -532,7 +658,7 @@ pub fn import_dir(dir: &Path) -> Result<AlibabaImport, InputError> {
                 format!("instance {iid}: secondary network interfaces are not modelled"),
             ));
         }
-        out.instances.push(crate::input::Instance {
+        out.push(crate::input::Instance {
             id: iid,
             ip,
             vswitch: vsw,
@@ -540,17 +666,24 @@ pub fn import_dir(dir: &Path) -> Result<AlibabaImport, InputError> {
             origin: Some(it.origin()),
         });
     }
+}
 
-    let mut gws: Vec<Item> = items("DescribeVpnGateways");
-    gws.extend(items("DescribeVpnGateway"));
+/// VPN gateways (DescribeVpnGateways, or DescribeVpnGateway per gateway), each once.
+fn vpn_gateways(
+    gws: Vec<Item>,
+    vpc_id: Option<&str>,
+    out: &mut Vec<VpnGateway>,
+    w: &mut Vec<Warning>,
+    id: &mut IdFn,
+) {
     for it in gws {
         let Some(gid) = id(&it, "VpnGatewayId", w) else {
             continue;
         };
-        if out.vpn_gateways.iter().any(|g| g.id == gid) {
+        if out.iter().any(|g| g.id == gid) {
             continue;
         }
-        other_vpc(&it, w);
+        other_vpc(&it, vpc_id, w);
         for (key, ok) in [
             ("Status", "active"),
             ("BusinessStatus", "normal"),
@@ -573,53 +706,13 @@ pub fn import_dir(dir: &Path) -> Result<AlibabaImport, InputError> {
             ));
             continue;
         };
-        out.vpn_gateways.push(VpnGateway {
+        out.push(VpnGateway {
             id: gid,
             public_ip: ip,
             routes: Vec::new(),
             origin: Some(it.origin()),
         });
     }
-    vpn_routes(
-        &items("DescribeVpnRouteEntries"),
-        &items("DescribeVpnPbrRouteEntries"),
-        &mut out.vpn_gateways,
-        w,
-    );
-
-    let mut cgws: Vec<Item> = items("DescribeCustomerGateways");
-    cgws.extend(items("DescribeCustomerGateway"));
-    for it in cgws {
-        let Some(cid) = id(&it, "CustomerGatewayId", w) else {
-            continue;
-        };
-        if out.customer_gateways.iter().any(|g| g.id == cid) {
-            continue;
-        }
-        let Some(ip) = it.cidr("IpAddress", w) else {
-            continue;
-        };
-        out.customer_gateways.push(CustomerGateway {
-            id: cid,
-            ip,
-            origin: Some(it.origin()),
-        });
-    }
-
-    let mut conns: Vec<Item> = items("DescribeVpnConnections");
-    conns.extend(items("DescribeVpnConnection"));
-    for it in conns {
-        let Some(cid) = id(&it, "VpnConnectionId", w) else {
-            continue;
-        };
-        if out.ipsec_connections.iter().any(|c| c.id == cid) {
-            continue;
-        }
-        if let Some(c) = connection(&it, cid, w) {
-            out.ipsec_connections.push(c);
-        }
-    }
-    Ok(out)
 }
 
 impl Item<'_> {

@@ -279,6 +279,139 @@ impl LineCtx<'_> {
     }
 }
 
+/// The addresses of `-s`/`-d` (a comma list, or the complement of one negated CIDR).
+fn addresses(
+    cx: &mut LineCtx,
+    opt: &str,
+    v: &str,
+    neg: bool,
+    skip: &mut bool,
+) -> Result<Vec<Option<Cidr>>, InputError> {
+    let mut list = Vec::new();
+    for part in v.split(',') {
+        let c: Cidr = part
+            .parse()
+            .map_err(|e: String| cx.err(format!("`{opt}`: {e}")))?;
+        list.push(c);
+    }
+    Ok(if neg {
+        if list.len() > 1 {
+            cx.warn(format!(
+                "`! {opt} {v}` (a negated list) is not modelled: the rule is not imported"
+            ));
+            *skip = true;
+            vec![None]
+        } else {
+            complement_cidr(list[0]).into_iter().map(Some).collect()
+        }
+    } else {
+        list.into_iter().map(Some).collect()
+    })
+}
+
+/// Reads SNAT/DNAT's address from the target's options; warns about the options and
+/// matches that are imported without their meaning.
+fn finish_target(
+    cx: &mut LineCtx,
+    target: &mut Target,
+    mut target_opts: BTreeMap<String, String>,
+    unmodelled: &[String],
+    skip: bool,
+) -> Result<(), InputError> {
+    match target {
+        Target::Snat(to) => {
+            *to = target_opts.remove("--to-source").unwrap_or_default();
+            if to.is_empty() {
+                return Err(cx.err("SNAT needs --to-source"));
+            }
+        }
+        Target::Dnat(to) => {
+            *to = target_opts.remove("--to-destination").unwrap_or_default();
+            if to.is_empty() {
+                return Err(cx.err("DNAT needs --to-destination"));
+            }
+        }
+        _ => {}
+    }
+    target_opts.remove("--reject-with");
+    target_opts.retain(|k, _| !k.starts_with("--log-") && !k.starts_with("--nflog-"));
+    if !target_opts.is_empty() && !matches!(target, Target::Jump(_)) {
+        let list: Vec<String> = target_opts
+            .iter()
+            .map(|(k, v)| format!("{k} {v}").trim().to_string())
+            .collect();
+        cx.warn(format!(
+            "target option(s) `{}` not modelled: imported without them",
+            list.join(" ")
+        ));
+    }
+    if !unmodelled.is_empty() && !skip {
+        cx.warn(format!(
+            "match `{}` is not modelled: imported without it, so the rule matches more than it does",
+            unmodelled.join(" ")
+        ));
+    }
+    Ok(())
+}
+
+/// Every combination of the rule's alternatives as one simple rule; none when there are
+/// more than [`MAX_ALTERNATIVES`] (a warning, and the rule is skipped).
+fn expand(
+    cx: &mut LineCtx,
+    [srcs, dsts]: [&[Option<Cidr>]; 2],
+    protos: &[Protocol],
+    [sports, dports]: [&[Ports]; 2],
+    [ins, outs]: [&[Option<String>]; 2],
+    skip: &mut bool,
+) -> Result<Vec<Simple>, InputError> {
+    let mut alts = Vec::new();
+    let count = srcs.len()
+        * dsts.len()
+        * protos.len()
+        * sports.len()
+        * dports.len()
+        * ins.len()
+        * outs.len();
+    if count > MAX_ALTERNATIVES {
+        cx.warn(format!(
+            "the rule expands into {count} modelled rules (negations and port lists), more than {MAX_ALTERNATIVES}: not imported"
+        ));
+        *skip = true;
+    } else {
+        for s in srcs {
+            for d in dsts {
+                for &p in protos {
+                    for &sp in sports {
+                        for &dp in dports {
+                            for ii in ins {
+                                for oo in outs {
+                                    let ported = !sp.is_any() || !dp.is_any();
+                                    let p = if ported && p == Protocol::All {
+                                        // `--dport` needs `-p tcp|udp`; iptables refuses otherwise.
+                                        return Err(cx.err("a port match needs -p tcp or -p udp"));
+                                    } else {
+                                        p
+                                    };
+                                    alts.push(Simple {
+                                        src: *s,
+                                        dst: *d,
+                                        proto: p,
+                                        sports: sp,
+                                        dports: dp,
+                                        in_if: ii.clone(),
+                                        out_if: oo.clone(),
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(alts)
+}
+
 /// Builds one rule's alternatives from its options (everything after `-A CHAIN`).
 fn parse_rule(cx: &mut LineCtx, chain_text: &str, args: &[String]) -> Result<RawRule, InputError> {
     let mut srcs: Vec<Option<Cidr>> = vec![None];
@@ -312,25 +445,7 @@ fn parse_rule(cx: &mut LineCtx, chain_text: &str, args: &[String]) -> Result<Raw
         let mut used = 2;
         match opt {
             "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst" => {
-                let v = need(cx)?;
-                let mut list = Vec::new();
-                for part in v.split(',') {
-                    let c: Cidr = part
-                        .parse()
-                        .map_err(|e: String| cx.err(format!("`{opt}`: {e}")))?;
-                    list.push(c);
-                }
-                let set: Vec<Option<Cidr>> = if neg {
-                    if list.len() > 1 {
-                        cx.warn(format!("`! {opt} {v}` (a negated list) is not modelled: the rule is not imported"));
-                        skip = true;
-                        vec![None]
-                    } else {
-                        complement_cidr(list[0]).into_iter().map(Some).collect()
-                    }
-                } else {
-                    list.into_iter().map(Some).collect()
-                };
+                let set = addresses(cx, opt, &need(cx)?, neg, &mut skip)?;
                 if opt.starts_with("-s") || opt.starts_with("--s") {
                     srcs = set;
                 } else {
@@ -467,84 +582,15 @@ fn parse_rule(cx: &mut LineCtx, chain_text: &str, args: &[String]) -> Result<Raw
     if neg {
         return Err(cx.err("`!` at the end of the rule negates nothing"));
     }
-    match &mut target {
-        Target::Snat(to) => {
-            *to = target_opts.remove("--to-source").unwrap_or_default();
-            if to.is_empty() {
-                return Err(cx.err("SNAT needs --to-source"));
-            }
-        }
-        Target::Dnat(to) => {
-            *to = target_opts.remove("--to-destination").unwrap_or_default();
-            if to.is_empty() {
-                return Err(cx.err("DNAT needs --to-destination"));
-            }
-        }
-        _ => {}
-    }
-    target_opts.remove("--reject-with");
-    target_opts.retain(|k, _| !k.starts_with("--log-") && !k.starts_with("--nflog-"));
-    if !target_opts.is_empty() && !matches!(target, Target::Jump(_)) {
-        let list: Vec<String> = target_opts
-            .iter()
-            .map(|(k, v)| format!("{k} {v}").trim().to_string())
-            .collect();
-        cx.warn(format!(
-            "target option(s) `{}` not modelled: imported without them",
-            list.join(" ")
-        ));
-    }
-    if !unmodelled.is_empty() && !skip {
-        cx.warn(format!(
-            "match `{}` is not modelled: imported without it, so the rule matches more than it does",
-            unmodelled.join(" ")
-        ));
-    }
-    let mut alts = Vec::new();
-    let count = srcs.len()
-        * dsts.len()
-        * protos.len()
-        * sports.len()
-        * dports.len()
-        * ins.len()
-        * outs.len();
-    if count > MAX_ALTERNATIVES {
-        cx.warn(format!(
-            "the rule expands into {count} modelled rules (negations and port lists), more than {MAX_ALTERNATIVES}: not imported"
-        ));
-        skip = true;
-    } else {
-        for s in &srcs {
-            for d in &dsts {
-                for &p in &protos {
-                    for &sp in &sports {
-                        for &dp in &dports {
-                            for ii in &ins {
-                                for oo in &outs {
-                                    let ported = !sp.is_any() || !dp.is_any();
-                                    let p = if ported && p == Protocol::All {
-                                        // `--dport` needs `-p tcp|udp`; iptables refuses otherwise.
-                                        return Err(cx.err("a port match needs -p tcp or -p udp"));
-                                    } else {
-                                        p
-                                    };
-                                    alts.push(Simple {
-                                        src: *s,
-                                        dst: *d,
-                                        proto: p,
-                                        sports: sp,
-                                        dports: dp,
-                                        in_if: ii.clone(),
-                                        out_if: oo.clone(),
-                                    });
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    finish_target(cx, &mut target, target_opts, &unmodelled, skip)?;
+    let alts = expand(
+        cx,
+        [&srcs, &dsts],
+        &protos,
+        [&sports, &dports],
+        [&ins, &outs],
+        &mut skip,
+    )?;
     Ok(RawRule {
         line: cx.line,
         text: chain_text.to_string(),
