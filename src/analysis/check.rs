@@ -43,12 +43,21 @@ pub struct PairSummary {
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckReport {
     pub findings: Vec<Finding>,
+    /// Remarks on a connection that are no fault (configured space nothing holds).
+    pub notes: Vec<Note>,
     pub summary: Vec<PairSummary>,
     /// Packets traced to decide every packet (one per box).
     pub classes_traced: usize,
     /// Stage timings (printed by `main` under `VPNTRACE_TIMING`); not part of the JSON.
     #[serde(skip)]
     pub timings: Timings,
+}
+
+/// A remark on one connection, printed under it: no finding, no faq, nothing to fix.
+#[derive(Clone, Debug, Serialize)]
+pub struct Note {
+    pub connection: String,
+    pub message: String,
 }
 
 /// How long `check`'s stages took and how finely it cut the first connection's space:
@@ -891,6 +900,16 @@ type Rect = (Vec<(u32, u32)>, Vec<(u32, u32)>);
 /// A service: one protocol with source and destination port ranges.
 type Svc = (Protocol, (u32, u32), (u32, u32));
 
+/// A destination port range as a message shows it: port 0 is no service a host offers
+/// (a range the analysis starts at 0 reads from 1: `tcp/1-442`, never `tcp/0-442`).
+fn shown_ports(lo: u32, hi: u32) -> Ports {
+    let lo = if lo == 0 && hi > 0 { 1 } else { lo };
+    Ports {
+        lo: lo as u16,
+        hi: hi as u16,
+    }
+}
+
 /// Services as an engineer reads them: `all`, a protocol, or `tcp/22`, merged per protocol.
 fn describe_services(svcs: &BTreeSet<Svc>) -> Vec<String> {
     let full = |p: Protocol| {
@@ -942,14 +961,7 @@ fn describe_services(svcs: &BTreeSet<Svc>) -> Vec<String> {
                     partial.push(if dr == fd {
                         format!("{p} from port {from}")
                     } else {
-                        format!(
-                            "{}/{} from port {from}",
-                            p,
-                            Ports {
-                                lo: dr.0 as u16,
-                                hi: dr.1 as u16
-                            }
-                        )
+                        format!("{}/{} from port {from}", p, shown_ports(dr.0, dr.1))
                     });
                 }
             }
@@ -959,14 +971,7 @@ fn describe_services(svcs: &BTreeSet<Svc>) -> Vec<String> {
         } else {
             all = false;
             for (lo, hi) in ranges {
-                out.push(format!(
-                    "{}/{}",
-                    p,
-                    Ports {
-                        lo: lo as u16,
-                        hi: hi as u16
-                    }
-                ));
+                out.push(format!("{}/{}", p, shown_ports(lo, hi)));
             }
             out.extend(partial);
         }
@@ -1415,14 +1420,75 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         outcomes: outcomes.len(),
         first_connection,
     };
+    one_not_established_per_connection(m, &mut findings);
+    // Configured space nothing holds is a note on its connection, not a faq finding.
+    let (space, warnings): (Vec<Finding>, Vec<Finding>) = warnings
+        .into_iter()
+        .partition(|w| w.code == crate::findings::code::Code::ConnectionSpaceUnused);
+    let notes = space
+        .into_iter()
+        .map(|w| Note {
+            connection: w.connection.unwrap_or_default(),
+            message: w.message,
+        })
+        .collect();
     findings.extend(warnings);
     sort_findings(&mut findings);
     CheckReport {
         findings,
+        notes,
         summary,
         classes_traced: count,
         timings,
     }
+}
+
+/// A connection without an IPsec SA stops both directions for one cause: one finding
+/// (direction null) per connection, holding the VPC→IDC finding's traffic and the
+/// endpoints of both.
+fn one_not_established_per_connection(m: &Model, findings: &mut Vec<Finding>) {
+    use crate::findings::code::Code;
+    let mut kept: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
+    for f in findings.drain(..) {
+        let Some(conn) = f
+            .connection
+            .clone()
+            .filter(|_| f.code == Code::IpsecNotEstablished)
+        else {
+            out.push(f);
+            continue;
+        };
+        match kept.get(&conn) {
+            Some(&i) => {
+                let k = &mut out[i];
+                for e in f.endpoints {
+                    if !k.endpoints.contains(&e) {
+                        k.endpoints.push(e);
+                    }
+                }
+            }
+            None => {
+                let mut f = f;
+                if f.direction == Some(FlowDirection::OnpremToCloud) {
+                    std::mem::swap(&mut f.source, &mut f.destination);
+                }
+                if let Some(c) = m.connections.iter().find(|c| c.id == conn) {
+                    f.message = crate::findings::not_established_both_ways(
+                        &c.id,
+                        c.status.as_str(),
+                        &f.source,
+                        &f.destination,
+                    );
+                }
+                f.direction = None;
+                f.parts.clear();
+                kept.insert(conn, out.len());
+                out.push(f);
+            }
+        }
+    }
+    *findings = out;
 }
 
 pub fn sort_findings(v: &mut [Finding]) {
@@ -1883,7 +1949,8 @@ mod tests {
         .collect();
         assert_eq!(
             describe_services(&split),
-            vec!["tcp/0-21", "tcp/23-65535", "icmp"]
+            // Port 0 is no service: the range reads from 1.
+            vec!["tcp/1-21", "tcp/23-65535", "icmp"]
         );
     }
 }

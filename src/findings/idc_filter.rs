@@ -152,6 +152,10 @@ pub(super) fn forwarding_disabled(cx: &Ctx, dev: usize) -> Detail {
         device: dv.id.clone(),
     });
     d.vendor_fix.push("sysctl -w net.ipv4.ip_forward=1".into());
+    d.vendor_fix.push(
+        "echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/99-vpntrace.conf   # survives a reboot"
+            .into(),
+    );
     d
 }
 
@@ -179,5 +183,9 @@ pub(super) fn rp_filter(cx: &Ctx, dev: usize, iface: usize) -> Detail {
     });
     d.vendor_fix
         .push(format!("sysctl -w net.ipv4.conf.{}.rp_filter=2", f.name));
+    d.vendor_fix.push(format!(
+        "echo 'net.ipv4.conf.{}.rp_filter = 2' > /etc/sysctl.d/99-vpntrace-rp-filter.conf   # survives a reboot",
+        f.name
+    ));
     d
 }

@@ -11,3 +11,5 @@ mod nat;
 mod sa;
 mod security_group;
 mod vrouter;
+
+pub use sa::not_established_both_ways;

@@ -29,6 +29,21 @@ pub(super) fn not_established(cx: &Ctx, conn: usize) -> Detail {
     )
 }
 
+/// The message of `IPSEC_NOT_ESTABLISHED` said once for a connection: a connection without
+/// SA stops both directions for one cause, so `check` reports it once (direction null).
+pub fn not_established_both_ways(
+    conn: &str,
+    status: &str,
+    local: &[crate::net::addr::Cidr],
+    remote: &[crate::net::addr::Cidr],
+) -> String {
+    format!(
+        "connection {conn} is {status}: no IPsec SA carries traffic between {} and {}, in either direction",
+        list(local),
+        list(remote)
+    )
+}
+
 /// `SA_NOT_COVERING` (faq 5): the connection's subnets include the flow but no negotiated
 /// SA of the end (`side`) covers it; the fix splits the connection when it has several
 /// subnet pairs. When its subnets do not include the flow at all (traffic routed into a

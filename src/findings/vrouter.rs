@@ -138,12 +138,30 @@ pub(super) fn route_elsewhere(cx: &Ctx, table: usize, entry: usize) -> Detail {
             e.destination
         )
     };
-    Detail::new(cx.faq, msg, fix).with_change(Change::AddRouteEntry {
-        route_table: rt.id.clone(),
-        destinations: dest,
-        vpn_gateway: vgw,
-        replaces: Some(e.id.clone()),
-    })
+    // The API calls, as VROUTER_NO_ROUTE gives them: an entry of the same destination is
+    // deleted first (a table holds one entry per destination), then the new entries made.
+    let mut vendor_fix = Vec::new();
+    if dest.iter().any(|c| c.0 == e.destination) {
+        vendor_fix.push(format!(
+            "Alibaba Cloud API: DeleteRouteEntry RouteTableId={} RouteEntryId={}",
+            rt.id, e.id
+        ));
+    }
+    vendor_fix.extend(dest.iter().map(|c| {
+        format!(
+            "Alibaba Cloud API: CreateRouteEntry RouteTableId={} DestinationCidrBlock={} NextHopType=VpnGateway NextHopId={}",
+            rt.id, c, vgw
+        )
+    }));
+    Detail {
+        vendor_fix,
+        ..Detail::new(cx.faq, msg, fix).with_change(Change::AddRouteEntry {
+            route_table: rt.id.clone(),
+            destinations: dest,
+            vpn_gateway: vgw,
+            replaces: Some(e.id.clone()),
+        })
+    }
 }
 
 /// `VPN_GATEWAY_NO_ROUTE`: the VPN gateway has no policy or destination route for the

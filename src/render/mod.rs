@@ -121,8 +121,12 @@ pub fn finding_text(o: &mut String, f: &Finding, st: Style, indent: &str) {
     for v in &f.vendor_fix {
         let _ = writeln!(o, "{indent}    | {v}");
     }
+    // Predicted, not read: the lines each end would write, labelled so.
+    if !f.expected_logs.is_empty() {
+        let _ = writeln!(o, "{indent}  expected in the logs:");
+    }
     for l in &f.expected_logs {
-        let _ = writeln!(o, "{indent}  log: {l}");
+        let _ = writeln!(o, "{indent}    {l}");
     }
 }
 
@@ -182,6 +186,9 @@ pub fn check_text(
                     };
                     let _ = writeln!(o, "  {line}");
                 }
+                for n in r.notes.iter().filter(|n| &n.connection == id) {
+                    let _ = writeln!(o, "  note: {}", n.message);
+                }
             }
             None => {
                 let _ = writeln!(o, "{}", st.bold("not tied to one connection"));
@@ -190,7 +197,7 @@ pub fn check_text(
         type Pick = Box<dyn Fn(&Finding) -> bool>;
         let groups: [(&str, Pick); 3] = [
             (
-                "settings and notes",
+                "both directions",
                 Box::new(|f: &Finding| f.direction.is_none()),
             ),
             (
