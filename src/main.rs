@@ -421,7 +421,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 CheckFormat::Json => print!(
                     "{}",
                     render::json(
-                        &serde_json::json!({ "findings": report.findings, "summary": report.summary, "classes_traced": report.classes_traced })
+                        &serde_json::json!({ "findings": report.findings, "summary": report.summary, "classes_traced": report.classes_traced, "notes": report.notes })
                     )
                 ),
                 CheckFormat::Text => print!("{}", render::check_text(&m, &report, style())),
