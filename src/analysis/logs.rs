@@ -1989,14 +1989,15 @@ impl<'c> Sa<'c> {
             _ => String::new(),
         };
         let peer = self.peer();
+        // What the log says of the differing transform (phase 1 or phase 2 alike).
+        let differing = if kinds_text.is_empty() {
+            "The transform that differs is not in the log.".to_string()
+        } else {
+            format!("Differing transform: {kinds_text}")
+        };
         if ike {
-            let what = if kinds_text.is_empty() {
-                "The transform that differs is not in the log.".to_string()
-            } else {
-                format!("Differing transform: {kinds_text}")
-            };
             let msg = format!(
-                "IKE phase 1 with {peer} fails: none of the peer's IKE (phase-1) proposals is acceptable to this gateway, so it answered NO_PROPOSAL_CHOSEN. {what}{offered}"
+                "IKE phase 1 with {peer} fails: none of the peer's IKE (phase-1) proposals is acceptable to this gateway, so it answered NO_PROPOSAL_CHOSEN. {differing}{offered}"
             );
             let fix = if labels.is_empty() {
                 FIX_PROPOSAL_GENERIC_IKE.to_string()
@@ -2021,11 +2022,7 @@ impl<'c> Sa<'c> {
             );
             self.hit(Code::PfsMismatch, &lines, msg, FIX_PFS);
         } else {
-            let what = if kinds_text.is_empty() {
-                "The transform that differs is not in the log.".to_string()
-            } else {
-                format!("Differing transform: {kinds_text}")
-            };
+            let what = &differing;
             let msg = format!(
                 "Phase 1 is up, but phase 2 with {peer} fails: none of the peer's ESP (phase-2) proposals is acceptable to this gateway, so it answered NO_PROPOSAL_CHOSEN. {what}{offered}"
             );
