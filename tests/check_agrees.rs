@@ -84,7 +84,7 @@ proptest! {
                     let from = trace::resolve_endpoint(m, &pkt.src.to_string()).unwrap();
                     let t = trace::trace_packet(m, &from, pkt, String::new(), String::new());
                     compared += 1;
-                    let hit: Vec<&Outcome> = fails.iter().filter(|o| o.conn == ci && o.dir == dir && o.protocol == p && o.region.contains(pt)).collect();
+                    let hit: Vec<&Outcome> = fails.iter().filter(|o| o.conn == ci && o.dir == dir && o.protocol == p && o.contains(pt)).collect();
                     prop_assert!(hit.len() <= 1, "{name}: boxes overlap at {}", pkt.describe());
                     match (t.cause(), hit.first()) {
                         (None, None) => {}

@@ -51,17 +51,29 @@ pub struct Found {
 struct Applied {
     model: Model,
     index: Index,
+    /// Prefix tables valid for the model's classes (see `check::prefixes_with`).
+    prefixes: check::Prefixes,
 }
 
 /// Apply `plan` in order: patched into the model where the change touches one object,
 /// else applied to the topology and lowered afresh. None when a change does not apply.
-fn apply_plan(topo: &input::Topology, m: &Model, idx: &Index, plan: &[Change]) -> Option<Applied> {
-    let mut t = topo.clone();
-    let mut model = m.clone();
+fn apply_plan(
+    topo: &input::Topology,
+    m: &Model,
+    idx: &Index,
+    prefixes: &check::Prefixes,
+    plan: &[Change],
+) -> Option<Applied> {
+    // Nothing is copied until a change needs it (the topology only when a further
+    // change is to be applied to it).
+    let mut t = std::borrow::Cow::Borrowed(topo);
+    let mut model: Option<Model> = None;
     let mut index: Option<Index> = None;
+    let mut tables: Option<check::Prefixes> = None;
     for (k, c) in plan.iter().enumerate() {
         let n = k + 1;
-        match fix::apply_to_model(&t, &model, c, n) {
+        let last = n == plan.len();
+        match fix::apply_to_model(&t, model.as_ref().unwrap_or(m), c, n) {
             Some(res) => {
                 let p = res.ok()?;
                 let base = index.as_ref().unwrap_or(idx);
@@ -70,36 +82,36 @@ fn apply_plan(topo: &input::Topology, m: &Model, idx: &Index, plan: &[Change]) -
                 } else {
                     Some(base.patched(&p.model, p.reindex))
                 };
-                model = p.model;
+                tables = Some(check::prefixes_with(
+                    tables.as_ref().unwrap_or(prefixes),
+                    &p.model,
+                    p.patched,
+                ));
+                model = Some(p.model);
                 index = next;
-                t = fix::apply(&t, c, n).ok()?;
+                if !last {
+                    t = std::borrow::Cow::Owned(fix::apply(&t, c, n).ok()?);
+                }
             }
             None => {
-                t = fix::apply(&t, c, n).ok()?;
-                model = crate::model::lower("(fixed)", &t).ok()?;
-                index = Some(Index::build(&model));
+                t = std::borrow::Cow::Owned(fix::apply(&t, c, n).ok()?);
+                let lowered = crate::model::lower("(fixed)", &t).ok()?;
+                index = Some(Index::build(&lowered));
+                tables = Some(check::prefixes_by_protocol(&lowered));
+                model = Some(lowered);
             }
         }
     }
-    let index = index.unwrap_or_else(|| idx.clone());
-    Some(Applied { model, index })
+    Some(Applied {
+        model: model.unwrap_or_else(|| m.clone()),
+        index: index.unwrap_or_else(|| idx.clone()),
+        prefixes: tables.unwrap_or_else(|| prefixes.clone()),
+    })
 }
 
-/// The boxes of `members` that still fail in the applied model.
-fn failing(a: &Applied, members: &[Outcome]) -> Vec<Outcome> {
-    let mut out = Vec::new();
-    for o in &check::coalesce(members) {
-        let (res, _) = check::explore(
-            &a.model,
-            &a.index,
-            o.conn,
-            o.dir,
-            o.protocol,
-            vec![o.region],
-        );
-        out.extend(res.into_iter().filter(|r| r.cause.is_some()));
-    }
-    out
+/// The packets of `members` that still fail in the applied model.
+fn failing(a: &Applied, members: &[&Outcome]) -> Vec<Outcome> {
+    check::refail(&a.model, &a.index, Some(&a.prefixes), members)
 }
 
 /// A traced packet of the box, with hops (the representative `check` traces).
@@ -197,7 +209,7 @@ fn deletion(m: &Model, c: &Cause, conn: usize) -> Option<Change> {
 /// Routes for the finding's destination at each on-prem device of the failing path
 /// (hosts aside), toward each neighbour on a shared subnet; at the device the finding
 /// names, its own fix first.
-fn route_candidates(m: &Model, idx: &Index, f: &Finding, members: &[Outcome]) -> Vec<Change> {
+fn route_candidates(m: &Model, idx: &Index, f: &Finding, members: &[&Outcome]) -> Vec<Change> {
     let o = &members[0];
     let t = sample_trace(m, idx, o);
     let dst = AddrSet::from_cidrs(f.destination.iter());
@@ -306,13 +318,16 @@ pub fn describe(m: &Model, c: &Change) -> String {
 
 /// Search a fix for the finding `f` (an error whose boxes are `members`). `own` is the
 /// says whether its own fix alone passes (already verified); `infra`: the network
-/// devices' own addresses (see `check`).
+/// devices' own addresses (see `check`). The arguments are the original topology, model,
+/// index and prefix tables (candidates are applied to them), the finding and its facts.
+#[allow(clippy::too_many_arguments)]
 pub fn search(
     topo: &input::Topology,
     m: &Model,
     idx: &Index,
+    prefixes: &check::Prefixes,
     f: &Finding,
-    members: &[Outcome],
+    members: &[&Outcome],
     own_passes: bool,
     infra: &[u32],
 ) -> Option<Found> {
@@ -339,7 +354,7 @@ pub fn search(
         let passes = if own {
             own_passes
         } else {
-            apply_plan(topo, m, idx, std::slice::from_ref(&c))
+            apply_plan(topo, m, idx, prefixes, std::slice::from_ref(&c))
                 .is_some_and(|a| failing(&a, members).is_empty())
         };
         if passes {
@@ -352,7 +367,7 @@ pub fn search(
             });
         }
     }
-    chain(topo, m, idx, f, members, infra)
+    chain(topo, m, idx, prefixes, f, members, infra)
 }
 
 /// The finding's own fix, then the fix of each next cause the traffic meets.
@@ -360,15 +375,16 @@ fn chain(
     topo: &input::Topology,
     m: &Model,
     idx: &Index,
+    prefixes: &check::Prefixes,
     f: &Finding,
-    members: &[Outcome],
+    members: &[&Outcome],
     infra: &[u32],
 ) -> Option<Found> {
     let first = f.change.clone()?;
     let mut plan = vec![first];
     let mut words = vec![f.fix.clone()];
     let mut still = String::new();
-    while let Some(a) = apply_plan(topo, m, idx, &plan) {
+    while let Some(a) = apply_plan(topo, m, idx, prefixes, &plan) {
         let left = failing(&a, members);
         if left.is_empty() {
             return Some(Found {

@@ -113,6 +113,14 @@ pub fn widen(m: &Model, conn: Option<usize>, set: &AddrSet) -> Vec<Cidr> {
     out
 }
 
+/// The security group a drop is the group's doing (SPEC "One finding per cause"): the
+/// group holding the drop rule, or, for the default deny, the instance's first group
+/// (where the fix adds its accept). None for an instance without groups.
+pub fn deciding_group(m: &Model, instance: usize, rule: Option<(usize, usize)>) -> Option<usize> {
+    rule.map(|(g, _)| g)
+        .or_else(|| m.instances[instance].security_groups.first().copied())
+}
+
 pub(super) fn list(c: &[Cidr]) -> String {
     crate::net::addr::join_cidrs(c)
 }
@@ -187,7 +195,7 @@ impl Cause {
         }
     }
 
-    /// The device where it happens (SPEC: instance for security groups, route table for
+    /// The device where it happens (SPEC: the deciding security group for security groups, route table for
     /// VRouter routing, VPN gateway for its routes and SAs, the on-prem device otherwise).
     pub fn device(&self, m: &Model) -> String {
         match self {
@@ -205,7 +213,10 @@ impl Cause {
                 Side::Cloud => m.vpn_gateways[m.connections[*conn].vpn_gateway].id.clone(),
                 Side::Idc(d) => m.devices[*d].id.clone(),
             },
-            Cause::SgDrop { instance, .. } => m.instances[*instance].id.clone(),
+            Cause::SgDrop { instance, rule, .. } => match deciding_group(m, *instance, *rule) {
+                Some(g) => m.security_groups[g].id.clone(),
+                None => m.instances[*instance].id.clone(),
+            },
             Cause::FilterDrop { dev, .. }
             | Cause::SessionMiss { dev }
             | Cause::DeviceNoRoute { dev, .. }
@@ -292,6 +303,28 @@ impl Cause {
             | Cause::NoIdcEndpoint { conn }
             | Cause::NatBreaksIpsec { conn, .. } => Some(m.connections[*conn].id.clone()),
             _ => connection_for(m, t).map(|c| m.connections[c].id.clone()),
+        }
+    }
+
+    /// A default deny (security groups, a filter chain's default) of traffic between
+    /// addresses the same groups or chain accept other services between: a port policy,
+    /// not a broken VPN. Asked of the deciding object alone (never of other findings).
+    pub fn looks_like_port_policy(&self, m: &Model, t: &Traffic) -> bool {
+        match self {
+            Cause::SgDrop {
+                instance,
+                direction,
+                rule: None,
+                reply: false,
+            } => security_group::allows_other_services(m, *instance, *direction, t),
+            Cause::FilterDrop {
+                dev,
+                chain,
+                rule: None,
+                reply: false,
+                ..
+            } => idc_filter::allows_other_services(m, *dev, *chain, t),
+            _ => false,
         }
     }
 

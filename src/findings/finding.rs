@@ -35,6 +35,9 @@ pub struct TrafficPart {
     pub services: Vec<String>,
 }
 
+/// How many instances or endpoints a finding lists (SPEC: the first 20, with a count).
+pub const SHOWN: usize = 20;
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     pub code: Code,
@@ -60,6 +63,16 @@ pub struct Finding {
     /// Known endpoints (instances, hosts) inside the affected source/destination ranges.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<String>,
+    /// How many endpoints there are in all, when `endpoints` lists only the first
+    /// [`SHOWN`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoints_total: Option<usize>,
+    /// The ECS instances the traffic touches (ids, in address order; the first [`SHOWN`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<String>,
+    /// How many instances there are in all, when `instances` lists only the first [`SHOWN`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances_total: Option<usize>,
     /// The fix as a structured change, when the tool can apply it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change: Option<Change>,
@@ -122,6 +135,9 @@ impl Finding {
             origin: None,
             services: Vec::new(),
             endpoints: Vec::new(),
+            endpoints_total: None,
+            instances: Vec::new(),
+            instances_total: None,
             change: None,
             also: Vec::new(),
             vendor_fix: Vec::new(),
@@ -173,4 +189,11 @@ impl Finding {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+}
+
+/// The first [`SHOWN`] of `all`, and the count of all when that leaves some out.
+pub fn first_shown(mut all: Vec<String>) -> (Vec<String>, Option<usize>) {
+    let total = all.len();
+    all.truncate(SHOWN);
+    (all, (total > SHOWN).then_some(total))
 }

@@ -105,7 +105,11 @@ pub fn finding_text(o: &mut String, f: &Finding, st: Style, indent: &str) {
         }
     }
     if !f.endpoints.is_empty() {
-        let _ = writeln!(o, "{indent}  affected: {}", f.endpoints.join(", "));
+        let more = f
+            .endpoints_total
+            .map(|n| format!(" … and {} more ({n} in all)", n - f.endpoints.len()))
+            .unwrap_or_default();
+        let _ = writeln!(o, "{indent}  affected: {}{more}", f.endpoints.join(", "));
     }
     if !f.fix.is_empty() {
         let verified = match f.verified {
