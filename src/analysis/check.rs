@@ -478,7 +478,7 @@ impl Named {
     /// of that protocol, as sorted, deduplicated intervals. A filter, NAT or
     /// security-group rule written for another protocol (or naming ports, for a protocol
     /// without them) never matches, so its prefixes cannot tell addresses apart.
-    fn by_protocol(&self) -> Prefixes {
+    fn by_protocol(&self) -> Tables {
         let iv = |n: &ipnet::Ipv4Net| (u32::from(n.network()), u32::from(n.broadcast()));
         let common: Vec<(u32, u32)> = self.any.iter().map(iv).collect();
         Protocol::CONCRETE.map(|p| {
@@ -525,8 +525,61 @@ fn union_sorted(a: &[(u32, u32)], b: &[(u32, u32)]) -> Vec<(u32, u32)> {
 }
 
 /// Per concrete protocol, sorted prefix intervals (see [`Named::by_protocol`]).
-/// Per protocol, the prefixes that can decide a packet (see [`prefixes_by_protocol`]).
-pub(crate) type Prefixes = [Vec<(u32, u32)>; 4];
+type Tables = [Vec<(u32, u32)>; 4];
+
+/// Per protocol, the prefixes that can decide a packet (see [`prefixes_by_protocol`]):
+/// the model's, shared by every fixed model derived from it, and those a fix's patched
+/// objects add (a superset of a fixed model's own, which only refines its classes).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Prefixes {
+    base: std::sync::Arc<Tables>,
+    extra: Tables,
+    /// `base` is the run's own tables, which cut the atoms of every outcome `reach`
+    /// found: re-analysing an outcome then only needs `extra` (see [`refail`]).
+    cut_outcomes: bool,
+}
+
+impl Prefixes {
+    /// A side of an outcome `reach` found, as one class, when these tables are the
+    /// run's plus prefixes none of which touch it: its atoms were one class of protocol
+    /// `pi` under the run's tables (same owner, same innermost prefix), and nothing added
+    /// since can tell them apart. None when the classes must be cut afresh.
+    fn one_class(&self, side: &[(u32, u32)], pi: usize) -> Option<Classes> {
+        let (Some(first), Some(last)) = (side.first(), side.last()) else {
+            return None;
+        };
+        let extra = &self.extra[pi];
+        // Sorted by low end: any prefix starting at or before the span's end that ends
+        // at or after its start touches it.
+        let touches = extra[..extra.partition_point(|&(lo, _)| lo <= last.1)]
+            .iter()
+            .any(|&(_, hi)| hi >= first.0);
+        if !self.cut_outcomes || touches {
+            return None;
+        }
+        let all: Vec<usize> = (0..side.len()).collect();
+        Some(Classes {
+            atoms: side.to_vec(),
+            members: [0, 1, 2, 3].map(|_| vec![all.clone()]),
+        })
+    }
+
+    /// Per protocol, the prefixes that cut the side `ivs` spanning `hlo..=hhi` (see
+    /// [`cutting`]), sorted.
+    fn cutting(&self, ivs: &[(u32, u32)], hlo: u32, hhi: u32) -> Vec<Vec<(u32, u32)>> {
+        (0..4)
+            .map(|k| {
+                let mut v = cutting(&self.base[k], ivs, hlo, hhi);
+                if !self.extra[k].is_empty() {
+                    v.extend(cutting(&self.extra[k], ivs, hlo, hhi));
+                    v.sort_unstable();
+                    v.dedup();
+                }
+                v
+            })
+            .collect()
+    }
+}
 
 /// Per protocol, every prefix a rule, route, selector or address of the topology names
 /// that can decide a packet of that protocol (see [`Named::by_protocol`]).
@@ -560,7 +613,11 @@ pub(crate) fn prefixes_by_protocol(m: &Model) -> Prefixes {
     for d in m.devices.iter() {
         n.device(d);
     }
-    n.by_protocol()
+    Prefixes {
+        base: std::sync::Arc::new(n.by_protocol()),
+        extra: Default::default(),
+        cut_outcomes: false,
+    }
 }
 
 /// A side's addresses cut into atoms no prefix or owner splits, and, per protocol, the
@@ -612,10 +669,7 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> C
         };
     };
     let (hlo, hhi) = (first.0, last.1);
-    let relevant: Vec<Vec<(u32, u32)>> = prefixes
-        .iter()
-        .map(|p| cutting(p, &ivs, hlo, hhi))
-        .collect();
+    let relevant: Vec<Vec<(u32, u32)>> = prefixes.cutting(&ivs, hlo, hhi);
     // Atoms: cut by every protocol's prefixes, so one atom list serves all protocols.
     let mut cuts: Vec<u64> = Vec::new();
     for &(lo, hi) in relevant.iter().flatten() {
@@ -745,7 +799,10 @@ fn reach(m: &Model, idx: Option<&Index>) -> Reached {
         || existing_space(m),
         || {
             rayon::join(
-                || prefixes_by_protocol(m),
+                || Prefixes {
+                    cut_outcomes: true,
+                    ..prefixes_by_protocol(m)
+                },
                 || idx.is_none().then(|| Index::build(m)),
             )
         },
@@ -1465,16 +1522,31 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     // build the fixed model once, re-analyse the findings that carry it (in parallel
     // too), drop the model. No barrier between building and verifying, and the fixed
     // models are freed in parallel.
-    let mut by_change: BTreeMap<&Change, Vec<usize>> = BTreeMap::new();
-    for (i, (f, _)) in groups.iter().enumerate() {
-        if let (Some(c), true) = (f.change.as_ref(), f.is_error()) {
-            by_change.entry(c).or_default().push(i);
+    // Two single changes are candidates for each error: removing the rule that decided
+    // the drop, when it concerns only the connection's traffic (preferred: removing a
+    // wrong rule beats overriding it), and the finding's own fix. Each distinct change is
+    // applied once and verified for every finding that proposes it.
+    let mut by_change: BTreeMap<Change, Vec<(usize, bool)>> = BTreeMap::new();
+    let mut deletion: Vec<Option<Change>> = vec![None; groups.len()];
+    for (i, (f, o)) in groups.iter().enumerate() {
+        if !f.is_error() {
+            continue;
+        }
+        if let Some(c) = f.change.as_ref() {
+            by_change.entry(c.clone()).or_default().push((i, false));
+        }
+        let cause = o[0].cause.as_ref().expect("a failure");
+        if let Some(d) = crate::analysis::search::deletion(m, cause, o[0].conn)
+            .filter(|d| Some(d) != f.change.as_ref())
+        {
+            by_change.entry(d.clone()).or_default().push((i, true));
+            deletion[i] = Some(d);
         }
     }
-    let verdicts: Vec<(usize, Verdict)> = by_change
+    let verdicts: Vec<(usize, bool, Verdict)> = by_change
         .into_par_iter()
         .flat_map(|(change, ids)| {
-            let fm = fixed_model(topo, m, &idx, &prefixes, change);
+            let fm = fixed_model(topo, m, &idx, &prefixes, &change);
             let entry = fm.as_ref().map(|f| {
                 (
                     &f.model,
@@ -1483,38 +1555,49 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
                 )
             });
             ids.into_par_iter()
-                .map(|i| (i, verify(m, entry, &groups[i].1)))
+                .map(|(i, del)| (i, del, verify(m, entry, &groups[i].1)))
                 .collect::<Vec<_>>()
         })
         .collect();
     let t3 = t0.elapsed();
-    let mut own = vec![false; groups.len()];
-    for (i, verdict) in &verdicts {
-        own[*i] = verdict.verified;
+    let (mut own, mut deleted) = (vec![false; groups.len()], vec![false; groups.len()]);
+    for (i, del, verdict) in &verdicts {
+        if *del {
+            deleted[*i] = verdict.verified;
+        } else {
+            own[*i] = verdict.verified;
+        }
     }
-    // Where the own fix does not make the whole traffic pass, or a wrong rule could
-    // simply go: search the path for the smallest change that does (in parallel).
+    // Where neither passes: search the path for the smallest change that does, or the
+    // changes it takes (in parallel).
     let searched: Vec<(usize, Option<crate::analysis::search::Found>)> = groups
         .par_iter()
         .enumerate()
-        .filter(|(i, (f, o))| {
-            f.is_error()
-                && (!own[*i]
-                    || o[0]
-                        .cause
-                        .as_ref()
-                        .is_some_and(|c| crate::analysis::search::worth_searching(m, c, o[0].conn)))
-        })
+        .filter(|(i, (f, _))| f.is_error() && !own[*i] && !deleted[*i])
         .map(|(i, (f, o))| {
+            let tried: Vec<Change> = deletion[i].iter().cloned().collect();
             (
                 i,
-                crate::analysis::search::search(topo, m, &idx, &prefixes, f, o, own[i], &infra),
+                crate::analysis::search::search(topo, m, &idx, &prefixes, f, o, &tried, &infra),
             )
         })
         .collect();
     let mut findings: Vec<Finding> = groups.into_iter().map(|(f, _)| f).collect();
-    for (i, verdict) in verdicts {
-        findings[i].verified = Some(verdict.verified);
+    for (i, del, verdict) in verdicts {
+        if !del {
+            findings[i].verified = Some(verdict.verified);
+        }
+    }
+    for (i, d) in deletion.into_iter().enumerate() {
+        let Some(d) = d.filter(|_| deleted[i]) else {
+            continue;
+        };
+        let f = &mut findings[i];
+        f.verified = Some(true);
+        f.fix = crate::analysis::search::describe(m, &d);
+        f.vendor_fix = crate::analysis::search::vendor_fix(&d);
+        f.change = Some(d);
+        f.also.clear();
     }
     for (i, found) in searched {
         let Some(found) = found else { continue };
@@ -1722,9 +1805,13 @@ pub(crate) fn refail(
     let key = |a: &Atoms| a.as_ptr() as *const () as usize;
     let mut cut: std::collections::HashMap<usize, Classes> = std::collections::HashMap::new();
     for o in members {
+        let pi = o.protocol.concrete_index().unwrap_or(0);
         for side in [&o.src, &o.dst] {
             cut.entry(key(side))
-                .or_insert_with(|| classes(m2, idx2, side, p2));
+                .or_insert_with(|| match p2.one_class(side, pi) {
+                    Some(c) => c,
+                    None => classes(m2, idx2, side, p2),
+                });
         }
         let cp = ClassPairs {
             conn: o.conn,
@@ -1799,8 +1886,19 @@ pub(crate) fn prefixes_with(prefixes: &Prefixes, model: &Model, patched: fix::Pa
         fix::Patched::RouteTable(i) => n.route_table(&model.route_tables[i]),
         fix::Patched::Device(i) => n.device(&model.devices[i]),
     }
-    let extra = n.by_protocol();
-    [0, 1, 2, 3].map(|k| union_sorted(&prefixes[k], &extra[k]))
+    // Only prefixes the tables lack: those of the object's unchanged parts are there.
+    let mut extra = n.by_protocol();
+    for (k, v) in extra.iter_mut().enumerate() {
+        v.retain(|x| {
+            prefixes.base[k].binary_search(x).is_err()
+                && prefixes.extra[k].binary_search(x).is_err()
+        });
+    }
+    Prefixes {
+        base: prefixes.base.clone(),
+        extra: [0, 1, 2, 3].map(|k| union_sorted(&prefixes.extra[k], &extra[k])),
+        cut_outcomes: prefixes.cut_outcomes,
+    }
 }
 
 /// Apply every verified fix (with the further changes it needs) in turn; return the

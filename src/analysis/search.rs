@@ -48,22 +48,22 @@ pub struct Found {
 }
 
 /// The topology and model with a plan applied.
-struct Applied {
-    model: Model,
-    index: Index,
+struct Applied<'a> {
+    model: std::borrow::Cow<'a, Model>,
+    index: std::borrow::Cow<'a, Index>,
     /// Prefix tables valid for the model's classes (see `check::prefixes_with`).
-    prefixes: check::Prefixes,
+    prefixes: std::borrow::Cow<'a, check::Prefixes>,
 }
 
 /// Apply `plan` in order: patched into the model where the change touches one object,
 /// else applied to the topology and lowered afresh. None when a change does not apply.
-fn apply_plan(
+fn apply_plan<'a>(
     topo: &input::Topology,
-    m: &Model,
-    idx: &Index,
-    prefixes: &check::Prefixes,
+    m: &'a Model,
+    idx: &'a Index,
+    prefixes: &'a check::Prefixes,
     plan: &[Change],
-) -> Option<Applied> {
+) -> Option<Applied<'a>> {
     // Nothing is copied until a change needs it (the topology only when a further
     // change is to be applied to it).
     let mut t = std::borrow::Cow::Borrowed(topo);
@@ -72,7 +72,9 @@ fn apply_plan(
     let mut tables: Option<check::Prefixes> = None;
     for (k, c) in plan.iter().enumerate() {
         let n = k + 1;
-        let last = n == plan.len();
+        // The topology is needed again only by a later change to the same object, or
+        // one applied to the topology as a whole.
+        let needed = plan[n..].iter().any(|later| !fix::independent(c, later));
         match fix::apply_to_model(&t, model.as_ref().unwrap_or(m), c, n) {
             Some(res) => {
                 let p = res.ok()?;
@@ -89,7 +91,7 @@ fn apply_plan(
                 ));
                 model = Some(p.model);
                 index = next;
-                if !last {
+                if needed {
                     t = std::borrow::Cow::Owned(fix::apply(&t, c, n).ok()?);
                 }
             }
@@ -102,16 +104,17 @@ fn apply_plan(
             }
         }
     }
+    use std::borrow::Cow;
     Some(Applied {
-        model: model.unwrap_or_else(|| m.clone()),
-        index: index.unwrap_or_else(|| idx.clone()),
-        prefixes: tables.unwrap_or_else(|| prefixes.clone()),
+        model: model.map_or(Cow::Borrowed(m), Cow::Owned),
+        index: index.map_or(Cow::Borrowed(idx), Cow::Owned),
+        prefixes: tables.map_or(Cow::Borrowed(prefixes), Cow::Owned),
     })
 }
 
 /// The packets of `members` that still fail in the applied model.
 fn failing(a: &Applied, members: &[&Outcome]) -> Vec<Outcome> {
-    check::refail(&a.model, &a.index, Some(&a.prefixes), members)
+    check::refail(&a.model, &a.index, Some(&*a.prefixes), members)
 }
 
 /// A traced packet of the box, with hops (the representative `check` traces).
@@ -160,13 +163,9 @@ fn routing(c: &Cause) -> bool {
 }
 
 /// Is the cause one whose own fix should be tried after deleting the deciding rule?
-pub fn worth_searching(m: &Model, c: &Cause, conn: usize) -> bool {
-    deletion(m, c, conn).is_some()
-}
-
 /// Removing the rule that decided the drop, when the rule only concerns the connection's
 /// traffic (its addresses lie inside the connection's subnets).
-fn deletion(m: &Model, c: &Cause, conn: usize) -> Option<Change> {
+pub fn deletion(m: &Model, c: &Cause, conn: usize) -> Option<Change> {
     let cn = &m.connections[conn];
     let inside = |n: &ipnet::Ipv4Net| {
         let s = AddrSet::from_nets(vec![*n]);
@@ -316,33 +315,28 @@ pub fn describe(m: &Model, c: &Change) -> String {
     }
 }
 
-/// Search a fix for the finding `f` (an error whose boxes are `members`). `own` is the
-/// says whether its own fix alone passes (already verified); `infra`: the network
-/// devices' own addresses (see `check`). The arguments are the original topology, model,
+/// Search a fix for the finding `f` (an error whose boxes are `members`) whose own fix
+/// does not pass alone; `tried`: further single changes known not to pass (`check`
+/// verified them); `infra`: the network devices' own addresses (see `check`). The arguments are the original topology, model,
 /// index and prefix tables (candidates are applied to them), the finding and its facts.
 #[allow(clippy::too_many_arguments)]
-pub fn search(
+pub(crate) fn search(
     topo: &input::Topology,
     m: &Model,
     idx: &Index,
     prefixes: &check::Prefixes,
     f: &Finding,
     members: &[&Outcome],
-    own_passes: bool,
+    tried: &[Change],
     infra: &[u32],
 ) -> Option<Found> {
     let cause = members.first()?.cause.as_ref()?;
-    let conn = members[0].conn;
     let mut cands: Vec<Change> = Vec::new();
-    cands.extend(deletion(m, cause, conn));
-    if routing(cause) && !own_passes {
+    if routing(cause) {
         cands.extend(route_candidates(m, idx, f, members));
     }
-    if let Some(c) = &f.change {
-        if !cands.contains(c) {
-            cands.push(c.clone());
-        }
-    }
+    // The finding's own fix and `tried` are known not to pass alone.
+    cands.retain(|c| Some(c) != f.change.as_ref() && !tried.contains(c));
     cands.dedup();
     let mut seen = Vec::new();
     for c in cands.into_iter().take(MAX_CANDIDATES) {
@@ -350,20 +344,15 @@ pub fn search(
             continue;
         }
         seen.push(c.clone());
-        let own = f.change.as_ref() == Some(&c);
-        let passes = if own {
-            own_passes
-        } else {
-            apply_plan(topo, m, idx, prefixes, std::slice::from_ref(&c))
-                .is_some_and(|a| failing(&a, members).is_empty())
-        };
+        let passes = apply_plan(topo, m, idx, prefixes, std::slice::from_ref(&c))
+            .is_some_and(|a| failing(&a, members).is_empty());
         if passes {
-            let fix = if own { f.fix.clone() } else { describe(m, &c) };
+            let fix = describe(m, &c);
             return Some(Found {
                 plan: vec![c],
                 verified: true,
                 fix,
-                own_first: own,
+                own_first: false,
             });
         }
     }
