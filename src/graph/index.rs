@@ -77,8 +77,11 @@ pub struct Index {
     /// Per device, per interface: the other devices' interfaces on its subnet as
     /// (address, device, interface), sorted by address. A flat copy of the graph's
     /// [`Links`](crate::graph::Links) for the tracer's hot path (see `link_holder`).
-    pub link_peers: Arc<Vec<Vec<Vec<(u32, usize, usize)>>>>,
+    pub link_peers: Arc<LinkPeers>,
 }
+
+/// Per device, per interface: (address, device, interface) of the others on its subnet.
+pub type LinkPeers = Vec<Vec<Vec<(u32, usize, usize)>>>;
 
 /// Who owns an address: an instance, or a device's interface (device, interface).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
