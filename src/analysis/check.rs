@@ -1141,27 +1141,28 @@ fn describe_services(svcs: &BTreeSet<Svc>) -> Vec<String> {
     }
 }
 
-/// The ids of the instances inside the sets, in address order per set.
+/// The instances inside the sets, as `id (address)`, in address order per set.
 fn instances_in(m: &Model, idx: &Index, src: &AddrSet, dst: &AddrSet) -> Vec<String> {
     let mut v = Vec::new();
     for set in [src, dst] {
         for (lo, hi) in set.intervals() {
             let range = Ipv4Addr::from(lo)..=Ipv4Addr::from(hi);
-            v.extend(idx.instance_by_ip.range(range).map(|(_, &i)| i));
+            for (ip, &i) in idx.instance_by_ip.range(range) {
+                v.push(format!("{} ({})", m.instances[i].id, ip));
+            }
         }
     }
-    v.into_iter().map(|i| m.instances[i].id.clone()).collect()
+    v.dedup();
+    v
 }
 
-/// Known endpoints (instances, hosts) inside the sets, in address order per set.
+/// The other known endpoints (on-prem hosts) inside the sets, as `id (address)`, in
+/// address order per set: the instances are listed apart (see [`instances_in`]).
 fn endpoints_in(m: &Model, idx: &Index, src: &AddrSet, dst: &AddrSet) -> Vec<String> {
     let mut v = Vec::new();
     for set in [src, dst] {
         for (lo, hi) in set.intervals() {
             let range = Ipv4Addr::from(lo)..=Ipv4Addr::from(hi);
-            for (ip, &i) in idx.instance_by_ip.range(range.clone()) {
-                v.push(format!("{} ({})", m.instances[i].id, ip));
-            }
             for (ip, &(d, _)) in idx.iface_by_ip.range(range) {
                 if m.devices[d].kind == input::DeviceKind::Host {
                     v.push(format!("{} ({})", m.devices[d].id, ip));

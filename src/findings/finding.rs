@@ -60,14 +60,17 @@ pub struct Finding {
     /// (`tcp/22`, `udp`, `all`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<String>,
-    /// Known endpoints (instances, hosts) inside the affected source/destination ranges.
+    /// Known endpoints inside the affected source/destination ranges, as `id (address)`:
+    /// on-prem hosts in `check` (its instances are in `instances`), instances and hosts
+    /// elsewhere.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<String>,
     /// How many endpoints there are in all, when `endpoints` lists only the first
     /// [`SHOWN`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoints_total: Option<usize>,
-    /// The ECS instances the traffic touches (ids, in address order; the first [`SHOWN`]).
+    /// The ECS instances the traffic touches, as `id (address)` (in address order; the
+    /// first [`SHOWN`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<String>,
     /// How many instances there are in all, when `instances` lists only the first [`SHOWN`].
