@@ -125,6 +125,22 @@ pub(super) fn list(c: &[Cidr]) -> String {
     crate::net::addr::join_cidrs(c)
 }
 
+/// How many prefixes a message names before "and N more" (the finding's `source`,
+/// `destination` and `parts` list them all).
+const NAMED_IN_MESSAGE: usize = 6;
+
+/// A list of prefixes for a message: the first few, and how many more there are.
+pub(super) fn list_short(c: &[Cidr]) -> String {
+    if c.len() <= NAMED_IN_MESSAGE {
+        return list(c);
+    }
+    format!(
+        "{} and {} more prefixes",
+        list(&c[..NAMED_IN_MESSAGE]),
+        c.len() - NAMED_IN_MESSAGE
+    )
+}
+
 impl Cause {
     pub fn code(&self, m: &Model) -> Code {
         match self {
@@ -414,15 +430,15 @@ impl<'a> Ctx<'a> {
             format!(
                 "the reply of {} traffic from {} to {}",
                 t.service(true),
-                list(&src),
-                list(&dst)
+                list_short(&src),
+                list_short(&dst)
             )
         } else {
             format!(
                 "{} traffic from {} to {}",
                 t.service(false),
-                list(&src),
-                list(&dst)
+                list_short(&src),
+                list_short(&dst)
             )
         };
         Ctx {
