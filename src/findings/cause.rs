@@ -78,8 +78,14 @@ pub fn widen(m: &Model, conn: Option<usize>, set: &AddrSet) -> Vec<Cidr> {
         );
     }
     candidates.sort_by_key(|c| std::cmp::Reverse(c.len()));
-    // Then the vSwitch CIDRs, for addresses outside every connection.
-    let ivs = set.intervals();
+    // Then the vSwitch CIDRs, for addresses outside every connection (looked for only
+    // when there are such addresses).
+    let inside = set.cidrs().iter().all(|part| {
+        candidates
+            .iter()
+            .any(|c| c.network().contains(&part.network()))
+    });
+    let ivs = if inside { Vec::new() } else { set.intervals() };
     let touches = |n: &ipnet::Ipv4Net| {
         let (lo, hi) = (u32::from(n.network()), u32::from(n.broadcast()));
         let i = ivs.partition_point(|&(_, b)| b < lo);
@@ -88,6 +94,7 @@ pub fn widen(m: &Model, conn: Option<usize>, set: &AddrSet) -> Vec<Cidr> {
     let mut vsw: Vec<Cidr> = m
         .vswitches
         .iter()
+        .take(if inside { 0 } else { usize::MAX })
         .filter(|v| touches(&v.cidr))
         .map(|v| Cidr(v.cidr))
         .collect();

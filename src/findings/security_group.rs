@@ -153,18 +153,14 @@ fn instances_sharing<'m>(
 ) -> Vec<&'m str> {
     let m = cx.m;
     let own = &m.instances[instance].security_groups;
-    let mut v: Vec<(std::net::Ipv4Addr, &str)> = m
-        .instances
-        .iter()
+    m.instances_in(side)
+        .map(|k| &m.instances[k])
         .filter(|i| match rule {
             Some((g, _)) => i.security_groups.contains(&g),
             None => &i.security_groups == own,
         })
-        .filter(|i| side.contains(i.ip))
-        .map(|i| (i.ip, i.id.as_str()))
-        .collect();
-    v.sort();
-    v.into_iter().map(|(_, id)| id).collect()
+        .map(|i| i.id.as_str())
+        .collect()
 }
 
 /// `a, b, c and 93 more`: the first three of a list.

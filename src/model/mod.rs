@@ -40,6 +40,8 @@ pub struct Model {
     pub system_table: Option<usize>,
     pub security_groups: Arc<Vec<Arc<SecurityGroup>>>,
     pub instances: Arc<Vec<Instance>>,
+    /// The instances by address: (address, index into `instances`), sorted.
+    pub instances_by_ip: Arc<Vec<(Ipv4Addr, usize)>>,
     pub vpn_gateways: Arc<Vec<VpnGateway>>,
     pub customer_gateways: Arc<Vec<CustomerGateway>>,
     pub connections: Arc<Vec<Connection>>,
@@ -1038,6 +1040,15 @@ fn lower_with(
         route_tables: Arc::new(route_tables.into_iter().map(Arc::new).collect()),
         system_table,
         security_groups: Arc::new(security_groups.into_iter().map(Arc::new).collect()),
+        instances_by_ip: Arc::new({
+            let mut v: Vec<(Ipv4Addr, usize)> = instances
+                .iter()
+                .enumerate()
+                .map(|(k, x)| (x.ip, k))
+                .collect();
+            v.sort_unstable();
+            v
+        }),
         instances: Arc::new(instances),
         vpn_gateways: Arc::new(vpn_gateways),
         customer_gateways: Arc::new(customer_gateways),
@@ -1176,6 +1187,18 @@ fn lower_route_table(
 }
 
 impl Model {
+    /// The instances with an address inside `set`, in address order.
+    pub fn instances_in(&self, set: &AddrSet) -> impl Iterator<Item = usize> + '_ {
+        let v = &self.instances_by_ip;
+        set.intervals().into_iter().flat_map(move |(lo, hi)| {
+            let start = v.partition_point(|&(ip, _)| u32::from(ip) < lo);
+            v[start..]
+                .iter()
+                .take_while(move |&&(ip, _)| u32::from(ip) <= hi)
+                .map(|&(_, k)| k)
+        })
+    }
+
     /// This model with security group `i` replaced by `g`, lowered as [`lower`] does
     /// (for verifying a fix without lowering the whole topology again).
     pub fn with_security_group(
