@@ -6,8 +6,7 @@
 //!
 //! `check_estate` runs it on the estate of issue 13 (`GenParams::estate`: ordinary rule
 //! mixes, where many drops do touch VPC <-> IDC traffic), sizes from
-//! `VPNTRACE_BENCH_ESTATE_SIZES` (default `10,20,40`: today's `check` takes seconds per
-//! ten connections there and gigabytes at 160; raise the sizes as the speed work lands).
+//! `VPNTRACE_BENCH_ESTATE_SIZES` (default `20,40,80,160`, the issue's sizes).
 //!
 //! `cargo bench --bench check`
 //! `VPNTRACE_BENCH_CHECK_SIZES=1,2 cargo bench --bench check`
@@ -42,7 +41,7 @@ fn sizes() -> Vec<usize> {
 }
 
 fn estate_sizes() -> Vec<usize> {
-    sizes_from("VPNTRACE_BENCH_ESTATE_SIZES", "10,20,40")
+    sizes_from("VPNTRACE_BENCH_ESTATE_SIZES", "20,40,80,160")
 }
 
 fn load_text(name: &str, text: &str) -> (input::Topology, model::Model) {
