@@ -1402,16 +1402,9 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         findings[i].verified = Some(verdict.verified);
     }
     for (i, found) in searched {
-        let Some(found) = found else { continue };
-        let f = &mut findings[i];
-        f.verified = Some(found.verified);
-        f.fix = found.fix;
-        if !found.own_first {
-            f.vendor_fix = crate::analysis::search::vendor_fix(&found.plan[0]);
+        if let Some(found) = found {
+            crate::analysis::search::settle(&mut findings[i], found);
         }
-        let mut plan = found.plan.into_iter();
-        f.change = plan.next();
-        f.also = plan.collect();
     }
     let timings = Timings {
         reach: t1,

@@ -45,6 +45,9 @@ pub struct Found {
     pub fix: String,
     /// The vendor-language fix, when the plan's first change is the finding's own.
     pub own_first: bool,
+    /// The device whose route sent the traffic astray, when it is not the one the cause
+    /// names.
+    pub blame: Option<Blame>,
 }
 
 /// The topology and model with a plan applied.
@@ -144,6 +147,7 @@ fn routing(c: &Cause) -> bool {
             | Cause::LeftNetwork { .. }
             | Cause::Loop { .. }
             | Cause::MartianSource { .. }
+            | Cause::SessionMiss { .. }
     )
 }
 
@@ -304,9 +308,14 @@ pub fn describe(m: &Model, c: &Change) -> String {
     }
 }
 
-/// Search a fix for the finding `f` (an error whose boxes are `members`). `own` is the
+/// Search a fix for the finding `f` (an error whose boxes are `members`). `own_passes`
 /// says whether its own fix alone passes (already verified); `infra`: the network
 /// devices' own addresses (see `check`).
+///
+/// Single changes first (the deletion, the routes along the path, the own fix); then
+/// chains, each starting from one of those candidates in the same order, so that a
+/// routing fault is fixed at the first device whose changed route lets the traffic
+/// reach the next cause, not at a later device the traffic should never have reached.
 pub fn search(
     topo: &input::Topology,
     m: &Model,
@@ -320,7 +329,8 @@ pub fn search(
     let conn = members[0].conn;
     let mut cands: Vec<Change> = Vec::new();
     cands.extend(deletion(m, cause, conn));
-    if routing(cause) && !own_passes {
+    let routes = routing(cause) && !own_passes;
+    if routes {
         cands.extend(route_candidates(m, idx, f, members));
     }
     if let Some(c) = &f.change {
@@ -328,45 +338,144 @@ pub fn search(
             cands.push(c.clone());
         }
     }
-    cands.dedup();
-    let mut seen = Vec::new();
-    for c in cands.into_iter().take(MAX_CANDIDATES) {
-        if seen.contains(&c) {
-            continue;
+    let mut seen: Vec<Change> = Vec::new();
+    for c in cands {
+        if !seen.contains(&c) {
+            seen.push(c);
         }
-        seen.push(c.clone());
-        let own = f.change.as_ref() == Some(&c);
+    }
+    seen.truncate(MAX_CANDIDATES);
+    let words = |c: &Change| {
+        if f.change.as_ref() == Some(c) {
+            f.fix.clone()
+        } else {
+            describe(m, c)
+        }
+    };
+    for c in &seen {
+        let own = f.change.as_ref() == Some(c);
         let passes = if own {
             own_passes
         } else {
-            apply_plan(topo, m, idx, std::slice::from_ref(&c))
+            apply_plan(topo, m, idx, std::slice::from_ref(c))
                 .is_some_and(|a| failing(&a, members).is_empty())
         };
         if passes {
-            let fix = if own { f.fix.clone() } else { describe(m, &c) };
             return Some(Found {
-                plan: vec![c],
+                plan: vec![c.clone()],
                 verified: true,
-                fix,
+                fix: words(c),
                 own_first: own,
+                blame: blame(m, members, c),
             });
         }
     }
-    chain(topo, m, idx, f, members, infra)
+    // Chains: from each route candidate in path order (a routing fault), else from the
+    // finding's own fix only.
+    if routes {
+        for c in seen.iter().take(MAX_CHAINS) {
+            // A first change that leaves the traffic stopping where it did is no start.
+            let moves = f.change.as_ref() == Some(c)
+            || apply_plan(topo, m, idx, std::slice::from_ref(c)).is_some_and(|a| {
+                failing(&a, members)
+                    .iter()
+                    .all(|o| o.cause.as_ref().map(|x| x.code(&a.model)) != Some(cause.code(m))
+                        || o.cause.as_ref().map(|x| x.device(&a.model)) != Some(cause.device(m)))
+            });
+            if !moves {
+                continue;
+            }
+            if let Some(found) = chain(topo, m, idx, members, infra, c.clone(), words(c)) {
+                if found.verified {
+                    let own = f.change.as_ref() == Some(c);
+                    return Some(Found {
+                        own_first: own,
+                        blame: blame(m, members, c),
+                        ..found
+                    });
+                }
+            }
+        }
+    }
+    let own = f.change.clone()?;
+    let found = chain(topo, m, idx, members, infra, own, f.fix.clone())?;
+    Some(Found {
+        own_first: true,
+        ..found
+    })
 }
 
-/// The finding's own fix, then the fix of each next cause the traffic meets.
+/// The most chains tried from different first changes.
+const MAX_CHAINS: usize = 8;
+
+/// When the fix that works is a route on an on-prem device the traffic passed before the
+/// device the cause names, that device's decision sent the traffic astray: the finding
+/// is about its route (see [`Blame`]).
+fn blame(m: &Model, members: &[Outcome], c: &Change) -> Option<Blame> {
+    let Change::AddDeviceRoute { device, .. } = c else {
+        return None;
+    };
+    let cause = members.first()?.cause.as_ref()?;
+    if !routing(cause) && !matches!(cause, Cause::SessionMiss { .. }) {
+        return None;
+    }
+    if cause.device(m) == *device {
+        return None;
+    }
+    let d = m.devices.iter().position(|x| x.id == *device)?;
+    // The region is the flow's; a reply goes to its source.
+    let r0 = &members[0].region;
+    let dst = std::net::Ipv4Addr::from(if cause.is_reply() { r0.lo[0] } else { r0.lo[1] });
+    let r = crate::model::rules::route_lookup(&m.devices[d], dst)?;
+    let next = r.gateway.and_then(|g| {
+        m.devices
+            .iter()
+            .find(|x| x.owns(g))
+            .map(|x| x.id.clone())
+    });
+    Some(Blame {
+        device: device.clone(),
+        route: r.id.clone(),
+        origin: m.devices[d]
+            .routes
+            .iter()
+            .find(|x| x.id == r.id)
+            .and_then(|x| x.origin.as_ref())
+            .map(|o| o.to_string()),
+        message: crate::findings::diverted(
+            &m.devices[d].id,
+            &r.id,
+            r.gateway,
+            next.as_deref(),
+            &cause.device(m),
+        ),
+    })
+}
+
+/// The finding's cause is where the traffic stopped; the device whose route sent it
+/// there is named instead, with its route (`device`, `rule`, `origin`) and a sentence
+/// put before the message.
+#[derive(Clone, Debug)]
+pub struct Blame {
+    pub device: String,
+    pub route: String,
+    pub origin: Option<String>,
+    pub message: String,
+}
+
+/// `first`, then the fix of each next cause the traffic meets. None when `first` does
+/// not apply.
 fn chain(
     topo: &input::Topology,
     m: &Model,
     idx: &Index,
-    f: &Finding,
     members: &[Outcome],
     infra: &[u32],
+    first: Change,
+    first_words: String,
 ) -> Option<Found> {
-    let first = f.change.clone()?;
     let mut plan = vec![first];
-    let mut words = vec![f.fix.clone()];
+    let mut words = vec![first_words.clone()];
     let mut still = String::new();
     while let Some(a) = apply_plan(topo, m, idx, &plan) {
         let left = failing(&a, members);
@@ -375,7 +484,8 @@ fn chain(
                 fix: words.join("; then "),
                 plan,
                 verified: true,
-                own_first: true,
+                own_first: false,
+                blame: None,
             });
         }
         let Some((change, fix, named)) = next_fix(&a, &left, infra) else {
@@ -390,15 +500,35 @@ fn chain(
             _ => break,
         }
     }
+    let first = plan.swap_remove(0);
     Some(Found {
         fix: format!(
-            "{} — not enough on its own: after it, this traffic still stops at {still}",
-            f.fix
+            "{first_words} — not enough on its own: after it, this traffic still stops at {still}"
         ),
-        plan: vec![f.change.clone()?],
+        plan: vec![first],
         verified: false,
-        own_first: true,
+        own_first: false,
+        blame: None,
     })
+}
+
+/// Put what the search found into the finding: the fix, its verdict, its changes, and
+/// the device to blame when it is not the one where the traffic stopped.
+pub fn settle(f: &mut Finding, found: Found) {
+    f.verified = Some(found.verified);
+    f.fix = found.fix;
+    if !found.own_first {
+        f.vendor_fix = vendor_fix(&found.plan[0]);
+    }
+    let mut plan = found.plan.into_iter();
+    f.change = plan.next();
+    f.also = plan.collect();
+    if let Some(b) = found.blame {
+        f.message = format!("{}: {}", b.message, f.message);
+        f.device = Some(b.device);
+        f.rule = Some(b.route);
+        f.origin = b.origin;
+    }
 }
 
 /// The vendor-language form of a change the search found (the finding's own fix carries

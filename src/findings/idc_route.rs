@@ -171,3 +171,23 @@ fn toward_tunnel(cx: &Ctx, dev: usize) -> Option<(Via, String)> {
         Some((via, format!("via {} (IPsec gateway {})", gf.addr, g.id)))
     })
 }
+
+/// The sentence that puts a routing finding on the device whose route sent the traffic
+/// astray (`dev`, by route `route` via `gateway`, the device `next` holds), before the
+/// message of where the traffic then stopped (`stopped_at`).
+pub fn diverted(
+    dev: &str,
+    route: &str,
+    gateway: Option<std::net::Ipv4Addr>,
+    next: Option<&str>,
+    stopped_at: &str,
+) -> String {
+    let via = match (gateway, next) {
+        (Some(g), Some(n)) => format!(" via {g} ({n})"),
+        (Some(g), None) => format!(" via {g}"),
+        _ => String::new(),
+    };
+    format!(
+        "{dev} sends this traffic by route {route}{via}, the wrong way (the fix belongs on {dev}, not on {stopped_at} where the traffic ends up)"
+    )
+}

@@ -13,3 +13,4 @@ mod security_group;
 mod vrouter;
 
 pub use sa::not_established_both_ways;
+pub use idc_route::diverted;
