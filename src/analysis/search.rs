@@ -270,7 +270,23 @@ pub fn describe(m: &Model, c: &Change) -> String {
         Change::DeleteSgRule {
             security_group,
             rule,
-        } => format!("delete rule {rule} from {security_group}"),
+        } => {
+            // A drop at priority 1 cannot be outranked: deleting it is the fix, and the
+            // verification shows the other rules then allow the traffic.
+            let top = m
+                .security_groups
+                .iter()
+                .find(|g| g.id == *security_group)
+                .and_then(|g| g.rules.iter().find(|r| r.id == *rule))
+                .is_some_and(|r| r.priority == 1);
+            if top {
+                format!(
+                    "delete rule {rule} (drop, priority 1) from {security_group}: no accept can outrank it, and without it the instance's other rules allow this traffic"
+                )
+            } else {
+                format!("delete rule {rule} from {security_group}")
+            }
+        }
         Change::DeleteFilterRule {
             device,
             chain,
