@@ -195,8 +195,10 @@ pub fn explore(
             None
         } else {
             Some(t.cause().cloned().unwrap_or(Cause::Loop {
-                device: String::new(),
+                places: Vec::new(),
+                routes: Vec::new(),
                 hops: 0,
+                reply: false,
             }))
         };
         // Boxes still to explore, low corners first (deterministic order).

@@ -205,11 +205,30 @@ fn route_candidates(m: &Model, idx: &Index, f: &Finding, members: &[Outcome]) ->
     let o = &members[0];
     let t = sample_trace(m, idx, o);
     let dst = AddrSet::from_cidrs(f.destination.iter());
-    let dest = widen(m, Some(o.conn), &dst);
+    // A route for the VPC is written for its configured prefixes; one for IDC space
+    // toward one neighbour names only the space that failed (the connection's remote
+    // subnets may span several routers).
+    let cn = &m.connections[o.conn];
+    let dest = if dst.minus(&cn.remote_set).is_empty() {
+        dst.cidrs()
+    } else {
+        widen(m, Some(o.conn), &dst)
+    };
+    // A loop's fix changes one of its routes: only the loop's devices.
+    let in_loop: Option<Vec<&str>> = match o.cause.as_ref() {
+        Some(Cause::Loop { routes, .. }) if !routes.is_empty() => {
+            Some(routes.iter().map(|r| r.device.as_str()).collect())
+        }
+        _ => None,
+    };
     let mut out = Vec::new();
     for d in failing_path_devices(m, &t) {
         let dv = &m.devices[d];
-        if dv.kind == DeviceKind::Host {
+        if dv.kind == DeviceKind::Host
+            || in_loop
+                .as_ref()
+                .is_some_and(|l| !l.contains(&dv.id.as_str()))
+        {
             continue;
         }
         if let Some(c @ Change::AddDeviceRoute { device, .. }) = &f.change {
@@ -392,12 +411,12 @@ pub fn search(
         for c in seen.iter().take(MAX_CHAINS) {
             // A first change that leaves the traffic stopping where it did is no start.
             let moves = f.change.as_ref() == Some(c)
-            || apply_plan(topo, m, idx, std::slice::from_ref(c)).is_some_and(|a| {
-                failing(&a, members)
-                    .iter()
-                    .all(|o| o.cause.as_ref().map(|x| x.code(&a.model)) != Some(cause.code(m))
-                        || o.cause.as_ref().map(|x| x.device(&a.model)) != Some(cause.device(m)))
-            });
+                || apply_plan(topo, m, idx, std::slice::from_ref(c)).is_some_and(|a| {
+                    failing(&a, members).iter().all(|o| {
+                        o.cause.as_ref().map(|x| x.code(&a.model)) != Some(cause.code(m))
+                            || o.cause.as_ref().map(|x| x.device(&a.model)) != Some(cause.device(m))
+                    })
+                });
             if !moves {
                 continue;
             }
@@ -432,7 +451,8 @@ fn blame(m: &Model, members: &[Outcome], c: &Change) -> Option<Blame> {
         return None;
     };
     let cause = members.first()?.cause.as_ref()?;
-    if !routing(cause) && !matches!(cause, Cause::SessionMiss { .. }) {
+    // A loop names its routes already.
+    if !routing(cause) || matches!(cause, Cause::Loop { .. }) {
         return None;
     }
     if cause.device(m) == *device {
@@ -443,12 +463,9 @@ fn blame(m: &Model, members: &[Outcome], c: &Change) -> Option<Blame> {
     let r0 = &members[0].region;
     let dst = std::net::Ipv4Addr::from(if cause.is_reply() { r0.lo[0] } else { r0.lo[1] });
     let r = crate::model::rules::route_lookup(&m.devices[d], dst)?;
-    let next = r.gateway.and_then(|g| {
-        m.devices
-            .iter()
-            .find(|x| x.owns(g))
-            .map(|x| x.id.clone())
-    });
+    let next = r
+        .gateway
+        .and_then(|g| m.devices.iter().find(|x| x.owns(g)).map(|x| x.id.clone()));
     Some(Blame {
         device: device.clone(),
         route: r.id.clone(),
