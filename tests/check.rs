@@ -187,3 +187,28 @@ fn verifying_a_generated_topology_by_classes_agrees_with_every_box() {
         assert_eq!(by_classes, by_boxes, "{what}");
     }
 }
+
+/// SPEC "Fixes": for every bundled topology, `check --write-fixed OUT` then `check OUT`
+/// leaves no error finding (a healthy site stays clean: nothing is written that breaks
+/// it).
+#[test]
+fn every_bundled_round_trip_leaves_no_error() {
+    let dir = std::env::temp_dir().join(format!("vpntrace-roundtrip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut left = Vec::new();
+    for path in topologies() {
+        let rel = format!("topologies/{}.json", stem(&path));
+        let out = dir.join(format!("{}.json", stem(&path)));
+        let r = vpntrace(&["check", &rel, "--write-fixed", out.to_str().unwrap()]);
+        assert!(r.code <= 1, "{rel}: {}", r.stderr);
+        for f in findings(out.to_str().unwrap()) {
+            if f["severity"] == "error" {
+                left.push(format!(
+                    "{rel}: {} at {} after --write-fixed: {}",
+                    f["code"], f["device"], f["message"]
+                ));
+            }
+        }
+    }
+    assert!(left.is_empty(), "{}", left.join("\n"));
+}

@@ -1819,6 +1819,8 @@ pub fn check_all(topo: &input::Topology, m: &Model) -> CheckReport {
     );
     report.findings.extend(settings);
     report.findings.extend(layout);
+    // Settings fixes (faq 1, 2) as changes, and bringing the connection up after them.
+    crate::analysis::settings::attach(topo, &mut report.findings);
     sort_findings(&mut report.findings);
     report
 }
