@@ -212,3 +212,143 @@ fn every_bundled_round_trip_leaves_no_error() {
     }
     assert!(left.is_empty(), "{}", left.join("\n"));
 }
+
+/// The errors of a topology, as JSON.
+fn errors(rel: &str) -> Vec<serde_json::Value> {
+    findings(rel)
+        .into_iter()
+        .filter(|f| f["severity"] == "error")
+        .collect()
+}
+
+/// Issue 12: the core router's default route sends VPC-bound traffic to the edge
+/// firewall. Every finding names the core router's route and is fixed, verified, by one
+/// route there toward the IPsec gateway (not by a route on the edge firewall).
+#[test]
+fn core_router_route_is_the_finding_and_the_fix() {
+    let errs = errors("topologies/faq4_core_default_to_edge_fw.json");
+    assert!(!errs.is_empty());
+    for f in &errs {
+        assert_eq!(f["device"], "xa-idc-core01", "{f}");
+        assert_eq!(f["rule"], "default", "{f}");
+        assert_eq!(f["verified"], true, "{f}");
+        assert_eq!(
+            f["change"],
+            serde_json::json!({"op": "add_device_route", "device": "xa-idc-core01",
+                "destinations": ["172.25.0.0/16"],
+                "via": {"interface": "Vlanif4000", "gateway": "10.95.254.2"}}),
+            "{f}"
+        );
+        assert!(f["also"].as_array().is_none_or(|a| a.is_empty()), "{f}");
+    }
+}
+
+/// Issue 12: a drop at priority 1 beats an accept at the same priority in another group
+/// of the instance. The message says the tie is the point; the fix deletes the drop
+/// (another accept at priority 1 would lose the same way), verified.
+#[test]
+fn security_group_tie_is_fixed_by_deleting_the_drop() {
+    let errs = errors("topologies/faq4_sg_drop_wins_tie.json");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    let f = &errs[0];
+    assert_eq!(f["code"], "SG_INGRESS_DROP");
+    let msg = f["message"].as_str().unwrap();
+    assert!(
+        msg.contains("the accept rule sgr-bp1a2s3d4f5g6h7j8k9l0zxcv of sg-bp1d4f6h8j0k2l4z6x8c has the same priority and loses the tie")
+            && msg.contains("at equal priority a drop wins"),
+        "{msg}"
+    );
+    // The tcp/22 accept of the same priority does not match tcp/3306: not named.
+    assert!(!msg.contains("sgr-bp1l0k9j8h7g6f5d4s3a2qwer"), "{msg}");
+    assert_eq!(
+        f["change"],
+        serde_json::json!({"op": "delete_sg_rule", "security_group": "sg-bp1q3w5e7r9t1y3u5i7o",
+            "rule": "sgr-bp1m1n2b3v4c5x6z7a8s9dfgh"})
+    );
+    assert_eq!(f["verified"], true);
+}
+
+/// Issue 12: a routing loop names its devices and the routes that form it, and its fix
+/// changes the routing of one of those devices, verified; a looping reply names the
+/// flow's service, not its source port.
+#[test]
+fn routing_loop_names_its_routes_and_fixes_one() {
+    let errs = errors("topologies/faq3_routing_loop.json");
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    for f in &errs {
+        assert_eq!(f["code"], "ROUTING_LOOP");
+        assert_eq!(f["device"], "wx-idc-core01");
+        assert_eq!(f["rule"], "default");
+        let msg = f["message"].as_str().unwrap();
+        for part in [
+            "wx-idc-core01 route default (0.0.0.0/0 via 10.97.254.2)",
+            "wx-idc-vpn01 route idc-lan (10.97.0.0/16 via 10.97.254.1)",
+        ] {
+            assert!(msg.contains(part), "{msg}");
+        }
+        assert_eq!(f["change"]["op"], "add_device_route");
+        assert!(
+            ["wx-idc-core01", "wx-idc-vpn01"].contains(&f["change"]["device"].as_str().unwrap())
+        );
+        assert_eq!(f["verified"], true);
+    }
+    let t = vpntrace(&[
+        "trace",
+        "topologies/faq3_routing_loop.json",
+        "--from",
+        "idc-nas01",
+        "--to",
+        "i-bp1w9e7r5t3y1u9i7o5p",
+        "--port",
+        "3306",
+    ]);
+    assert!(
+        t.stdout
+            .contains("the reply of tcp/3306 traffic from 172.27.10.30 to 10.97.30.40 loops"),
+        "{}",
+        t.stdout
+    );
+    assert!(!t.stdout.contains("tcp/40000 traffic"), "{}", t.stdout);
+}
+
+/// Issue 12: the phase-1/2 settings fixes are typed changes `--write-fixed` applies:
+/// afterwards both ends agree and none of the settings findings (nor the connection not
+/// being established) comes back.
+#[test]
+fn settings_fixes_are_written_and_hold() {
+    let rel = "topologies/faq1_faq2_mismatch.json";
+    let before = errors(rel);
+    assert!(before.len() >= 9, "{before:?}");
+    for f in &before {
+        assert_eq!(f["verified"], true, "{f}");
+        assert!(f["change"]["op"].is_string(), "{f}");
+    }
+    let out = std::env::temp_dir().join(format!("vpntrace-settings-{}.json", std::process::id()));
+    let r = vpntrace(&["check", rel, "--write-fixed", out.to_str().unwrap()]);
+    assert!(r.code <= 1, "{}", r.stderr);
+    // The key is copied, never printed.
+    assert!(!r.stdout.contains("Demo-"), "{}", r.stdout);
+    let after = findings(out.to_str().unwrap());
+    for f in &before {
+        assert!(
+            !after.iter().any(|a| a["code"] == f["code"]),
+            "{} survives --write-fixed",
+            f["code"]
+        );
+    }
+}
+
+/// Issue 12: a stateless ACL's reply rule names exactly the servers that answer (a rule
+/// for their whole /16 would admit new flows from port 3306 whose replies the ACL drops).
+#[test]
+fn stateless_reply_fix_names_the_answering_servers() {
+    let f: Vec<_> = errors("topologies/faq3_reply_lost_stateless.json");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["code"], "REPLY_DROPPED_STATELESS_ACL");
+    assert_eq!(
+        f[0]["change"]["sources"],
+        serde_json::json!(["10.12.20.0/24"])
+    );
+    assert_eq!(f[0]["change"]["source_ports"], "3306");
+    assert_eq!(f[0]["verified"], true);
+}
