@@ -352,3 +352,51 @@ fn stateless_reply_fix_names_the_answering_servers() {
     assert_eq!(f[0]["change"]["source_ports"], "3306");
     assert_eq!(f[0]["verified"], true);
 }
+
+/// Issue 12: when the winning drop rule also covers space outside the connection (here
+/// 10.0.0.0/8 for an IDC of 10.96.0.0/16), the fix narrows it to that space instead of
+/// deleting it, verified; written out, nothing of the tie is left.
+#[test]
+fn security_group_tie_with_a_wide_drop_is_fixed_by_narrowing_it() {
+    let mut t: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("topologies/faq4_sg_drop_wins_tie.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    for g in t["cloud"]["security_groups"].as_array_mut().unwrap() {
+        for r in g["rules"].as_array_mut().unwrap() {
+            if r["policy"] == "drop" {
+                r["peer"] = "10.0.0.0/8".into();
+            }
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("vpntrace-narrow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("wide.json");
+    std::fs::write(&input, serde_json::to_string_pretty(&t).unwrap()).unwrap();
+    let errs = errors(input.to_str().unwrap());
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    let f = &errs[0];
+    assert_eq!(f["change"]["op"], "narrow_sg_rule", "{f}");
+    assert_eq!(f["verified"], true, "{f}");
+    let peers: Vec<ipnet::Ipv4Net> = f["change"]["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().parse().unwrap())
+        .collect();
+    let idc: ipnet::Ipv4Net = "10.96.0.0/16".parse().unwrap();
+    assert!(!peers.is_empty());
+    assert!(peers
+        .iter()
+        .all(|p| !p.contains(&idc.network()) && !idc.contains(&p.network())));
+    let out = dir.join("fixed.json");
+    let r = vpntrace(&[
+        "check",
+        input.to_str().unwrap(),
+        "--write-fixed",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(errors(out.to_str().unwrap()).is_empty());
+}

@@ -94,7 +94,9 @@ enum Target<'c> {
 /// does not apply.
 fn target(change: &Change) -> Option<Target<'_>> {
     match change {
-        Change::AddSgRule { security_group, .. } | Change::DeleteSgRule { security_group, .. } => {
+        Change::AddSgRule { security_group, .. }
+        | Change::DeleteSgRule { security_group, .. }
+        | Change::NarrowSgRule { security_group, .. } => {
             Some(Target::SecurityGroup(security_group))
         }
         Change::AddRouteEntry { route_table, .. } => Some(Target::RouteTable(route_table)),
@@ -433,6 +435,20 @@ fn change_sg(grp: &mut input::SecurityGroup, change: &Change, n: usize) {
     if let Change::DeleteSgRule { rule, .. } = change {
         if let Some(j) = rule_position(grp.rules.iter().map(|r| r.id.clone()), rule) {
             grp.rules.remove(j);
+        }
+        return;
+    }
+    if let Change::NarrowSgRule { rule, peers, .. } = change {
+        if let Some(j) = rule_position(grp.rules.iter().map(|r| r.id.clone()), rule) {
+            let old = grp.rules.remove(j);
+            let narrowed = peers.iter().enumerate().map(|(k, p)| input::SgRule {
+                origin: None,
+                id: Some(new_id(n, k)),
+                peer: Some(*p),
+                peer_group: None,
+                ..old.clone()
+            });
+            grp.rules.splice(j..j, narrowed.collect::<Vec<_>>());
         }
         return;
     }

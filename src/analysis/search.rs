@@ -31,6 +31,9 @@ use crate::net::addr::AddrSet;
 /// The most changes one fix chains.
 pub const MAX_CHAIN: usize = 4;
 
+/// The most rules a narrowed security-group rule becomes.
+const MAX_NARROWED: usize = 32;
+
 /// The most single-change candidates verified per finding.
 const MAX_CANDIDATES: usize = 16;
 
@@ -169,13 +172,28 @@ fn deletion(m: &Model, c: &Cause, conn: usize) -> Option<Change> {
             rule: Some((g, r)), ..
         } => {
             let rl = &m.security_groups[*g].rules[*r];
-            match rl.peer {
-                SgPeer::Cidr(n) if inside(&n) => Some(Change::DeleteSgRule {
-                    security_group: m.security_groups[*g].id.clone(),
-                    rule: rl.id.clone(),
-                }),
-                _ => None,
-            }
+            let security_group = m.security_groups[*g].id.clone();
+            let rule = rl.id.clone();
+            let net = match rl.peer {
+                SgPeer::Cidr(n) if inside(&n) => {
+                    return Some(Change::DeleteSgRule {
+                        security_group,
+                        rule,
+                    })
+                }
+                SgPeer::Cidr(n) => n,
+                SgPeer::Any => "0.0.0.0/0".parse().ok()?,
+                SgPeer::Group(_) => return None,
+            };
+            // Wider than the connection: narrowed to what lies outside it.
+            let peers = AddrSet::from_nets(vec![net])
+                .minus(&cn.local_set.union(&cn.remote_set))
+                .cidrs();
+            (peers.len() <= MAX_NARROWED).then_some(Change::NarrowSgRule {
+                security_group,
+                rule,
+                peers,
+            })
         }
         Cause::FilterDrop {
             dev,
@@ -306,6 +324,14 @@ pub fn describe(m: &Model, c: &Change) -> String {
                 format!("delete rule {rule} from {security_group}")
             }
         }
+        Change::NarrowSgRule {
+            security_group,
+            rule,
+            peers,
+        } => format!(
+            "narrow drop rule {rule} of {security_group} to {} (what it drops outside this connection's subnets), so that it no longer drops this traffic and the instance's other rules allow it",
+            crate::net::addr::join_cidrs(peers)
+        ),
         Change::DeleteFilterRule {
             device,
             chain,
@@ -574,6 +600,21 @@ pub fn vendor_fix(c: &Change) -> Vec<String> {
         } => vec![format!(
             "Alibaba Cloud API: RevokeSecurityGroup SecurityGroupId={security_group} SecurityGroupRuleId.1={rule}"
         )],
+        Change::NarrowSgRule {
+            security_group,
+            rule,
+            peers,
+        } => {
+            let mut v = vec![format!(
+                "Alibaba Cloud API: RevokeSecurityGroup SecurityGroupId={security_group} SecurityGroupRuleId.1={rule}"
+            )];
+            v.extend(peers.iter().map(|p| {
+                format!(
+                    "Alibaba Cloud API: AuthorizeSecurityGroup SecurityGroupId={security_group} Policy=drop SourceCidrIp={p} (the other fields as rule {rule} had them)"
+                )
+            }));
+            v
+        }
         _ => Vec::new(),
     }
 }

@@ -20,6 +20,7 @@
 //! | `set_ike_version` | [`Change::SwitchToIkev2`] | IKEv2 on both ends, or else the split |
 //! | `delete_sg_rule` | [`Change::DeleteSgRule`] | remove a wrong rule from a security group |
 //! | `delete_filter_rule` | [`Change::DeleteFilterRule`] | remove a wrong rule from a filter chain |
+//! | `narrow_sg_rule` | [`Change::NarrowSgRule`] | a wrong drop rule of a security group, for fewer peers |
 //! | `set_ipsec_settings` | [`Change::SetIpsecSettings`] | phase-1/2 settings of a connection's ends (FAQ 1, 2) |
 //! | `establish_connection` | [`Change::EstablishConnection`] | the connection's status once both ends agree |
 
@@ -104,6 +105,13 @@ pub enum Change {
     DeleteSgRule {
         security_group: String,
         rule: String,
+    },
+    /// Narrow drop rule `rule` of a security group to `peers` (one rule each, the same
+    /// otherwise): what it dropped minus the traffic it must not.
+    NarrowSgRule {
+        security_group: String,
+        rule: String,
+        peers: Vec<Cidr>,
     },
     /// Remove rule `rule` (its id or JSON path) from a filter chain of an on-prem device.
     DeleteFilterRule {
@@ -210,6 +218,7 @@ impl Change {
             Change::SwitchToIkev2 { .. } => "set_ike_version",
             Change::DeleteSgRule { .. } => "delete_sg_rule",
             Change::DeleteFilterRule { .. } => "delete_filter_rule",
+            Change::NarrowSgRule { .. } => "narrow_sg_rule",
             Change::SetIpsecSettings { .. } => "set_ipsec_settings",
             Change::EstablishConnection { .. } => "establish_connection",
         }
@@ -380,6 +389,16 @@ impl Serialize for Change {
                 map.serialize_entry("device", device)?;
                 map.serialize_entry("op", op)?;
                 map.serialize_entry("rule", rule)?;
+            }
+            Change::NarrowSgRule {
+                security_group,
+                rule,
+                peers,
+            } => {
+                map.serialize_entry("op", op)?;
+                map.serialize_entry("peers", peers)?;
+                map.serialize_entry("rule", rule)?;
+                map.serialize_entry("security_group", security_group)?;
             }
             Change::SetIpsecSettings {
                 connection,
