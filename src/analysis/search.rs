@@ -218,19 +218,23 @@ fn deletion(m: &Model, c: &Cause, conn: usize) -> Option<Change> {
 
 /// Routes for the finding's destination at each on-prem device of the failing path
 /// (hosts aside), toward each neighbour on a shared subnet; at the device the finding
-/// names, its own fix first.
+/// names, its own fix first. For a reply a stateful device drops because it did not see
+/// the request, the request's path is the one to change too: routes for the request's
+/// destination at each device of the forward path.
 fn route_candidates(m: &Model, idx: &Index, f: &Finding, members: &[Outcome]) -> Vec<Change> {
     let o = &members[0];
     let t = sample_trace(m, idx, o);
-    let dst = AddrSet::from_cidrs(f.destination.iter());
+    let cn = &m.connections[o.conn];
     // A route for the VPC is written for its configured prefixes; one for IDC space
     // toward one neighbour names only the space that failed (the connection's remote
     // subnets may span several routers).
-    let cn = &m.connections[o.conn];
-    let dest = if dst.minus(&cn.remote_set).is_empty() {
-        dst.cidrs()
-    } else {
-        widen(m, Some(o.conn), &dst)
+    let dest_of = |cidrs: &[crate::net::addr::Cidr]| {
+        let set = AddrSet::from_cidrs(cidrs.iter());
+        if set.minus(&cn.remote_set).is_empty() {
+            set.cidrs()
+        } else {
+            widen(m, Some(o.conn), &set)
+        }
     };
     // A loop's fix changes one of its routes: only the loop's devices.
     let in_loop: Option<Vec<&str>> = match o.cause.as_ref() {
@@ -239,35 +243,50 @@ fn route_candidates(m: &Model, idx: &Index, f: &Finding, members: &[Outcome]) ->
         }
         _ => None,
     };
-    let mut out = Vec::new();
-    for d in failing_path_devices(m, &t) {
-        let dv = &m.devices[d];
-        if dv.kind == DeviceKind::Host
-            || in_loop
-                .as_ref()
-                .is_some_and(|l| !l.contains(&dv.id.as_str()))
-        {
-            continue;
-        }
-        if let Some(c @ Change::AddDeviceRoute { device, .. }) = &f.change {
-            if *device == dv.id {
-                out.push(c.clone());
+    let mut plans: Vec<(Vec<usize>, Vec<crate::net::addr::Cidr>)> =
+        vec![(failing_path_devices(m, &t), dest_of(&f.destination))];
+    if matches!(o.cause, Some(Cause::SessionMiss { .. })) {
+        let mut fwd: Vec<usize> = Vec::new();
+        for h in &t.forward.hops {
+            if let Some(d) = m.devices.iter().position(|d| d.id == h.device) {
+                if !fwd.contains(&d) {
+                    fwd.push(d);
+                }
             }
         }
-        for fc in &dv.interfaces {
-            for (g, gv) in m.devices.iter().enumerate() {
-                if g == d {
-                    continue;
+        plans.push((fwd, dest_of(&f.source)));
+    }
+    let mut out = Vec::new();
+    for (devices, dest) in plans {
+        for d in devices {
+            let dv = &m.devices[d];
+            if dv.kind == DeviceKind::Host
+                || in_loop
+                    .as_ref()
+                    .is_some_and(|l| !l.contains(&dv.id.as_str()))
+            {
+                continue;
+            }
+            if let Some(c @ Change::AddDeviceRoute { device, .. }) = &f.change {
+                if *device == dv.id {
+                    out.push(c.clone());
                 }
-                for gf in gv.interfaces.iter().filter(|x| x.net == fc.net) {
-                    out.push(Change::AddDeviceRoute {
-                        device: dv.id.clone(),
-                        destinations: dest.clone(),
-                        via: Via::Interface {
-                            interface: fc.name.clone(),
-                            gateway: Some(gf.addr),
-                        },
-                    });
+            }
+            for fc in &dv.interfaces {
+                for (g, gv) in m.devices.iter().enumerate() {
+                    if g == d {
+                        continue;
+                    }
+                    for gf in gv.interfaces.iter().filter(|x| x.net == fc.net) {
+                        out.push(Change::AddDeviceRoute {
+                            device: dv.id.clone(),
+                            destinations: dest.clone(),
+                            via: Via::Interface {
+                                interface: fc.name.clone(),
+                                gateway: Some(gf.addr),
+                            },
+                        });
+                    }
                 }
             }
         }
@@ -288,7 +307,13 @@ fn next_fix(
         .iter()
         .filter(|o| o.cause.as_ref() == Some(cause) && o.dir == first.dir)
         .collect();
-    let (f, _) = check::finding_of(&a.model, &a.index, infra, cause.is_reply(), same);
+    let (mut f, _) = check::finding_of(&a.model, &a.index, infra, cause.is_reply(), same);
+    // A wrong rule that can go goes, rather than being outranked (a drop at priority 1
+    // cannot be).
+    if let Some(c) = deletion(&a.model, cause, first.conn) {
+        f.fix = describe(&a.model, &c);
+        f.change = Some(c);
+    }
     let named = format!(
         "{} at {}{}",
         f.code,
@@ -431,16 +456,18 @@ pub fn search(
             });
         }
     }
-    // Chains: from each route candidate in path order (a routing fault), else from the
-    // finding's own fix only.
-    if routes {
+    // Chains: from each candidate in the same order (the deletion, the routes along
+    // the path, the own fix).
+    {
         for c in seen.iter().take(MAX_CHAINS) {
             // A first change that leaves the traffic stopping where it did is no start.
             let moves = f.change.as_ref() == Some(c)
                 || apply_plan(topo, m, idx, std::slice::from_ref(c)).is_some_and(|a| {
+                    let was = (cause.code(m), cause.device(m), cause.rule(m));
                     failing(&a, members).iter().all(|o| {
-                        o.cause.as_ref().map(|x| x.code(&a.model)) != Some(cause.code(m))
-                            || o.cause.as_ref().map(|x| x.device(&a.model)) != Some(cause.device(m))
+                        o.cause.as_ref().is_none_or(|x| {
+                            (x.code(&a.model), x.device(&a.model), x.rule(&a.model)) != was
+                        })
                     })
                 });
             if !moves {
