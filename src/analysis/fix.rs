@@ -552,7 +552,13 @@ fn change_device(d: &mut input::Device, change: &Change, n: usize) {
                     tunnel: tunnel.clone(),
                 })
                 .collect();
-            // First listed wins among equal prefixes: put the fix first.
+            // A route of the same prefix is the one the fix changes: it goes (first
+            // listed would win anyway; the written topology keeps no dead route).
+            d.routes.retain(|r| {
+                !destinations
+                    .iter()
+                    .any(|x| x.network() == r.destination.network())
+            });
             new.append(&mut d.routes);
             d.routes = new;
         }
@@ -672,7 +678,29 @@ mod tests {
         assert_eq!(r.id.as_deref(), Some("vpntrace-fix-3-0"));
         assert_eq!(r.destination, dest[0]);
         assert_eq!(r.gateway, Some("192.0.2.1".parse().unwrap()));
+        // A route of the same prefix is replaced, not shadowed.
+        let replace = Change::AddDeviceRoute {
+            device: dev.clone(),
+            destinations: vec!["0.0.0.0/0".parse().unwrap()],
+            via: Via::Interface {
+                interface: t.onprem.devices[0].interfaces[0].name.clone(),
+                gateway: Some("192.0.2.1".parse().unwrap()),
+            },
+        };
+        let fixed = apply(&t, &replace, 4).unwrap();
+        let ids: Vec<_> = fixed.onprem.devices[0]
+            .routes
+            .iter()
+            .map(|r| r.id.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            ids.len(),
+            t.onprem.devices[0].routes.len(),
+            "{ids:?}: the old default route is gone"
+        );
+        assert_eq!(ids[0], "vpntrace-fix-4-0");
         for change in [
+            replace,
             route,
             Change::EnableForwarding {
                 device: dev.clone(),

@@ -385,10 +385,31 @@ pub fn describe(m: &Model, c: &Change) -> String {
                     }
                 }
             };
-            format!(
-                "add to {device} a route {} {toward}",
-                crate::net::addr::join_cidrs(destinations)
-            )
+            // A route of the same prefix is changed, not shadowed.
+            let same: Vec<&str> = m
+                .devices
+                .iter()
+                .find(|d| d.id == *device)
+                .map(|d| {
+                    d.routes
+                        .iter()
+                        .filter(|r| destinations.iter().any(|x| x.network() == r.destination))
+                        .map(|r| r.id.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if same.is_empty() {
+                format!(
+                    "add to {device} a route {} {toward}",
+                    crate::net::addr::join_cidrs(destinations)
+                )
+            } else {
+                format!(
+                    "change route {} of {device} to {} {toward}",
+                    same.join(", "),
+                    crate::net::addr::join_cidrs(destinations)
+                )
+            }
         }
         other => other.to_string(),
     }

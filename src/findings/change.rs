@@ -78,7 +78,8 @@ pub enum Change {
         destination_ports: Ports,
         source_ports: Ports,
     },
-    /// Routes on an on-prem device, ahead of its others.
+    /// Routes on an on-prem device, ahead of its others; a route of the same prefix is
+    /// replaced (the route the fix changes).
     AddDeviceRoute {
         device: String,
         destinations: Vec<Cidr>,

@@ -141,12 +141,16 @@ pub(super) fn routing_loop(cx: &Ctx, places: &[String], routes: &[LoopRoute]) ->
     match fix_at {
         Some((r, d, via, words)) => {
             let dev = &cx.m.devices[d].id;
-            let fix = format!(
-                "change the routing of {dev} for {}: add a route {} {words}, ahead of its route {}",
-                list(&dest),
-                list(&dest),
-                r.route
-            );
+            let fix = if dest.len() == 1 && dest[0].network() == r.destination.network() {
+                format!("change route {} of {dev} to {} {words}", r.route, list(&dest))
+            } else {
+                format!(
+                    "change the routing of {dev} for {}: add a route {} {words}, ahead of its route {}",
+                    list(&dest),
+                    list(&dest),
+                    r.route
+                )
+            };
             Detail::new(cx.faq, msg, fix).with_change(Change::AddDeviceRoute {
                 device: dev.clone(),
                 destinations: dest,
