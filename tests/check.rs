@@ -241,6 +241,38 @@ fn core_router_route_is_the_finding_and_the_fix() {
         );
         assert!(f["also"].as_array().is_none_or(|a| a.is_empty()), "{f}");
     }
+    // Written out, every flow of the file is delivered both ways, and nothing on the
+    // edge firewall changed.
+    let out = std::env::temp_dir().join(format!("vpntrace-core-{}.json", std::process::id()));
+    let r = vpntrace(&[
+        "check",
+        "topologies/faq4_core_default_to_edge_fw.json",
+        "--write-fixed",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    // (The file's flows still `expect` the failure, so trace's exit code says "not as
+    // expected": the dispositions are what counts.)
+    let t = vpntrace(&["trace", out.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&t.stdout).unwrap();
+    for tr in v["traces"].as_array().unwrap() {
+        assert_eq!(tr["forward"]["disposition"], "delivered", "{tr}");
+        assert_eq!(tr["return"]["disposition"], "delivered", "{tr}");
+    }
+    let fixed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let orig: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            common::root().join("topologies/faq4_core_default_to_edge_fw.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let fw = |t: &serde_json::Value| {
+        let d = &t["onprem"]["devices"][1];
+        (d["id"].clone(), d["routes"].clone(), d["nat"].clone())
+    };
+    assert_eq!(fw(&fixed), fw(&orig));
 }
 
 /// Issue 12: a drop at priority 1 beats an accept at the same priority in another group

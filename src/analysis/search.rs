@@ -521,7 +521,12 @@ const MAX_CHAINS: usize = 8;
 /// device the cause names, that device's decision sent the traffic astray: the finding
 /// is about its route (see [`Blame`]).
 fn blame(m: &Model, members: &[Outcome], c: &Change) -> Option<Blame> {
-    let Change::AddDeviceRoute { device, .. } = c else {
+    let Change::AddDeviceRoute {
+        device,
+        destinations,
+        ..
+    } = c
+    else {
         return None;
     };
     let cause = members.first()?.cause.as_ref()?;
@@ -533,9 +538,14 @@ fn blame(m: &Model, members: &[Outcome], c: &Change) -> Option<Blame> {
         return None;
     }
     let d = m.devices.iter().position(|x| x.id == *device)?;
-    // The region is the flow's; a reply goes to its source.
+    // The region is the flow's: the packet the route is for goes to the end the fix's
+    // destinations hold (a reply to the flow's source, a request to its destination).
     let r0 = &members[0].region;
-    let dst = std::net::Ipv4Addr::from(if cause.is_reply() { r0.lo[0] } else { r0.lo[1] });
+    let ends = [r0.lo[1], r0.lo[0]].map(std::net::Ipv4Addr::from);
+    let dst = ends
+        .into_iter()
+        .find(|a| destinations.iter().any(|x| x.network().contains(a)))
+        .unwrap_or(if cause.is_reply() { ends[1] } else { ends[0] });
     let r = crate::model::rules::route_lookup(&m.devices[d], dst)?;
     let next = r
         .gateway
