@@ -9,6 +9,9 @@
 //! `--preset reference|estate` (default `reference`: the sites of `GenParams::scaled`;
 //! `estate`: the ordinary rule mixes of `GenParams::estate`, issue 13),
 //! `--no-faults` (every site healthy), `--pretty` (indented JSON, about 1.8× larger).
+//! The rule mixes, per site, over the preset's: `--instances N` (at least 5),
+//! `--sg-extra-rules N`, `--forward-rules N` (the IDC gateway's forward chain), and for
+//! the estate `--idc-hosts N` (at least 8) and `--nat-rules N` (at least 4).
 //!
 //! ```sh
 //! cargo run --release --example generate -- --preset estate --connections 40 > estate40.json
@@ -20,7 +23,16 @@ use std::process::ExitCode;
 use vpntrace_gen::{self as gen, GenParams, Stats};
 
 const USAGE: &str = "usage: generate [--connections N] [--seed S] [--preset reference|estate] \
-                     [--no-faults] [--pretty]";
+                     [--no-faults] [--pretty] [--instances N] [--sg-extra-rules N] \
+                     [--forward-rules N] [--idc-hosts N] [--nat-rules N]";
+
+/// A rule-mix option's value: a number of at least `min`.
+fn count(v: Option<String>, name: &str, min: usize) -> Result<usize, String> {
+    match v.map(|v| v.parse::<usize>()) {
+        Some(Ok(n)) if n >= min && n <= 100_000 => Ok(n),
+        _ => Err(format!("{name} needs a number {min}..=100000")),
+    }
+}
 
 fn usage(msg: &str) -> ExitCode {
     eprintln!("error: {msg}");
@@ -34,6 +46,8 @@ fn main() -> ExitCode {
     let mut faults = true;
     let mut pretty = false;
     let mut preset: fn(usize) -> GenParams = GenParams::scaled;
+    // Rule-mix overrides, applied over the preset's: (option, value).
+    let mut mixes: Vec<(String, usize)> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let (key, inline) = match a.split_once('=') {
@@ -60,6 +74,19 @@ fn main() -> ExitCode {
                 Some("estate") => preset = GenParams::estate,
                 _ => return usage("--preset needs `reference` or `estate`"),
             },
+            "--instances" | "--sg-extra-rules" | "--forward-rules" | "--idc-hosts"
+            | "--nat-rules" => {
+                let min = match key.as_str() {
+                    "--instances" => 5,
+                    "--idc-hosts" => 8,
+                    "--nat-rules" => 4,
+                    _ => 0,
+                };
+                match count(value(), &key, min) {
+                    Ok(n) => mixes.push((key.clone(), n)),
+                    Err(e) => return usage(&e),
+                }
+            }
             "--no-faults" => faults = false,
             "--pretty" => pretty = true,
             "-h" | "--help" => {
@@ -71,6 +98,16 @@ fn main() -> ExitCode {
     }
     let mut p = preset(connections).with_seed(seed);
     p.faults = faults;
+    for (key, n) in mixes {
+        match (key.as_str(), &mut p.mix) {
+            ("--instances", _) => p.instances_per_connection = n,
+            ("--sg-extra-rules", _) => p.sg_extra_rules = n,
+            ("--forward-rules", _) => p.forward_rules_per_gateway = n,
+            ("--idc-hosts", gen::Mix::Estate(e)) => e.idc_hosts = n,
+            ("--nat-rules", gen::Mix::Estate(e)) => e.nat_rules = n,
+            (k, _) => return usage(&format!("{k} applies to --preset estate only")),
+        }
+    }
     let topo = gen::generate(&p);
     let text = if pretty {
         serde_json::to_string_pretty(&topo)

@@ -698,5 +698,6 @@ fn print_timings(t: &vpntrace::analysis::check::Timings) {
         t.findings - t.reach,
         t.outcomes
     );
+    eprintln!("own fixes verified at {:?}", t.own_fixes);
     eprintln!("verified fixes at {:?}", t.verified);
 }

@@ -68,7 +68,9 @@ pub struct Timings {
     pub reach: std::time::Duration,
     /// Reach plus turning the outcomes into findings and summaries.
     pub findings: std::time::Duration,
-    /// Everything up to verified fixes.
+    /// Up to each finding's own fix verified.
+    pub own_fixes: std::time::Duration,
+    /// Everything up to verified fixes (the search for a fix included).
     pub verified: std::time::Duration,
     /// Outcomes the exploration produced.
     pub outcomes: usize,
@@ -142,22 +144,69 @@ fn routed_only(m: &Model) -> Vec<ipnet::Ipv4Net> {
     v
 }
 
-/// One explored box: the packets it holds and what happens to them.
+/// Address intervals shared by the outcomes of one class (sorted, disjoint).
+pub type Atoms = std::sync::Arc<[(u32, u32)]>;
+
+/// What happens to a set of packets: every source in `src` × every destination in `dst`
+/// × the ports of `region`. `region` is the representative box, one packet of which was
+/// traced (its addresses are one interval of `src` and one of `dst`); interchangeable
+/// addresses share the representative's outcome (one `Atoms` list shared by all the
+/// outcomes of their class pair), so an outcome is stored once, however many instances
+/// or hosts it holds for.
 #[derive(Clone, Debug)]
 pub struct Outcome {
     pub conn: usize,
     pub dir: FlowDirection,
     pub protocol: Protocol,
     pub region: Region,
+    pub src: Atoms,
+    pub dst: Atoms,
     /// None when delivered both ways.
     pub cause: Option<Cause>,
-    /// Some packet between the same source and destination atoms (any service) is
-    /// delivered both ways.
-    pub pair_passes: bool,
 }
 
-/// Explore boxes until every packet in them is decided. Returns the outcomes and the
-/// number of packets traced.
+impl Outcome {
+    /// Whether packet `pt` ([source, destination, source port, destination port]) is
+    /// one of the outcome's.
+    pub fn contains(&self, pt: [u32; 4]) -> bool {
+        let within = |v: &[(u32, u32)], a: u32| {
+            let i = v.partition_point(|&(_, hi)| hi < a);
+            v.get(i).is_some_and(|&(lo, _)| lo <= a)
+        };
+        (2..4).all(|d| self.region.lo[d] <= pt[d] && pt[d] <= self.region.hi[d])
+            && within(&self.src, pt[0])
+            && within(&self.dst, pt[1])
+    }
+
+    /// The outcome's packets as boxes: one per source interval × destination interval.
+    pub fn boxes(&self) -> impl Iterator<Item = Region> + '_ {
+        self.src.iter().flat_map(move |&(slo, shi)| {
+            self.dst.iter().map(move |&(dlo, dhi)| Region {
+                lo: [slo, dlo, self.region.lo[2], self.region.lo[3]],
+                hi: [shi, dhi, self.region.hi[2], self.region.hi[3]],
+            })
+        })
+    }
+
+    /// The same outcome for the representative's box alone.
+    fn single(conn: usize, dir: FlowDirection, p: Protocol, (region, cause): Explored) -> Outcome {
+        Outcome {
+            conn,
+            dir,
+            protocol: p,
+            src: std::sync::Arc::from([(region.lo[0], region.hi[0])]),
+            dst: std::sync::Arc::from([(region.lo[1], region.hi[1])]),
+            region,
+            cause,
+        }
+    }
+}
+
+/// A box the tracer decided and its cause (None: delivered both ways).
+type Explored = (Region, Option<Cause>);
+
+/// Explore boxes until every packet in them is decided. Returns the outcomes (one box
+/// each) and the number of packets traced.
 pub fn explore(
     m: &Model,
     idx: &Index,
@@ -166,6 +215,22 @@ pub fn explore(
     p: Protocol,
     boxes: Vec<Region>,
 ) -> (Vec<Outcome>, usize) {
+    let (v, n) = explore_boxes(m, idx, p, boxes);
+    (
+        v.into_iter()
+            .map(|x| Outcome::single(conn, dir, p, x))
+            .collect(),
+        n,
+    )
+}
+
+/// [`explore`] without the bookkeeping: each decided box with its cause.
+fn explore_boxes(
+    m: &Model,
+    idx: &Index,
+    p: Protocol,
+    boxes: Vec<Region>,
+) -> (Vec<Explored>, usize) {
     let mut work = boxes;
     work.reverse();
     let mut out = Vec::new();
@@ -205,16 +270,102 @@ pub fn explore(
         let mut rest = b.minus(&reg);
         rest.reverse();
         work.extend(rest);
-        out.push(Outcome {
-            conn,
-            dir,
-            protocol: p,
-            region: reg,
-            cause,
-            pair_passes: false,
-        });
+        out.push((reg, cause));
     }
     (out, traced)
+}
+
+/// What one exploration of class pairs works on: a connection, a direction, a protocol
+/// and the port box, with the two sides' classes.
+struct ClassPairs<'c> {
+    conn: usize,
+    dir: FlowDirection,
+    protocol: Protocol,
+    ports: [[u32; 2]; 2],
+    src: &'c Classes,
+    dst: &'c Classes,
+}
+
+/// Every source class × destination class of `cp`: the representative atoms' box is
+/// explored, and its outcomes hold for the whole class pair when no decision told the
+/// representative's addresses apart and no cause names the representative's own device
+/// (a host's); otherwise every atom pair of the two classes is explored. Returns the
+/// outcomes and the packets traced.
+fn explore_class_pairs(m: &Model, idx: &Index, cp: &ClassPairs) -> (Vec<Outcome>, usize) {
+    let Some(pi) = cp.protocol.concrete_index() else {
+        return (Vec::new(), 0);
+    };
+    let boxed = |s: (u32, u32), d: (u32, u32)| Region {
+        lo: [s.0, d.0, cp.ports[0][0], cp.ports[1][0]],
+        hi: [s.1, d.1, cp.ports[0][1], cp.ports[1][1]],
+    };
+    let lists = |cl: &Classes| -> Vec<Atoms> {
+        cl.members[pi]
+            .iter()
+            .map(|mem| {
+                let mut v: Vec<(u32, u32)> = mem.iter().map(|&a| cl.atoms[a]).collect();
+                v.sort_unstable();
+                Atoms::from(v)
+            })
+            .collect()
+    };
+    let (slists, dlists) = (lists(cp.src), lists(cp.dst));
+    let mut out = Vec::new();
+    let mut count = 0;
+    for (smembers, satoms) in cp.src.members[pi].iter().zip(&slists) {
+        for (dmembers, datoms) in cp.dst.members[pi].iter().zip(&dlists) {
+            let (s0, d0) = (cp.src.atoms[smembers[0]], cp.dst.atoms[dmembers[0]]);
+            let b = boxed(s0, d0);
+            let (o, n) = explore_boxes(m, idx, cp.protocol, vec![b]);
+            count += n;
+            let single = smembers.len() == 1 && dmembers.len() == 1;
+            if single || (on_whole_atoms(&o, &b) && !names_owner(m, idx, &o, [s0, d0])) {
+                out.extend(o.into_iter().map(|(region, cause)| Outcome {
+                    conn: cp.conn,
+                    dir: cp.dir,
+                    protocol: cp.protocol,
+                    region,
+                    src: satoms.clone(),
+                    dst: datoms.clone(),
+                    cause,
+                }));
+                continue;
+            }
+            // A decision told the representative's atoms apart, or the outcome is the
+            // representative's own: explore every pair of the two classes.
+            for &sa in smembers {
+                for &da in dmembers {
+                    let b = boxed(cp.src.atoms[sa], cp.dst.atoms[da]);
+                    let (o, n) = explore_boxes(m, idx, cp.protocol, vec![b]);
+                    count += n;
+                    out.extend(
+                        o.into_iter()
+                            .map(|x| Outcome::single(cp.conn, cp.dir, cp.protocol, x)),
+                    );
+                }
+            }
+        }
+    }
+    (out, count)
+}
+
+/// Whether a cause of the representative's outcomes names the device that owns one of
+/// the representative's atoms (a host's own route or filter): then it is not the
+/// class's outcome but that host's.
+fn names_owner(m: &Model, idx: &Index, outs: &[Explored], reps: [(u32, u32); 2]) -> bool {
+    let devs: Vec<usize> = reps
+        .iter()
+        .filter(|a| a.0 == a.1)
+        .filter_map(|a| match idx.owner(Ipv4Addr::from(a.0)) {
+            Some(crate::graph::index::OwnerRef::Interface(d, _)) => Some(d),
+            _ => None,
+        })
+        .collect();
+    !devs.is_empty()
+        && outs.iter().filter_map(|(_, c)| c.as_ref()).any(|c| {
+            let named = c.device(m);
+            devs.iter().any(|&d| m.devices[d].id == named)
+        })
 }
 
 /// Every box of every connection, both directions, every protocol.
@@ -223,8 +374,42 @@ pub fn explore(
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Owner {
     None,
-    Instance { vswitch: usize, groups: Vec<usize> },
+    Instance {
+        vswitch: usize,
+        groups: Vec<usize>,
+    },
+    /// A host without filter, NAT or IPsec, by what decides its packets (see
+    /// [`host_signature`]): hosts alike are interchangeable as instances are.
+    Host(String),
     Device(usize),
+}
+
+/// What decides a plain host's packets, its own address aside: its interfaces' names and
+/// subnets, its routes (destination, interface, gateway, tunnel), forwarding and
+/// rp_filter. None for a device that is not a plain host (a filter, NAT or IPsec of its
+/// own, or not a host): such a device is its own class.
+fn host_signature(d: &crate::model::Device) -> Option<String> {
+    if d.kind != input::DeviceKind::Host
+        || d.filter.is_some()
+        || !d.nat.is_empty()
+        || !d.ipsec.is_empty()
+    {
+        return None;
+    }
+    let ifaces: Vec<_> = d
+        .interfaces
+        .iter()
+        .map(|i| (&i.name, i.net, i.role, i.public_address))
+        .collect();
+    let routes: Vec<_> = d
+        .routes
+        .iter()
+        .map(|r| (r.destination, r.interface, r.gateway, r.tunnel))
+        .collect();
+    Some(format!(
+        "{:?}|{:?}|{:?}|{}|{:?}",
+        d.vendor, ifaces, routes, d.forwarding, d.rp_filter
+    ))
 }
 
 /// Prefixes as collected: those that can decide a packet of any protocol, and those of
@@ -295,7 +480,7 @@ impl Named {
     /// of that protocol, as sorted, deduplicated intervals. A filter, NAT or
     /// security-group rule written for another protocol (or naming ports, for a protocol
     /// without them) never matches, so its prefixes cannot tell addresses apart.
-    fn by_protocol(&self) -> Prefixes {
+    fn by_protocol(&self) -> Tables {
         let iv = |n: &ipnet::Ipv4Net| (u32::from(n.network()), u32::from(n.broadcast()));
         let common: Vec<(u32, u32)> = self.any.iter().map(iv).collect();
         Protocol::CONCRETE.map(|p| {
@@ -342,11 +527,65 @@ fn union_sorted(a: &[(u32, u32)], b: &[(u32, u32)]) -> Vec<(u32, u32)> {
 }
 
 /// Per concrete protocol, sorted prefix intervals (see [`Named::by_protocol`]).
-type Prefixes = [Vec<(u32, u32)>; 4];
+type Tables = [Vec<(u32, u32)>; 4];
+
+/// Per protocol, the prefixes that can decide a packet (see [`prefixes_by_protocol`]):
+/// the model's, shared by every fixed model derived from it, and those a fix's patched
+/// objects add (a superset of a fixed model's own, which only refines its classes).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Prefixes {
+    base: std::sync::Arc<Tables>,
+    extra: Tables,
+    /// `base` is the run's own tables, which cut the atoms of every outcome `reach`
+    /// found: re-analysing an outcome then only needs `extra` (see [`refail`]).
+    cut_outcomes: bool,
+}
+
+impl Prefixes {
+    /// A side of an outcome `reach` found, as one class, when these tables are the
+    /// run's plus prefixes none of which touch it: its atoms were one class of protocol
+    /// `pi` under the run's tables (same owner, same innermost prefix), and nothing added
+    /// since can tell them apart. None when the classes must be cut afresh.
+    fn one_class(&self, side: &[(u32, u32)], pi: usize) -> Option<Classes> {
+        let (Some(first), Some(last)) = (side.first(), side.last()) else {
+            return None;
+        };
+        let extra = &self.extra[pi];
+        // Sorted by low end: any prefix starting at or before the span's end that ends
+        // at or after its start touches it.
+        let touches = extra[..extra.partition_point(|&(lo, _)| lo <= last.1)]
+            .iter()
+            .any(|&(_, hi)| hi >= first.0);
+        if !self.cut_outcomes || touches {
+            return None;
+        }
+        let all: Vec<usize> = (0..side.len()).collect();
+        Some(Classes {
+            atoms: side.to_vec(),
+            members: [0, 1, 2, 3].map(|_| vec![all.clone()]),
+        })
+    }
+
+    /// Per protocol, the prefixes that cut the side `ivs` spanning `hlo..=hhi` (see
+    /// [`cutting`]), sorted.
+    fn cutting(&self, ivs: &[(u32, u32)], hlo: u32, hhi: u32) -> Vec<Vec<(u32, u32)>> {
+        (0..4)
+            .map(|k| {
+                let mut v = cutting(&self.base[k], ivs, hlo, hhi);
+                if !self.extra[k].is_empty() {
+                    v.extend(cutting(&self.extra[k], ivs, hlo, hhi));
+                    v.sort_unstable();
+                    v.dedup();
+                }
+                v
+            })
+            .collect()
+    }
+}
 
 /// Per protocol, every prefix a rule, route, selector or address of the topology names
 /// that can decide a packet of that protocol (see [`Named::by_protocol`]).
-fn prefixes_by_protocol(m: &Model) -> Prefixes {
+pub(crate) fn prefixes_by_protocol(m: &Model) -> Prefixes {
     let mut n = Named::default();
     n.any.extend(m.vpc_cidrs.iter().map(|c| c.network()));
     n.any.extend(m.vswitches.iter().map(|x| x.cidr));
@@ -376,7 +615,11 @@ fn prefixes_by_protocol(m: &Model) -> Prefixes {
     for d in m.devices.iter() {
         n.device(d);
     }
-    n.by_protocol()
+    Prefixes {
+        base: std::sync::Arc::new(n.by_protocol()),
+        extra: Default::default(),
+        cut_outcomes: false,
+    }
 }
 
 /// A side's addresses cut into atoms no prefix or owner splits, and, per protocol, the
@@ -428,10 +671,7 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> C
         };
     };
     let (hlo, hhi) = (first.0, last.1);
-    let relevant: Vec<Vec<(u32, u32)>> = prefixes
-        .iter()
-        .map(|p| cutting(p, &ivs, hlo, hhi))
-        .collect();
+    let relevant: Vec<Vec<(u32, u32)>> = prefixes.cutting(&ivs, hlo, hhi);
     // Atoms: cut by every protocol's prefixes, so one atom list serves all protocols.
     let mut cuts: Vec<u64> = Vec::new();
     for &(lo, hi) in relevant.iter().flatten() {
@@ -472,7 +712,9 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> C
                     groups: inst.security_groups.clone(),
                 }
             }
-            Some(crate::graph::index::OwnerRef::Interface(d, _)) => Owner::Device(d),
+            Some(crate::graph::index::OwnerRef::Interface(d, _)) => {
+                host_signature(&m.devices[d]).map_or(Owner::Device(d), Owner::Host)
+            }
             None => Owner::None,
         }
     };
@@ -503,49 +745,11 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> C
     Classes { atoms, members }
 }
 
-/// The outcome of a representative, carried over to an interchangeable pair of atoms:
-/// the same path, with the representative instances renamed.
-fn carry(o: &Outcome, src: (u32, u32), dst: (u32, u32), rename: &[(usize, usize)]) -> Outcome {
-    let mut r = o.clone();
-    r.region.lo[0] = src.0;
-    r.region.hi[0] = src.1;
-    r.region.lo[1] = dst.0;
-    r.region.hi[1] = dst.1;
-    if let Some(c) = r.cause.as_mut() {
-        rename_instances(c, rename);
-    }
-    r
-}
-
 /// Whether every outcome of exploring box `b` spans its source and destination atoms:
 /// no decision told addresses of the atoms apart, so the outcomes carry to their class.
-fn on_whole_atoms(outs: &[Outcome], b: &Region) -> bool {
+fn on_whole_atoms(outs: &[Explored], b: &Region) -> bool {
     outs.iter()
-        .all(|x| (0..2).all(|d| x.region.lo[d] == b.lo[d] && x.region.hi[d] == b.hi[d]))
-}
-
-/// The instance owning atom `a`, when the atom is one address an instance owns.
-fn atom_instance(idx: &Index, a: (u32, u32)) -> Option<usize> {
-    (a.0 == a.1)
-        .then(|| idx.instance_at(Ipv4Addr::from(a.0)))
-        .flatten()
-}
-
-/// (representative's instance, member's instance) pairs where both atoms are instances.
-fn renames(pairs: [(Option<usize>, Option<usize>); 2]) -> Vec<(usize, usize)> {
-    pairs
-        .into_iter()
-        .filter_map(|(from, to)| Some((from?, to?)))
-        .collect()
-}
-
-/// A carried cause names the member's instance where it named the representative's.
-fn rename_instances(c: &mut Cause, rename: &[(usize, usize)]) {
-    if let Cause::SgDrop { instance, .. } = c {
-        if let Some(&(_, to)) = rename.iter().find(|(from, _)| from == instance) {
-            *instance = to;
-        }
-    }
+        .all(|(r, _)| (0..2).all(|d| r.lo[d] == b.lo[d] && r.hi[d] == b.hi[d]))
 }
 
 /// Every box of every connection, both directions, every protocol. Interchangeable
@@ -597,7 +801,10 @@ fn reach(m: &Model, idx: Option<&Index>) -> Reached {
         || existing_space(m),
         || {
             rayon::join(
-                || prefixes_by_protocol(m),
+                || Prefixes {
+                    cut_outcomes: true,
+                    ..prefixes_by_protocol(m)
+                },
                 || idx.is_none().then(|| Index::build(m)),
             )
         },
@@ -677,80 +884,29 @@ fn reach_conn(
             remote_classes: per(&rc),
         }
     });
-    // The instance at each atom, for renaming carried outcomes.
-    let instances = |cl: &Classes| -> Vec<Option<usize>> {
-        cl.atoms.iter().map(|&a| atom_instance(idx, a)).collect()
-    };
-    let (li, ri) = (instances(&lc), instances(&rc));
     for dir in [FlowDirection::CloudToOnprem, FlowDirection::OnpremToCloud] {
-        let ((sc, si), (dc, di)) = match dir {
-            FlowDirection::CloudToOnprem => ((&lc, &li), (&rc, &ri)),
-            FlowDirection::OnpremToCloud => ((&rc, &ri), (&lc, &li)),
+        let (sc, dc) = match dir {
+            FlowDirection::CloudToOnprem => (&lc, &rc),
+            FlowDirection::OnpremToCloud => (&rc, &lc),
         };
-        let nd = dc.atoms.len();
-        // Atom pairs (source × destination) between which some packet, of any
-        // protocol, is delivered both ways.
-        let mut passes = vec![false; sc.atoms.len() * nd];
-        // Failing boxes, with their atom pair.
-        let mut failing: Vec<(usize, usize, Outcome)> = Vec::new();
-        for (pi, p) in Protocol::CONCRETE.into_iter().enumerate() {
-            let (sp, dp) = if p.has_ports() {
-                ((FIRST_CLIENT_PORT, 65535), (0, 65535))
+        for p in Protocol::CONCRETE {
+            let ports = if p.has_ports() {
+                [[FIRST_CLIENT_PORT, 65535], [0, 65535]]
             } else {
-                ((0, 0), (0, 0))
+                [[0, 0], [0, 0]]
             };
-            let boxed = |s: (u32, u32), d: (u32, u32)| Region {
-                lo: [s.0, d.0, sp.0, dp.0],
-                hi: [s.1, d.1, sp.1, dp.1],
+            let cp = ClassPairs {
+                conn: ci,
+                dir,
+                protocol: p,
+                ports,
+                src: sc,
+                dst: dc,
             };
-            for smembers in &sc.members[pi] {
-                for dmembers in &dc.members[pi] {
-                    let (s0, d0) = (sc.atoms[smembers[0]], dc.atoms[dmembers[0]]);
-                    let (mut o, n) = explore(m, idx, ci, dir, p, vec![boxed(s0, d0)]);
-                    count += n;
-                    if !on_whole_atoms(&o, &boxed(s0, d0)) {
-                        // A decision told the representative's atom apart: explore
-                        // every pair of the two classes.
-                        for &sa in smembers {
-                            for &da in dmembers {
-                                let (s, d) = (sc.atoms[sa], dc.atoms[da]);
-                                let (op, n) = explore(m, idx, ci, dir, p, vec![boxed(s, d)]);
-                                count += n;
-                                for x in op {
-                                    match x.cause {
-                                        None => passes[sa * nd + da] = true,
-                                        Some(_) => failing.push((sa, da, x)),
-                                    }
-                                }
-                            }
-                        }
-                        continue;
-                    }
-                    let pass = o.iter().any(|x| x.cause.is_none());
-                    o.retain(|x| x.cause.is_some());
-                    for &sa in smembers {
-                        for &da in dmembers {
-                            passes[sa * nd + da] |= pass;
-                            if o.is_empty() || (sa == smembers[0] && da == dmembers[0]) {
-                                continue;
-                            }
-                            let rename =
-                                renames([(si[smembers[0]], si[sa]), (di[dmembers[0]], di[da])]);
-                            failing.extend(
-                                o.iter().map(|x| {
-                                    (sa, da, carry(x, sc.atoms[sa], dc.atoms[da], &rename))
-                                }),
-                            );
-                        }
-                    }
-                    failing.extend(o.into_iter().map(|x| (smembers[0], dmembers[0], x)));
-                }
-            }
+            let (o, n) = explore_class_pairs(m, idx, &cp);
+            count += n;
+            outcomes.extend(o.into_iter().filter(|x| x.cause.is_some()));
         }
-        outcomes.extend(failing.into_iter().map(|(sa, da, mut x)| {
-            x.pair_passes = passes[sa * nd + da];
-            x
-        }));
     }
 
     ConnReached {
@@ -805,17 +961,19 @@ fn summaries<'o>(m: &Model, outcomes: impl Iterator<Item = &'o Outcome>) -> Vec<
             (1, 0)
         };
         let set = fails.entry((o.conn, o.dir)).or_default();
-        for (li, lp) in c.local_subnets.iter().enumerate() {
-            let ls = lp.bounds();
-            if o.region.lo[a] > ls.1 || o.region.hi[a] < ls.0 {
-                continue;
-            }
-            for (ri, rp) in c.remote_subnets.iter().enumerate() {
-                let rs = rp.bounds();
-                if o.region.lo[b] <= rs.1 && o.region.hi[b] >= rs.0 {
-                    set.insert((li, ri));
-                }
-            }
+        let sides = [&o.src, &o.dst];
+        let touched = |subnets: &[crate::net::addr::Cidr], side: &Atoms| -> Vec<usize> {
+            subnets
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| !clip(side, &[n.bounds()]).is_empty())
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let locals = touched(&c.local_subnets, sides[a]);
+        let remotes = touched(&c.remote_subnets, sides[b]);
+        for &li in &locals {
+            set.extend(remotes.iter().map(|&ri| (li, ri)));
         }
     }
     let mut out = Vec::new();
@@ -985,15 +1143,28 @@ fn describe_services(svcs: &BTreeSet<Svc>) -> Vec<String> {
     }
 }
 
-/// Known endpoints (instances, hosts) inside the sets, in address order per set.
+/// The instances inside the sets, as `id (address)`, in address order per set.
+fn instances_in(m: &Model, idx: &Index, src: &AddrSet, dst: &AddrSet) -> Vec<String> {
+    let mut v = Vec::new();
+    for set in [src, dst] {
+        for (lo, hi) in set.intervals() {
+            let range = Ipv4Addr::from(lo)..=Ipv4Addr::from(hi);
+            for (ip, &i) in idx.instance_by_ip.range(range) {
+                v.push(format!("{} ({})", m.instances[i].id, ip));
+            }
+        }
+    }
+    v.dedup();
+    v
+}
+
+/// The other known endpoints (on-prem hosts) inside the sets, as `id (address)`, in
+/// address order per set: the instances are listed apart (see [`instances_in`]).
 fn endpoints_in(m: &Model, idx: &Index, src: &AddrSet, dst: &AddrSet) -> Vec<String> {
     let mut v = Vec::new();
     for set in [src, dst] {
         for (lo, hi) in set.intervals() {
             let range = Ipv4Addr::from(lo)..=Ipv4Addr::from(hi);
-            for (ip, &i) in idx.instance_by_ip.range(range.clone()) {
-                v.push(format!("{} ({})", m.instances[i].id, ip));
-            }
             for (ip, &(d, _)) in idx.iface_by_ip.range(range) {
                 if m.devices[d].kind == input::DeviceKind::Host {
                     v.push(format!("{} ({})", m.devices[d].id, ip));
@@ -1039,12 +1210,12 @@ struct GroupKey {
 }
 
 /// Group failing boxes into findings with exact source/destination lists.
-fn findings_from(
+fn findings_from<'o>(
     m: &Model,
     idx: &Index,
-    outcomes: &[Outcome],
+    outcomes: &'o [Outcome],
     infra: &[u32],
-) -> Vec<(Finding, Vec<Outcome>)> {
+) -> Vec<(Finding, Vec<&'o Outcome>)> {
     // Group by cause first (no text needed), then name each distinct cause once.
     let mut by_cause: BTreeMap<(&Cause, FlowDirection, usize), Vec<usize>> = BTreeMap::new();
     for (i, o) in outcomes.iter().enumerate() {
@@ -1080,13 +1251,13 @@ fn findings_from(
 
 /// The finding of one group of failing boxes (same cause, device, rule, direction,
 /// connection; `reply`: a failure of the return path), with the boxes.
-pub(crate) fn finding_of(
+pub(crate) fn finding_of<'o>(
     m: &Model,
     idx: &Index,
     infra: &[u32],
     reply: bool,
-    fs: Vec<&Outcome>,
-) -> (Finding, Vec<Outcome>) {
+    fs: Vec<&'o Outcome>,
+) -> (Finding, Vec<&'o Outcome>) {
     let rects = rectangles(&fs);
     // One finding per group: the union of the failing sources, destinations and
     // services; the exact parts when that union is not itself the failing set.
@@ -1095,8 +1266,7 @@ pub(crate) fn finding_of(
     let svcs: BTreeSet<Svc> = rects.values().flatten().copied().collect();
     let src = tidy(&set_of(all_src), infra);
     let dst = tidy(&set_of(all_dst), infra);
-    let members: Vec<Outcome> = fs.iter().map(|o| (*o).clone()).collect();
-    let first = &members[0];
+    let first = fs[0];
     let cause = first.cause.as_ref().expect("a failure");
     let traffic = group_traffic(first.conn, &svcs, &src, &dst, reply);
     let mut f = cause.finding(m, Some(first.dir), &traffic);
@@ -1110,7 +1280,12 @@ pub(crate) fn finding_of(
             1,
         );
     }
-    f.endpoints = endpoints_in(m, idx, &src, &dst);
+    let (endpoints, endpoints_total) =
+        crate::findings::finding::first_shown(endpoints_in(m, idx, &src, &dst));
+    (f.endpoints, f.endpoints_total) = (endpoints, endpoints_total);
+    let (instances, instances_total) =
+        crate::findings::finding::first_shown(instances_in(m, idx, &src, &dst));
+    (f.instances, f.instances_total) = (instances, instances_total);
     f.parts = traffic_parts(&rects, infra, reply);
     if reply {
         f.message.push_str(&format!(
@@ -1120,17 +1295,13 @@ pub(crate) fn finding_of(
             dst.display_list()
         ));
     }
-    // A default deny of some services between addresses other services pass between is
-    // a port policy, not a broken VPN: a warning.
-    let default_deny = matches!(
-        cause,
-        Cause::SgDrop { rule: None, .. } | Cause::FilterDrop { rule: None, .. }
-    );
-    if default_deny && !reply && members.iter().all(|o| o.pair_passes) {
+    // A default deny of some services between addresses the deciding groups or chain
+    // accept other services between is a port policy, not a broken VPN: a warning.
+    if cause.looks_like_port_policy(m, &traffic) {
         f.severity = Severity::Warning;
         f.message.push_str("; other services between these addresses are allowed, so this looks like a port policy — open it only if these services are meant to work");
     }
-    (f, members)
+    (f, fs)
 }
 
 /// The failing boxes as (source set, destination set) rectangles, each with the services
@@ -1150,39 +1321,40 @@ fn rectangles(fs: &[&Outcome]) -> BTreeMap<Rect, BTreeSet<Svc>> {
     }
     let mut rects: BTreeMap<Rect, BTreeSet<Svc>> = BTreeMap::new();
     for (svc, os) in by_svc {
-        // Sources failing per destination interval.
-        let mut by_dst: BTreeMap<(u32, u32), Vec<(u32, u32)>> = BTreeMap::new();
+        // Sources failing per destination list (a class's atoms, or one interval).
+        let mut by_dst: BTreeMap<&[(u32, u32)], Ivs> = BTreeMap::new();
         for o in &os {
             by_dst
-                .entry((o.region.lo[1], o.region.hi[1]))
+                .entry(&o.dst[..])
                 .or_default()
-                .push((o.region.lo[0], o.region.hi[0]));
+                .extend(o.src.iter().copied());
         }
-        let disjoint = by_dst
-            .keys()
-            .zip(by_dst.keys().skip(1))
-            .all(|(a, b)| a.1 < b.0);
-        let per_atom: Vec<((u32, u32), Ivs)> = if disjoint {
-            // The usual case: the destination intervals are already the atoms.
-            by_dst.into_iter().collect()
+        let mut flat: Vec<(u32, u32)> = by_dst.keys().flat_map(|d| d.iter().copied()).collect();
+        flat.sort_unstable();
+        let disjoint = flat.windows(2).all(|w| w[0].1 < w[1].0);
+        let per_dst: Vec<(Ivs, Ivs)> = if disjoint {
+            // The usual case: the destination lists are already disjoint.
+            by_dst
+                .into_iter()
+                .map(|(d, srcs)| (d.to_vec(), srcs))
+                .collect()
         } else {
-            atoms_of(&by_dst.keys().copied().collect::<Vec<_>>())
+            let lists: Vec<(&[(u32, u32)], Ivs)> = by_dst.into_iter().collect();
+            atoms_of(&flat)
                 .into_iter()
                 .map(|da| {
-                    let srcs = by_dst
+                    let srcs = lists
                         .iter()
-                        .filter(|(d, _)| d.0 <= da.0 && da.1 <= d.1)
+                        .filter(|(d, _)| d.iter().any(|x| x.0 <= da.0 && da.1 <= x.1))
                         .flat_map(|(_, s)| s.iter().copied())
                         .collect();
-                    (da, srcs)
+                    (vec![da], srcs)
                 })
                 .collect()
         };
         let mut by_src: BTreeMap<Vec<(u32, u32)>, Ivs> = BTreeMap::new();
-        for (da, mut srcs) in per_atom {
-            srcs.sort();
-            let merged = merge_ivs(srcs);
-            by_src.entry(merged).or_default().push(da);
+        for (ds, srcs) in per_dst {
+            by_src.entry(merge_ivs(srcs)).or_default().extend(ds);
         }
         for (srcs, dsts) in by_src {
             let d = merge_ivs(dsts);
@@ -1344,7 +1516,7 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         groups
             .iter()
             .filter(|(f, _)| f.is_error())
-            .flat_map(|(_, o)| o.iter()),
+            .flat_map(|(_, o)| o.iter().copied()),
     );
     let t2 = t0.elapsed();
     use rayon::prelude::*;
@@ -1353,16 +1525,31 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     // build the fixed model once, re-analyse the findings that carry it (in parallel
     // too), drop the model. No barrier between building and verifying, and the fixed
     // models are freed in parallel.
-    let mut by_change: BTreeMap<&Change, Vec<usize>> = BTreeMap::new();
-    for (i, (f, _)) in groups.iter().enumerate() {
-        if let (Some(c), true) = (f.change.as_ref(), f.is_error()) {
-            by_change.entry(c).or_default().push(i);
+    // Two single changes are candidates for each error: removing the rule that decided
+    // the drop, when it concerns only the connection's traffic (preferred: removing a
+    // wrong rule beats overriding it), and the finding's own fix. Each distinct change is
+    // applied once and verified for every finding that proposes it.
+    let mut by_change: BTreeMap<Change, Vec<(usize, bool)>> = BTreeMap::new();
+    let mut deletion: Vec<Option<Change>> = vec![None; groups.len()];
+    for (i, (f, o)) in groups.iter().enumerate() {
+        if !f.is_error() {
+            continue;
+        }
+        if let Some(c) = f.change.as_ref() {
+            by_change.entry(c.clone()).or_default().push((i, false));
+        }
+        let cause = o[0].cause.as_ref().expect("a failure");
+        if let Some(d) = crate::analysis::search::deletion(m, cause, o[0].conn)
+            .filter(|d| Some(d) != f.change.as_ref())
+        {
+            by_change.entry(d.clone()).or_default().push((i, true));
+            deletion[i] = Some(d);
         }
     }
-    let verdicts: Vec<(usize, Verdict)> = by_change
+    let verdicts: Vec<(usize, bool, Verdict)> = by_change
         .into_par_iter()
         .flat_map(|(change, ids)| {
-            let fm = fixed_model(topo, m, &idx, &prefixes, change);
+            let fm = fixed_model(topo, m, &idx, &prefixes, &change);
             let entry = fm.as_ref().map(|f| {
                 (
                     &f.model,
@@ -1371,37 +1558,49 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
                 )
             });
             ids.into_par_iter()
-                .map(|i| (i, verify(m, entry, &groups[i].1)))
+                .map(|(i, del)| (i, del, verify(m, entry, &groups[i].1)))
                 .collect::<Vec<_>>()
         })
         .collect();
-    let mut own = vec![false; groups.len()];
-    for (i, verdict) in &verdicts {
-        own[*i] = verdict.verified;
+    let t3 = t0.elapsed();
+    let (mut own, mut deleted) = (vec![false; groups.len()], vec![false; groups.len()]);
+    for (i, del, verdict) in &verdicts {
+        if *del {
+            deleted[*i] = verdict.verified;
+        } else {
+            own[*i] = verdict.verified;
+        }
     }
-    // Where the own fix does not make the whole traffic pass, or a wrong rule could
-    // simply go: search the path for the smallest change that does (in parallel).
+    // Where neither passes: search the path for the smallest change that does, or the
+    // changes it takes (in parallel).
     let searched: Vec<(usize, Option<crate::analysis::search::Found>)> = groups
         .par_iter()
         .enumerate()
-        .filter(|(i, (f, o))| {
-            f.is_error()
-                && (!own[*i]
-                    || o[0]
-                        .cause
-                        .as_ref()
-                        .is_some_and(|c| crate::analysis::search::worth_searching(m, c, o[0].conn)))
-        })
+        .filter(|(i, (f, _))| f.is_error() && !own[*i] && !deleted[*i])
         .map(|(i, (f, o))| {
+            let tried: Vec<Change> = deletion[i].iter().cloned().collect();
             (
                 i,
-                crate::analysis::search::search(topo, m, &idx, f, o, own[i], &infra),
+                crate::analysis::search::search(topo, m, &idx, &prefixes, f, o, &tried, &infra),
             )
         })
         .collect();
     let mut findings: Vec<Finding> = groups.into_iter().map(|(f, _)| f).collect();
-    for (i, verdict) in verdicts {
-        findings[i].verified = Some(verdict.verified);
+    for (i, del, verdict) in verdicts {
+        if !del {
+            findings[i].verified = Some(verdict.verified);
+        }
+    }
+    for (i, d) in deletion.into_iter().enumerate() {
+        let Some(d) = d.filter(|_| deleted[i]) else {
+            continue;
+        };
+        let f = &mut findings[i];
+        f.verified = Some(true);
+        f.fix = crate::analysis::search::describe(m, &d);
+        f.vendor_fix = crate::analysis::search::vendor_fix(&d);
+        f.change = Some(d);
+        f.also.clear();
     }
     for (i, found) in searched {
         if let Some(found) = found {
@@ -1411,6 +1610,7 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     let timings = Timings {
         reach: t1,
         findings: t2,
+        own_fixes: t3,
         verified: t0.elapsed(),
         outcomes: outcomes.len(),
         first_connection,
@@ -1533,7 +1733,7 @@ pub struct Verdict {
 fn verify(
     m: &Model,
     fixed: Option<(&Model, &Index, Option<&Prefixes>)>,
-    members: &[Outcome],
+    members: &[&Outcome],
 ) -> Verdict {
     let not = |still_stops| Verdict {
         verified: false,
@@ -1561,21 +1761,9 @@ fn verify(
         ));
         None
     };
-    let (carried, direct) = match prefixes2 {
-        Some(p2) => carried_causes(m2, idx2, p2, members),
-        None => (Vec::new(), members.to_vec()),
-    };
-    for c in &carried {
-        if let Some(stop) = judge(c) {
+    for r in refail(m2, idx2, prefixes2, members) {
+        if let Some(stop) = r.cause.as_ref().and_then(&mut judge) {
             return not(Some(stop));
-        }
-    }
-    for o in &coalesce(&direct) {
-        let (res, _) = explore(m2, idx2, o.conn, o.dir, o.protocol, vec![o.region]);
-        for r in res {
-            if let Some(stop) = r.cause.as_ref().and_then(&mut judge) {
-                return not(Some(stop));
-            }
         }
     }
     // Verified only when the whole traffic then passes, both ways.
@@ -1589,145 +1777,53 @@ fn verify(
     }
 }
 
-/// The causes the fixed model gives the boxes of `members` that lie on one address atom
-/// each side, re-analysing one box per (source class, destination class, ports) of the
-/// fixed model and renaming the representative's instances for the others (as `reach`
-/// carries outcomes). Also returns the boxes left to explore one by one: those not on
-/// one atom, and those of a class pair whose representative a decision split.
-fn carried_causes(
+/// The packets of `members` re-analysed in model `m2`: the outcomes that fail there.
+/// With `m2`'s prefix tables, each member's sources and destinations are cut into `m2`'s
+/// classes and one box per class pair is traced, its outcome carried to the class pair
+/// as `reach` does; without them every box of every member is explored.
+pub(crate) fn refail(
     m2: &Model,
     idx2: &Index,
-    prefixes2: &Prefixes,
-    members: &[Outcome],
-) -> (Vec<Cause>, Vec<Outcome>) {
-    let mut causes = Vec::new();
-    let mut direct = Vec::new();
-    let mut groups: BTreeMap<(usize, FlowDirection, Protocol), Vec<&Outcome>> = BTreeMap::new();
+    prefixes2: Option<&Prefixes>,
+    members: &[&Outcome],
+) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    let Some(p2) = prefixes2 else {
+        for o in members {
+            for b in o.boxes() {
+                let (r, _) = explore(m2, idx2, o.conn, o.dir, o.protocol, vec![b]);
+                out.extend(r.into_iter().filter(|x| x.cause.is_some()));
+            }
+        }
+        return out;
+    };
+    // Members of one class pair share their atom lists: their classes are cut once.
+    let key = |a: &Atoms| a.as_ptr() as *const () as usize;
+    let mut cut: std::collections::HashMap<usize, Classes> = std::collections::HashMap::new();
     for o in members {
-        groups
-            .entry((o.conn, o.dir, o.protocol))
-            .or_default()
-            .push(o);
-    }
-    for ((conn, dir, p), os) in groups {
-        let Some(pi) = p.concrete_index() else {
-            direct.extend(os.into_iter().cloned());
-            continue;
+        let pi = o.protocol.concrete_index().unwrap_or(0);
+        for side in [&o.src, &o.dst] {
+            cut.entry(key(side))
+                .or_insert_with(|| match p2.one_class(side, pi) {
+                    Some(c) => c,
+                    None => classes(m2, idx2, side, p2),
+                });
+        }
+        let cp = ClassPairs {
+            conn: o.conn,
+            dir: o.dir,
+            protocol: o.protocol,
+            ports: [
+                [o.region.lo[2], o.region.hi[2]],
+                [o.region.lo[3], o.region.hi[3]],
+            ],
+            src: &cut[&key(&o.src)],
+            dst: &cut[&key(&o.dst)],
         };
-        let side = |d: usize| {
-            merge_ivs(
-                os.iter()
-                    .map(|o| (o.region.lo[d], o.region.hi[d]))
-                    .collect(),
-            )
-        };
-        let (sc, dc) = (
-            classes(m2, idx2, &side(0), prefixes2),
-            classes(m2, idx2, &side(1), prefixes2),
-        );
-        // Class of each atom, and the atom a box's interval is exactly, if it is one.
-        let class_of = |cl: &Classes| {
-            let mut v = vec![0; cl.atoms.len()];
-            for (k, mem) in cl.members[pi].iter().enumerate() {
-                for &a in mem {
-                    v[a] = k;
-                }
-            }
-            v
-        };
-        let (scls, dcls) = (class_of(&sc), class_of(&dc));
-        let atom = |cl: &Classes, iv: (u32, u32)| cl.atoms.binary_search(&iv).ok();
-        /// The boxes one re-analysis decides: same classes, same ports.
-        #[derive(PartialEq, Eq, PartialOrd, Ord)]
-        struct ClassBox {
-            source_class: usize,
-            destination_class: usize,
-            source_ports: [u32; 2],
-            destination_ports: [u32; 2],
-        }
-        let mut by_class: BTreeMap<ClassBox, Vec<(&Outcome, usize, usize)>> = BTreeMap::new();
-        for o in os {
-            let r = o.region;
-            match (atom(&sc, (r.lo[0], r.hi[0])), atom(&dc, (r.lo[1], r.hi[1]))) {
-                (Some(sa), Some(da)) => by_class
-                    .entry(ClassBox {
-                        source_class: scls[sa],
-                        destination_class: dcls[da],
-                        source_ports: [r.lo[2], r.hi[2]],
-                        destination_ports: [r.lo[3], r.hi[3]],
-                    })
-                    .or_default()
-                    .push((o, sa, da)),
-                _ => direct.push(o.clone()),
-            }
-        }
-        for (_, boxes) in by_class {
-            let (rep, rs, rd) = boxes[0];
-            let (res, _) = explore(m2, idx2, conn, dir, p, vec![rep.region]);
-            if !on_whole_atoms(&res, &rep.region) {
-                direct.extend(boxes.into_iter().map(|(o, _, _)| o.clone()));
-                continue;
-            }
-            let found: Vec<&Cause> = res.iter().filter_map(|x| x.cause.as_ref()).collect();
-            for (_, sa, da) in boxes {
-                let rename = renames([
-                    (
-                        atom_instance(idx2, sc.atoms[rs]),
-                        atom_instance(idx2, sc.atoms[sa]),
-                    ),
-                    (
-                        atom_instance(idx2, dc.atoms[rd]),
-                        atom_instance(idx2, dc.atoms[da]),
-                    ),
-                ]);
-                for c in &found {
-                    let mut c = (*c).clone();
-                    rename_instances(&mut c, &rename);
-                    causes.push(c);
-                }
-            }
-        }
+        let (r, _) = explore_class_pairs(m2, idx2, &cp);
+        out.extend(r.into_iter().filter(|x| x.cause.is_some()));
     }
-    (causes, direct)
-}
-
-/// Join boxes that differ only in one address dimension and touch there (fewer,
-/// larger boxes to re-explore; the packets are the same).
-pub(crate) fn coalesce(members: &[Outcome]) -> Vec<Outcome> {
-    let mut v: Vec<Outcome> = members.to_vec();
-    for dim in [0usize, 1] {
-        let other = 1 - dim;
-        v.sort_by_key(|o| {
-            (
-                o.dir,
-                o.protocol,
-                o.region.lo[other],
-                o.region.hi[other],
-                o.region.lo[2],
-                o.region.hi[2],
-                o.region.lo[3],
-                o.region.hi[3],
-                o.region.lo[dim],
-            )
-        });
-        let mut out: Vec<Outcome> = Vec::with_capacity(v.len());
-        for o in v {
-            if let Some(l) = out.last_mut() {
-                let same = l.dir == o.dir
-                    && l.protocol == o.protocol
-                    && (0..4).filter(|&d| d != dim).all(|d| {
-                        l.region.lo[d] == o.region.lo[d] && l.region.hi[d] == o.region.hi[d]
-                    });
-                if same && u64::from(l.region.hi[dim]) + 1 == u64::from(o.region.lo[dim]) {
-                    l.region.hi[dim] = o.region.hi[dim];
-                    continue;
-                }
-            }
-            out.push(o);
-        }
-        v = out;
-    }
-    v
+    out
 }
 
 /// The topology with one change applied, lowered and indexed.
@@ -1760,14 +1856,7 @@ fn fixed_model(
         } = res.ok()?;
         let index =
             (reindex != crate::graph::index::Reindex::Keep).then(|| idx.patched(&model, reindex));
-        let mut n = Named::default();
-        match patched {
-            fix::Patched::SecurityGroup(i) => n.security_group(&model.security_groups[i]),
-            fix::Patched::RouteTable(i) => n.route_table(&model.route_tables[i]),
-            fix::Patched::Device(i) => n.device(&model.devices[i]),
-        }
-        let extra = n.by_protocol();
-        let prefixes2 = [0, 1, 2, 3].map(|k| union_sorted(&prefixes[k], &extra[k]));
+        let prefixes2 = prefixes_with(prefixes, &model, patched);
         return Some(Fixed {
             model,
             index,
@@ -1782,6 +1871,30 @@ fn fixed_model(
         index: Some(index),
         prefixes: None,
     })
+}
+
+/// The prefix tables of a patched model: those of the original plus the patched
+/// object's (a superset of the patched model's own, which only refines classes).
+pub(crate) fn prefixes_with(prefixes: &Prefixes, model: &Model, patched: fix::Patched) -> Prefixes {
+    let mut n = Named::default();
+    match patched {
+        fix::Patched::SecurityGroup(i) => n.security_group(&model.security_groups[i]),
+        fix::Patched::RouteTable(i) => n.route_table(&model.route_tables[i]),
+        fix::Patched::Device(i) => n.device(&model.devices[i]),
+    }
+    // Only prefixes the tables lack: those of the object's unchanged parts are there.
+    let mut extra = n.by_protocol();
+    for (k, v) in extra.iter_mut().enumerate() {
+        v.retain(|x| {
+            prefixes.base[k].binary_search(x).is_err()
+                && prefixes.extra[k].binary_search(x).is_err()
+        });
+    }
+    Prefixes {
+        base: prefixes.base.clone(),
+        extra: [0, 1, 2, 3].map(|k| union_sorted(&prefixes.extra[k], &extra[k])),
+        cut_outcomes: prefixes.cut_outcomes,
+    }
 }
 
 /// Apply every verified fix (with the further changes it needs) in turn; return the

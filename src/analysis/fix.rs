@@ -84,10 +84,17 @@ fn device_at(t: &input::Topology, id: &str) -> Result<usize, FixError> {
 }
 
 /// The one object of the topology a change touches, when it touches one.
+#[derive(PartialEq, Eq)]
 enum Target<'c> {
     SecurityGroup(&'c str),
     RouteTable(&'c str),
     Device(&'c str),
+}
+
+/// Whether applying `later` after `earlier` reads nothing `earlier` changed: both patch
+/// one object of the model, and not the same one.
+pub fn independent(earlier: &Change, later: &Change) -> bool {
+    matches!((target(earlier), target(later)), (Some(a), Some(b)) if a != b)
 }
 
 /// None for a change to a VPN gateway, to a connection on both ends, or one vpntrace

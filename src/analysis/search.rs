@@ -54,20 +54,34 @@ pub struct Found {
 }
 
 /// The topology and model with a plan applied.
-struct Applied {
-    model: Model,
-    index: Index,
+struct Applied<'a> {
+    model: std::borrow::Cow<'a, Model>,
+    index: std::borrow::Cow<'a, Index>,
+    /// Prefix tables valid for the model's classes (see `check::prefixes_with`).
+    prefixes: std::borrow::Cow<'a, check::Prefixes>,
 }
 
 /// Apply `plan` in order: patched into the model where the change touches one object,
 /// else applied to the topology and lowered afresh. None when a change does not apply.
-fn apply_plan(topo: &input::Topology, m: &Model, idx: &Index, plan: &[Change]) -> Option<Applied> {
-    let mut t = topo.clone();
-    let mut model = m.clone();
+fn apply_plan<'a>(
+    topo: &input::Topology,
+    m: &'a Model,
+    idx: &'a Index,
+    prefixes: &'a check::Prefixes,
+    plan: &[Change],
+) -> Option<Applied<'a>> {
+    // Nothing is copied until a change needs it (the topology only when a further
+    // change is to be applied to it).
+    let mut t = std::borrow::Cow::Borrowed(topo);
+    let mut model: Option<Model> = None;
     let mut index: Option<Index> = None;
+    let mut tables: Option<check::Prefixes> = None;
     for (k, c) in plan.iter().enumerate() {
         let n = k + 1;
-        match fix::apply_to_model(&t, &model, c, n) {
+        // The topology is needed again only by a later change to the same object, or
+        // one applied to the topology as a whole.
+        let needed = plan[n..].iter().any(|later| !fix::independent(c, later));
+        match fix::apply_to_model(&t, model.as_ref().unwrap_or(m), c, n) {
             Some(res) => {
                 let p = res.ok()?;
                 let base = index.as_ref().unwrap_or(idx);
@@ -76,36 +90,37 @@ fn apply_plan(topo: &input::Topology, m: &Model, idx: &Index, plan: &[Change]) -
                 } else {
                     Some(base.patched(&p.model, p.reindex))
                 };
-                model = p.model;
+                tables = Some(check::prefixes_with(
+                    tables.as_ref().unwrap_or(prefixes),
+                    &p.model,
+                    p.patched,
+                ));
+                model = Some(p.model);
                 index = next;
-                t = fix::apply(&t, c, n).ok()?;
+                if needed {
+                    t = std::borrow::Cow::Owned(fix::apply(&t, c, n).ok()?);
+                }
             }
             None => {
-                t = fix::apply(&t, c, n).ok()?;
-                model = crate::model::lower("(fixed)", &t).ok()?;
-                index = Some(Index::build(&model));
+                t = std::borrow::Cow::Owned(fix::apply(&t, c, n).ok()?);
+                let lowered = crate::model::lower("(fixed)", &t).ok()?;
+                index = Some(Index::build(&lowered));
+                tables = Some(check::prefixes_by_protocol(&lowered));
+                model = Some(lowered);
             }
         }
     }
-    let index = index.unwrap_or_else(|| idx.clone());
-    Some(Applied { model, index })
+    use std::borrow::Cow;
+    Some(Applied {
+        model: model.map_or(Cow::Borrowed(m), Cow::Owned),
+        index: index.map_or(Cow::Borrowed(idx), Cow::Owned),
+        prefixes: tables.map_or(Cow::Borrowed(prefixes), Cow::Owned),
+    })
 }
 
-/// The boxes of `members` that still fail in the applied model.
-fn failing(a: &Applied, members: &[Outcome]) -> Vec<Outcome> {
-    let mut out = Vec::new();
-    for o in &check::coalesce(members) {
-        let (res, _) = check::explore(
-            &a.model,
-            &a.index,
-            o.conn,
-            o.dir,
-            o.protocol,
-            vec![o.region],
-        );
-        out.extend(res.into_iter().filter(|r| r.cause.is_some()));
-    }
-    out
+/// The packets of `members` that still fail in the applied model.
+fn failing(a: &Applied, members: &[&Outcome]) -> Vec<Outcome> {
+    check::refail(&a.model, &a.index, Some(&*a.prefixes), members)
 }
 
 /// A traced packet of the box, with hops (the representative `check` traces).
@@ -155,13 +170,9 @@ fn routing(c: &Cause) -> bool {
 }
 
 /// Is the cause one whose own fix should be tried after deleting the deciding rule?
-pub fn worth_searching(m: &Model, c: &Cause, conn: usize) -> bool {
-    deletion(m, c, conn).is_some()
-}
-
 /// Removing the rule that decided the drop, when the rule only concerns the connection's
 /// traffic (its addresses lie inside the connection's subnets).
-fn deletion(m: &Model, c: &Cause, conn: usize) -> Option<Change> {
+pub fn deletion(m: &Model, c: &Cause, conn: usize) -> Option<Change> {
     let cn = &m.connections[conn];
     let inside = |n: &ipnet::Ipv4Net| {
         let s = AddrSet::from_nets(vec![*n]);
@@ -221,7 +232,7 @@ fn deletion(m: &Model, c: &Cause, conn: usize) -> Option<Change> {
 /// names, its own fix first. For a reply a stateful device drops because it did not see
 /// the request, the request's path is the one to change too: routes for the request's
 /// destination at each device of the forward path.
-fn route_candidates(m: &Model, idx: &Index, f: &Finding, members: &[Outcome]) -> Vec<Change> {
+fn route_candidates(m: &Model, idx: &Index, f: &Finding, members: &[&Outcome]) -> Vec<Change> {
     let o = &members[0];
     let t = sample_trace(m, idx, o);
     let cn = &m.connections[o.conn];
@@ -415,35 +426,35 @@ pub fn describe(m: &Model, c: &Change) -> String {
     }
 }
 
-/// Search a fix for the finding `f` (an error whose boxes are `members`). `own_passes`
-/// says whether its own fix alone passes (already verified); `infra`: the network
-/// devices' own addresses (see `check`).
+/// Search a fix for the finding `f` (an error whose boxes are `members`) whose own fix
+/// does not pass alone; `tried`: further single changes known not to pass (`check`
+/// verified them); `infra`: the network devices' own addresses (see `check`). The
+/// arguments are the original topology, model, index and prefix tables (candidates are
+/// applied to them), the finding and its facts.
 ///
-/// Single changes first (the deletion, the routes along the path, the own fix); then
-/// chains, each starting from one of those candidates in the same order, so that a
+/// Single changes first (the deletion, the routes along the path); then chains, each
+/// starting from one of those candidates or the own fix in the same order, so that a
 /// routing fault is fixed at the first device whose changed route lets the traffic
 /// reach the next cause, not at a later device the traffic should never have reached.
-pub fn search(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn search(
     topo: &input::Topology,
     m: &Model,
     idx: &Index,
+    prefixes: &check::Prefixes,
     f: &Finding,
-    members: &[Outcome],
-    own_passes: bool,
+    members: &[&Outcome],
+    tried: &[Change],
     infra: &[u32],
 ) -> Option<Found> {
     let cause = members.first()?.cause.as_ref()?;
-    let conn = members[0].conn;
     let mut cands: Vec<Change> = Vec::new();
-    cands.extend(deletion(m, cause, conn));
-    let routes = routing(cause) && !own_passes;
-    if routes {
+    cands.extend(deletion(m, cause, members[0].conn));
+    if routing(cause) {
         cands.extend(route_candidates(m, idx, f, members));
     }
     if let Some(c) = &f.change {
-        if !cands.contains(c) {
-            cands.push(c.clone());
-        }
+        cands.push(c.clone());
     }
     let mut seen: Vec<Change> = Vec::new();
     for c in cands {
@@ -460,54 +471,51 @@ pub fn search(
         }
     };
     for c in &seen {
-        let own = f.change.as_ref() == Some(c);
-        let passes = if own {
-            own_passes
-        } else {
-            apply_plan(topo, m, idx, std::slice::from_ref(c))
-                .is_some_and(|a| failing(&a, members).is_empty())
-        };
+        // The finding's own fix and `tried` are known not to pass alone.
+        if f.change.as_ref() == Some(c) || tried.contains(c) {
+            continue;
+        }
+        let passes = apply_plan(topo, m, idx, prefixes, std::slice::from_ref(c))
+            .is_some_and(|a| failing(&a, members).is_empty());
         if passes {
             return Some(Found {
                 plan: vec![c.clone()],
                 verified: true,
                 fix: words(c),
-                own_first: own,
+                own_first: false,
                 blame: blame(m, members, c),
             });
         }
     }
     // Chains: from each candidate in the same order (the deletion, the routes along
     // the path, the own fix).
-    {
-        for c in seen.iter().take(MAX_CHAINS) {
-            // A first change that leaves the traffic stopping where it did is no start.
-            let moves = f.change.as_ref() == Some(c)
-                || apply_plan(topo, m, idx, std::slice::from_ref(c)).is_some_and(|a| {
-                    let was = (cause.code(m), cause.device(m), cause.rule(m));
-                    failing(&a, members).iter().all(|o| {
-                        o.cause.as_ref().is_none_or(|x| {
-                            (x.code(&a.model), x.device(&a.model), x.rule(&a.model)) != was
-                        })
+    for c in seen.iter().take(MAX_CHAINS) {
+        // A first change that leaves the traffic stopping where it did is no start.
+        let moves = f.change.as_ref() == Some(c)
+            || apply_plan(topo, m, idx, prefixes, std::slice::from_ref(c)).is_some_and(|a| {
+                let was = (cause.code(m), cause.device(m), cause.rule(m));
+                failing(&a, members).iter().all(|o| {
+                    o.cause.as_ref().is_none_or(|x| {
+                        (x.code(&a.model), x.device(&a.model), x.rule(&a.model)) != was
                     })
+                })
+            });
+        if !moves {
+            continue;
+        }
+        if let Some(found) = chain(topo, m, idx, prefixes, members, infra, c.clone(), words(c)) {
+            if found.verified {
+                let own = f.change.as_ref() == Some(c);
+                return Some(Found {
+                    own_first: own,
+                    blame: blame(m, members, c),
+                    ..found
                 });
-            if !moves {
-                continue;
-            }
-            if let Some(found) = chain(topo, m, idx, members, infra, c.clone(), words(c)) {
-                if found.verified {
-                    let own = f.change.as_ref() == Some(c);
-                    return Some(Found {
-                        own_first: own,
-                        blame: blame(m, members, c),
-                        ..found
-                    });
-                }
             }
         }
     }
     let own = f.change.clone()?;
-    let found = chain(topo, m, idx, members, infra, own, f.fix.clone())?;
+    let found = chain(topo, m, idx, prefixes, members, infra, own, f.fix.clone())?;
     Some(Found {
         own_first: true,
         ..found
@@ -520,7 +528,7 @@ const MAX_CHAINS: usize = 8;
 /// When the fix that works is a route on an on-prem device the traffic passed before the
 /// device the cause names, that device's decision sent the traffic astray: the finding
 /// is about its route (see [`Blame`]).
-fn blame(m: &Model, members: &[Outcome], c: &Change) -> Option<Blame> {
+fn blame(m: &Model, members: &[&Outcome], c: &Change) -> Option<Blame> {
     let Change::AddDeviceRoute {
         device,
         destinations,
@@ -581,12 +589,15 @@ pub struct Blame {
 }
 
 /// `first`, then the fix of each next cause the traffic meets. None when `first` does
-/// not apply.
+/// not apply. (The original topology, model, index and prefix tables, the boxes, the
+/// infrastructure addresses and the first change with its words: as `search` has them.)
+#[allow(clippy::too_many_arguments)]
 fn chain(
     topo: &input::Topology,
     m: &Model,
     idx: &Index,
-    members: &[Outcome],
+    prefixes: &check::Prefixes,
+    members: &[&Outcome],
     infra: &[u32],
     first: Change,
     first_words: String,
@@ -594,7 +605,7 @@ fn chain(
     let mut plan = vec![first];
     let mut words = vec![first_words.clone()];
     let mut still = String::new();
-    while let Some(a) = apply_plan(topo, m, idx, &plan) {
+    while let Some(a) = apply_plan(topo, m, idx, prefixes, &plan) {
         let left = failing(&a, members);
         if left.is_empty() {
             return Some(Found {

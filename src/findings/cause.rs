@@ -113,8 +113,32 @@ pub fn widen(m: &Model, conn: Option<usize>, set: &AddrSet) -> Vec<Cidr> {
     out
 }
 
+/// The security group a drop is the group's doing (SPEC "One finding per cause"): the
+/// group holding the drop rule, or, for the default deny, the instance's first group
+/// (where the fix adds its accept). None for an instance without groups.
+pub fn deciding_group(m: &Model, instance: usize, rule: Option<(usize, usize)>) -> Option<usize> {
+    rule.map(|(g, _)| g)
+        .or_else(|| m.instances[instance].security_groups.first().copied())
+}
+
 pub(super) fn list(c: &[Cidr]) -> String {
     crate::net::addr::join_cidrs(c)
+}
+
+/// How many prefixes a message names before "and N more" (the finding's `source`,
+/// `destination` and `parts` list them all).
+const NAMED_IN_MESSAGE: usize = 6;
+
+/// A list of prefixes for a message: the first few, and how many more there are.
+pub(super) fn list_short(c: &[Cidr]) -> String {
+    if c.len() <= NAMED_IN_MESSAGE {
+        return list(c);
+    }
+    format!(
+        "{} and {} more prefixes",
+        list(&c[..NAMED_IN_MESSAGE]),
+        c.len() - NAMED_IN_MESSAGE
+    )
 }
 
 impl Cause {
@@ -188,7 +212,7 @@ impl Cause {
         }
     }
 
-    /// The device where it happens (SPEC: instance for security groups, route table for
+    /// The device where it happens (SPEC: the deciding security group for security groups, route table for
     /// VRouter routing, VPN gateway for its routes and SAs, the on-prem device otherwise).
     pub fn device(&self, m: &Model) -> String {
         match self {
@@ -206,7 +230,10 @@ impl Cause {
                 Side::Cloud => m.vpn_gateways[m.connections[*conn].vpn_gateway].id.clone(),
                 Side::Idc(d) => m.devices[*d].id.clone(),
             },
-            Cause::SgDrop { instance, .. } => m.instances[*instance].id.clone(),
+            Cause::SgDrop { instance, rule, .. } => match deciding_group(m, *instance, *rule) {
+                Some(g) => m.security_groups[g].id.clone(),
+                None => m.instances[*instance].id.clone(),
+            },
             Cause::FilterDrop { dev, .. }
             | Cause::SessionMiss { dev }
             | Cause::DeviceNoRoute { dev, .. }
@@ -314,6 +341,28 @@ impl Cause {
         }
     }
 
+    /// A default deny (security groups, a filter chain's default) of traffic between
+    /// addresses the same groups or chain accept other services between: a port policy,
+    /// not a broken VPN. Asked of the deciding object alone (never of other findings).
+    pub fn looks_like_port_policy(&self, m: &Model, t: &Traffic) -> bool {
+        match self {
+            Cause::SgDrop {
+                instance,
+                direction,
+                rule: None,
+                reply: false,
+            } => security_group::allows_other_services(m, *instance, *direction, t),
+            Cause::FilterDrop {
+                dev,
+                chain,
+                rule: None,
+                reply: false,
+                ..
+            } => idc_filter::allows_other_services(m, *dev, *chain, t),
+            _ => false,
+        }
+    }
+
     /// Render as a finding for `traffic`, the flow initiated in `dir`: what every
     /// finding shares here, the family's message and fix from its module.
     pub fn finding(&self, m: &Model, dir: Option<FlowDirection>, t: &Traffic) -> Finding {
@@ -400,15 +449,15 @@ impl<'a> Ctx<'a> {
             format!(
                 "the reply of {} traffic from {} to {}",
                 t.service(true),
-                list(&src),
-                list(&dst)
+                list_short(&src),
+                list_short(&dst)
             )
         } else {
             format!(
                 "{} traffic from {} to {}",
                 t.service(false),
-                list(&src),
-                list(&dst)
+                list_short(&src),
+                list_short(&dst)
             )
         };
         Ctx {

@@ -35,6 +35,9 @@ pub struct TrafficPart {
     pub services: Vec<String>,
 }
 
+/// How many instances or endpoints a finding lists (SPEC: the first 20, with a count).
+pub const SHOWN: usize = 20;
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     pub code: Code,
@@ -57,9 +60,22 @@ pub struct Finding {
     /// (`tcp/22`, `udp`, `all`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<String>,
-    /// Known endpoints (instances, hosts) inside the affected source/destination ranges.
+    /// Known endpoints inside the affected source/destination ranges, as `id (address)`:
+    /// on-prem hosts in `check` (its instances are in `instances`), instances and hosts
+    /// elsewhere.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<String>,
+    /// How many endpoints there are in all, when `endpoints` lists only the first
+    /// [`SHOWN`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoints_total: Option<usize>,
+    /// The ECS instances the traffic touches, as `id (address)` (in address order; the
+    /// first [`SHOWN`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<String>,
+    /// How many instances there are in all, when `instances` lists only the first [`SHOWN`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances_total: Option<usize>,
     /// The fix as a structured change, when the tool can apply it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change: Option<Change>,
@@ -122,6 +138,9 @@ impl Finding {
             origin: None,
             services: Vec::new(),
             endpoints: Vec::new(),
+            endpoints_total: None,
+            instances: Vec::new(),
+            instances_total: None,
             change: None,
             also: Vec::new(),
             vendor_fix: Vec::new(),
@@ -173,4 +192,11 @@ impl Finding {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+}
+
+/// The first [`SHOWN`] of `all`, and the count of all when that leaves some out.
+pub fn first_shown(mut all: Vec<String>) -> (Vec<String>, Option<usize>) {
+    let total = all.len();
+    all.truncate(SHOWN);
+    (all, (total > SHOWN).then_some(total))
 }

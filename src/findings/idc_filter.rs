@@ -196,3 +196,35 @@ pub(super) fn rp_filter(cx: &Ctx, dev: usize, iface: usize) -> Detail {
     ));
     d
 }
+
+/// Whether chain `chain` of device `dev` accepts other services between all of a
+/// default-dropped traffic's sources and destinations (by rules that match both sides):
+/// then the drop is a port policy. Asks the chain alone, independent of other faults.
+pub(super) fn allows_other_services(
+    m: &crate::model::Model,
+    dev: usize,
+    chain: crate::model::ChainKind,
+    t: &crate::findings::cause::Traffic,
+) -> bool {
+    use crate::net::addr::AddrSet;
+    let Some(c) = m.devices[dev].filter.as_ref().and_then(|f| f.chain(chain)) else {
+        return false;
+    };
+    let set = |n: &Option<ipnet::Ipv4Net>| match n {
+        Some(n) => AddrSet::from_nets(vec![*n]),
+        None => AddrSet::from_nets(vec![ipnet::Ipv4Net::default()]),
+    };
+    let (mut srcs, mut dsts) = (AddrSet::new(), AddrSet::new());
+    for r in &c.rules {
+        if r.action != crate::input::Action::Accept {
+            continue;
+        }
+        let (s, d) = (set(&r.source), set(&r.destination));
+        if s.intersect(&t.src).is_empty() || d.intersect(&t.dst).is_empty() {
+            continue;
+        }
+        srcs = srcs.union(&s);
+        dsts = dsts.union(&d);
+    }
+    !t.src.is_empty() && t.src.minus(&srcs).is_empty() && t.dst.minus(&dsts).is_empty()
+}

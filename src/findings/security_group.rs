@@ -36,12 +36,12 @@ pub(super) fn drop(
         ),
         None => format!("no rule: default deny of {}", groups.join(", ")),
     };
-    let target = inst
-        .security_groups
-        .first()
-        .map_or("a security group".to_string(), |g| {
-            m.security_groups[*g].id.clone()
-        });
+    // The group that decides (the drop rule's, or the first for the default deny): the
+    // fix goes there, and every instance the traffic reaches through it shares it.
+    let deciding = super::cause::deciding_group(m, instance, rule);
+    let target = deciding.map_or("a security group".to_string(), |g| {
+        m.security_groups[g].id.clone()
+    });
     let prio = match drop_rule {
         Some((_, rl)) if rl.priority > 1 => rl.priority - 1,
         _ => 1,
@@ -53,14 +53,31 @@ pub(super) fn drop(
     } else {
         Ports::ANY
     };
-    let mut msg = format!(
-        "security groups of instance {} ({}) drop {} {}: {}",
-        inst.id,
-        groups.join(", "),
-        dir_word,
-        cx.what,
-        by
-    );
+    let side = match direction {
+        Direction::Ingress => &t.dst,
+        Direction::Egress => &t.src,
+    };
+    let sharing = instances_sharing(cx, instance, rule, side);
+    let mut msg = if sharing.len() > 1 {
+        format!(
+            "security group {} drops {} {} at {} instances ({}): {}",
+            target,
+            dir_word,
+            cx.what,
+            sharing.len(),
+            shortlist(&sharing),
+            by
+        )
+    } else {
+        format!(
+            "security groups of instance {} ({}) drop {} {}: {}",
+            inst.id,
+            groups.join(", "),
+            dir_word,
+            cx.what,
+            by
+        )
+    };
     let ties = rule
         .map(|(g, r)| tied_accepts(cx, instance, g, r))
         .unwrap_or_default();
@@ -127,6 +144,41 @@ pub(super) fn drop(
     }
 }
 
+/// The instances inside `side` (the traffic's cloud-side addresses) whose groups decide
+/// as `instance`'s do here: those holding the drop rule's group, or, for the default
+/// deny, those with the same groups. In address order.
+fn instances_sharing<'m>(
+    cx: &Ctx<'m>,
+    instance: usize,
+    rule: Option<(usize, usize)>,
+    side: &crate::net::addr::AddrSet,
+) -> Vec<&'m str> {
+    let m = cx.m;
+    let own = &m.instances[instance].security_groups;
+    let mut v: Vec<(std::net::Ipv4Addr, &str)> = m
+        .instances
+        .iter()
+        .filter(|i| match rule {
+            Some((g, _)) => i.security_groups.contains(&g),
+            None => &i.security_groups == own,
+        })
+        .filter(|i| side.contains(i.ip))
+        .map(|i| (i.ip, i.id.as_str()))
+        .collect();
+    v.sort();
+    v.into_iter().map(|(_, id)| id).collect()
+}
+
+/// `a, b, c and 93 more`: the first three of a list.
+fn shortlist(v: &[&str]) -> String {
+    const FIRST: usize = 3;
+    if v.len() <= FIRST {
+        v.join(", ")
+    } else {
+        format!("{} and {} more", v[..FIRST].join(", "), v.len() - FIRST)
+    }
+}
+
 /// The accept rules of the instance's groups with the drop rule's priority and direction
 /// that match the traffic too (a drop wins a tie across an instance's groups), named
 /// `RULE of GROUP`.
@@ -162,4 +214,33 @@ fn tied_accepts(cx: &Ctx, instance: usize, g: usize, r: usize) -> Vec<String> {
         }
     }
     out
+}
+
+/// Whether the instance's groups accept other services from/to all of the peers of a
+/// default-denied traffic (its `direction`'s peers): then the deny is a port policy, not
+/// a broken VPN. Asks the groups alone, so it does not depend on any other fault.
+pub(super) fn allows_other_services(
+    m: &crate::model::Model,
+    instance: usize,
+    direction: Direction,
+    t: &crate::findings::cause::Traffic,
+) -> bool {
+    let peers = match direction {
+        Direction::Ingress => &t.src,
+        Direction::Egress => &t.dst,
+    };
+    let mut covered = AddrSet::new();
+    for &g in &m.instances[instance].security_groups {
+        for r in &m.security_groups[g].rules {
+            if r.action != Action::Accept || r.direction != direction {
+                continue;
+            }
+            match r.peer {
+                SgPeer::Any => return true,
+                SgPeer::Cidr(n) => covered = covered.union(&AddrSet::from_nets(vec![n])),
+                SgPeer::Group(_) => {}
+            }
+        }
+    }
+    !peers.is_empty() && peers.minus(&covered).is_empty()
 }

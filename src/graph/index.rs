@@ -34,14 +34,15 @@ pub enum Reindex {
 }
 
 /// Lookup tables built from a model (see `Index::build`). Per-table and per-device
-/// parts are shared (`Arc`), so an index for a fixed model rebuilds only what changed.
+/// parts, and the large tables no fix changes, are shared (`Arc`): an index for a fixed
+/// model copies pointers and rebuilds only what changed.
 #[derive(Clone, Debug)]
 pub struct Index {
     /// Per route table: system routes (rank 0), entries (rank 1), published VPN routes
     /// (rank 2, system table only), in tie order.
     pub vrouter: Vec<Arc<PrefixIndex<VrRoute>>>,
     /// Per VPN gateway: destination routes (index into `destination_routes`).
-    pub vpn_dest: Vec<PrefixIndex<usize>>,
+    pub vpn_dest: Arc<Vec<PrefixIndex<usize>>>,
     /// Per device: connected subnets then listed routes, as route choices.
     pub dev_routes: Vec<Arc<DeviceRoutes>>,
     /// Per device, per chain (input, forward, output), per concrete protocol (in
@@ -50,23 +51,23 @@ pub struct Index {
     /// protocol or incoming interface, or naming ports for a packet without them, never
     /// does).
     pub chain_rules: Vec<Arc<ChainRules>>,
-    pub instance_by_ip: BTreeMap<Ipv4Addr, usize>,
+    pub instance_by_ip: Arc<BTreeMap<Ipv4Addr, usize>>,
     /// (device, interface) by address.
-    pub iface_by_ip: BTreeMap<Ipv4Addr, (usize, usize)>,
+    pub iface_by_ip: Arc<BTreeMap<Ipv4Addr, (usize, usize)>>,
     /// Cloud SAs per connection; per device, per ipsec entry: SAs and configured selectors.
-    pub cloud_sas: Vec<Vec<SaIv>>,
-    pub dev_sas: Vec<Vec<Vec<SaIv>>>,
-    pub dev_cfg: Vec<Vec<SaIv>>,
+    pub cloud_sas: Arc<Vec<Vec<SaIv>>>,
+    pub dev_sas: Arc<Vec<Vec<Vec<SaIv>>>>,
+    pub dev_cfg: Arc<Vec<Vec<SaIv>>>,
     /// Per vSwitch: instance addresses on it, sorted.
-    pub vswitch_hosts: Vec<Vec<u32>>,
+    pub vswitch_hosts: Arc<Vec<Vec<u32>>>,
     /// Every address an instance or a device interface owns, sorted.
-    pub owned: Vec<u32>,
+    pub owned: Arc<Vec<u32>>,
     /// The owner of each address of `owned`.
-    pub owners: Vec<OwnerRef>,
+    pub owners: Arc<Vec<OwnerRef>>,
     /// vSwitch CIDRs and device interface subnets (where unmodelled hosts live), each with
     /// where such a host's traffic enters: its vSwitch, or the first forwarding device on
     /// the subnet.
-    pub endpoint_nets: PrefixIndex<EpNet>,
+    pub endpoint_nets: Arc<PrefixIndex<EpNet>>,
     /// The VPC CIDRs as intervals.
     pub vpc_iv: Vec<(u32, u32)>,
     /// Per connection: the configured (local, remote) subnets as intervals.
@@ -76,8 +77,11 @@ pub struct Index {
     /// Per device, per interface: the other devices' interfaces on its subnet as
     /// (address, device, interface), sorted by address. A flat copy of the graph's
     /// [`Links`](crate::graph::Links) for the tracer's hot path (see `link_holder`).
-    pub link_peers: Vec<Vec<Vec<(u32, usize, usize)>>>,
+    pub link_peers: Arc<LinkPeers>,
 }
+
+/// Per device, per interface: (address, device, interface) of the others on its subnet.
+pub type LinkPeers = Vec<Vec<Vec<(u32, usize, usize)>>>;
 
 /// Who owns an address: an instance, or a device's interface (device, interface).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -291,21 +295,21 @@ impl Index {
             .map(|c| crate::model::rules::tunnel_endpoint(m, c))
             .collect();
         Index {
-            link_peers,
+            link_peers: Arc::new(link_peers),
             tunnel_end,
             vrouter,
-            vpn_dest,
+            vpn_dest: Arc::new(vpn_dest),
             dev_routes,
             chain_rules,
-            instance_by_ip,
-            iface_by_ip,
-            cloud_sas,
-            dev_sas,
-            dev_cfg,
-            vswitch_hosts,
-            owned,
-            owners,
-            endpoint_nets,
+            instance_by_ip: Arc::new(instance_by_ip),
+            iface_by_ip: Arc::new(iface_by_ip),
+            cloud_sas: Arc::new(cloud_sas),
+            dev_sas: Arc::new(dev_sas),
+            dev_cfg: Arc::new(dev_cfg),
+            vswitch_hosts: Arc::new(vswitch_hosts),
+            owned: Arc::new(owned),
+            owners: Arc::new(owners),
+            endpoint_nets: Arc::new(endpoint_nets),
             vpc_iv,
             conn_cfg,
         }

@@ -36,10 +36,11 @@ pre { background: #f6f8fa; padding: 8px; font-size: 12px; overflow-x: auto; }
 .picture svg { max-width: 100%; height: auto; }
 ";
 
-/// The addresses in a finding's `endpoints` ("idc-db01 (192.168.0.20)").
+/// The addresses in a finding's `endpoints` and `instances` ("idc-db01 (192.168.0.20)").
 fn endpoint_addrs(f: &Finding) -> Vec<Ipv4Addr> {
     f.endpoints
         .iter()
+        .chain(&f.instances)
         .filter_map(|e| {
             let inner = e.rsplit_once('(')?.1.strip_suffix(')')?;
             inner.parse().ok()

@@ -104,8 +104,28 @@ pub fn finding_text(o: &mut String, f: &Finding, st: Style, indent: &str) {
             );
         }
     }
-    if !f.endpoints.is_empty() {
-        let _ = writeln!(o, "{indent}  affected: {}", f.endpoints.join(", "));
+    // Instances and hosts in the flow's order (its sources first), each list with how
+    // many there are in all when cut.
+    let listed = |v: &[String], total: Option<usize>| {
+        let more = total
+            .map(|n| format!(" … and {} more ({n} in all)", n - v.len()))
+            .unwrap_or_default();
+        format!("{}{more}", v.join(", "))
+    };
+    let mut lists = [
+        (&f.endpoints, f.endpoints_total),
+        (&f.instances, f.instances_total),
+    ];
+    if f.direction == Some(crate::findings::finding::FlowDirection::CloudToOnprem) {
+        lists.reverse();
+    }
+    let affected: Vec<String> = lists
+        .into_iter()
+        .filter(|(v, _)| !v.is_empty())
+        .map(|(v, n)| listed(v, n))
+        .collect();
+    if !affected.is_empty() {
+        let _ = writeln!(o, "{indent}  affected: {}", affected.join("; "));
     }
     if !f.fix.is_empty() {
         let verified = match f.verified {
