@@ -187,3 +187,248 @@ fn verifying_a_generated_topology_by_classes_agrees_with_every_box() {
         assert_eq!(by_classes, by_boxes, "{what}");
     }
 }
+
+/// SPEC "Fixes": for every bundled topology, `check --write-fixed OUT` then `check OUT`
+/// leaves no error finding (a healthy site stays clean: nothing is written that breaks
+/// it).
+#[test]
+fn every_bundled_round_trip_leaves_no_error() {
+    let dir = std::env::temp_dir().join(format!("vpntrace-roundtrip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut left = Vec::new();
+    for path in topologies() {
+        let rel = format!("topologies/{}.json", stem(&path));
+        let out = dir.join(format!("{}.json", stem(&path)));
+        let r = vpntrace(&["check", &rel, "--write-fixed", out.to_str().unwrap()]);
+        assert!(r.code <= 1, "{rel}: {}", r.stderr);
+        for f in findings(out.to_str().unwrap()) {
+            if f["severity"] == "error" {
+                left.push(format!(
+                    "{rel}: {} at {} after --write-fixed: {}",
+                    f["code"], f["device"], f["message"]
+                ));
+            }
+        }
+    }
+    assert!(left.is_empty(), "{}", left.join("\n"));
+}
+
+/// The errors of a topology, as JSON.
+fn errors(rel: &str) -> Vec<serde_json::Value> {
+    findings(rel)
+        .into_iter()
+        .filter(|f| f["severity"] == "error")
+        .collect()
+}
+
+/// Issue 12: the core router's default route sends VPC-bound traffic to the edge
+/// firewall. Every finding names the core router's route and is fixed, verified, by one
+/// route there toward the IPsec gateway (not by a route on the edge firewall).
+#[test]
+fn core_router_route_is_the_finding_and_the_fix() {
+    let errs = errors("topologies/faq4_core_default_to_edge_fw.json");
+    assert!(!errs.is_empty());
+    for f in &errs {
+        assert_eq!(f["device"], "xa-idc-core01", "{f}");
+        assert_eq!(f["rule"], "default", "{f}");
+        assert_eq!(f["verified"], true, "{f}");
+        assert_eq!(
+            f["change"],
+            serde_json::json!({"op": "add_device_route", "device": "xa-idc-core01",
+                "destinations": ["172.25.0.0/16"],
+                "via": {"interface": "Vlanif4000", "gateway": "10.95.254.2"}}),
+            "{f}"
+        );
+        assert!(f["also"].as_array().is_none_or(|a| a.is_empty()), "{f}");
+    }
+    // Written out, every flow of the file is delivered both ways, and nothing on the
+    // edge firewall changed.
+    let out = std::env::temp_dir().join(format!("vpntrace-core-{}.json", std::process::id()));
+    let r = vpntrace(&[
+        "check",
+        "topologies/faq4_core_default_to_edge_fw.json",
+        "--write-fixed",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    // (The file's flows still `expect` the failure, so trace's exit code says "not as
+    // expected": the dispositions are what counts.)
+    let t = vpntrace(&["trace", out.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&t.stdout).unwrap();
+    for tr in v["traces"].as_array().unwrap() {
+        assert_eq!(tr["forward"]["disposition"], "delivered", "{tr}");
+        assert_eq!(tr["return"]["disposition"], "delivered", "{tr}");
+    }
+    let fixed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let orig: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            common::root().join("topologies/faq4_core_default_to_edge_fw.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let fw = |t: &serde_json::Value| {
+        let d = &t["onprem"]["devices"][1];
+        (d["id"].clone(), d["routes"].clone(), d["nat"].clone())
+    };
+    assert_eq!(fw(&fixed), fw(&orig));
+}
+
+/// Issue 12: a drop at priority 1 beats an accept at the same priority in another group
+/// of the instance. The message says the tie is the point; the fix deletes the drop
+/// (another accept at priority 1 would lose the same way), verified.
+#[test]
+fn security_group_tie_is_fixed_by_deleting_the_drop() {
+    let errs = errors("topologies/faq4_sg_drop_wins_tie.json");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    let f = &errs[0];
+    assert_eq!(f["code"], "SG_INGRESS_DROP");
+    let msg = f["message"].as_str().unwrap();
+    assert!(
+        msg.contains("the accept rule sgr-bp1a2s3d4f5g6h7j8k9l0zxcv of sg-bp1d4f6h8j0k2l4z6x8c has the same priority and loses the tie")
+            && msg.contains("at equal priority a drop wins"),
+        "{msg}"
+    );
+    // The tcp/22 accept of the same priority does not match tcp/3306: not named.
+    assert!(!msg.contains("sgr-bp1l0k9j8h7g6f5d4s3a2qwer"), "{msg}");
+    assert_eq!(
+        f["change"],
+        serde_json::json!({"op": "delete_sg_rule", "security_group": "sg-bp1q3w5e7r9t1y3u5i7o",
+            "rule": "sgr-bp1m1n2b3v4c5x6z7a8s9dfgh"})
+    );
+    assert_eq!(f["verified"], true);
+}
+
+/// Issue 12: a routing loop names its devices and the routes that form it, and its fix
+/// changes the routing of one of those devices, verified; a looping reply names the
+/// flow's service, not its source port.
+#[test]
+fn routing_loop_names_its_routes_and_fixes_one() {
+    let errs = errors("topologies/faq3_routing_loop.json");
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    for f in &errs {
+        assert_eq!(f["code"], "ROUTING_LOOP");
+        assert_eq!(f["device"], "wx-idc-core01");
+        assert_eq!(f["rule"], "default");
+        let msg = f["message"].as_str().unwrap();
+        for part in [
+            "wx-idc-core01 route default (0.0.0.0/0 via 10.97.254.2)",
+            "wx-idc-vpn01 route idc-lan (10.97.0.0/16 via 10.97.254.1)",
+        ] {
+            assert!(msg.contains(part), "{msg}");
+        }
+        assert_eq!(f["change"]["op"], "add_device_route");
+        assert!(
+            ["wx-idc-core01", "wx-idc-vpn01"].contains(&f["change"]["device"].as_str().unwrap())
+        );
+        assert_eq!(f["verified"], true);
+    }
+    let t = vpntrace(&[
+        "trace",
+        "topologies/faq3_routing_loop.json",
+        "--from",
+        "idc-nas01",
+        "--to",
+        "i-bp1w9e7r5t3y1u9i7o5p",
+        "--port",
+        "3306",
+    ]);
+    assert!(
+        t.stdout
+            .contains("the reply of tcp/3306 traffic from 172.27.10.30 to 10.97.30.40 loops"),
+        "{}",
+        t.stdout
+    );
+    assert!(!t.stdout.contains("tcp/40000 traffic"), "{}", t.stdout);
+}
+
+/// Issue 12: the phase-1/2 settings fixes are typed changes `--write-fixed` applies:
+/// afterwards both ends agree and none of the settings findings (nor the connection not
+/// being established) comes back.
+#[test]
+fn settings_fixes_are_written_and_hold() {
+    let rel = "topologies/faq1_faq2_mismatch.json";
+    let before = errors(rel);
+    assert!(before.len() >= 9, "{before:?}");
+    for f in &before {
+        assert_eq!(f["verified"], true, "{f}");
+        assert!(f["change"]["op"].is_string(), "{f}");
+    }
+    let out = std::env::temp_dir().join(format!("vpntrace-settings-{}.json", std::process::id()));
+    let r = vpntrace(&["check", rel, "--write-fixed", out.to_str().unwrap()]);
+    assert!(r.code <= 1, "{}", r.stderr);
+    // The key is copied, never printed.
+    assert!(!r.stdout.contains("Demo-"), "{}", r.stdout);
+    let after = findings(out.to_str().unwrap());
+    for f in &before {
+        assert!(
+            !after.iter().any(|a| a["code"] == f["code"]),
+            "{} survives --write-fixed",
+            f["code"]
+        );
+    }
+}
+
+/// Issue 12: a stateless ACL's reply rule names exactly the servers that answer (a rule
+/// for their whole /16 would admit new flows from port 3306 whose replies the ACL drops).
+#[test]
+fn stateless_reply_fix_names_the_answering_servers() {
+    let f: Vec<_> = errors("topologies/faq3_reply_lost_stateless.json");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["code"], "REPLY_DROPPED_STATELESS_ACL");
+    assert_eq!(
+        f[0]["change"]["sources"],
+        serde_json::json!(["10.12.20.0/24"])
+    );
+    assert_eq!(f[0]["change"]["source_ports"], "3306");
+    assert_eq!(f[0]["verified"], true);
+}
+
+/// Issue 12: when the winning drop rule also covers space outside the connection (here
+/// 10.0.0.0/8 for an IDC of 10.96.0.0/16), the fix narrows it to that space instead of
+/// deleting it, verified; written out, nothing of the tie is left.
+#[test]
+fn security_group_tie_with_a_wide_drop_is_fixed_by_narrowing_it() {
+    let mut t: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("topologies/faq4_sg_drop_wins_tie.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    for g in t["cloud"]["security_groups"].as_array_mut().unwrap() {
+        for r in g["rules"].as_array_mut().unwrap() {
+            if r["policy"] == "drop" {
+                r["peer"] = "10.0.0.0/8".into();
+            }
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("vpntrace-narrow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("wide.json");
+    std::fs::write(&input, serde_json::to_string_pretty(&t).unwrap()).unwrap();
+    let errs = errors(input.to_str().unwrap());
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    let f = &errs[0];
+    assert_eq!(f["change"]["op"], "narrow_sg_rule", "{f}");
+    assert_eq!(f["verified"], true, "{f}");
+    let peers: Vec<ipnet::Ipv4Net> = f["change"]["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().parse().unwrap())
+        .collect();
+    let idc: ipnet::Ipv4Net = "10.96.0.0/16".parse().unwrap();
+    assert!(!peers.is_empty());
+    assert!(peers
+        .iter()
+        .all(|p| !p.contains(&idc.network()) && !idc.contains(&p.network())));
+    let out = dir.join("fixed.json");
+    let r = vpntrace(&[
+        "check",
+        input.to_str().unwrap(),
+        "--write-fixed",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(errors(out.to_str().unwrap()).is_empty());
+}

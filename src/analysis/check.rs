@@ -260,8 +260,10 @@ fn explore_boxes(
             None
         } else {
             Some(t.cause().cloned().unwrap_or(Cause::Loop {
-                device: String::new(),
+                places: Vec::new(),
+                routes: Vec::new(),
                 hops: 0,
+                reply: false,
             }))
         };
         // Boxes still to explore, low corners first (deterministic order).
@@ -1601,16 +1603,9 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         f.also.clear();
     }
     for (i, found) in searched {
-        let Some(found) = found else { continue };
-        let f = &mut findings[i];
-        f.verified = Some(found.verified);
-        f.fix = found.fix;
-        if !found.own_first {
-            f.vendor_fix = crate::analysis::search::vendor_fix(&found.plan[0]);
+        if let Some(found) = found {
+            crate::analysis::search::settle(&mut findings[i], found);
         }
-        let mut plan = found.plan.into_iter();
-        f.change = plan.next();
-        f.also = plan.collect();
     }
     let timings = Timings {
         reach: t1,
@@ -1937,6 +1932,8 @@ pub fn check_all(topo: &input::Topology, m: &Model) -> CheckReport {
     );
     report.findings.extend(settings);
     report.findings.extend(layout);
+    // Settings fixes (faq 1, 2) as changes, and bringing the connection up after them.
+    crate::analysis::settings::attach(topo, &mut report.findings);
     sort_findings(&mut report.findings);
     report
 }

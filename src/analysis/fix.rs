@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::findings::change::{Change, Via};
+use crate::findings::change::{Change, End, Setting, SettingValue, Via};
 use crate::graph::index::Reindex;
 use crate::input::error::InputError;
 use crate::input::{self, Action, NatAction};
@@ -101,7 +101,9 @@ pub fn independent(earlier: &Change, later: &Change) -> bool {
 /// does not apply.
 fn target(change: &Change) -> Option<Target<'_>> {
     match change {
-        Change::AddSgRule { security_group, .. } | Change::DeleteSgRule { security_group, .. } => {
+        Change::AddSgRule { security_group, .. }
+        | Change::DeleteSgRule { security_group, .. }
+        | Change::NarrowSgRule { security_group, .. } => {
             Some(Target::SecurityGroup(security_group))
         }
         Change::AddRouteEntry { route_table, .. } => Some(Target::RouteTable(route_table)),
@@ -114,7 +116,9 @@ fn target(change: &Change) -> Option<Target<'_>> {
         Change::PublishVpnRoute { .. }
         | Change::AddVpnRoute { .. }
         | Change::SplitConnection { .. }
-        | Change::SwitchToIkev2 { .. } => None,
+        | Change::SwitchToIkev2 { .. }
+        | Change::SetIpsecSettings { .. }
+        | Change::EstablishConnection { .. } => None,
     }
 }
 
@@ -179,11 +183,134 @@ fn apply_other(t: &mut input::Topology, change: &Change, n: usize) -> Result<(),
                 .map_err(|e| FixError::Split(e.to_string()))?;
             *t = crate::analysis::split::apply(t, &plan);
         }
+        Change::SetIpsecSettings {
+            connection,
+            settings,
+        } => {
+            for st in settings {
+                set_setting(t, connection, st, n)?;
+            }
+        }
+        Change::EstablishConnection { connection } => {
+            let ci = find(&t.cloud.ipsec_connections, connection, "connection", |x| {
+                &x.id
+            })?;
+            let c = &mut t.cloud.ipsec_connections[ci];
+            c.status = Some(input::ConnStatus::IpsecSaEstablished);
+            c.sas = Some(vec![input::Sa {
+                local: c.local_subnets.clone(),
+                remote: c.remote_subnets.clone(),
+            }]);
+            let (local, remote) = (c.remote_subnets.clone(), c.local_subnets.clone());
+            if let Some(e) = idc_entry(t, connection) {
+                e.sas = Some(vec![input::Sa { local, remote }]);
+            }
+        }
         other => {
             return Err(FixError::NotApplied { op: other.op() });
         }
     }
     Ok(())
+}
+
+/// The on-prem `ipsec` entry of connection `connection`, when one is modelled.
+fn idc_entry<'a>(
+    t: &'a mut input::Topology,
+    connection: &str,
+) -> Option<&'a mut input::DeviceIpsec> {
+    t.onprem
+        .devices
+        .iter_mut()
+        .flat_map(|d| d.ipsec.iter_mut())
+        .find(|e| e.connection == connection)
+}
+
+/// Set one phase-1/2 setting of one end of `connection` (see [`Setting`]): the end's
+/// object is changed as JSON at the field's path, then read back (so a value the
+/// topology format does not accept is an error, not a silent change).
+fn set_setting(
+    t: &mut input::Topology,
+    connection: &str,
+    st: &Setting,
+    n: usize,
+) -> Result<(), FixError> {
+    let ci = find(&t.cloud.ipsec_connections, connection, "connection", |x| {
+        &x.id
+    })?;
+    if st.end == End::Cloud && st.field == "customer_gateway.ip" {
+        // The IP of an existing customer gateway cannot be changed: a new one.
+        let SettingValue::Text(ip) = &st.value else {
+            return Ok(());
+        };
+        let ip: Cidr = ip.parse().map_err(|_| FixError::Missing {
+            what: "address",
+            id: ip.clone(),
+        })?;
+        let id = new_id(n, 0);
+        t.cloud.customer_gateways.push(input::CustomerGateway {
+            id: id.clone(),
+            ip,
+            origin: None,
+        });
+        t.cloud.ipsec_connections[ci].customer_gateway = id;
+        return Ok(());
+    }
+    let key = |t: &input::Topology, e: End| -> Option<String> {
+        match e {
+            End::Cloud => t.cloud.ipsec_connections[ci].ike.psk.clone(),
+            End::Idc => t
+                .onprem
+                .devices
+                .iter()
+                .flat_map(|d| &d.ipsec)
+                .find(|x| x.connection == connection)?
+                .ike
+                .psk
+                .clone(),
+        }
+    };
+    let value = match &st.value {
+        SettingValue::Text(x) => serde_json::Value::String(x.clone()),
+        SettingValue::Cidrs(c) => serde_json::to_value(c).unwrap_or_default(),
+        SettingValue::Unset => serde_json::Value::Null,
+        SettingValue::KeyOf(e) => key(t, *e).map_or(serde_json::Value::Null, Into::into),
+    };
+    let missing = || FixError::Missing {
+        what: "setting",
+        id: format!("{}.{}", st.end.as_str(), st.field),
+    };
+    fn set_at<T: serde::Serialize + serde::de::DeserializeOwned>(
+        obj: &mut T,
+        field: &str,
+        value: serde_json::Value,
+    ) -> Option<()> {
+        let mut v = serde_json::to_value(&*obj).ok()?;
+        let mut at = &mut v;
+        let parts: Vec<&str> = field.split('.').collect();
+        for p in &parts[..parts.len() - 1] {
+            let o = at.as_object_mut()?;
+            at = o
+                .entry(p.to_string())
+                .or_insert_with(|| serde_json::json!({}));
+        }
+        let o = at.as_object_mut()?;
+        let last = parts.last()?.to_string();
+        if value.is_null() {
+            o.remove(&last);
+        } else {
+            o.insert(last, value);
+        }
+        *obj = serde_json::from_value(v).ok()?;
+        Some(())
+    }
+    match st.end {
+        End::Cloud => set_at(&mut t.cloud.ipsec_connections[ci], &st.field, value),
+        End::Idc => {
+            let e = idc_entry(t, connection).ok_or_else(missing)?;
+            set_at(e, &st.field, value)
+        }
+    }
+    .ok_or_else(missing)
 }
 
 /// The one object of the model a patched change replaced.
@@ -318,6 +445,20 @@ fn change_sg(grp: &mut input::SecurityGroup, change: &Change, n: usize) {
         }
         return;
     }
+    if let Change::NarrowSgRule { rule, peers, .. } = change {
+        if let Some(j) = rule_position(grp.rules.iter().map(|r| r.id.clone()), rule) {
+            let old = grp.rules.remove(j);
+            let narrowed = peers.iter().enumerate().map(|(k, p)| input::SgRule {
+                origin: None,
+                id: Some(new_id(n, k)),
+                peer: Some(*p),
+                peer_group: None,
+                ..old.clone()
+            });
+            grp.rules.splice(j..j, narrowed.collect::<Vec<_>>());
+        }
+        return;
+    }
     let Change::AddSgRule {
         direction,
         priority,
@@ -418,7 +559,13 @@ fn change_device(d: &mut input::Device, change: &Change, n: usize) {
                     tunnel: tunnel.clone(),
                 })
                 .collect();
-            // First listed wins among equal prefixes: put the fix first.
+            // A route of the same prefix is the one the fix changes: it goes (first
+            // listed would win anyway; the written topology keeps no dead route).
+            d.routes.retain(|r| {
+                !destinations
+                    .iter()
+                    .any(|x| x.network() == r.destination.network())
+            });
             new.append(&mut d.routes);
             d.routes = new;
         }
@@ -538,7 +685,29 @@ mod tests {
         assert_eq!(r.id.as_deref(), Some("vpntrace-fix-3-0"));
         assert_eq!(r.destination, dest[0]);
         assert_eq!(r.gateway, Some("192.0.2.1".parse().unwrap()));
+        // A route of the same prefix is replaced, not shadowed.
+        let replace = Change::AddDeviceRoute {
+            device: dev.clone(),
+            destinations: vec!["0.0.0.0/0".parse().unwrap()],
+            via: Via::Interface {
+                interface: t.onprem.devices[0].interfaces[0].name.clone(),
+                gateway: Some("192.0.2.1".parse().unwrap()),
+            },
+        };
+        let fixed = apply(&t, &replace, 4).unwrap();
+        let ids: Vec<_> = fixed.onprem.devices[0]
+            .routes
+            .iter()
+            .map(|r| r.id.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            ids.len(),
+            t.onprem.devices[0].routes.len(),
+            "{ids:?}: the old default route is gone"
+        );
+        assert_eq!(ids[0], "vpntrace-fix-4-0");
         for change in [
+            replace,
             route,
             Change::EnableForwarding {
                 device: dev.clone(),

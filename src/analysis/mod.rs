@@ -8,4 +8,5 @@ pub mod logs;
 pub mod negotiation;
 pub mod salayout;
 pub mod search;
+pub mod settings;
 pub mod split;

@@ -31,6 +31,9 @@ use crate::net::addr::AddrSet;
 /// The most changes one fix chains.
 pub const MAX_CHAIN: usize = 4;
 
+/// The most rules a narrowed security-group rule becomes.
+const MAX_NARROWED: usize = 32;
+
 /// The most single-change candidates verified per finding.
 const MAX_CANDIDATES: usize = 16;
 
@@ -45,6 +48,9 @@ pub struct Found {
     pub fix: String,
     /// The vendor-language fix, when the plan's first change is the finding's own.
     pub own_first: bool,
+    /// The device whose route sent the traffic astray, when it is not the one the cause
+    /// names.
+    pub blame: Option<Blame>,
 }
 
 /// The topology and model with a plan applied.
@@ -159,6 +165,7 @@ fn routing(c: &Cause) -> bool {
             | Cause::LeftNetwork { .. }
             | Cause::Loop { .. }
             | Cause::MartianSource { .. }
+            | Cause::SessionMiss { .. }
     )
 }
 
@@ -176,13 +183,28 @@ pub fn deletion(m: &Model, c: &Cause, conn: usize) -> Option<Change> {
             rule: Some((g, r)), ..
         } => {
             let rl = &m.security_groups[*g].rules[*r];
-            match rl.peer {
-                SgPeer::Cidr(n) if inside(&n) => Some(Change::DeleteSgRule {
-                    security_group: m.security_groups[*g].id.clone(),
-                    rule: rl.id.clone(),
-                }),
-                _ => None,
-            }
+            let security_group = m.security_groups[*g].id.clone();
+            let rule = rl.id.clone();
+            let net = match rl.peer {
+                SgPeer::Cidr(n) if inside(&n) => {
+                    return Some(Change::DeleteSgRule {
+                        security_group,
+                        rule,
+                    })
+                }
+                SgPeer::Cidr(n) => n,
+                SgPeer::Any => "0.0.0.0/0".parse().ok()?,
+                SgPeer::Group(_) => return None,
+            };
+            // Wider than the connection: narrowed to what lies outside it.
+            let peers = AddrSet::from_nets(vec![net])
+                .minus(&cn.local_set.union(&cn.remote_set))
+                .cidrs();
+            (peers.len() <= MAX_NARROWED).then_some(Change::NarrowSgRule {
+                security_group,
+                rule,
+                peers,
+            })
         }
         Cause::FilterDrop {
             dev,
@@ -207,37 +229,75 @@ pub fn deletion(m: &Model, c: &Cause, conn: usize) -> Option<Change> {
 
 /// Routes for the finding's destination at each on-prem device of the failing path
 /// (hosts aside), toward each neighbour on a shared subnet; at the device the finding
-/// names, its own fix first.
+/// names, its own fix first. For a reply a stateful device drops because it did not see
+/// the request, the request's path is the one to change too: routes for the request's
+/// destination at each device of the forward path.
 fn route_candidates(m: &Model, idx: &Index, f: &Finding, members: &[&Outcome]) -> Vec<Change> {
     let o = &members[0];
     let t = sample_trace(m, idx, o);
-    let dst = AddrSet::from_cidrs(f.destination.iter());
-    let dest = widen(m, Some(o.conn), &dst);
-    let mut out = Vec::new();
-    for d in failing_path_devices(m, &t) {
-        let dv = &m.devices[d];
-        if dv.kind == DeviceKind::Host {
-            continue;
+    let cn = &m.connections[o.conn];
+    // A route for the VPC is written for its configured prefixes; one for IDC space
+    // toward one neighbour names only the space that failed (the connection's remote
+    // subnets may span several routers).
+    let dest_of = |cidrs: &[crate::net::addr::Cidr]| {
+        let set = AddrSet::from_cidrs(cidrs.iter());
+        if set.minus(&cn.remote_set).is_empty() {
+            set.cidrs()
+        } else {
+            widen(m, Some(o.conn), &set)
         }
-        if let Some(c @ Change::AddDeviceRoute { device, .. }) = &f.change {
-            if *device == dv.id {
-                out.push(c.clone());
+    };
+    // A loop's fix changes one of its routes: only the loop's devices.
+    let in_loop: Option<Vec<&str>> = match o.cause.as_ref() {
+        Some(Cause::Loop { routes, .. }) if !routes.is_empty() => {
+            Some(routes.iter().map(|r| r.device.as_str()).collect())
+        }
+        _ => None,
+    };
+    let mut plans: Vec<(Vec<usize>, Vec<crate::net::addr::Cidr>)> =
+        vec![(failing_path_devices(m, &t), dest_of(&f.destination))];
+    if matches!(o.cause, Some(Cause::SessionMiss { .. })) {
+        let mut fwd: Vec<usize> = Vec::new();
+        for h in &t.forward.hops {
+            if let Some(d) = m.devices.iter().position(|d| d.id == h.device) {
+                if !fwd.contains(&d) {
+                    fwd.push(d);
+                }
             }
         }
-        for fc in &dv.interfaces {
-            for (g, gv) in m.devices.iter().enumerate() {
-                if g == d {
-                    continue;
+        plans.push((fwd, dest_of(&f.source)));
+    }
+    let mut out = Vec::new();
+    for (devices, dest) in plans {
+        for d in devices {
+            let dv = &m.devices[d];
+            if dv.kind == DeviceKind::Host
+                || in_loop
+                    .as_ref()
+                    .is_some_and(|l| !l.contains(&dv.id.as_str()))
+            {
+                continue;
+            }
+            if let Some(c @ Change::AddDeviceRoute { device, .. }) = &f.change {
+                if *device == dv.id {
+                    out.push(c.clone());
                 }
-                for gf in gv.interfaces.iter().filter(|x| x.net == fc.net) {
-                    out.push(Change::AddDeviceRoute {
-                        device: dv.id.clone(),
-                        destinations: dest.clone(),
-                        via: Via::Interface {
-                            interface: fc.name.clone(),
-                            gateway: Some(gf.addr),
-                        },
-                    });
+            }
+            for fc in &dv.interfaces {
+                for (g, gv) in m.devices.iter().enumerate() {
+                    if g == d {
+                        continue;
+                    }
+                    for gf in gv.interfaces.iter().filter(|x| x.net == fc.net) {
+                        out.push(Change::AddDeviceRoute {
+                            device: dv.id.clone(),
+                            destinations: dest.clone(),
+                            via: Via::Interface {
+                                interface: fc.name.clone(),
+                                gateway: Some(gf.addr),
+                            },
+                        });
+                    }
                 }
             }
         }
@@ -258,7 +318,13 @@ fn next_fix(
         .iter()
         .filter(|o| o.cause.as_ref() == Some(cause) && o.dir == first.dir)
         .collect();
-    let (f, _) = check::finding_of(&a.model, &a.index, infra, cause.is_reply(), same);
+    let (mut f, _) = check::finding_of(&a.model, &a.index, infra, cause.is_reply(), same);
+    // A wrong rule that can go goes, rather than being outranked (a drop at priority 1
+    // cannot be).
+    if let Some(c) = deletion(&a.model, cause, first.conn) {
+        f.fix = describe(&a.model, &c);
+        f.change = Some(c);
+    }
     let named = format!(
         "{} at {}{}",
         f.code,
@@ -277,7 +343,31 @@ pub fn describe(m: &Model, c: &Change) -> String {
         Change::DeleteSgRule {
             security_group,
             rule,
-        } => format!("delete rule {rule} from {security_group}"),
+        } => {
+            // A drop at priority 1 cannot be outranked: deleting it is the fix, and the
+            // verification shows the other rules then allow the traffic.
+            let top = m
+                .security_groups
+                .iter()
+                .find(|g| g.id == *security_group)
+                .and_then(|g| g.rules.iter().find(|r| r.id == *rule))
+                .is_some_and(|r| r.priority == 1);
+            if top {
+                format!(
+                    "delete rule {rule} (drop, priority 1) from {security_group}: no accept can outrank it, and without it the instance's other rules allow this traffic"
+                )
+            } else {
+                format!("delete rule {rule} from {security_group}")
+            }
+        }
+        Change::NarrowSgRule {
+            security_group,
+            rule,
+            peers,
+        } => format!(
+            "narrow drop rule {rule} of {security_group} to {} (what it drops outside this connection's subnets), so that it no longer drops this traffic and the instance's other rules allow it",
+            crate::net::addr::join_cidrs(peers)
+        ),
         Change::DeleteFilterRule {
             device,
             chain,
@@ -306,10 +396,31 @@ pub fn describe(m: &Model, c: &Change) -> String {
                     }
                 }
             };
-            format!(
-                "add to {device} a route {} {toward}",
-                crate::net::addr::join_cidrs(destinations)
-            )
+            // A route of the same prefix is changed, not shadowed.
+            let same: Vec<&str> = m
+                .devices
+                .iter()
+                .find(|d| d.id == *device)
+                .map(|d| {
+                    d.routes
+                        .iter()
+                        .filter(|r| destinations.iter().any(|x| x.network() == r.destination))
+                        .map(|r| r.id.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if same.is_empty() {
+                format!(
+                    "add to {device} a route {} {toward}",
+                    crate::net::addr::join_cidrs(destinations)
+                )
+            } else {
+                format!(
+                    "change route {} of {device} to {} {toward}",
+                    same.join(", "),
+                    crate::net::addr::join_cidrs(destinations)
+                )
+            }
         }
         other => other.to_string(),
     }
@@ -317,8 +428,14 @@ pub fn describe(m: &Model, c: &Change) -> String {
 
 /// Search a fix for the finding `f` (an error whose boxes are `members`) whose own fix
 /// does not pass alone; `tried`: further single changes known not to pass (`check`
-/// verified them); `infra`: the network devices' own addresses (see `check`). The arguments are the original topology, model,
-/// index and prefix tables (candidates are applied to them), the finding and its facts.
+/// verified them); `infra`: the network devices' own addresses (see `check`). The
+/// arguments are the original topology, model, index and prefix tables (candidates are
+/// applied to them), the finding and its facts.
+///
+/// Single changes first (the deletion, the routes along the path); then chains, each
+/// starting from one of those candidates or the own fix in the same order, so that a
+/// routing fault is fixed at the first device whose changed route lets the traffic
+/// reach the next cause, not at a later device the traffic should never have reached.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn search(
     topo: &input::Topology,
@@ -332,46 +449,161 @@ pub(crate) fn search(
 ) -> Option<Found> {
     let cause = members.first()?.cause.as_ref()?;
     let mut cands: Vec<Change> = Vec::new();
+    cands.extend(deletion(m, cause, members[0].conn));
     if routing(cause) {
         cands.extend(route_candidates(m, idx, f, members));
     }
-    // The finding's own fix and `tried` are known not to pass alone.
-    cands.retain(|c| Some(c) != f.change.as_ref() && !tried.contains(c));
-    cands.dedup();
-    let mut seen = Vec::new();
-    for c in cands.into_iter().take(MAX_CANDIDATES) {
-        if seen.contains(&c) {
+    if let Some(c) = &f.change {
+        cands.push(c.clone());
+    }
+    let mut seen: Vec<Change> = Vec::new();
+    for c in cands {
+        if !seen.contains(&c) {
+            seen.push(c);
+        }
+    }
+    seen.truncate(MAX_CANDIDATES);
+    let words = |c: &Change| {
+        if f.change.as_ref() == Some(c) {
+            f.fix.clone()
+        } else {
+            describe(m, c)
+        }
+    };
+    for c in &seen {
+        // The finding's own fix and `tried` are known not to pass alone.
+        if f.change.as_ref() == Some(c) || tried.contains(c) {
             continue;
         }
-        seen.push(c.clone());
-        let passes = apply_plan(topo, m, idx, prefixes, std::slice::from_ref(&c))
+        let passes = apply_plan(topo, m, idx, prefixes, std::slice::from_ref(c))
             .is_some_and(|a| failing(&a, members).is_empty());
         if passes {
-            let fix = describe(m, &c);
             return Some(Found {
-                plan: vec![c],
+                plan: vec![c.clone()],
                 verified: true,
-                fix,
+                fix: words(c),
                 own_first: false,
+                blame: blame(m, members, c),
             });
         }
     }
-    chain(topo, m, idx, prefixes, f, members, infra)
+    // Chains: from each candidate in the same order (the deletion, the routes along
+    // the path, the own fix).
+    for c in seen.iter().take(MAX_CHAINS) {
+        // A first change that leaves the traffic stopping where it did is no start.
+        let moves = f.change.as_ref() == Some(c)
+            || apply_plan(topo, m, idx, prefixes, std::slice::from_ref(c)).is_some_and(|a| {
+                let was = (cause.code(m), cause.device(m), cause.rule(m));
+                failing(&a, members).iter().all(|o| {
+                    o.cause.as_ref().is_none_or(|x| {
+                        (x.code(&a.model), x.device(&a.model), x.rule(&a.model)) != was
+                    })
+                })
+            });
+        if !moves {
+            continue;
+        }
+        if let Some(found) = chain(topo, m, idx, prefixes, members, infra, c.clone(), words(c)) {
+            if found.verified {
+                let own = f.change.as_ref() == Some(c);
+                return Some(Found {
+                    own_first: own,
+                    blame: blame(m, members, c),
+                    ..found
+                });
+            }
+        }
+    }
+    let own = f.change.clone()?;
+    let found = chain(topo, m, idx, prefixes, members, infra, own, f.fix.clone())?;
+    Some(Found {
+        own_first: true,
+        ..found
+    })
 }
 
-/// The finding's own fix, then the fix of each next cause the traffic meets.
+/// The most chains tried from different first changes.
+const MAX_CHAINS: usize = 8;
+
+/// When the fix that works is a route on an on-prem device the traffic passed before the
+/// device the cause names, that device's decision sent the traffic astray: the finding
+/// is about its route (see [`Blame`]).
+fn blame(m: &Model, members: &[&Outcome], c: &Change) -> Option<Blame> {
+    let Change::AddDeviceRoute {
+        device,
+        destinations,
+        ..
+    } = c
+    else {
+        return None;
+    };
+    let cause = members.first()?.cause.as_ref()?;
+    // A loop names its routes already.
+    if !routing(cause) || matches!(cause, Cause::Loop { .. }) {
+        return None;
+    }
+    if cause.device(m) == *device {
+        return None;
+    }
+    let d = m.devices.iter().position(|x| x.id == *device)?;
+    // The region is the flow's: the packet the route is for goes to the end the fix's
+    // destinations hold (a reply to the flow's source, a request to its destination).
+    let r0 = &members[0].region;
+    let ends = [r0.lo[1], r0.lo[0]].map(std::net::Ipv4Addr::from);
+    let dst = ends
+        .into_iter()
+        .find(|a| destinations.iter().any(|x| x.network().contains(a)))
+        .unwrap_or(if cause.is_reply() { ends[1] } else { ends[0] });
+    let r = crate::model::rules::route_lookup(&m.devices[d], dst)?;
+    let next = r
+        .gateway
+        .and_then(|g| m.devices.iter().find(|x| x.owns(g)).map(|x| x.id.clone()));
+    Some(Blame {
+        device: device.clone(),
+        route: r.id.clone(),
+        origin: m.devices[d]
+            .routes
+            .iter()
+            .find(|x| x.id == r.id)
+            .and_then(|x| x.origin.as_ref())
+            .map(|o| o.to_string()),
+        message: crate::findings::diverted(
+            &m.devices[d].id,
+            &r.id,
+            r.gateway,
+            next.as_deref(),
+            &cause.device(m),
+        ),
+    })
+}
+
+/// The finding's cause is where the traffic stopped; the device whose route sent it
+/// there is named instead, with its route (`device`, `rule`, `origin`) and a sentence
+/// put before the message.
+#[derive(Clone, Debug)]
+pub struct Blame {
+    pub device: String,
+    pub route: String,
+    pub origin: Option<String>,
+    pub message: String,
+}
+
+/// `first`, then the fix of each next cause the traffic meets. None when `first` does
+/// not apply. (The original topology, model, index and prefix tables, the boxes, the
+/// infrastructure addresses and the first change with its words: as `search` has them.)
+#[allow(clippy::too_many_arguments)]
 fn chain(
     topo: &input::Topology,
     m: &Model,
     idx: &Index,
     prefixes: &check::Prefixes,
-    f: &Finding,
     members: &[&Outcome],
     infra: &[u32],
+    first: Change,
+    first_words: String,
 ) -> Option<Found> {
-    let first = f.change.clone()?;
     let mut plan = vec![first];
-    let mut words = vec![f.fix.clone()];
+    let mut words = vec![first_words.clone()];
     let mut still = String::new();
     while let Some(a) = apply_plan(topo, m, idx, prefixes, &plan) {
         let left = failing(&a, members);
@@ -380,7 +612,8 @@ fn chain(
                 fix: words.join("; then "),
                 plan,
                 verified: true,
-                own_first: true,
+                own_first: false,
+                blame: None,
             });
         }
         let Some((change, fix, named)) = next_fix(&a, &left, infra) else {
@@ -395,15 +628,35 @@ fn chain(
             _ => break,
         }
     }
+    let first = plan.swap_remove(0);
     Some(Found {
         fix: format!(
-            "{} — not enough on its own: after it, this traffic still stops at {still}",
-            f.fix
+            "{first_words} — not enough on its own: after it, this traffic still stops at {still}"
         ),
-        plan: vec![f.change.clone()?],
+        plan: vec![first],
         verified: false,
-        own_first: true,
+        own_first: false,
+        blame: None,
     })
+}
+
+/// Put what the search found into the finding: the fix, its verdict, its changes, and
+/// the device to blame when it is not the one where the traffic stopped.
+pub fn settle(f: &mut Finding, found: Found) {
+    f.verified = Some(found.verified);
+    f.fix = found.fix;
+    if !found.own_first {
+        f.vendor_fix = vendor_fix(&found.plan[0]);
+    }
+    let mut plan = found.plan.into_iter();
+    f.change = plan.next();
+    f.also = plan.collect();
+    if let Some(b) = found.blame {
+        f.message = format!("{}: {}", b.message, f.message);
+        f.device = Some(b.device);
+        f.rule = Some(b.route);
+        f.origin = b.origin;
+    }
 }
 
 /// The vendor-language form of a change the search found (the finding's own fix carries
@@ -416,6 +669,21 @@ pub fn vendor_fix(c: &Change) -> Vec<String> {
         } => vec![format!(
             "Alibaba Cloud API: RevokeSecurityGroup SecurityGroupId={security_group} SecurityGroupRuleId.1={rule}"
         )],
+        Change::NarrowSgRule {
+            security_group,
+            rule,
+            peers,
+        } => {
+            let mut v = vec![format!(
+                "Alibaba Cloud API: RevokeSecurityGroup SecurityGroupId={security_group} SecurityGroupRuleId.1={rule}"
+            )];
+            v.extend(peers.iter().map(|p| {
+                format!(
+                    "Alibaba Cloud API: AuthorizeSecurityGroup SecurityGroupId={security_group} Policy=drop SourceCidrIp={p} (the other fields as rule {rule} had them)"
+                )
+            }));
+            v
+        }
         _ => Vec::new(),
     }
 }

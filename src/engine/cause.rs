@@ -94,10 +94,26 @@ pub enum Cause {
         route: String,
         reply: bool,
     },
+    /// The packet came back to a place it had been, unchanged (or went on for
+    /// `MAX_HOPS`): `places` names every device, route table and VPN gateway of the
+    /// loop in the order the packet went round, `routes` the on-prem routes that sent
+    /// it round (one per device, same order).
     Loop {
-        device: String,
+        places: Vec<String>,
+        routes: Vec<LoopRoute>,
         hops: usize,
+        reply: bool,
     },
+}
+
+/// One route of a routing loop: the device, the route's id and destination, and where it
+/// sends the packet (a gateway address, or an interface).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LoopRoute {
+    pub device: String,
+    pub route: String,
+    pub destination: Cidr,
+    pub next_hop: String,
 }
 
 /// The traffic a finding is about: the packets as they were at the failure's start

@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::engine::cause::Cause;
+use crate::engine::cause::{Cause, LoopRoute};
 use crate::engine::step::{Detail, HopKind, Note};
 use crate::engine::trace::{Disposition, Hop, Packet, Path, Step, StepAction, StepKind, MAX_HOPS};
 use crate::graph::index::Index;
@@ -126,14 +126,7 @@ impl<'a> Walker<'a> {
             let walked = seen.len();
             seen.push((at, pkt));
             if walked >= MAX_HOPS || repeated {
-                let dev = hops
-                    .last()
-                    .map(|h: &Hop| h.device.clone())
-                    .unwrap_or_default();
-                let cause = Cause::Loop {
-                    device: dev,
-                    hops: walked,
-                };
+                let cause = self.loop_cause(&seen[..walked], (at, pkt), repeated);
                 return self.finish(Disposition::Loop, hops, last, Some(cause), notes, pkt);
             }
             let next = match quiet_hop.as_mut() {
@@ -159,6 +152,61 @@ impl<'a> Walker<'a> {
                     return self.finish(d, hops, last, c, notes, pkt);
                 }
             }
+        }
+    }
+
+    /// The loop a walk ran into: the places from the first visit of the place it came
+    /// back to (`again`; for a walk cut at `MAX_HOPS`, the last visit of the same place
+    /// with any packet), and the on-prem route that sent the packet on at each. The
+    /// walk's own route lookups narrowed the region, so these are the routes of every
+    /// packet of it.
+    fn loop_cause(&self, seen: &[(At, Packet)], again: (At, Packet), repeated: bool) -> Cause {
+        let m = self.m;
+        let start = if repeated {
+            seen.iter().position(|x| *x == again)
+        } else {
+            seen.iter().rposition(|x| x.0 == again.0)
+        }
+        .unwrap_or(0);
+        let mut places: Vec<String> = Vec::new();
+        let mut routes: Vec<LoopRoute> = Vec::new();
+        for &(at, pkt) in &seen[start..] {
+            let name = match at {
+                At::Device { dev, .. } | At::DeviceSend(dev) => {
+                    let d = &m.devices[dev];
+                    if !routes.iter().any(|r| r.device == d.id) {
+                        if let Some(r) = crate::model::rules::route_lookup(d, pkt.dst) {
+                            let next_hop = match (r.gateway, r.out_iface, r.tunnel) {
+                                (Some(g), _, _) => g.to_string(),
+                                (None, _, Some(c)) => format!("tunnel {}", m.connections[c].id),
+                                (None, Some(f), None) => format!("dev {}", d.interfaces[f].name),
+                                _ => String::new(),
+                            };
+                            routes.push(LoopRoute {
+                                device: d.id.clone(),
+                                route: r.id.clone(),
+                                destination: crate::net::addr::Cidr(r.destination),
+                                next_hop,
+                            });
+                        }
+                    }
+                    d.id.clone()
+                }
+                At::VRouter { table, .. } => m.route_tables[table].id.clone(),
+                At::VpnGateway(g) | At::VpnGatewayFromTunnel { vgw: g, .. } => {
+                    m.vpn_gateways[g].id.clone()
+                }
+                _ => continue,
+            };
+            if !places.contains(&name) {
+                places.push(name);
+            }
+        }
+        Cause::Loop {
+            places,
+            routes,
+            hops: seen.len(),
+            reply: self.reply,
         }
     }
 

@@ -212,7 +212,8 @@ impl Cause {
             | Cause::DeviceNoRoute { reply, .. }
             | Cause::NatBreaksIpsec { reply, .. }
             | Cause::LeftInClear { reply, .. }
-            | Cause::LeftNetwork { reply, .. } => *reply,
+            | Cause::LeftNetwork { reply, .. }
+            | Cause::Loop { reply, .. } => *reply,
             Cause::SessionMiss { .. } => true,
             _ => false,
         }
@@ -249,7 +250,13 @@ impl Cause {
             | Cause::NatBreaksIpsec { dev, .. }
             | Cause::LeftInClear { dev, .. }
             | Cause::LeftNetwork { dev, .. } => m.devices[*dev].id.clone(),
-            Cause::Loop { device, .. } => device.clone(),
+            // The loop's first on-prem route's device (where the packet entered it), else
+            // its first place.
+            Cause::Loop { places, routes, .. } => routes
+                .first()
+                .map(|r| r.device.clone())
+                .or_else(|| places.first().cloned())
+                .unwrap_or_else(|| "(unknown)".to_string()),
         }
     }
 
@@ -279,6 +286,7 @@ impl Cause {
             Cause::LeftInClear { route, .. } | Cause::LeftNetwork { route, .. } => {
                 Some(route.clone())
             }
+            Cause::Loop { routes, .. } => routes.first().map(|r| r.route.clone()),
             _ => None,
         }
     }
@@ -313,6 +321,17 @@ impl Cause {
                 .find(|r| &r.id == route)?
                 .origin
                 .clone(),
+            Cause::Loop { routes, .. } => {
+                let r = routes.first()?;
+                m.devices
+                    .iter()
+                    .find(|d| d.id == r.device)?
+                    .routes
+                    .iter()
+                    .find(|x| x.id == r.route)?
+                    .origin
+                    .clone()
+            }
             _ => None,
         };
         o.map(|o| o.to_string())
@@ -396,7 +415,7 @@ impl Cause {
                 ..
             } => idc_route::not_to_tunnel(&cx, *dev, route, *outside),
             Cause::LeftNetwork { dev, route, .. } => idc_route::left_network(&cx, *dev, route),
-            Cause::Loop { device, hops } => idc_route::routing_loop(&cx, device, *hops),
+            Cause::Loop { places, routes, .. } => idc_route::routing_loop(&cx, places, routes),
             Cause::NatBreaksIpsec { dev, nat, conn, .. } => {
                 nat::breaks_ipsec(&cx, *dev, *nat, *conn)
             }

@@ -20,6 +20,9 @@
 //! | `set_ike_version` | [`Change::SwitchToIkev2`] | IKEv2 on both ends, or else the split |
 //! | `delete_sg_rule` | [`Change::DeleteSgRule`] | remove a wrong rule from a security group |
 //! | `delete_filter_rule` | [`Change::DeleteFilterRule`] | remove a wrong rule from a filter chain |
+//! | `narrow_sg_rule` | [`Change::NarrowSgRule`] | a wrong drop rule of a security group, for fewer peers |
+//! | `set_ipsec_settings` | [`Change::SetIpsecSettings`] | phase-1/2 settings of a connection's ends (FAQ 1, 2) |
+//! | `establish_connection` | [`Change::EstablishConnection`] | the connection's status once both ends agree |
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -75,7 +78,8 @@ pub enum Change {
         destination_ports: Ports,
         source_ports: Ports,
     },
-    /// Routes on an on-prem device, ahead of its others.
+    /// Routes on an on-prem device, ahead of its others; a route of the same prefix is
+    /// replaced (the route the fix changes).
     AddDeviceRoute {
         device: String,
         destinations: Vec<Cidr>,
@@ -103,12 +107,87 @@ pub enum Change {
         security_group: String,
         rule: String,
     },
+    /// Narrow drop rule `rule` of a security group to `peers` (one rule each, the same
+    /// otherwise): what it dropped minus the traffic it must not.
+    NarrowSgRule {
+        security_group: String,
+        rule: String,
+        peers: Vec<Cidr>,
+    },
     /// Remove rule `rule` (its id or JSON path) from a filter chain of an on-prem device.
     DeleteFilterRule {
         device: String,
         chain: ChainKind,
         rule: String,
     },
+    /// Phase-1/2 settings of connection `connection`, on either end, so that both ends
+    /// agree (FAQ 1, 2).
+    SetIpsecSettings {
+        connection: String,
+        settings: Vec<Setting>,
+    },
+    /// The connection's status `ipsec_sa_established`, with one SA for its subnets on
+    /// both ends: what the gateways report once their settings agree.
+    EstablishConnection { connection: String },
+}
+
+/// Which end of a connection a setting is changed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum End {
+    /// The Alibaba Cloud IPsec connection.
+    Cloud,
+    /// The on-prem device's `ipsec` entry for the connection.
+    Idc,
+}
+
+impl End {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            End::Cloud => "cloud",
+            End::Idc => "idc",
+        }
+    }
+}
+
+/// A setting's new value.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SettingValue {
+    Text(String),
+    Cidrs(Vec<Cidr>),
+    /// Removed: the end's default applies (an ID then is the end's address).
+    Unset,
+    /// The pre-shared key of the other end (never written out).
+    KeyOf(End),
+}
+
+/// One setting of one end: `field` is its path in the topology's connection object
+/// (cloud) or in the device's `ipsec` entry (IDC), as `ike.version`, `ike.remote_id`,
+/// `ipsec.pfs`, `local_subnets`, `peer`; `customer_gateway.ip` is the cloud's customer
+/// gateway address.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Setting {
+    pub end: End,
+    pub field: String,
+    pub value: SettingValue,
+}
+
+impl Serialize for Setting {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("end", self.end.as_str())?;
+        map.serialize_entry("field", &self.field)?;
+        match &self.value {
+            SettingValue::Text(t) => map.serialize_entry("value", t)?,
+            SettingValue::Cidrs(c) => map.serialize_entry("value", c)?,
+            SettingValue::Unset => map.serialize_entry("value", &())?,
+            SettingValue::KeyOf(e) => {
+                let mut v = serde_json::Map::new();
+                v.insert("same_as".into(), e.as_str().into());
+                map.serialize_entry("value", &v)?
+            }
+        }
+        map.end()
+    }
 }
 
 /// The next hop of a proposed on-prem route.
@@ -140,6 +219,9 @@ impl Change {
             Change::SwitchToIkev2 { .. } => "set_ike_version",
             Change::DeleteSgRule { .. } => "delete_sg_rule",
             Change::DeleteFilterRule { .. } => "delete_filter_rule",
+            Change::NarrowSgRule { .. } => "narrow_sg_rule",
+            Change::SetIpsecSettings { .. } => "set_ipsec_settings",
+            Change::EstablishConnection { .. } => "establish_connection",
         }
     }
 }
@@ -308,6 +390,28 @@ impl Serialize for Change {
                 map.serialize_entry("device", device)?;
                 map.serialize_entry("op", op)?;
                 map.serialize_entry("rule", rule)?;
+            }
+            Change::NarrowSgRule {
+                security_group,
+                rule,
+                peers,
+            } => {
+                map.serialize_entry("op", op)?;
+                map.serialize_entry("peers", peers)?;
+                map.serialize_entry("rule", rule)?;
+                map.serialize_entry("security_group", security_group)?;
+            }
+            Change::SetIpsecSettings {
+                connection,
+                settings,
+            } => {
+                map.serialize_entry("connection", connection)?;
+                map.serialize_entry("op", op)?;
+                map.serialize_entry("settings", settings)?;
+            }
+            Change::EstablishConnection { connection } => {
+                map.serialize_entry("connection", connection)?;
+                map.serialize_entry("op", op)?;
             }
         }
         map.end()

@@ -25,7 +25,14 @@ pub(super) fn drop(
         Some(r) => format!("rule {} (drop)", rule_id(r).unwrap_or_default()),
         None => "no rule matches: chain default drop".to_string(),
     };
-    let srcs = cx.widen_src();
+    // A stateless reply rule admits new flows too: from its sources' port, toward its
+    // destinations. Written for exactly the servers that answer (not their whole
+    // subnet), it admits only flows whose replies the request's own rule lets back.
+    let srcs = if reply && stateless {
+        t.src.cidrs()
+    } else {
+        cx.widen_src()
+    };
     let dsts = cx.widen_dst();
     let msg = if reply && stateless {
         format!(

@@ -3,6 +3,7 @@
 
 use super::cause::{connection_for, list, Ctx, Detail};
 use super::change::{Change, Via};
+use crate::engine::cause::LoopRoute;
 use crate::input::IpsecMode;
 use crate::model::Model;
 
@@ -92,16 +93,79 @@ pub(super) fn left_network(cx: &Ctx, dev: usize, route: &str) -> Detail {
     )
 }
 
-/// `ROUTING_LOOP`: the packet comes back to a device it passed.
-pub(super) fn routing_loop(cx: &Ctx, device: &str, hops: usize) -> Detail {
-    Detail::new(
-        cx.faq,
+/// `ROUTING_LOOP`: the packet comes back to a place it passed. The message names the
+/// loop's places and the routes that send the packet round; the fix changes one of
+/// them: for VPC-bound traffic, at the first device of the loop that can send it toward
+/// the IPsec gateway (or into the tunnel), a route for the VPC that does. For other
+/// traffic vpntrace cannot tell where it should go; `check` then tries a route toward
+/// each neighbour of each device of the loop and offers the one that verifies.
+pub(super) fn routing_loop(cx: &Ctx, places: &[String], routes: &[LoopRoute]) -> Detail {
+    let named: Vec<String> = routes
+        .iter()
+        .map(|r| {
+            format!(
+                "{} route {} ({} via {})",
+                r.device, r.route, r.destination, r.next_hop
+            )
+        })
+        .collect();
+    let round = if places.is_empty() {
+        String::new()
+    } else {
+        format!(" {} and back", places.join(" → "))
+    };
+    let msg = if named.is_empty() {
+        format!("{} loops{round}", cx.what)
+    } else {
         format!(
-            "{} loops (seen again at {} after {} hops)",
-            cx.what, device, hops
+            "{} loops{round}: {} send{} it round",
+            cx.what,
+            named.join(", "),
+            if named.len() == 1 { "s" } else { "" }
+        )
+    };
+    let dest = cx.widen_dst();
+    // Only VPC-bound traffic has a known way out: toward the tunnel.
+    let vpc_bound = connection_for(cx.m, cx.t)
+        .is_some_and(|c| cx.t.dst.minus(&cx.m.connections[c].local_set).is_empty());
+    let fix_at = routes.iter().filter(|_| vpc_bound).find_map(|r| {
+        let d = cx.m.devices.iter().position(|x| x.id == r.device)?;
+        let (via, words) = toward_tunnel(cx, d)?;
+        // A route that already goes that way is not the one to change.
+        let same = match &via {
+            Via::Tunnel(c) => r.next_hop == format!("tunnel {c}"),
+            Via::Interface { gateway, .. } => gateway.is_some_and(|g| g.to_string() == r.next_hop),
+        };
+        (!same).then_some((r, d, via, words))
+    });
+    match fix_at {
+        Some((r, d, via, words)) => {
+            let dev = &cx.m.devices[d].id;
+            let fix = if dest.len() == 1 && dest[0].network() == r.destination.network() {
+                format!("change route {} of {dev} to {} {words}", r.route, list(&dest))
+            } else {
+                format!(
+                    "change the routing of {dev} for {}: add a route {} {words}, ahead of its route {}",
+                    list(&dest),
+                    list(&dest),
+                    r.route
+                )
+            };
+            Detail::new(cx.faq, msg, fix).with_change(Change::AddDeviceRoute {
+                device: dev.clone(),
+                destinations: dest,
+                via,
+            })
+        }
+        None => Detail::new(
+            cx.faq,
+            msg,
+            format!(
+                "change one of these routes so that it sends {} onward, toward the device that holds it",
+                list(&cx.dst)
+            ),
         ),
-        "fix the routes that send the packet back and forth; each device on the path must route the destination onward",
-    )
+    }
 }
 
 /// `MARTIAN_SOURCE`: the packet is routed back to the device that sent it, which drops
@@ -170,4 +234,24 @@ fn toward_tunnel(cx: &Ctx, dev: usize) -> Option<(Via, String)> {
         };
         Some((via, format!("via {} (IPsec gateway {})", gf.addr, g.id)))
     })
+}
+
+/// The sentence that puts a routing finding on the device whose route sent the traffic
+/// astray (`dev`, by route `route` via `gateway`, the device `next` holds), before the
+/// message of where the traffic then stopped (`stopped_at`).
+pub fn diverted(
+    dev: &str,
+    route: &str,
+    gateway: Option<std::net::Ipv4Addr>,
+    next: Option<&str>,
+    stopped_at: &str,
+) -> String {
+    let via = match (gateway, next) {
+        (Some(g), Some(n)) => format!(" via {g} ({n})"),
+        (Some(g), None) => format!(" via {g}"),
+        _ => String::new(),
+    };
+    format!(
+        "{dev} sends this traffic by route {route}{via}, the wrong way (the fix belongs on {dev}, not on {stopped_at} where the traffic ends up)"
+    )
 }

@@ -12,4 +12,5 @@ mod sa;
 mod security_group;
 mod vrouter;
 
+pub use idc_route::diverted;
 pub use sa::not_established_both_ways;

@@ -83,9 +83,11 @@ pub(super) fn drop(
         .unwrap_or_default();
     if !ties.is_empty() {
         msg.push_str(&format!(
-            "; the accept {} {} has the same priority and loses the tie: among an instance's security groups, at equal priority a drop wins",
+            "; the accept {} {} {} the same priority and {} the tie: among an instance's security groups, at equal priority a drop wins",
             if ties.len() == 1 { "rule" } else { "rules" },
-            ties.join(", ")
+            ties.join(", "),
+            if ties.len() == 1 { "has" } else { "have" },
+            if ties.len() == 1 { "loses" } else { "lose" },
         ));
     }
     let peer_word = if direction == Direction::Ingress {
@@ -192,11 +194,16 @@ fn tied_accepts(cx: &Ctx, instance: usize, g: usize, r: usize) -> Vec<String> {
                 SgPeer::Group(_) => false,
             };
             let proto = rl.protocol == Protocol::All || rl.protocol == cx.t.protocol;
+            // Ports matter only when both name some.
+            let ports = !cx.t.protocol.has_ports()
+                || rl.protocol == Protocol::All
+                || (rl.ports.lo <= cx.t.dst_ports.hi && cx.t.dst_ports.lo <= rl.ports.hi);
             if rl.action == Action::Accept
                 && rl.direction == drop.direction
                 && rl.priority == drop.priority
                 && covers
                 && proto
+                && ports
             {
                 out.push(format!("{} of {}", rl.id, m.security_groups[og].id));
             }
