@@ -24,8 +24,6 @@ const GAPS: &[(&str, &str)] = &[
 
     ("ls_dpd_ikev2_idc", "pluto's revival attempts after the dead peer run in a new IKE SA: a second, PEER_NOT_RESPONDING error"),
     ("ls_dpd_ikev2_cloud", "the silenced Libreswan end logs no DPD event (it only deletes the IKE SA later), so there is no Libreswan line to cite"),
-    ("ss_natt_ikev1aggr_cloud", "the Aggressive Mode responder retransmits its reply without a NAT-T marker in its log; read as the peer not responding"),
-    ("ss_natt_ikev1aggr_idc", "as ss_natt_ikev1aggr_cloud, with the ends swapped"),
 ];
 
 fn case_env(dir: &Path) -> BTreeMap<String, String> {

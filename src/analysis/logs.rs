@@ -741,9 +741,16 @@ enum Ev {
     },
     HashMismatch,
     IntegrityFailed,
+    /// `sending retransmit 1 of request message ID 0, seq 1`; `response`: this end
+    /// retransmits its response (an IKEv1 responder waiting for the exchange's last
+    /// message).
     Retransmit {
         msgid: u32,
+        response: bool,
     },
+    /// `received retransmit of response with ID 0, resending last request`: the peer
+    /// repeats its answer, so it never received this end's next message.
+    PeerResentResponse,
     /// `sending DPD request` (liveness check on an established IKE_SA)
     DpdRequest,
     /// `DPD check timed out, enforcing DPD action` (IKEv1)
@@ -949,6 +956,9 @@ fn recognize(body: &str) -> Option<Ev> {
         "remote host is behind NAT" | "local host is behind NAT" => return Some(Ev::NatDetected),
         "DPD check timed out, enforcing DPD action" => return Some(Ev::DpdTimedOut),
         "calculated HASH does not match HASH payload" => return Some(Ev::CalculatedHashMismatch),
+        "received retransmit of response with ID 0, resending last request" => {
+            return Some(Ev::PeerResentResponse)
+        }
         "proposing traffic selectors for us:" => return Some(Ev::ProposingTs { us: true }),
         "proposing traffic selectors for other:" => return Some(Ev::ProposingTs { us: false }),
         "selecting traffic selectors for us:" => return Some(Ev::SelectingTs { us: true }),
@@ -1034,7 +1044,8 @@ fn recognize(body: &str) -> Option<Ev> {
         if let Some(id) = b.split("message ID ").nth(1) {
             let id = id.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("");
             if let Ok(msgid) = id.parse() {
-                return Some(Ev::Retransmit { msgid });
+                let response = b.contains(" of response ");
+                return Some(Ev::Retransmit { msgid, response });
             }
         }
     }
@@ -1232,6 +1243,16 @@ struct Sa<'c> {
     pluto_state: Option<String>,
     /// This end sent a response (it is the responder of the exchange).
     responded: bool,
+    /// This end answered an Aggressive Mode request with NAT-D payloads (both ends
+    /// announced NAT-T, so the initiator's last message comes over UDP 4500).
+    aggr_natd_response: Option<usize>,
+    /// The last `received packet` line.
+    last_received: Option<usize>,
+    /// `received retransmit of response …, resending last request` lines.
+    peer_resent: Vec<usize>,
+    /// The first message sent to UDP 4500 after the peer had answered (established or
+    /// not: an IKEv1 Aggressive Mode initiator is established before its last message).
+    first_4500: Option<usize>,
 }
 
 const PHASE1: [Code; 7] = [
@@ -1301,6 +1322,10 @@ impl<'c> Sa<'c> {
             is_pluto: false,
             pluto_state: None,
             responded: false,
+            aggr_natd_response: None,
+            last_received: None,
+            peer_resent: Vec::new(),
+            first_4500: None,
         }
     }
 
@@ -1432,6 +1457,9 @@ impl<'c> Sa<'c> {
                         self.last_request = Some((no, exchange.clone(), payloads.clone()));
                     } else {
                         self.responded = true;
+                        if exchange == "AGGRESSIVE" && payloads.contains("NAT-D") {
+                            self.aggr_natd_response = Some(no);
+                        }
                     }
                     for (n, codes) in [
                         (
@@ -1465,6 +1493,9 @@ impl<'c> Sa<'c> {
                 if to_port == 4500 && self.heard && self.established.is_none() {
                     self.sent_4500.get_or_insert(no);
                 }
+                if to_port == 4500 && self.heard {
+                    self.first_4500.get_or_insert(no);
+                }
             }
             Ev::HalfOpenTimeout => self.half_open = Some(no),
             Ev::NatDetected => self.nat_detected = true,
@@ -1481,6 +1512,7 @@ impl<'c> Sa<'c> {
             }
             Ev::ReceivedPacket { from } => {
                 self.heard = true;
+                self.last_received = Some(no);
                 self.peer.get_or_insert(from);
             }
             Ev::LookingIkeConfig { version } => {
@@ -1613,7 +1645,8 @@ impl<'c> Sa<'c> {
                 self.hit(Code::TrafficSelectorMismatch, &[no], msg, FIX_TS);
             }
             Ev::IntegrityFailed => self.support(no, &[Code::TrafficSelectorMismatch]),
-            Ev::Retransmit { msgid } => self.retransmits.push((no, msgid)),
+            Ev::Retransmit { msgid, .. } => self.retransmits.push((no, msgid)),
+            Ev::PeerResentResponse => self.peer_resent.push(no),
             Ev::GivingUp => self.giveups.push(no),
             Ev::IkeEstablished { .. } => self.established = Some(no),
             Ev::ChildEstablished {
@@ -2340,24 +2373,52 @@ impl<'c> Sa<'c> {
                 return;
             }
         }
+        // An Aggressive Mode responder logs no NAT detection (the NAT-D payloads it
+        // checks come in the initiator's last message): that it answered with NAT-D
+        // payloads, and heard nothing after, is what shows the switch to UDP 4500.
+        let aggr_waiting = self.mode == Some(Mode::Aggressive)
+            && self
+                .aggr_natd_response
+                .is_some_and(|r| self.last_received.is_none_or(|l| l < r));
         if self.responded
-            && self.nat_detected
+            && (self.nat_detected || aggr_waiting)
             && (gave_up || self.half_open.is_some() || !self.retransmits.is_empty())
         {
             let mut lines: Vec<usize> = self.retransmits.iter().map(|x| x.0).collect();
             lines.extend(&self.giveups);
             lines.extend(self.half_open);
             lines.extend(self.start_line);
+            lines.extend(self.aggr_natd_response.filter(|_| aggr_waiting));
             let next = match self.mode {
                 Some(Mode::Aggressive) => "the peer's last Aggressive Mode message",
                 Some(Mode::Main) => "the peer's Main Mode message 5",
                 None => "the peer's IKE_AUTH request",
             };
+            let n = self.retransmits.len();
+            let how = if self.half_open.is_some() {
+                " ('deleting half open IKE_SA … after timeout')".to_string()
+            } else if aggr_waiting && n > 0 {
+                format!(
+                    "; this gateway retransmitted its reply {n} time{}{}",
+                    if n == 1 { "" } else { "s" },
+                    if gave_up { " and gave up" } else { "" }
+                )
+            } else {
+                String::new()
+            };
+            let how_nat = if aggr_waiting {
+                " once NAT-T is in use (both ends announced it, and this gateway's reply carried NAT-D payloads)"
+            } else {
+                " (NAT-T)"
+            };
             let msg = format!(
-                "IKE phase 1{} with {} stays half open: this gateway answered the peer's first message over UDP 500, then {next}, which travels over UDP 4500 (NAT-T), never arrived{}. UDP 4500 is most likely blocked towards this gateway. The peer's log settles it: retransmits of that message on port 4500 confirm blocked NAT-T{}.",
-                self.version_paren(),
+                "IKE phase 1{} with {} stays half open: this gateway answered the peer's first message over UDP 500, then {next}, which travels over UDP 4500{how_nat}, never arrived{how}. UDP 4500 is most likely blocked towards this gateway. The peer's log settles it: retransmits of that message on port 4500 confirm blocked NAT-T{}.",
+                if aggr_waiting {
+                    " (IKEv1 Aggressive Mode)".to_string()
+                } else {
+                    self.version_paren()
+                },
                 self.peer(),
-                if self.half_open.is_some() { " ('deleting half open IKE_SA … after timeout')" } else { "" },
                 if self.mode == Some(Mode::Aggressive) { "; 'calculated HASH does not match HASH payload' there means the pre-shared keys differ instead" } else { "" }
             );
             self.hit(Code::NatTBlocked, &lines, msg, FIX_NAT_T);
@@ -2377,6 +2438,9 @@ impl<'c> Sa<'c> {
             .collect();
         let giveups: Vec<usize> = self.giveups.iter().copied().filter(|&l| l > est).collect();
         if retrans.is_empty() && giveups.is_empty() && self.dpd_timed_out.is_none() {
+            return;
+        }
+        if self.aggressive_after_4500(est, &retrans, &giveups) {
             return;
         }
         let request = self.last_request.clone().filter(|r| r.0 > est);
@@ -2425,6 +2489,54 @@ impl<'c> Sa<'c> {
             self.peer()
         );
         self.hit(Code::DpdTimeout, &lines, msg, FIX_DPD);
+    }
+
+    /// An IKEv1 Aggressive Mode initiator counts the IKE_SA established when the peer's
+    /// reply (over UDP 500) verifies, before its own last message, which goes to UDP 4500
+    /// once NAT-T is in use. If the peer then keeps resending its reply (it never got that
+    /// last message) or nothing at all comes back after the switch, while this end's
+    /// messages on 4500 go unanswered, UDP 4500 is blocked: the same cause as a Main Mode
+    /// message 5 lost on port 4500, not a dead peer.
+    fn aggressive_after_4500(&mut self, est: usize, retrans: &[usize], giveups: &[usize]) -> bool {
+        if self.mode != Some(Mode::Aggressive) {
+            return false;
+        }
+        let Some(l4500) = self.first_4500.filter(|&l| l > est) else {
+            return false;
+        };
+        let resent: Vec<usize> = self
+            .peer_resent
+            .iter()
+            .copied()
+            .filter(|&l| l > l4500)
+            .collect();
+        let silent = self.last_received.is_none_or(|l| l < l4500);
+        if retrans.is_empty() && giveups.is_empty() || resent.is_empty() && !silent {
+            return false;
+        }
+        let mut lines = vec![l4500];
+        lines.extend(&resent);
+        lines.extend(retrans);
+        lines.extend(giveups);
+        lines.extend(self.start_line);
+        let n = retrans.len();
+        let peer_side = if resent.is_empty() {
+            "nothing came back after the switch".to_string()
+        } else {
+            format!(
+                "the peer kept resending its Aggressive Mode reply over UDP 500 ({} time{}: it never received this gateway's last message)",
+                resent.len(),
+                if resent.len() == 1 { "" } else { "s" }
+            )
+        };
+        let msg = format!(
+            "IKE phase 1 (IKEv1 Aggressive Mode) with {} fails at the switch to NAT-T: the peer answered over UDP 500 and this gateway took the IKE_SA as established, then sent its last Aggressive Mode message and the Quick Mode request to UDP port 4500; {peer_side}, and the Quick Mode request was retransmitted {n} time{}{} without an answer. UDP 4500 (NAT traversal) is blocked on the path or at the peer; the peer's log would show its Aggressive Mode reply retransmitted until it gave up.",
+            self.peer(),
+            if n == 1 { "" } else { "s" },
+            if giveups.is_empty() { "" } else { " and gave up" }
+        );
+        self.hit(Code::NatTBlocked, &lines, msg, FIX_NAT_T);
+        true
     }
 
     /// The peer never answered (or stopped answering before anything else failed).
@@ -2941,11 +3053,24 @@ mod tests {
         );
         assert_eq!(
             recognize("retransmit 3 of request with message ID 0"),
-            Some(Ev::Retransmit { msgid: 0 })
+            Some(Ev::Retransmit {
+                msgid: 0,
+                response: false
+            })
         );
         assert_eq!(
             recognize("sending retransmit 1 of request message ID 0, seq 1"),
-            Some(Ev::Retransmit { msgid: 0 })
+            Some(Ev::Retransmit {
+                msgid: 0,
+                response: false
+            })
+        );
+        assert_eq!(
+            recognize("sending retransmit 2 of response message ID 0, seq 1"),
+            Some(Ev::Retransmit {
+                msgid: 0,
+                response: true
+            })
         );
         assert_eq!(
             recognize("giving up after 5 retransmits"),
@@ -3135,6 +3260,55 @@ mod tests {
         let r = one("hello\n\nNov 26 19:02:44 00[DMN] Starting IKE charon daemon\n");
         assert!(r.findings.is_empty());
         assert_eq!(r.lines_read, 3);
+    }
+
+    /// The Aggressive Mode responder's side of blocked UDP 4500 (from the lab run
+    /// ss_natt_ikev1aggr_idc): it answered with NAT-D payloads, then heard nothing.
+    const AGGR_RESPONDER: &str = "\
+Nov 30 02:02:31 15[NET] <1> received packet: from 198.51.100.2[500] to 198.51.100.1[500] (488 bytes)
+Nov 30 02:02:31 15[ENC] <1> parsed AGGRESSIVE request 0 [ SA KE No ID V V V V V ]
+Nov 30 02:02:31 15[IKE] <1> 198.51.100.2 is initiating a Aggressive Mode IKE_SA
+Nov 30 02:02:31 15[ENC] <vpn|1> generating AGGRESSIVE response 0 [ SA KE No ID V V V V NAT-D NAT-D HASH ]
+Nov 30 02:02:31 15[NET] <vpn|1> sending packet: from 198.51.100.1[500] to 198.51.100.2[500] (576 bytes)
+Nov 30 02:02:32 10[IKE] <vpn|1> sending retransmit 1 of response message ID 0, seq 1
+Nov 30 02:02:38 11[IKE] <vpn|1> giving up after 3 retransmits
+Nov 30 02:02:38 11[IKE] <vpn|1> establishing IKE_SA failed, peer not responding
+";
+
+    #[test]
+    fn aggressive_responder_hearing_nothing_after_its_nat_d_reply_is_nat_t_blocked() {
+        let r = one(AGGR_RESPONDER);
+        assert_eq!(codes(&r), vec![Code::NatTBlocked]);
+        assert!(r.findings[0].message.contains("Aggressive Mode"));
+        // A packet after the reply (the initiator's AUTH_FAILED notify when the keys
+        // differ) means the peer did answer: no NAT-T finding, and no dead peer.
+        let answered = AGGR_RESPONDER.replace(
+            "Nov 30 02:02:32 10[IKE]",
+            "Nov 30 02:02:31 08[NET] <vpn|1> received packet: from 198.51.100.2[500] to 198.51.100.1[500] (108 bytes)\nNov 30 02:02:32 10[IKE]",
+        );
+        assert_ne!(codes(&one(&answered)), vec![Code::NatTBlocked]);
+    }
+
+    #[test]
+    fn aggressive_initiator_whose_peer_resends_its_reply_is_nat_t_blocked() {
+        let r = one("\
+Nov 30 02:02:56 09[IKE] <vpn|1> initiating Aggressive Mode IKE_SA vpn[1] to 198.51.100.2
+Nov 30 02:02:56 09[ENC] <vpn|1> generating AGGRESSIVE request 0 [ SA KE No ID V V V V V ]
+Nov 30 02:02:56 10[NET] <vpn|1> received packet: from 198.51.100.2[500] to 198.51.100.1[500] (576 bytes)
+Nov 30 02:02:56 10[ENC] <vpn|1> parsed AGGRESSIVE response 0 [ SA KE No ID V V V V NAT-D NAT-D HASH ]
+Nov 30 02:02:56 10[IKE] <vpn|1> IKE_SA vpn[1] established between 198.51.100.1[198.51.100.1]...198.51.100.2[198.51.100.2]
+Nov 30 02:02:56 10[ENC] <vpn|1> generating AGGRESSIVE request 0 [ HASH NAT-D NAT-D ]
+Nov 30 02:02:56 10[NET] <vpn|1> sending packet: from 198.51.100.1[4500] to 198.51.100.2[4500] (140 bytes)
+Nov 30 02:02:56 10[ENC] <vpn|1> generating QUICK_MODE request 2307070834 [ HASH SA No KE ID ID ]
+Nov 30 02:02:57 08[NET] <vpn|1> received packet: from 198.51.100.2[500] to 198.51.100.1[500] (576 bytes)
+Nov 30 02:02:57 08[IKE] <vpn|1> received retransmit of response with ID 0, resending last request
+Nov 30 02:02:57 10[IKE] <vpn|1> sending retransmit 1 of request message ID 2307070834, seq 3
+Nov 30 02:03:03 16[IKE] <vpn|1> giving up after 3 retransmits
+");
+        assert_eq!(codes(&r), vec![Code::NatTBlocked]);
+        assert!(r.findings[0]
+            .message
+            .contains("kept resending its Aggressive Mode reply"));
     }
 
     #[test]
