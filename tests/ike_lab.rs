@@ -18,9 +18,6 @@ fn lab() -> PathBuf {
 
 /// Known misclassifications, with why.
 const GAPS: &[(&str, &str)] = &[
-    ("ls_mode_ikev1main_cloud", "pluto ignores the Aggressive Mode request without a log line at its default level; strongSwan only sees silence"),
-    ("ls_version_ikev1main_cloud", "pluto drops the IKEv1 message silently at its default level; strongSwan only sees silence"),
-    ("ls_version_ikev2_cloud", "pluto answers the IKEv2 request with NO_PROPOSAL_CHOSEN without a log line; strongSwan reads that as a proposal mismatch"),
 
     ("ls_dpd_ikev2_idc", "pluto's revival attempts after the dead peer run in a new IKE SA: a second, PEER_NOT_RESPONDING error"),
     ("ls_dpd_ikev2_cloud", "the silenced Libreswan end logs no DPD event (it only deletes the IKE SA later), so there is no Libreswan line to cite"),

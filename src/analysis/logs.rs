@@ -1241,6 +1241,8 @@ struct Sa<'c> {
     /// The lines are pluto's; its last retransmitting state (`STATE_MAIN_I3`).
     is_pluto: bool,
     pluto_state: Option<String>,
+    /// IKE versions of the connections pluto loaded (`added IKEv1 connection`).
+    pluto_versions: Vec<u8>,
     /// This end sent a response (it is the responder of the exchange).
     responded: bool,
     /// This end answered an Aggressive Mode request with NAT-D payloads (both ends
@@ -1321,6 +1323,7 @@ impl<'c> Sa<'c> {
             nat_detected: false,
             is_pluto: false,
             pluto_state: None,
+            pluto_versions: Vec::new(),
             responded: false,
             aggr_natd_response: None,
             last_received: None,
@@ -2560,7 +2563,7 @@ impl<'c> Sa<'c> {
                 )
             } else {
                 format!(
-                    "IKE phase 1{} fails: {} never answered; this gateway sent its first IKE message, retransmitted it {n} time{}{gave_up} ('peer not responding'). The peer is down, does not run IKE for this address, or the address this gateway dials (customer gateway IP / peer IP) is wrong, or UDP 500/4500 is blocked on the path.",
+                    "IKE phase 1{} fails: {} never answered; this gateway sent its first IKE message, retransmitted it {n} time{}{gave_up} ('peer not responding'). The peer is down, does not run IKE for this address, or the address this gateway dials (customer gateway IP / peer IP) is wrong, or UDP 500/4500 is blocked on the path. A peer that ignores this IKE version or mode stays silent too (Libreswan does): the peer's log settles it.",
                     self.version_paren(),
                     self.peer(),
                     if n == 1 { "" } else { "s" }
