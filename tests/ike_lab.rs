@@ -17,11 +17,7 @@ fn lab() -> PathBuf {
 }
 
 /// Known misclassifications, with why.
-const GAPS: &[(&str, &str)] = &[
-
-    ("ls_dpd_ikev2_idc", "pluto's revival attempts after the dead peer run in a new IKE SA: a second, PEER_NOT_RESPONDING error"),
-    ("ls_dpd_ikev2_cloud", "the silenced Libreswan end logs no DPD event (it only deletes the IKE SA later), so there is no Libreswan line to cite"),
-];
+const GAPS: &[(&str, &str)] = &[];
 
 fn case_env(dir: &Path) -> BTreeMap<String, String> {
     let text = fs::read_to_string(dir.join("case.env")).unwrap_or_default();

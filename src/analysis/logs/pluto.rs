@@ -87,8 +87,9 @@ pub(super) enum Pl {
     Retransmission(String),
     /// `STATE_MAIN_I1: 10 second timeout exceeded after 4 retransmits.  …`
     Timeout(String),
-    /// `IKE SA established {…}`, `responder established IKE SA; …`
-    Established,
+    /// `IKE SA established {…}`, `responder established IKE SA; …`: the peer's
+    /// identity where the line names it (`peer '198.51.100.1'`).
+    Established(String),
     /// IKEv2 liveness / IKEv1 DPD declared the peer dead.
     PeerDead,
     /// `packet from 198.51.100.1:500: …`: a message about a packet from the peer that
@@ -236,7 +237,12 @@ pub(super) fn recognize_pluto(body: &str) -> Option<Pl> {
         || b.starts_with("responder established IKE SA;")
         || b.starts_with("initiator established IKE SA;")
     {
-        return Some(Pl::Established);
+        let peer = b
+            .split_once("authenticated peer using ")
+            .and_then(|(_, r)| r.split('\'').nth(1))
+            .map(|id| format!("peer '{id}'"))
+            .unwrap_or_default();
+        return Some(Pl::Established(peer));
     }
     if b.contains("DPD: declaring peer dead")
         || (b.starts_with("liveness") && b.contains("not responding"))
@@ -373,7 +379,7 @@ impl Sa<'_> {
                 self.giveups.push(no);
                 self.pluto_state = Some(state);
             }
-            Pl::Established => self.established = Some(no),
+            Pl::Established(_) => self.established = Some(no),
             Pl::PeerDead => self.dpd_timed_out = Some(no),
             Pl::FromPeer(from, inner) => {
                 self.heard = true;
