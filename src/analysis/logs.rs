@@ -13,7 +13,13 @@
 //! 3. events are grouped per IKE_SA (the `N` of the tag; untagged lines are cut into
 //!    negotiations at each initiation) and an [`Sa`] state machine turns them into
 //!    causes, each with the lines that show it;
-//! 4. equal causes of one file are merged and become [`Finding`]s, in order of first line.
+//! 4. equal causes of one file are merged and become [`Finding`]s, in order of first line;
+//! 5. the files' errors are paired into negotiations ([`pair_ends`]: the peers'
+//!    addresses, IKEv1 message IDs, the lines' timestamps, the stage) and each failed
+//!    negotiation is decided once, citing the other end's lines. IKE SPIs would be the
+//!    surest key, but charon logs them only at higher log levels than the usual
+//!    (`ike=2`) and pluto not at its default: neither the lab's logs nor the FAQ's carry
+//!    them, so they are not used. A daemon restart starts the SA numbering again.
 //!
 //! Every cause reads what the log of *one* end shows: the responder logs the offered and
 //! configured proposals, the initiator only its own offer and the peer's refusal, so
@@ -1671,6 +1677,8 @@ impl<'c> Sa<'c> {
         }
     }
 
+    /// One event of this negotiation. Long: one arm per event kind, most of them a line
+    /// or two; the longer causes live in their own methods.
     fn on(&mut self, no: usize, ev: Ev) {
         // A traffic selector list continues only directly below its header.
         let ts_cursor = self.cursor;
@@ -3155,10 +3163,52 @@ fn line_time(raw: &str) -> Option<u64> {
     Some((month * 32 + day) * 86_400 + clock)
 }
 
+/// Which negotiation a line belongs to: charon's `<conn|N>` / pluto's `#N` tag within
+/// one run of the daemon (the numbers start again at each start), or the n-th untagged
+/// negotiation.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum SaKey {
-    Tagged(u32),
+    Tagged(u32, u32),
     Untagged(u32),
+}
+
+/// The daemon (re)starts: `Starting IKE charon daemon (strongSwan 5.9.8, …)`, `Starting
+/// Pluto (Libreswan Version 4.10 …)`.
+fn daemon_start(body: &str) -> bool {
+    let b = body.trim_start();
+    b.starts_with("Starting IKE charon daemon") || b.starts_with("Starting Pluto")
+}
+
+/// The SA a line shows established (or listed up), for the file summary.
+fn established_of(no: usize, l: &SplitLine, ev: &Ev) -> Option<Established> {
+    let (sa, between) = match ev {
+        Ev::IkeEstablished { sa, between } => (format!("IKE_SA {sa}"), between.clone()),
+        Ev::Pluto(pluto::Pl::Established(between)) => (
+            format!(
+                "IKE SA {}",
+                l.tag
+                    .as_ref()
+                    .map(|t| format!("\"{}\" #{}", t.name.unwrap_or(""), t.id))
+                    .unwrap_or_default()
+            )
+            .trim_end()
+            .to_string(),
+            between.clone(),
+        ),
+        Ev::ListedUp { sa, between } => (sa.clone(), between.clone()),
+        Ev::ChildEstablished {
+            sa, local, remote, ..
+        } => (
+            format!("CHILD_SA {sa}"),
+            format!("{} === {}", local.join(" "), remote.join(" ")),
+        ),
+        _ => return None,
+    };
+    Some(Established {
+        line: no,
+        sa,
+        between,
+    })
 }
 
 fn classify_file(name: &str, content: &str) -> (Vec<(Finding, Meta)>, FileSummary, FileFacts) {
@@ -3168,11 +3218,22 @@ fn classify_file(name: &str, content: &str) -> (Vec<(Finding, Meta)>, FileSummar
     let mut sas: BTreeMap<SaKey, Sa> = BTreeMap::new();
     let mut order: Vec<SaKey> = Vec::new();
     let mut untagged = 0u32;
+    let mut epoch = 0u32;
     let mut established: Vec<Established> = Vec::new();
     for (i, l) in split.iter().enumerate() {
         let no = i + 1;
         // The load-conn dump is configuration, not negotiation.
         if is_dump(l) {
+            continue;
+        }
+        if daemon_start(l.body) {
+            epoch += 1;
+            if sas
+                .get(&SaKey::Untagged(untagged))
+                .is_some_and(|s| !s.is_empty())
+            {
+                untagged += 1;
+            }
             continue;
         }
         let ev = if l.group == Some("pluto") {
@@ -3183,41 +3244,9 @@ fn classify_file(name: &str, content: &str) -> (Vec<(Finding, Meta)>, FileSummar
         let Some(ev) = ev else {
             continue;
         };
-        match &ev {
-            Ev::IkeEstablished { sa, between } => established.push(Established {
-                line: no,
-                sa: format!("IKE_SA {sa}"),
-                between: between.clone(),
-            }),
-            Ev::Pluto(pluto::Pl::Established(between)) => established.push(Established {
-                line: no,
-                sa: format!(
-                    "IKE SA {}",
-                    l.tag
-                        .as_ref()
-                        .map(|t| format!("\"{}\" #{}", t.name.unwrap_or(""), t.id))
-                        .unwrap_or_default()
-                )
-                .trim_end()
-                .to_string(),
-                between: between.clone(),
-            }),
-            Ev::ListedUp { sa, between } => established.push(Established {
-                line: no,
-                sa: sa.clone(),
-                between: between.clone(),
-            }),
-            Ev::ChildEstablished {
-                sa, local, remote, ..
-            } => established.push(Established {
-                line: no,
-                sa: format!("CHILD_SA {sa}"),
-                between: format!("{} === {}", local.join(" "), remote.join(" ")),
-            }),
-            _ => {}
-        }
+        established.extend(established_of(no, l, &ev));
         let key = match &l.tag {
-            Some(t) => SaKey::Tagged(t.id),
+            Some(t) => SaKey::Tagged(epoch, t.id),
             None => {
                 let starts = matches!(ev, Ev::Initiating { .. } | Ev::PeerInitiating { .. })
                     || matches!(&ev, Ev::Message { parsed: true, request: true, exchange, payloads }
@@ -3705,6 +3734,56 @@ Nov 30 02:03:03 16[IKE] <vpn|1> giving up after 3 retransmits
         assert!(r.findings[0]
             .message
             .contains("kept resending its Aggressive Mode reply"));
+    }
+
+    #[test]
+    fn line_times_and_addresses() {
+        let t = line_time("Nov 30 02:02:31 11[IKE] <vpn|1> x").unwrap();
+        assert_eq!(line_time("Nov 30 02:02:31.151882: \"vpn\" #1: x"), Some(t));
+        assert_eq!(line_time("Nov 30 02:02:31 idc pluto[2545]: x"), Some(t));
+        assert_eq!(
+            line_time("2026-11-30T02:02:31+08:00 gw charon[1]: x"),
+            Some(t)
+        );
+        assert_eq!(line_time("Nov 30 02:02:35 x"), Some(t + 4));
+        assert_eq!(line_time("received packet: from 1.2.3.4[500]"), None);
+        assert_eq!(bare_addr("198.51.100.1[500]"), "198.51.100.1");
+        assert_eq!(bare_addr("198.51.100.1:4500"), "198.51.100.1");
+        assert_eq!(bare_addr("2001:db8::1"), "2001:db8::1");
+    }
+
+    /// An IKEv1 message ID both ends logged pairs their errors even across stages and
+    /// without timestamps; addresses that do not mirror each other never pair.
+    #[test]
+    fn ikev1_message_ids_and_addresses_pair_errors() {
+        let f =
+            |code: Code| Finding::new(code, crate::findings::finding::Severity::Error, 1, "m", "f");
+        let meta = |local: &str, peer: &str, ids: &[u32]| Meta {
+            weak: false,
+            span: None,
+            local: Some(local.into()),
+            peer: Some(peer.into()),
+            msgids: ids.iter().copied().collect(),
+        };
+        let a = (
+            f(Code::IpsecProposalMismatch),
+            meta("10.0.0.1", "10.0.0.2", &[857726784]),
+        );
+        let b = (
+            f(Code::PfsMismatch),
+            meta("10.0.0.2", "10.0.0.1", &[857726784]),
+        );
+        assert!(pairable(&a, &b, false));
+        let c = (f(Code::IkePskMismatch), meta("10.0.0.2", "10.0.0.1", &[1]));
+        assert!(
+            !pairable(&a, &c, false),
+            "different stage, no common message"
+        );
+        let d = (
+            f(Code::PfsMismatch),
+            meta("10.0.0.2", "10.0.0.9", &[857726784]),
+        );
+        assert!(!pairable(&a, &d, false), "another peer");
     }
 
     #[test]

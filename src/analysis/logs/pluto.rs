@@ -391,33 +391,7 @@ impl Sa<'_> {
             Pl::VersionRefused {
                 peer_version,
                 silent,
-            } => {
-                let other = if peer_version == 1 { 2 } else { 1 };
-                let (what, answer) = if silent {
-                    (
-                        "Libreswan drops every IKEv1 packet ('ignoring IKEv1 packet as policy is set to silently drop all IKEv1 packets': ikev1-policy=drop, the Debian 12 default)",
-                        "without an answer, so the peer only sees silence",
-                    )
-                } else {
-                    (
-                        "Libreswan has no IKEv2 connection for it ('no suitable connection found with IKEv2 policy')",
-                        "with NO_PROPOSAL_CHOSEN",
-                    )
-                };
-                let loaded = if self.pluto_versions.contains(&other)
-                    && !self.pluto_versions.contains(&peer_version)
-                {
-                    format!(" Its loaded connections are IKEv{other} only.")
-                } else if !silent {
-                    format!(" If this gateway does have IKEv{peer_version} connections, none of them has the peer's address (right=): its ipsec.conf settles it.")
-                } else {
-                    String::new()
-                };
-                let msg = format!(
-                    "IKE phase 1 with {peer} fails on the IKE version: the peer starts IKEv{peer_version}, but {what}; it refused {answer}.{loaded} The two ends use different IKE versions."
-                );
-                self.pluto_hit(Code::IkeVersionMismatch, no, msg, FIX_VERSION, false);
-            }
+            } => self.version_refused(no, peer_version, silent),
             Pl::Answered(n) => {
                 let codes: &[Code] = match n.as_str() {
                     "NO_PROPOSAL_CHOSEN" => &[
@@ -435,6 +409,36 @@ impl Sa<'_> {
                 self.support(no, codes);
             }
         }
+    }
+
+    /// The peer's IKE version is refused here (silently, or with NO_PROPOSAL_CHOSEN).
+    fn version_refused(&mut self, no: usize, peer_version: u8, silent: bool) {
+        let peer = self.peer();
+        let other = if peer_version == 1 { 2 } else { 1 };
+        let (what, answer) = if silent {
+            (
+                "Libreswan drops every IKEv1 packet ('ignoring IKEv1 packet as policy is set to silently drop all IKEv1 packets': ikev1-policy=drop, the Debian 12 default)",
+                "without an answer, so the peer only sees silence",
+            )
+        } else {
+            (
+                "Libreswan has no IKEv2 connection for it ('no suitable connection found with IKEv2 policy')",
+                "with NO_PROPOSAL_CHOSEN",
+            )
+        };
+        let loaded = if self.pluto_versions.contains(&other)
+            && !self.pluto_versions.contains(&peer_version)
+        {
+            format!(" Its loaded connections are IKEv{other} only.")
+        } else if !silent {
+            format!(" If this gateway does have IKEv{peer_version} connections, none of them has the peer's address (right=): its ipsec.conf settles it.")
+        } else {
+            String::new()
+        };
+        let msg = format!(
+            "IKE phase 1 with {peer} fails on the IKE version: the peer starts IKEv{peer_version}, but {what}; it refused {answer}.{loaded} The two ends use different IKE versions."
+        );
+        self.pluto_hit(Code::IkeVersionMismatch, no, msg, FIX_VERSION, false);
     }
 
     /// The peer started IKEv1 in a mode no connection here accepts with its
