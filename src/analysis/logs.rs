@@ -17,9 +17,9 @@
 //! 5. the files' errors are paired into negotiations ([`pair_ends`]: the peers'
 //!    addresses, IKEv1 message IDs, the lines' timestamps, the stage) and each failed
 //!    negotiation is decided once, citing the other end's lines. IKE SPIs would be the
-//!    surest key, but charon logs them only at higher log levels than the usual
-//!    (`ike=2`) and pluto not at its default: neither the lab's logs nor the FAQ's carry
-//!    them, so they are not used. A daemon restart starts the SA numbering again.
+//!    surest key, but no line of the lab's logs (charon at `ike=2`, pluto at its default
+//!    level) nor of the FAQ's quotes carries them, so they are not used. A daemon restart
+//!    starts the SA numbering again.
 //!
 //! Every cause reads what the log of *one* end shows: the responder logs the offered and
 //! configured proposals, the initiator only its own offer and the peer's refusal, so
