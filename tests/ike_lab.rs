@@ -17,16 +17,7 @@ fn lab() -> PathBuf {
 }
 
 /// Known misclassifications, with why.
-const GAPS: &[(&str, &str)] = &[
-    ("ls_mode_ikev1main_cloud", "pluto ignores the Aggressive Mode request without a log line at its default level; strongSwan only sees silence"),
-    ("ls_version_ikev1main_cloud", "pluto drops the IKEv1 message silently at its default level; strongSwan only sees silence"),
-    ("ls_version_ikev2_cloud", "pluto answers the IKEv2 request with NO_PROPOSAL_CHOSEN without a log line; strongSwan reads that as a proposal mismatch"),
-
-    ("ls_dpd_ikev2_idc", "pluto's revival attempts after the dead peer run in a new IKE SA: a second, PEER_NOT_RESPONDING error"),
-    ("ls_dpd_ikev2_cloud", "the silenced Libreswan end logs no DPD event (it only deletes the IKE SA later), so there is no Libreswan line to cite"),
-    ("ss_natt_ikev1aggr_cloud", "the Aggressive Mode responder retransmits its reply without a NAT-T marker in its log; read as the peer not responding"),
-    ("ss_natt_ikev1aggr_idc", "as ss_natt_ikev1aggr_cloud, with the ends swapped"),
-];
+const GAPS: &[(&str, &str)] = &[];
 
 fn case_env(dir: &Path) -> BTreeMap<String, String> {
     let text = fs::read_to_string(dir.join("case.env")).unwrap_or_default();

@@ -56,10 +56,6 @@ const KNOWN: &[(&str, &str)] = &[
     ("ls_pfs_ikev1main_cloud", "Libreswan with pfs=no still accepts PFS when the initiator offers it (ipsec.conf(5)); the comparison models neither which end initiates nor this leniency, and reports PFS_MISMATCH"),
     ("ls_pfs_ikev2_cloud", "the PFS mismatch shows only at the first CHILD_SA rekey, which this run never reached (Libreswan cannot install a Child SA in the lab's kernel): the stored OK means not observed"),
     ("ls_pfs_ikev2_idc", "as ls_pfs_ikev2_cloud, with idc initiating"),
-    ("ss_narrowed_ikev1main_cloud", "the selectors overlap without mirroring: the responder narrows (logs: TS_NARROWED) while the comparison reports TRAFFIC_SELECTOR_MISMATCH as an error; it should say the SA comes up narrowed"),
-    ("ss_narrowed_ikev1main_idc", "as ss_narrowed_ikev1main_cloud, but IKEv1 with idc initiating proposes only the first subnet pair, which the cloud accepts unchanged (OK); the comparison does not model who initiates"),
-    ("ss_narrowed_ikev2_cloud", "as ss_narrowed_ikev1main_cloud (IKEv2)"),
-    ("ss_narrowed_ikev2_idc", "as ss_narrowed_ikev1main_cloud (IKEv2, idc initiating)"),
 ];
 
 fn case_env(dir: &Path) -> BTreeMap<String, String> {

@@ -504,3 +504,114 @@ fn syslog_and_journald_lines_classify_alike() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Pairing both ends' findings into negotiations (time, addresses, stage), on real runs of
+// the lab (tests/data/ike-lab)
+// ---------------------------------------------------------------------------------------
+
+fn lab_log(case: &str, file: &str) -> Option<String> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/ike-lab")
+        .join(case)
+        .join(file);
+    fs::read_to_string(p).ok()
+}
+
+/// Two real failed negotiations of one tunnel, one after the other (a PSK mismatch at
+/// 02:03:05, then, the key fixed, a PRF mismatch at 02:04:01): each end's log holds both,
+/// as a log spanning a daemon restart would. Both failures are phase 1, so pairing by
+/// stage alone would put the other end's lines of both under the first finding; paired
+/// by time, each finding cites the other end's lines of its own negotiation.
+#[test]
+fn two_negotiations_in_one_log_each_cite_their_own_lines() {
+    let (first, second) = ("ss_psk_ikev2_idc", "ss_p1prf_ikev2_idc");
+    let mut files = Vec::new();
+    let mut split_at = Vec::new();
+    for f in ["cloud.log", "idc.log"] {
+        let (Some(a), Some(b)) = (lab_log(first, f), lab_log(second, f)) else {
+            eprintln!("SKIPPED: the lab runs are not in this checkout");
+            return;
+        };
+        split_at.push(a.lines().count());
+        files.push((f.to_string(), format!("{a}{b}")));
+    }
+    let r = logs::classify(&files);
+    let errors: Vec<_> = r.findings.iter().filter(|f| f.is_error()).collect();
+    let codes: Vec<Code> = errors.iter().map(|f| f.code).collect();
+    assert_eq!(
+        codes,
+        vec![Code::IkePskMismatch, Code::IkeProposalMismatch],
+        "{:#?}",
+        r.findings
+    );
+    // The responder (cloud) decides both; each cites idc.log lines of its own run only.
+    let idc_split = split_at[1];
+    for (f, in_first) in [(errors[0], true), (errors[1], false)] {
+        assert_eq!(f.file.as_deref(), Some("cloud.log"));
+        assert!(
+            f.lines.iter().all(|&l| (l <= split_at[0]) == in_first),
+            "{}: {:?}",
+            f.code,
+            f.lines
+        );
+        assert_eq!(f.cites.len(), 1, "{}: {:?}", f.code, f.cites);
+        assert_eq!(f.cites[0].file, "idc.log");
+        assert!(
+            f.cites[0]
+                .lines
+                .iter()
+                .all(|&l| (l <= idc_split) == in_first),
+            "{} cites idc.log lines of the other negotiation: {:?}",
+            f.code,
+            f.cites[0].lines
+        );
+    }
+}
+
+/// The two ends' clocks need not agree (another time zone, no NTP): when the files cover
+/// no common period, time is no evidence and the ends pair by stage, as before.
+#[test]
+fn clocks_that_do_not_overlap_fall_back_to_pairing_by_stage() {
+    let (Some(cloud), Some(idc)) = (
+        lab_log("ss_psk_ikev2_idc", "cloud.log"),
+        lab_log("ss_psk_ikev2_idc", "idc.log"),
+    ) else {
+        eprintln!("SKIPPED: the lab runs are not in this checkout");
+        return;
+    };
+    let shifted = idc.replace("Nov 30 02:", "Nov 30 10:");
+    assert_ne!(shifted, idc);
+    let r = logs::classify(&[
+        ("cloud.log".to_string(), cloud),
+        ("idc.log".to_string(), shifted),
+    ]);
+    let errors: Vec<_> = r.findings.iter().filter(|f| f.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{:#?}", r.findings);
+    assert_eq!(errors[0].code, Code::IkePskMismatch);
+    assert_eq!(errors[0].cites.len(), 1);
+}
+
+/// Logs of two different tunnels (the peers' addresses do not mirror each other) are
+/// not paired, even where stage and time agree.
+#[test]
+fn logs_of_another_tunnel_do_not_pair() {
+    let (Some(cloud), Some(idc)) = (
+        lab_log("ss_psk_ikev2_idc", "cloud.log"),
+        lab_log("ss_psk_ikev2_idc", "idc.log"),
+    ) else {
+        eprintln!("SKIPPED: the lab runs are not in this checkout");
+        return;
+    };
+    // idc.log as if from a gateway 198.51.100.7 talking to another peer 198.51.100.9.
+    let other = idc
+        .replace("198.51.100.2", "198.51.100.7")
+        .replace("198.51.100.1", "198.51.100.9");
+    let r = logs::classify(&[
+        ("cloud.log".to_string(), cloud),
+        ("idc.log".to_string(), other),
+    ]);
+    let errors: Vec<_> = r.findings.iter().filter(|f| f.is_error()).collect();
+    assert_eq!(errors.len(), 2, "{:#?}", r.findings);
+    assert!(errors.iter().all(|f| f.cites.is_empty()));
+}

@@ -13,7 +13,13 @@
 //! 3. events are grouped per IKE_SA (the `N` of the tag; untagged lines are cut into
 //!    negotiations at each initiation) and an [`Sa`] state machine turns them into
 //!    causes, each with the lines that show it;
-//! 4. equal causes of one file are merged and become [`Finding`]s, in order of first line.
+//! 4. equal causes of one file are merged and become [`Finding`]s, in order of first line;
+//! 5. the files' errors are paired into negotiations ([`pair_ends`]: the peers'
+//!    addresses, IKEv1 message IDs, the lines' timestamps, the stage) and each failed
+//!    negotiation is decided once, citing the other end's lines. IKE SPIs would be the
+//!    surest key, but no line of the lab's logs (charon at `ike=2`, pluto at its default
+//!    level) nor of the FAQ's quotes carries them, so they are not used. A daemon restart
+//!    starts the SA numbering again.
 //!
 //! Every cause reads what the log of *one* end shows: the responder logs the offered and
 //! configured proposals, the initiator only its own offer and the peer's refusal, so
@@ -76,42 +82,36 @@ pub fn classify(files: &[(String, String)]) -> LogReport {
         files: Vec::new(),
     };
     let mut per_file = Vec::new();
+    let mut facts = Vec::new();
     for (name, content) in files {
-        let (findings, summary) = classify_file(name, content);
+        let (findings, summary, fact) = classify_file(name, content);
         let findings = fold_repeats(findings);
         report.lines_read += summary.lines_read;
         report.lines_matched += summary.lines_matched;
         per_file.push(findings);
         report.files.push(summary);
+        facts.push(fact);
     }
-    let kernel_failed: Vec<bool> = files
-        .iter()
-        .map(|(_, content)| {
-            content
-                .lines()
-                .any(|l| l.contains("netlink response for Add SA"))
-        })
-        .collect();
     // An end whose kernel could not install the negotiated SA (pluto: `netlink response
     // for Add SA …`) refuses or tears down the CHILD_SA for that reason, not for a
     // configuration difference: the other end's inferred phase-2 refusal is no finding.
-    if let Some(k) = kernel_failed.iter().position(|&k| k) {
+    if let Some(k) = facts.iter().position(|f| f.kernel_failed) {
         for (i, f) in per_file.iter_mut().enumerate() {
             if i != k {
-                f.retain(|(f, weak)| !(*weak && stage(f.code) == Some(2)));
+                f.retain(|(f, m)| !(m.weak && stage(f.code) == Some(2)));
             }
         }
     }
-    report.findings = pair_ends(per_file);
+    report.findings = pair_ends(per_file, &facts);
     report
 }
 
 /// Repeated attempts of one connection failing the same way are one failure: within a
 /// file, later errors with the same code and connection fold into the first; a peer
 /// that stops answering after a dead peer / failed rekey is the same outage.
-fn fold_repeats(findings: Vec<(Finding, bool)>) -> Vec<(Finding, bool)> {
-    let mut out: Vec<(Finding, bool)> = Vec::new();
-    for (f, weak) in findings {
+fn fold_repeats(findings: Vec<(Finding, Meta)>) -> Vec<(Finding, Meta)> {
+    let mut out: Vec<(Finding, Meta)> = Vec::new();
+    for (f, meta) in findings {
         let into = out.iter().position(|(g, _)| {
             f.is_error()
                 && g.is_error()
@@ -124,12 +124,26 @@ fn fold_repeats(findings: Vec<(Finding, bool)>) -> Vec<(Finding, bool)> {
                 let g = &mut out[i];
                 let lines: BTreeSet<usize> = g.0.lines.iter().chain(&f.lines).copied().collect();
                 g.0.lines = lines.into_iter().collect();
-                g.1 &= weak;
+                g.1.absorb(meta);
             }
-            None => out.push((f, weak)),
+            None => out.push((f, meta)),
         }
     }
     out
+}
+
+impl Meta {
+    /// `other` describes more lines of the same finding.
+    fn absorb(&mut self, other: Meta) {
+        self.weak &= other.weak;
+        self.span = match (self.span, other.span) {
+            (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+            (a, b) => a.or(b),
+        };
+        self.local = self.local.take().or(other.local);
+        self.peer = self.peer.take().or(other.peer);
+        self.msgids.extend(other.msgids);
+    }
 }
 
 /// Which stage of the tunnel's life an error concerns: one failure shows in both ends'
@@ -146,73 +160,295 @@ fn stage(code: Code) -> Option<u8> {
     }
 }
 
-/// One failure, both ends: where two files show errors of the same stage, they are the
-/// two ends of the same failed negotiation. The end whose log compares what it received
+/// Seconds two ends' timestamps may differ by and still pair (clock skew, and the time
+/// a message takes to be answered and logged).
+const PAIR_SLACK: u64 = 3;
+
+/// What one file shows apart from its findings, for pairing the ends.
+#[derive(Clone, Debug, Default)]
+struct FileFacts {
+    name: String,
+    /// First and last timestamp of the file.
+    range: Option<(u64, u64)>,
+    times: Vec<Option<u64>>,
+    /// Lines showing an IKE SA established.
+    ike_up: Vec<usize>,
+    /// Lines where this end could not send to the peer because its own host refused
+    /// (`… Operation not permitted`: a local packet filter).
+    send_refused: Vec<usize>,
+    /// The kernel could not install a negotiated SA (pluto `netlink response for Add SA`).
+    kernel_failed: bool,
+}
+
+impl FileFacts {
+    fn time(&self, line: usize) -> Option<u64> {
+        self.times.get(line.checked_sub(1)?).copied().flatten()
+    }
+}
+
+/// Could errors `a` (of one file) and `b` (of another) be the two ends of one failed
+/// negotiation? The addresses must mirror each other where both logs name them; an
+/// IKEv1 message ID both logged settles it; otherwise the errors must concern the same
+/// stage (or be one outage: a dead peer or failed rekey on one end, the other end's
+/// unanswered attempts to reconnect) and, where the files' clocks cover a common period,
+/// overlap in time.
+fn pairable(a: &(Finding, Meta), b: &(Finding, Meta), clocks: bool) -> bool {
+    let mirrored = |x: &Option<String>, y: &Option<String>| match (x, y) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    };
+    if !mirrored(&a.1.local, &b.1.peer) || !mirrored(&a.1.peer, &b.1.local) {
+        return false;
+    }
+    if !a.1.msgids.is_disjoint(&b.1.msgids) {
+        return true;
+    }
+    let (sa, sb) = (stage(a.0.code), stage(b.0.code));
+    let outage = |x: Option<u8>, y: Code| x == Some(3) && y == Code::PeerNotResponding;
+    let same_stage = sa.is_some() && sa == sb;
+    let one_outage = outage(sa, b.0.code) || outage(sb, a.0.code);
+    match (a.1.span, b.1.span) {
+        (Some(x), Some(y)) if clocks => {
+            (same_stage || one_outage) && x.0 <= y.1 + PAIR_SLACK && y.0 <= x.1 + PAIR_SLACK
+        }
+        _ => same_stage,
+    }
+}
+
+/// One failure, both ends: the errors of all files are paired into negotiations
+/// ([`pairable`]: peer addresses, IKEv1 message IDs, time, stage), and each group of
+/// errors that spans files is decided once. The end whose log compares what it received
 /// with what it is configured for (not merely the peer's refusal or silence) decides the
-/// cause; its findings stay, and the other end's lines become citations of the first
-/// of them. Without a deciding end, the first file with a specific cause (anything but
-/// PEER_NOT_RESPONDING) decides.
-fn pair_ends(per_file: Vec<Vec<(Finding, bool)>>) -> Vec<Finding> {
+/// cause; its findings stay, and the other ends' lines become citations of the one they
+/// pair with. Without a deciding end, the first file with a specific cause (anything
+/// but PEER_NOT_RESPONDING) decides. A dead peer that the silenced end's log does not
+/// mention cites that end's established IKE SA ([`cite_silent_end`]).
+fn pair_ends(per_file: Vec<Vec<(Finding, Meta)>>, facts: &[FileFacts]) -> Vec<Finding> {
+    let nodes: Vec<(usize, usize)> = per_file
+        .iter()
+        .enumerate()
+        .flat_map(|(i, fs)| {
+            fs.iter()
+                .enumerate()
+                .filter(|(_, f)| f.0.is_error() && stage(f.0.code).is_some())
+                .map(move |(j, _)| (i, j))
+        })
+        .collect();
+    let clocks = |i: usize, k: usize| match (facts[i].range, facts[k].range) {
+        (Some(a), Some(b)) => a.0 <= b.1 + PAIR_SLACK && b.0 <= a.1 + PAIR_SLACK,
+        _ => false,
+    };
+    // Union-find over the errors; edges between pairable errors of different files.
+    let mut parent: Vec<usize> = (0..nodes.len()).collect();
+    fn root(p: &mut [usize], mut x: usize) -> usize {
+        while p[x] != x {
+            p[x] = p[p[x]];
+            x = p[x];
+        }
+        x
+    }
+    let mut edges: Vec<(usize, usize)> = Vec::new();
+    for x in 0..nodes.len() {
+        for y in x + 1..nodes.len() {
+            let ((i, j), (k, l)) = (nodes[x], nodes[y]);
+            if i != k && pairable(&per_file[i][j], &per_file[k][l], clocks(i, k)) {
+                edges.push((x, y));
+                let (rx, ry) = (root(&mut parent, x), root(&mut parent, y));
+                parent[rx] = ry;
+            }
+        }
+    }
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for x in 0..nodes.len() {
+        let r = root(&mut parent, x);
+        groups.entry(r).or_default().push(x);
+    }
     let mut keep: Vec<Vec<bool>> = per_file.iter().map(|f| vec![true; f.len()]).collect();
-    let mut cites: Vec<(usize, usize, Vec<Cite>)> = Vec::new();
-    for st in 1..=3u8 {
-        let files: Vec<usize> = (0..per_file.len())
-            .filter(|&i| {
-                per_file[i]
-                    .iter()
-                    .any(|(f, _)| f.is_error() && stage(f.code) == Some(st))
-            })
-            .collect();
+    // (file, finding) → cited (file, lines), and whether a cited error is the other end's
+    // reconnection attempts after the outage.
+    let mut cites: BTreeMap<(usize, usize), BTreeMap<usize, BTreeSet<usize>>> = BTreeMap::new();
+    let mut revival: BTreeSet<(usize, usize)> = BTreeSet::new();
+    for members in groups.values() {
+        let files: BTreeSet<usize> = members.iter().map(|&x| nodes[x].0).collect();
         if files.len() < 2 {
             continue;
         }
-        let errors_of = |i: usize| {
-            per_file[i]
+        let of = |i: usize| -> Vec<usize> {
+            members
                 .iter()
-                .enumerate()
-                .filter(|(_, (f, _))| f.is_error() && stage(f.code) == Some(st))
-                .map(|(j, _)| j)
-                .collect::<Vec<_>>()
+                .copied()
+                .filter(|&x| nodes[x].0 == i)
+                .collect()
         };
-        let strong = |i: usize| errors_of(i).iter().any(|&j| !per_file[i][j].1);
+        let strong = |i: usize| of(i).iter().any(|&x| !per_file[i][nodes[x].1].1.weak);
         let specific = |i: usize| {
-            errors_of(i)
+            of(i)
                 .iter()
-                .any(|&j| per_file[i][j].0.code != Code::PeerNotResponding)
+                .any(|&x| per_file[i][nodes[x].1].0.code != Code::PeerNotResponding)
         };
+        let first_file = *files.iter().next().unwrap_or(&0);
         let decider = files
             .iter()
             .copied()
             .find(|&i| strong(i))
             .or_else(|| files.iter().copied().find(|&i| specific(i)))
-            .unwrap_or(files[0]);
-        let first = errors_of(decider)[0];
-        let mut c = Vec::new();
-        for &i in files.iter().filter(|&&i| i != decider) {
-            let mut lines = BTreeSet::new();
-            for j in errors_of(i) {
-                keep[i][j] = false;
-                lines.extend(per_file[i][j].0.lines.iter().copied());
+            .unwrap_or(first_file);
+        let first = of(decider).first().copied().unwrap_or(members[0]);
+        for &y in members.iter().filter(|&&y| nodes[y].0 != decider) {
+            let (k, l) = nodes[y];
+            keep[k][l] = false;
+            // The decider's error it pairs with directly, else the decider's first.
+            let target = edges
+                .iter()
+                .find_map(|&(a, b)| {
+                    let other = if a == y {
+                        b
+                    } else if b == y {
+                        a
+                    } else {
+                        return None;
+                    };
+                    (nodes[other].0 == decider).then_some(other)
+                })
+                .unwrap_or(first);
+            let t = nodes[target];
+            if stage(per_file[t.0][t.1].0.code) == Some(3)
+                && per_file[k][l].0.code == Code::PeerNotResponding
+            {
+                revival.insert(t);
             }
-            c.push(Cite {
-                file: per_file[i][0].0.file.clone().unwrap_or_default(),
-                lines: lines.into_iter().collect(),
-            });
+            cites
+                .entry(t)
+                .or_default()
+                .entry(k)
+                .or_default()
+                .extend(per_file[k][l].0.lines.iter().copied());
         }
-        cites.push((decider, first, c));
     }
+    let names: Vec<String> = facts.iter().map(|f| f.name.clone()).collect();
     let mut out_files: Vec<Vec<Finding>> = per_file
         .into_iter()
         .map(|f| f.into_iter().map(|x| x.0).collect())
         .collect();
-    for (i, j, c) in cites {
-        out_files[i][j].cites.extend(c);
+    for ((i, j), by_file) in cites {
+        let f = &mut out_files[i][j];
+        for (k, lines) in by_file {
+            f.cites.push(Cite {
+                file: names[k].clone(),
+                lines: lines.into_iter().collect(),
+            });
+        }
+        if revival.contains(&(i, j)) {
+            let files: Vec<&str> = f.cites.iter().map(|c| c.file.as_str()).collect();
+            f.message.push_str(&format!(
+                " The other end's log ({}) shows its own attempts to negotiate anew going unanswered in the same period: the same outage, seen from that end.",
+                files.join(", ")
+            ));
+        }
+    }
+    for i in 0..out_files.len() {
+        for j in 0..out_files[i].len() {
+            if keep[i][j] {
+                own_sends_refused(&mut out_files[i][j], &facts[i]);
+            }
+            if keep[i][j] && out_files[i][j].cites.is_empty() {
+                cite_silent_end(&mut out_files, i, j, facts, &names);
+            }
+        }
     }
     out_files
         .into_iter()
         .zip(keep)
         .flat_map(|(fs, k)| fs.into_iter().zip(k).filter(|x| x.1).map(|x| x.0))
         .collect()
+}
+
+/// A peer that stopped answering (dead peer, failed rekey, no answer) while this end's
+/// own sends failed (`error writing to socket: Operation not permitted`): the packets
+/// never left this gateway, a packet filter on it drops them.
+fn own_sends_refused(f: &mut Finding, facts: &FileFacts) {
+    if !f.is_error() || !(stage(f.code) == Some(3) || f.code == Code::PeerNotResponding) {
+        return;
+    }
+    let times: Vec<u64> = f.lines.iter().filter_map(|&l| facts.time(l)).collect();
+    let (Some(&from), Some(&to)) = (times.iter().min(), times.iter().max()) else {
+        return;
+    };
+    let refused: Vec<usize> = facts
+        .send_refused
+        .iter()
+        .copied()
+        .filter(|&l| facts.time(l).is_some_and(|t| t >= from && t <= to))
+        .collect();
+    if refused.is_empty() {
+        return;
+    }
+    f.message.push_str(&format!(
+        " Meanwhile this gateway's own sends failed ('error writing to socket: Operation not permitted', {} time{}): a packet filter on this gateway drops its outgoing IKE packets, so they never left it.",
+        refused.len(),
+        if refused.len() == 1 { "" } else { "s" }
+    ));
+    let lines: BTreeSet<usize> = f.lines.iter().chain(&refused).copied().collect();
+    f.lines = lines.into_iter().collect();
+}
+
+/// A dead peer (or failed rekey) found in file `i` whose other end's log shows no error:
+/// that end was silenced. Its last established IKE SA before the outage is cited (it
+/// held the tunnel up and logged nothing about the unanswered requests, which never
+/// reached it), with any sends its own host refused (a local packet filter).
+fn cite_silent_end(
+    out: &mut [Vec<Finding>],
+    i: usize,
+    j: usize,
+    facts: &[FileFacts],
+    names: &[String],
+) {
+    let f = &out[i][j];
+    if !f.is_error() || stage(f.code) != Some(3) {
+        return;
+    }
+    let Some(start) = f.lines.first().and_then(|&l| facts[i].time(l)) else {
+        return;
+    };
+    for (k, fk) in facts.iter().enumerate() {
+        if k == i || !out[k].iter().all(|g| !g.is_error()) {
+            continue;
+        }
+        let Some(up) = fk
+            .ike_up
+            .iter()
+            .copied()
+            .rfind(|&l| fk.time(l).is_some_and(|t| t <= start))
+        else {
+            continue;
+        };
+        let refused: Vec<usize> = fk
+            .send_refused
+            .iter()
+            .copied()
+            .filter(|&l| l > up)
+            .collect();
+        let mut lines = vec![up];
+        lines.extend(&refused);
+        let note = if refused.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " Its sends to the peer failed on its own host ('Operation not permitted', line{} {}): a packet filter on that gateway drops its IKE traffic.",
+                if refused.len() == 1 { "" } else { "s" },
+                refused.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ")
+            )
+        };
+        let f = &mut out[i][j];
+        f.message.push_str(&format!(
+            " The other end's log ({}) shows its IKE SA established (line {up}) and nothing about the unanswered requests after it: they never reached it, so it logged no error.{note}",
+            names[k]
+        ));
+        f.cites.push(Cite {
+            file: names[k].clone(),
+            lines,
+        });
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -741,9 +977,16 @@ enum Ev {
     },
     HashMismatch,
     IntegrityFailed,
+    /// `sending retransmit 1 of request message ID 0, seq 1`; `response`: this end
+    /// retransmits its response (an IKEv1 responder waiting for the exchange's last
+    /// message).
     Retransmit {
         msgid: u32,
+        response: bool,
     },
+    /// `received retransmit of response with ID 0, resending last request`: the peer
+    /// repeats its answer, so it never received this end's next message.
+    PeerResentResponse,
     /// `sending DPD request` (liveness check on an established IKE_SA)
     DpdRequest,
     /// `DPD check timed out, enforcing DPD action` (IKEv1)
@@ -949,6 +1192,9 @@ fn recognize(body: &str) -> Option<Ev> {
         "remote host is behind NAT" | "local host is behind NAT" => return Some(Ev::NatDetected),
         "DPD check timed out, enforcing DPD action" => return Some(Ev::DpdTimedOut),
         "calculated HASH does not match HASH payload" => return Some(Ev::CalculatedHashMismatch),
+        "received retransmit of response with ID 0, resending last request" => {
+            return Some(Ev::PeerResentResponse)
+        }
         "proposing traffic selectors for us:" => return Some(Ev::ProposingTs { us: true }),
         "proposing traffic selectors for other:" => return Some(Ev::ProposingTs { us: false }),
         "selecting traffic selectors for us:" => return Some(Ev::SelectingTs { us: true }),
@@ -1034,7 +1280,8 @@ fn recognize(body: &str) -> Option<Ev> {
         if let Some(id) = b.split("message ID ").nth(1) {
             let id = id.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("");
             if let Ok(msgid) = id.parse() {
-                return Some(Ev::Retransmit { msgid });
+                let response = b.contains(" of response ");
+                return Some(Ev::Retransmit { msgid, response });
             }
         }
     }
@@ -1150,6 +1397,27 @@ struct Hit {
     /// from this end's comparison of what it received with what it is configured for: a
     /// deciding cause from the peer's log replaces it.
     weak: bool,
+    /// This end's and the peer's addresses and the IKEv1 message IDs of the negotiation
+    /// (set when the negotiation is finished): what pairs it with the peer's log.
+    local: Option<String>,
+    peer: Option<String>,
+    msgids: BTreeSet<u32>,
+}
+
+/// What pairs a finding with the other end's findings of the same negotiation
+/// ([`pair_ends`]).
+#[derive(Clone, Debug, Default)]
+struct Meta {
+    /// Inferred from the peer's answer or silence (see [`Hit::weak`]).
+    weak: bool,
+    /// First and last time of the finding's lines, in seconds within the year, where the
+    /// lines carry a timestamp.
+    span: Option<(u64, u64)>,
+    local: Option<String>,
+    peer: Option<String>,
+    /// IKEv1 message IDs (random per exchange, logged by both ends: `generating
+    /// QUICK_MODE request 857726784`, `parsed QUICK_MODE request 857726784`).
+    msgids: BTreeSet<u32>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -1230,8 +1498,24 @@ struct Sa<'c> {
     /// The lines are pluto's; its last retransmitting state (`STATE_MAIN_I3`).
     is_pluto: bool,
     pluto_state: Option<String>,
+    /// IKE versions of the connections pluto loaded (`added IKEv1 connection`).
+    pluto_versions: Vec<u8>,
+    /// This end's address (`received packet: from PEER[500] to LOCAL[500]`).
+    local: Option<String>,
+    /// IKEv1 message IDs of this negotiation's exchanges (see [`Meta::msgids`]).
+    msgids: BTreeSet<u32>,
     /// This end sent a response (it is the responder of the exchange).
     responded: bool,
+    /// This end answered an Aggressive Mode request with NAT-D payloads (both ends
+    /// announced NAT-T, so the initiator's last message comes over UDP 4500).
+    aggr_natd_response: Option<usize>,
+    /// The last `received packet` line.
+    last_received: Option<usize>,
+    /// `received retransmit of response …, resending last request` lines.
+    peer_resent: Vec<usize>,
+    /// The first message sent to UDP 4500 after the peer had answered (established or
+    /// not: an IKEv1 Aggressive Mode initiator is established before its last message).
+    first_4500: Option<usize>,
 }
 
 const PHASE1: [Code; 7] = [
@@ -1300,7 +1584,14 @@ impl<'c> Sa<'c> {
             nat_detected: false,
             is_pluto: false,
             pluto_state: None,
+            pluto_versions: Vec::new(),
+            local: None,
+            msgids: BTreeSet::new(),
             responded: false,
+            aggr_natd_response: None,
+            last_received: None,
+            peer_resent: Vec::new(),
+            first_4500: None,
         }
     }
 
@@ -1351,6 +1642,9 @@ impl<'c> Sa<'c> {
             destination: Vec::new(),
             pairs: Vec::new(),
             weak: self.weak,
+            local: None,
+            peer: None,
+            msgids: BTreeSet::new(),
         });
         self.last_hit = Some(self.hits.len() - 1);
     }
@@ -1383,6 +1677,8 @@ impl<'c> Sa<'c> {
         }
     }
 
+    /// One event of this negotiation. Long: one arm per event kind, most of them a line
+    /// or two; the longer causes live in their own methods.
     fn on(&mut self, no: usize, ev: Ev) {
         // A traffic selector list continues only directly below its header.
         let ts_cursor = self.cursor;
@@ -1432,6 +1728,9 @@ impl<'c> Sa<'c> {
                         self.last_request = Some((no, exchange.clone(), payloads.clone()));
                     } else {
                         self.responded = true;
+                        if exchange == "AGGRESSIVE" && payloads.contains("NAT-D") {
+                            self.aggr_natd_response = Some(no);
+                        }
                     }
                     for (n, codes) in [
                         (
@@ -1465,6 +1764,9 @@ impl<'c> Sa<'c> {
                 if to_port == 4500 && self.heard && self.established.is_none() {
                     self.sent_4500.get_or_insert(no);
                 }
+                if to_port == 4500 && self.heard {
+                    self.first_4500.get_or_insert(no);
+                }
             }
             Ev::HalfOpenTimeout => self.half_open = Some(no),
             Ev::NatDetected => self.nat_detected = true,
@@ -1481,6 +1783,7 @@ impl<'c> Sa<'c> {
             }
             Ev::ReceivedPacket { from } => {
                 self.heard = true;
+                self.last_received = Some(no);
                 self.peer.get_or_insert(from);
             }
             Ev::LookingIkeConfig { version } => {
@@ -1613,7 +1916,8 @@ impl<'c> Sa<'c> {
                 self.hit(Code::TrafficSelectorMismatch, &[no], msg, FIX_TS);
             }
             Ev::IntegrityFailed => self.support(no, &[Code::TrafficSelectorMismatch]),
-            Ev::Retransmit { msgid } => self.retransmits.push((no, msgid)),
+            Ev::Retransmit { msgid, .. } => self.retransmits.push((no, msgid)),
+            Ev::PeerResentResponse => self.peer_resent.push(no),
             Ev::GivingUp => self.giveups.push(no),
             Ev::IkeEstablished { .. } => self.established = Some(no),
             Ev::ChildEstablished {
@@ -2290,8 +2594,13 @@ impl<'c> Sa<'c> {
         }
         self.faq5();
         let conn = self.conn.clone();
+        let peer = self.peer.as_deref().map(bare_addr);
+        let local = self.local.as_deref().map(bare_addr);
         for h in &mut self.hits {
             h.conn = conn.clone();
+            h.peer = peer.clone();
+            h.local = local.clone();
+            h.msgids = self.msgids.clone();
         }
         self.hits
     }
@@ -2340,24 +2649,52 @@ impl<'c> Sa<'c> {
                 return;
             }
         }
+        // An Aggressive Mode responder logs no NAT detection (the NAT-D payloads it
+        // checks come in the initiator's last message): that it answered with NAT-D
+        // payloads, and heard nothing after, is what shows the switch to UDP 4500.
+        let aggr_waiting = self.mode == Some(Mode::Aggressive)
+            && self
+                .aggr_natd_response
+                .is_some_and(|r| self.last_received.is_none_or(|l| l < r));
         if self.responded
-            && self.nat_detected
+            && (self.nat_detected || aggr_waiting)
             && (gave_up || self.half_open.is_some() || !self.retransmits.is_empty())
         {
             let mut lines: Vec<usize> = self.retransmits.iter().map(|x| x.0).collect();
             lines.extend(&self.giveups);
             lines.extend(self.half_open);
             lines.extend(self.start_line);
+            lines.extend(self.aggr_natd_response.filter(|_| aggr_waiting));
             let next = match self.mode {
                 Some(Mode::Aggressive) => "the peer's last Aggressive Mode message",
                 Some(Mode::Main) => "the peer's Main Mode message 5",
                 None => "the peer's IKE_AUTH request",
             };
+            let n = self.retransmits.len();
+            let how = if self.half_open.is_some() {
+                " ('deleting half open IKE_SA … after timeout')".to_string()
+            } else if aggr_waiting && n > 0 {
+                format!(
+                    "; this gateway retransmitted its reply {n} time{}{}",
+                    if n == 1 { "" } else { "s" },
+                    if gave_up { " and gave up" } else { "" }
+                )
+            } else {
+                String::new()
+            };
+            let how_nat = if aggr_waiting {
+                " once NAT-T is in use (both ends announced it, and this gateway's reply carried NAT-D payloads)"
+            } else {
+                " (NAT-T)"
+            };
             let msg = format!(
-                "IKE phase 1{} with {} stays half open: this gateway answered the peer's first message over UDP 500, then {next}, which travels over UDP 4500 (NAT-T), never arrived{}. UDP 4500 is most likely blocked towards this gateway. The peer's log settles it: retransmits of that message on port 4500 confirm blocked NAT-T{}.",
-                self.version_paren(),
+                "IKE phase 1{} with {} stays half open: this gateway answered the peer's first message over UDP 500, then {next}, which travels over UDP 4500{how_nat}, never arrived{how}. UDP 4500 is most likely blocked towards this gateway. The peer's log settles it: retransmits of that message on port 4500 confirm blocked NAT-T{}.",
+                if aggr_waiting {
+                    " (IKEv1 Aggressive Mode)".to_string()
+                } else {
+                    self.version_paren()
+                },
                 self.peer(),
-                if self.half_open.is_some() { " ('deleting half open IKE_SA … after timeout')" } else { "" },
                 if self.mode == Some(Mode::Aggressive) { "; 'calculated HASH does not match HASH payload' there means the pre-shared keys differ instead" } else { "" }
             );
             self.hit(Code::NatTBlocked, &lines, msg, FIX_NAT_T);
@@ -2377,6 +2714,9 @@ impl<'c> Sa<'c> {
             .collect();
         let giveups: Vec<usize> = self.giveups.iter().copied().filter(|&l| l > est).collect();
         if retrans.is_empty() && giveups.is_empty() && self.dpd_timed_out.is_none() {
+            return;
+        }
+        if self.aggressive_after_4500(est, &retrans, &giveups) {
             return;
         }
         let request = self.last_request.clone().filter(|r| r.0 > est);
@@ -2427,6 +2767,54 @@ impl<'c> Sa<'c> {
         self.hit(Code::DpdTimeout, &lines, msg, FIX_DPD);
     }
 
+    /// An IKEv1 Aggressive Mode initiator counts the IKE_SA established when the peer's
+    /// reply (over UDP 500) verifies, before its own last message, which goes to UDP 4500
+    /// once NAT-T is in use. If the peer then keeps resending its reply (it never got that
+    /// last message) or nothing at all comes back after the switch, while this end's
+    /// messages on 4500 go unanswered, UDP 4500 is blocked: the same cause as a Main Mode
+    /// message 5 lost on port 4500, not a dead peer.
+    fn aggressive_after_4500(&mut self, est: usize, retrans: &[usize], giveups: &[usize]) -> bool {
+        if self.mode != Some(Mode::Aggressive) {
+            return false;
+        }
+        let Some(l4500) = self.first_4500.filter(|&l| l > est) else {
+            return false;
+        };
+        let resent: Vec<usize> = self
+            .peer_resent
+            .iter()
+            .copied()
+            .filter(|&l| l > l4500)
+            .collect();
+        let silent = self.last_received.is_none_or(|l| l < l4500);
+        if retrans.is_empty() && giveups.is_empty() || resent.is_empty() && !silent {
+            return false;
+        }
+        let mut lines = vec![l4500];
+        lines.extend(&resent);
+        lines.extend(retrans);
+        lines.extend(giveups);
+        lines.extend(self.start_line);
+        let n = retrans.len();
+        let peer_side = if resent.is_empty() {
+            "nothing came back after the switch".to_string()
+        } else {
+            format!(
+                "the peer kept resending its Aggressive Mode reply over UDP 500 ({} time{}: it never received this gateway's last message)",
+                resent.len(),
+                if resent.len() == 1 { "" } else { "s" }
+            )
+        };
+        let msg = format!(
+            "IKE phase 1 (IKEv1 Aggressive Mode) with {} fails at the switch to NAT-T: the peer answered over UDP 500 and this gateway took the IKE_SA as established, then sent its last Aggressive Mode message and the Quick Mode request to UDP port 4500; {peer_side}, and the Quick Mode request was retransmitted {n} time{}{} without an answer. UDP 4500 (NAT traversal) is blocked on the path or at the peer; the peer's log would show its Aggressive Mode reply retransmitted until it gave up.",
+            self.peer(),
+            if n == 1 { "" } else { "s" },
+            if giveups.is_empty() { "" } else { " and gave up" }
+        );
+        self.hit(Code::NatTBlocked, &lines, msg, FIX_NAT_T);
+        true
+    }
+
     /// The peer never answered (or stopped answering before anything else failed).
     fn not_responding(&mut self) {
         if !self.giveups.is_empty() || (!self.retransmits.is_empty() && !self.heard) {
@@ -2448,7 +2836,7 @@ impl<'c> Sa<'c> {
                 )
             } else {
                 format!(
-                    "IKE phase 1{} fails: {} never answered; this gateway sent its first IKE message, retransmitted it {n} time{}{gave_up} ('peer not responding'). The peer is down, does not run IKE for this address, or the address this gateway dials (customer gateway IP / peer IP) is wrong, or UDP 500/4500 is blocked on the path.",
+                    "IKE phase 1{} fails: {} never answered; this gateway sent its first IKE message, retransmitted it {n} time{}{gave_up} ('peer not responding'). The peer is down, does not run IKE for this address, or the address this gateway dials (customer gateway IP / peer IP) is wrong, or UDP 500/4500 is blocked on the path. A peer that ignores this IKE version or mode stays silent too (Libreswan does): the peer's log settles it.",
                     self.version_paren(),
                     self.peer(),
                     if n == 1 { "" } else { "s" }
@@ -2706,23 +3094,146 @@ fn to_cidrs(v: &[String]) -> Vec<Cidr> {
 // Per file
 // ---------------------------------------------------------------------------------------
 
+/// `198.51.100.1[500]`, `198.51.100.1:500`, `198.51.100.1` → `198.51.100.1` (an IPv6
+/// address keeps its colons).
+fn bare_addr(s: &str) -> String {
+    let s = s.trim();
+    let s = s.split('[').next().unwrap_or(s);
+    match s.split_once(':') {
+        Some((a, port)) if !port.contains(':') && a.contains('.') => a.to_string(),
+        _ => s.to_string(),
+    }
+}
+
+/// The addresses and IKEv1 message IDs a charon line names, noted on its negotiation.
+fn note_identity(sa: &mut Sa, body: &str) {
+    let b = body.trim();
+    if let Some(rest) = b.strip_prefix("received packet: from ") {
+        if let Some((_, to)) = rest.split_once(" to ") {
+            sa.local
+                .get_or_insert(bare_addr(to.split(' ').next().unwrap_or(to)));
+        }
+    } else if let Some(rest) = b.strip_prefix("sending packet: from ") {
+        sa.local
+            .get_or_insert(bare_addr(rest.split(' ').next().unwrap_or(rest)));
+    }
+    for prefix in ["parsed ", "generating "] {
+        let Some(rest) = b.strip_prefix(prefix) else {
+            continue;
+        };
+        let mut w = rest.split(' ');
+        let (Some(exchange), Some(_), Some(id)) = (w.next(), w.next(), w.next()) else {
+            continue;
+        };
+        // IKEv2 message IDs count 0, 1, 2… on every IKE_SA; IKEv1's are random.
+        if matches!(exchange, "QUICK_MODE" | "INFORMATIONAL_V1" | "TRANSACTION") {
+            if let Some(id) = id.parse::<u32>().ok().filter(|&id| id != 0) {
+                sa.msgids.insert(id);
+            }
+        }
+    }
+}
+
+/// The time a log line carries, in seconds within its year (syslog and charon file log
+/// `Nov 30 02:02:31`, pluto's `Nov 30 02:06:46.151882:`, ISO `2026-11-30T02:02:31`), for
+/// pairing the two ends' findings by time. No year: a log across New Year pairs by stage.
+fn line_time(raw: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let raw = raw.trim_start();
+    let hms = |t: &str| -> Option<u64> {
+        let t = t.get(..8)?;
+        let mut it = t.split(':').map(|x| x.parse::<u64>().ok());
+        let (h, m, s) = (it.next()??, it.next()??, it.next()??);
+        (h < 24 && m < 60 && s < 61).then_some(h * 3600 + m * 60 + s)
+    };
+    let (month, day, clock) =
+        if raw.len() >= 19 && raw.as_bytes()[4] == b'-' && raw.as_bytes()[10] == b'T' {
+            let month: u64 = raw.get(5..7)?.parse().ok()?;
+            let day: u64 = raw.get(8..10)?.parse().ok()?;
+            (month.checked_sub(1)?, day, hms(raw.get(11..)?)?)
+        } else {
+            let mut w = raw.split_whitespace();
+            let name = w.next()?;
+            let month = MONTHS.iter().position(|m| *m == name)? as u64;
+            let day: u64 = w.next()?.parse().ok()?;
+            (month, day, hms(w.next()?)?)
+        };
+    Some((month * 32 + day) * 86_400 + clock)
+}
+
+/// Which negotiation a line belongs to: charon's `<conn|N>` / pluto's `#N` tag within
+/// one run of the daemon (the numbers start again at each start), or the n-th untagged
+/// negotiation.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum SaKey {
-    Tagged(u32),
+    Tagged(u32, u32),
     Untagged(u32),
 }
 
-fn classify_file(name: &str, content: &str) -> (Vec<(Finding, bool)>, FileSummary) {
+/// The daemon (re)starts: `Starting IKE charon daemon (strongSwan 5.9.8, …)`, `Starting
+/// Pluto (Libreswan Version 4.10 …)`.
+fn daemon_start(body: &str) -> bool {
+    let b = body.trim_start();
+    b.starts_with("Starting IKE charon daemon") || b.starts_with("Starting Pluto")
+}
+
+/// The SA a line shows established (or listed up), for the file summary.
+fn established_of(no: usize, l: &SplitLine, ev: &Ev) -> Option<Established> {
+    let (sa, between) = match ev {
+        Ev::IkeEstablished { sa, between } => (format!("IKE_SA {sa}"), between.clone()),
+        Ev::Pluto(pluto::Pl::Established(between)) => (
+            format!(
+                "IKE SA {}",
+                l.tag
+                    .as_ref()
+                    .map(|t| format!("\"{}\" #{}", t.name.unwrap_or(""), t.id))
+                    .unwrap_or_default()
+            )
+            .trim_end()
+            .to_string(),
+            between.clone(),
+        ),
+        Ev::ListedUp { sa, between } => (sa.clone(), between.clone()),
+        Ev::ChildEstablished {
+            sa, local, remote, ..
+        } => (
+            format!("CHILD_SA {sa}"),
+            format!("{} === {}", local.join(" "), remote.join(" ")),
+        ),
+        _ => return None,
+    };
+    Some(Established {
+        line: no,
+        sa,
+        between,
+    })
+}
+
+fn classify_file(name: &str, content: &str) -> (Vec<(Finding, Meta)>, FileSummary, FileFacts) {
     let split: Vec<SplitLine> = content.lines().map(split_line).collect();
+    let times: Vec<Option<u64>> = content.lines().map(line_time).collect();
     let conns = parse_dump(split.iter());
     let mut sas: BTreeMap<SaKey, Sa> = BTreeMap::new();
     let mut order: Vec<SaKey> = Vec::new();
     let mut untagged = 0u32;
+    let mut epoch = 0u32;
     let mut established: Vec<Established> = Vec::new();
     for (i, l) in split.iter().enumerate() {
         let no = i + 1;
         // The load-conn dump is configuration, not negotiation.
         if is_dump(l) {
+            continue;
+        }
+        if daemon_start(l.body) {
+            epoch += 1;
+            if sas
+                .get(&SaKey::Untagged(untagged))
+                .is_some_and(|s| !s.is_empty())
+            {
+                untagged += 1;
+            }
             continue;
         }
         let ev = if l.group == Some("pluto") {
@@ -2733,28 +3244,9 @@ fn classify_file(name: &str, content: &str) -> (Vec<(Finding, bool)>, FileSummar
         let Some(ev) = ev else {
             continue;
         };
-        match &ev {
-            Ev::IkeEstablished { sa, between } => established.push(Established {
-                line: no,
-                sa: format!("IKE_SA {sa}"),
-                between: between.clone(),
-            }),
-            Ev::ListedUp { sa, between } => established.push(Established {
-                line: no,
-                sa: sa.clone(),
-                between: between.clone(),
-            }),
-            Ev::ChildEstablished {
-                sa, local, remote, ..
-            } => established.push(Established {
-                line: no,
-                sa: format!("CHILD_SA {sa}"),
-                between: format!("{} === {}", local.join(" "), remote.join(" ")),
-            }),
-            _ => {}
-        }
+        established.extend(established_of(no, l, &ev));
         let key = match &l.tag {
-            Some(t) => SaKey::Tagged(t.id),
+            Some(t) => SaKey::Tagged(epoch, t.id),
             None => {
                 let starts = matches!(ev, Ev::Initiating { .. } | Ev::PeerInitiating { .. })
                     || matches!(&ev, Ev::Message { parsed: true, request: true, exchange, payloads }
@@ -2777,6 +3269,9 @@ fn classify_file(name: &str, content: &str) -> (Vec<(Finding, bool)>, FileSummar
         if let Some(n) = l.tag.as_ref().and_then(|t| t.name) {
             sa.conn = Some(n.to_string());
         }
+        if l.group != Some("pluto") {
+            note_identity(sa, l.body);
+        }
         sa.on(no, ev);
     }
     let mut hits: Vec<Hit> = Vec::new();
@@ -2785,24 +3280,57 @@ fn classify_file(name: &str, content: &str) -> (Vec<(Finding, bool)>, FileSummar
             hits.extend(sa.finish());
         }
     }
-    let findings = merge(name, hits);
+    let mut findings = merge(name, hits);
+    for (f, meta) in &mut findings {
+        let ts: Vec<u64> = f
+            .lines
+            .iter()
+            .filter_map(|&l| times.get(l - 1).copied().flatten())
+            .collect();
+        meta.span = ts.iter().min().zip(ts.iter().max()).map(|(a, b)| (*a, *b));
+    }
     let mut matched: BTreeSet<usize> = findings
         .iter()
         .flat_map(|f| f.0.lines.iter().copied())
         .collect();
     matched.extend(established.iter().map(|e| e.line));
+    let mut facts = FileFacts {
+        name: name.to_string(),
+        range: times
+            .iter()
+            .flatten()
+            .min()
+            .zip(times.iter().flatten().max())
+            .map(|(a, b)| (*a, *b)),
+        times,
+        ike_up: established
+            .iter()
+            .filter(|e| e.sa.starts_with("IKE"))
+            .map(|e| e.line)
+            .collect(),
+        send_refused: Vec::new(),
+        kernel_failed: false,
+    };
+    for (i, raw) in content.lines().enumerate() {
+        if raw.contains("Operation not permitted")
+            && (raw.contains("error writing to socket") || raw.contains("using UDP failed"))
+        {
+            facts.send_refused.push(i + 1);
+        }
+        facts.kernel_failed |= raw.contains("netlink response for Add SA");
+    }
     let summary = FileSummary {
         file: name.to_string(),
         lines_read: split.len(),
         lines_matched: matched.len(),
         established,
     };
-    (findings, summary)
+    (findings, summary, facts)
 }
 
 /// Equal causes of one file become one finding with all their lines (and all their
 /// traffic selector pairs); a finding is weak (see [`Hit::weak`]) when all its causes are.
-fn merge(file: &str, hits: Vec<Hit>) -> Vec<(Finding, bool)> {
+fn merge(file: &str, hits: Vec<Hit>) -> Vec<(Finding, Meta)> {
     let mut groups: Vec<Hit> = Vec::new();
     for h in hits {
         match groups
@@ -2812,6 +3340,9 @@ fn merge(file: &str, hits: Vec<Hit>) -> Vec<(Finding, bool)> {
             Some(g) => {
                 g.lines.extend(h.lines.iter().copied());
                 g.weak &= h.weak;
+                g.msgids.extend(h.msgids.iter().copied());
+                g.peer = g.peer.take().or(h.peer);
+                g.local = g.local.take().or(h.local);
                 g.pairs = dedup(g.pairs.iter().chain(&h.pairs).cloned().collect());
                 g.source = dedup(g.source.iter().chain(&h.source).cloned().collect());
                 g.destination = dedup(
@@ -2825,10 +3356,16 @@ fn merge(file: &str, hits: Vec<Hit>) -> Vec<(Finding, bool)> {
             None => groups.push(h),
         }
     }
-    let mut findings: Vec<(Finding, bool)> = groups
+    let mut findings: Vec<(Finding, Meta)> = groups
         .into_iter()
         .map(|g| {
-            let weak = g.weak;
+            let meta = Meta {
+                weak: g.weak,
+                span: None,
+                local: g.local,
+                peer: g.peer,
+                msgids: g.msgids,
+            };
             let message = g.message.replace("{pairs}", &g.pairs.join(", "));
             let info = g.code.info();
             let mut f = Finding::new(g.code, info.severity, info.faq[0], message, g.fix)
@@ -2836,7 +3373,7 @@ fn merge(file: &str, hits: Vec<Hit>) -> Vec<(Finding, bool)> {
             f.connection = g.conn;
             f.file = Some(file.to_string());
             f.lines = g.lines.into_iter().collect();
-            (f, weak)
+            (f, meta)
         })
         .collect();
     findings.sort_by_key(|f| f.0.lines.first().copied().unwrap_or(0));
@@ -2941,11 +3478,24 @@ mod tests {
         );
         assert_eq!(
             recognize("retransmit 3 of request with message ID 0"),
-            Some(Ev::Retransmit { msgid: 0 })
+            Some(Ev::Retransmit {
+                msgid: 0,
+                response: false
+            })
         );
         assert_eq!(
             recognize("sending retransmit 1 of request message ID 0, seq 1"),
-            Some(Ev::Retransmit { msgid: 0 })
+            Some(Ev::Retransmit {
+                msgid: 0,
+                response: false
+            })
+        );
+        assert_eq!(
+            recognize("sending retransmit 2 of response message ID 0, seq 1"),
+            Some(Ev::Retransmit {
+                msgid: 0,
+                response: true
+            })
         );
         assert_eq!(
             recognize("giving up after 5 retransmits"),
@@ -3135,6 +3685,105 @@ mod tests {
         let r = one("hello\n\nNov 26 19:02:44 00[DMN] Starting IKE charon daemon\n");
         assert!(r.findings.is_empty());
         assert_eq!(r.lines_read, 3);
+    }
+
+    /// The Aggressive Mode responder's side of blocked UDP 4500 (from the lab run
+    /// ss_natt_ikev1aggr_idc): it answered with NAT-D payloads, then heard nothing.
+    const AGGR_RESPONDER: &str = "\
+Nov 30 02:02:31 15[NET] <1> received packet: from 198.51.100.2[500] to 198.51.100.1[500] (488 bytes)
+Nov 30 02:02:31 15[ENC] <1> parsed AGGRESSIVE request 0 [ SA KE No ID V V V V V ]
+Nov 30 02:02:31 15[IKE] <1> 198.51.100.2 is initiating a Aggressive Mode IKE_SA
+Nov 30 02:02:31 15[ENC] <vpn|1> generating AGGRESSIVE response 0 [ SA KE No ID V V V V NAT-D NAT-D HASH ]
+Nov 30 02:02:31 15[NET] <vpn|1> sending packet: from 198.51.100.1[500] to 198.51.100.2[500] (576 bytes)
+Nov 30 02:02:32 10[IKE] <vpn|1> sending retransmit 1 of response message ID 0, seq 1
+Nov 30 02:02:38 11[IKE] <vpn|1> giving up after 3 retransmits
+Nov 30 02:02:38 11[IKE] <vpn|1> establishing IKE_SA failed, peer not responding
+";
+
+    #[test]
+    fn aggressive_responder_hearing_nothing_after_its_nat_d_reply_is_nat_t_blocked() {
+        let r = one(AGGR_RESPONDER);
+        assert_eq!(codes(&r), vec![Code::NatTBlocked]);
+        assert!(r.findings[0].message.contains("Aggressive Mode"));
+        // A packet after the reply (the initiator's AUTH_FAILED notify when the keys
+        // differ) means the peer did answer: no NAT-T finding, and no dead peer.
+        let answered = AGGR_RESPONDER.replace(
+            "Nov 30 02:02:32 10[IKE]",
+            "Nov 30 02:02:31 08[NET] <vpn|1> received packet: from 198.51.100.2[500] to 198.51.100.1[500] (108 bytes)\nNov 30 02:02:32 10[IKE]",
+        );
+        assert_ne!(codes(&one(&answered)), vec![Code::NatTBlocked]);
+    }
+
+    #[test]
+    fn aggressive_initiator_whose_peer_resends_its_reply_is_nat_t_blocked() {
+        let r = one("\
+Nov 30 02:02:56 09[IKE] <vpn|1> initiating Aggressive Mode IKE_SA vpn[1] to 198.51.100.2
+Nov 30 02:02:56 09[ENC] <vpn|1> generating AGGRESSIVE request 0 [ SA KE No ID V V V V V ]
+Nov 30 02:02:56 10[NET] <vpn|1> received packet: from 198.51.100.2[500] to 198.51.100.1[500] (576 bytes)
+Nov 30 02:02:56 10[ENC] <vpn|1> parsed AGGRESSIVE response 0 [ SA KE No ID V V V V NAT-D NAT-D HASH ]
+Nov 30 02:02:56 10[IKE] <vpn|1> IKE_SA vpn[1] established between 198.51.100.1[198.51.100.1]...198.51.100.2[198.51.100.2]
+Nov 30 02:02:56 10[ENC] <vpn|1> generating AGGRESSIVE request 0 [ HASH NAT-D NAT-D ]
+Nov 30 02:02:56 10[NET] <vpn|1> sending packet: from 198.51.100.1[4500] to 198.51.100.2[4500] (140 bytes)
+Nov 30 02:02:56 10[ENC] <vpn|1> generating QUICK_MODE request 2307070834 [ HASH SA No KE ID ID ]
+Nov 30 02:02:57 08[NET] <vpn|1> received packet: from 198.51.100.2[500] to 198.51.100.1[500] (576 bytes)
+Nov 30 02:02:57 08[IKE] <vpn|1> received retransmit of response with ID 0, resending last request
+Nov 30 02:02:57 10[IKE] <vpn|1> sending retransmit 1 of request message ID 2307070834, seq 3
+Nov 30 02:03:03 16[IKE] <vpn|1> giving up after 3 retransmits
+");
+        assert_eq!(codes(&r), vec![Code::NatTBlocked]);
+        assert!(r.findings[0]
+            .message
+            .contains("kept resending its Aggressive Mode reply"));
+    }
+
+    #[test]
+    fn line_times_and_addresses() {
+        let t = line_time("Nov 30 02:02:31 11[IKE] <vpn|1> x").unwrap();
+        assert_eq!(line_time("Nov 30 02:02:31.151882: \"vpn\" #1: x"), Some(t));
+        assert_eq!(line_time("Nov 30 02:02:31 idc pluto[2545]: x"), Some(t));
+        assert_eq!(
+            line_time("2026-11-30T02:02:31+08:00 gw charon[1]: x"),
+            Some(t)
+        );
+        assert_eq!(line_time("Nov 30 02:02:35 x"), Some(t + 4));
+        assert_eq!(line_time("received packet: from 1.2.3.4[500]"), None);
+        assert_eq!(bare_addr("198.51.100.1[500]"), "198.51.100.1");
+        assert_eq!(bare_addr("198.51.100.1:4500"), "198.51.100.1");
+        assert_eq!(bare_addr("2001:db8::1"), "2001:db8::1");
+    }
+
+    /// An IKEv1 message ID both ends logged pairs their errors even across stages and
+    /// without timestamps; addresses that do not mirror each other never pair.
+    #[test]
+    fn ikev1_message_ids_and_addresses_pair_errors() {
+        let f =
+            |code: Code| Finding::new(code, crate::findings::finding::Severity::Error, 1, "m", "f");
+        let meta = |local: &str, peer: &str, ids: &[u32]| Meta {
+            weak: false,
+            span: None,
+            local: Some(local.into()),
+            peer: Some(peer.into()),
+            msgids: ids.iter().copied().collect(),
+        };
+        let a = (
+            f(Code::IpsecProposalMismatch),
+            meta("10.0.0.1", "10.0.0.2", &[857726784]),
+        );
+        let b = (
+            f(Code::PfsMismatch),
+            meta("10.0.0.2", "10.0.0.1", &[857726784]),
+        );
+        assert!(pairable(&a, &b, false));
+        let c = (f(Code::IkePskMismatch), meta("10.0.0.2", "10.0.0.1", &[1]));
+        assert!(
+            !pairable(&a, &c, false),
+            "different stage, no common message"
+        );
+        let d = (
+            f(Code::PfsMismatch),
+            meta("10.0.0.2", "10.0.0.9", &[857726784]),
+        );
+        assert!(!pairable(&a, &d, false), "another peer");
     }
 
     #[test]

@@ -376,6 +376,16 @@ impl Selectors {
     }
 }
 
+/// What overlapping selectors come to (see `Check::narrowed`).
+enum Narrowing {
+    /// The SA carries what both ends configured for the pair negotiated.
+    None,
+    /// The SA comes up narrowed, as the text says.
+    Narrowed(String),
+    /// It depends on which end initiates (a direction fails).
+    Depends,
+}
+
 /// A responder that turns the initiator's proposed selectors (`local` === `remote`, as
 /// the initiator writes them) away.
 struct Refusal<'a> {
@@ -1364,6 +1374,14 @@ impl Check<'_> {
             );
         } else {
             self.phase2_at_risk = true;
+            match self.narrowed(&s) {
+                Narrowing::None => return,
+                Narrowing::Narrowed(text) => {
+                    self.push_narrowed(&s, msg, text);
+                    return;
+                }
+                Narrowing::Depends => {}
+            }
             msg.push_str(&self.narrowing_text(&s));
             logs.extend(narrowing_logs(self.conn, ipsec));
         }
@@ -1393,6 +1411,119 @@ impl Check<'_> {
             .with_rule(None)
             .with_traffic(source, destination);
         f.expected_logs = logs;
+        self.out.push(f);
+    }
+
+    /// What overlapping (not disjoint) selectors come to between two strongSwan-like ends,
+    /// which narrow as responder to the intersection of the proposal with their own
+    /// selectors (RFC 7296 §2.9; strongSwan does so in IKEv1 Quick Mode too), as the lab's
+    /// `ss_narrowed_*` runs show:
+    ///
+    /// - IKEv2: whichever end initiates, the SA carries the intersection of both ends'
+    ///   selectors, so it is narrowed unless the sets are equal;
+    /// - IKEv1: the initiator proposes its first local and first remote subnet only; the
+    ///   SA is that pair narrowed by the responder. It is narrowed when, for an initiator,
+    ///   it carries less than either end's first pair (the other pairs are the SA layout's
+    ///   concern, `IKEV1_MULTIPLE_SUBNET_PAIRS`). A pair the responder cannot narrow to
+    ///   anything fails that direction: the outcome depends on who initiates.
+    fn narrowed(&self, s: &Selectors) -> Narrowing {
+        if self.version() != IkeVersion::V1 {
+            return Narrowing::Narrowed(format!(
+                "In IKEv2 the responder narrows the initiator's selectors to the intersection \
+                 with its own (RFC 7296 §2.9; strongSwan does), whichever end initiates: the \
+                 SA comes up carrying only VPC side {}, IDC side {}.",
+                s.cl.intersect(&s.ir).display_list(),
+                s.cr.intersect(&s.il).display_list(),
+            ));
+        }
+        let (conn, ipsec) = (self.conn, self.ipsec);
+        let first = |c: &[Cidr]| AddrSet::from_cidrs(&c[..c.len().min(1)]);
+        // (cloud local, cloud remote) of the SA when the cloud / the IDC initiates.
+        let (cfl, cfr, ifl, ifr) = (
+            first(&conn.local_subnets),
+            first(&conn.remote_subnets),
+            first(&ipsec.local_subnets),
+            first(&ipsec.remote_subnets),
+        );
+        let mut outcomes = Vec::new();
+        for (l, r) in [
+            (cfl.intersect(&s.ir), cfr.intersect(&s.il)),
+            (ifr.intersect(&s.cl), ifl.intersect(&s.cr)),
+        ] {
+            if l.is_empty() || r.is_empty() {
+                return Narrowing::Depends;
+            }
+            let narrowed = l != cfl || r != cfr || l != ifr || r != ifl;
+            outcomes.push((narrowed, l, r));
+        }
+        if outcomes.iter().all(|o| !o.0) {
+            return Narrowing::None;
+        }
+        let sa = |o: &(bool, AddrSet, AddrSet)| {
+            format!("{} === {}", o.1.display_list(), o.2.display_list())
+        };
+        let (vco, idc) = (self.vco, self.idc);
+        Narrowing::Narrowed(format!(
+            "IKEv1 proposes one subnet pair per Quick Mode, the initiator's first, and the \
+             responder narrows it to its own selectors (strongSwan does): when {vco} initiates \
+             the SA is {} (cloud side first){}, when {idc} initiates {}{}.",
+            sa(&outcomes[0]),
+            if outcomes[0].0 {
+                ", narrowed"
+            } else {
+                ", as configured"
+            },
+            sa(&outcomes[1]),
+            if outcomes[1].0 {
+                ", narrowed"
+            } else {
+                ", as configured"
+            },
+        ))
+    }
+
+    /// `TS_NARROWED`: the SA comes up, but carries only part of the configured subnets.
+    fn push_narrowed(&mut self, s: &Selectors, mut msg: String, how: String) {
+        let (vco, idc, conn, ipsec) = (self.vco, self.idc, self.conn, self.ipsec);
+        msg.push_str(&how);
+        msg.push_str(&format!(
+            " Traffic outside it has no SA: some subnets work and others do not. A responder \
+             that does not narrow (Libreswan without narrowing=yes, many hardware gateways) \
+             refuses the proposal instead (TS_UNACCEPTABLE, INVALID_ID_INFORMATION) unless it \
+             lies within its own selectors; {}.",
+            if s.cloud_within {
+                format!("that holds when {vco} initiates")
+            } else if s.idc_within {
+                format!("that holds when {idc} initiates")
+            } else {
+                "that holds for neither end here".to_string()
+            }
+        ));
+        let fix = format!(
+            "Make the selectors mirror each other: set LocalSubnet of {vco} to {} and \
+             RemoteSubnet to {} (what {idc} has as remote and local subnets), or set {idc}'s \
+             local subnets to {} and remote subnets to {}.",
+            join(&ipsec.remote_subnets),
+            join(&ipsec.local_subnets),
+            join(&conn.remote_subnets),
+            join(&conn.local_subnets),
+        );
+        // The traffic without an SA: a side's addresses outside the intersection, towards
+        // the whole other side (where a side is equal on both ends, all of it).
+        let left = |a: &AddrSet, b: &AddrSet| {
+            let outside = a.minus(b).union(&b.minus(a));
+            if outside.is_empty() {
+                a.union(b).cidrs()
+            } else {
+                outside.cidrs()
+            }
+        };
+        let mut f = Finding::error(Code::TsNarrowed, 5, msg, fix)
+            .with_connection(vco)
+            .with_device(self.gw_id)
+            .with_rule(None)
+            .with_traffic(left(&s.cl, &s.ir), left(&s.cr, &s.il));
+        f.expected_logs = narrowing_logs(conn, ipsec);
         self.out.push(f);
     }
 
@@ -2199,12 +2330,18 @@ mod tests {
         let t = topo(|v| cloud(v)["local_subnets"] = serde_json::json!(["192.168.0.0/16"]));
         // The VPC side of the cloud (192.168.0.0/16) also covers the IDC's own subnet;
         // compared as sets, the cloud's is wider.
-        let f = only(&t, Code::TrafficSelectorMismatch);
+        // IKEv2 between narrowing responders (strongSwan, as in the lab's ss_narrowed_*
+        // runs): the SA comes up with the intersection, whichever end initiates.
+        let f = only(&t, Code::TsNarrowed);
         assert!(f.message.contains("vco-1's is wider"), "{}", f.message);
-        assert!(f.message.contains("narrow"), "{}", f.message);
         assert!(
             f.message
-                .contains("succeeds when gw-1 (the narrower end) initiates"),
+                .contains("the SA comes up carrying only VPC side 192.168.1.0/24"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.message.contains("that holds when gw-1 initiates"),
             "{}",
             f.message
         );
@@ -2221,6 +2358,46 @@ mod tests {
             cloud(v)["local_subnets"] = serde_json::json!(["192.168.1.0/25", "192.168.1.128/25"])
         });
         assert!(compare(&t).is_empty(), "{:?}", codes(&t));
+    }
+
+    #[test]
+    fn ikev1_narrowing_depends_on_the_first_subnet_pair() {
+        let v1 = |v: &mut serde_json::Value| {
+            cloud(v)["ike"]["version"] = serde_json::json!("ikev1");
+            idc(v)["ike"]["version"] = serde_json::json!("ikev1");
+        };
+        // The lab's ss_narrowed_ikev1main_cloud: the IDC protects a /25 of the cloud's
+        // /24. Whoever initiates, the SA carries the /25 only.
+        let t = topo(|v| {
+            v1(v);
+            idc(v)["local_subnets"] = serde_json::json!(["192.168.0.0/25"]);
+        });
+        let f = only(&t, Code::TsNarrowed);
+        assert!(
+            f.message.contains("IKEv1 proposes one subnet pair"),
+            "{}",
+            f.message
+        );
+        // The lab's ss_narrowed_ikev1main_idc: the IDC lists a second remote subnet the
+        // cloud lacks; IKEv1 negotiates the first pair, which both hold: nothing narrowed
+        // (the second pair is the SA layout's concern).
+        let t = topo(|v| {
+            v1(v);
+            idc(v)["remote_subnets"] = serde_json::json!(["192.168.1.0/24", "10.9.0.0/16"]);
+        });
+        assert!(
+            !codes(&t).contains(&Code::TsNarrowed)
+                && !codes(&t).contains(&Code::TrafficSelectorMismatch),
+            "{:?}",
+            codes(&t)
+        );
+        // A first pair the responder holds nothing of: that direction fails, so the
+        // outcome depends on who initiates (TRAFFIC_SELECTOR_MISMATCH, at risk).
+        let t = topo(|v| {
+            v1(v);
+            idc(v)["remote_subnets"] = serde_json::json!(["10.9.0.0/16", "192.168.1.0/24"]);
+        });
+        only(&t, Code::TrafficSelectorMismatch);
     }
 
     #[test]
@@ -2346,7 +2523,8 @@ mod tests {
             Code::IkePskMismatch,
             Code::IkeIdMismatch,
             Code::IkeProposalMismatch,
-            Code::TrafficSelectorMismatch,
+            // 10.10.1.0/24 lies within 10.10.0.0/16: the SA would come up narrowed.
+            Code::TsNarrowed,
             Code::PfsMismatch,
         ] {
             assert!(c.contains(&want), "{want} missing from {c:?}");
@@ -2366,7 +2544,7 @@ mod tests {
             assert!(!json.contains(psk), "PSK leaked");
         }
         for f in &fs {
-            assert!(matches!(f.faq, 1 | 2));
+            assert!(matches!(f.faq, 1 | 2 | 5));
             assert_eq!(f.connection.as_deref(), Some("vco-bp1kgm7nlsfq4dh2o0w3e"));
             assert!(f.rule.is_none());
             assert!(f

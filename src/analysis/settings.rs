@@ -13,7 +13,7 @@
 //! | `IKE_ID_MISMATCH` | each end's `ike.remote_id` = the other end's local ID (removed when that end states none: its address then) |
 //! | `IKE_PROPOSAL_MISMATCH`, `IPSEC_PROPOSAL_MISMATCH` | the cloud's transform without a common value = the IDC's first |
 //! | `PFS_MISMATCH` | `ipsec.pfs` on both ends = the IDC's (the cloud's when the IDC has it disabled) |
-//! | `TRAFFIC_SELECTOR_MISMATCH` | the cloud's `local_subnets`/`remote_subnets` = the IDC's remote/local subnets |
+//! | `TRAFFIC_SELECTOR_MISMATCH`, `TS_NARROWED` | the cloud's `local_subnets`/`remote_subnets` = the IDC's remote/local subnets |
 //! | `CUSTOMER_GATEWAY_IP_INVALID`, `CUSTOMER_GATEWAY_IP_MISMATCH` | a customer gateway with the IDC gateway's outside address |
 //! | `PEER_IP_MISMATCH` | the IDC's `peer` = the VPN gateway's public IP |
 
@@ -156,7 +156,7 @@ fn settings_for(t: &Topology, f: &Finding) -> Option<Vec<Setting>> {
                 .unwrap_or_else(|| "group14".into());
             both("ipsec.pfs", &pick)
         }
-        Code::TrafficSelectorMismatch => vec![
+        Code::TrafficSelectorMismatch | Code::TsNarrowed => vec![
             Setting {
                 end: End::Cloud,
                 field: "local_subnets".into(),

@@ -121,7 +121,7 @@ codes! {
     SubnetListedTwice = "SUBNET_LISTED_TWICE", faq [5], Warning, ["check", "split"], "a subnet is listed twice (or inside another) on one side of a connection";
     SubnetsWithoutSa = "SUBNETS_WITHOUT_SA", faq [5], Warning, ["logs"], "a CHILD_SA came up for fewer subnets than the connection lists";
     MultipleChildSas = "MULTIPLE_CHILD_SAS", faq [5], Warning, ["logs"], "one IKE_SA carries several CHILD_SAs with different subnets";
-    TsNarrowed = "TS_NARROWED", faq [5], Error, ["logs"], "the responder narrowed the traffic selectors: the SA covers only part";
+    TsNarrowed = "TS_NARROWED", faq [5], Error, ["check", "logs"], "the responder narrowed the traffic selectors: the SA covers only part";
     // faq 6: NAT
     IdcNatBreaksIpsec = "IDC_NAT_BREAKS_IPSEC", faq [6], Error, ["trace", "check", "split"], "on-prem source NAT rewrites the source before IPsec matching";
 }

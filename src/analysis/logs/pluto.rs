@@ -7,8 +7,8 @@
 //! The wording is pluto 4.x's (see the README's coverage table).
 
 use super::{
-    Mode, Sa, Tag, FIX_ID, FIX_MODE, FIX_NAT_T, FIX_NOT_RESPONDING, FIX_PROPOSAL_GENERIC_ESP,
-    FIX_PROPOSAL_GENERIC_IKE, FIX_PSK, FIX_TS,
+    capitalize, Mode, Sa, Tag, FIX_ID, FIX_MODE, FIX_NAT_T, FIX_NOT_RESPONDING,
+    FIX_PROPOSAL_GENERIC_ESP, FIX_PROPOSAL_GENERIC_IKE, FIX_PSK, FIX_TS, FIX_VERSION,
 };
 use crate::findings::code::Code;
 
@@ -87,14 +87,76 @@ pub(super) enum Pl {
     Retransmission(String),
     /// `STATE_MAIN_I1: 10 second timeout exceeded after 4 retransmits.  …`
     Timeout(String),
-    /// `IKE SA established {…}`, `responder established IKE SA; …`
-    Established,
+    /// `IKE SA established {…}`, `responder established IKE SA; …`: the peer's
+    /// identity where the line names it (`peer '198.51.100.1'`).
+    Established(String),
     /// IKEv2 liveness / IKEv1 DPD declared the peer dead.
     PeerDead,
+    /// `packet from 198.51.100.1:500: …`: a message about a packet from the peer that
+    /// belongs to no state yet.
+    FromPeer(String, Box<Pl>),
+    /// `"vpn": added IKEv1 connection` (the IKE version of a loaded connection).
+    ConnAdded(u8),
+    /// `initial Main Mode message received but no connection has been authorized with
+    /// authby=PSK and xauth=no` (`mode`: the mode the peer started in): no connection
+    /// here accepts that mode with that authentication, and no answer is sent.
+    NoConnForMode(Mode),
+    /// The peer's IKE version is refused: `ignoring IKEv1 packet as policy is set to
+    /// silently drop all IKEv1 packets` (`peer_version` 1), `ISAKMP_v2_IKE_SA_INIT message
+    /// received on … but no suitable connection found with IKEv2 policy` (2).
+    VersionRefused { peer_version: u8, silent: bool },
+    /// `responding to IKE_SA_INIT (34) message (Message ID 0) with unencrypted
+    /// notification NO_PROPOSAL_CHOSEN`, `sending notification X to …`: what this end
+    /// answered.
+    Answered(String),
 }
 
 pub(super) fn recognize_pluto(body: &str) -> Option<Pl> {
     let b = body.trim();
+    if let Some(rest) = b.strip_prefix("packet from ") {
+        let (from, msg) = rest.split_once(": ")?;
+        let addr = from.rsplit_once(':').map_or(from, |(a, _)| a);
+        return Some(Pl::FromPeer(
+            addr.to_string(),
+            Box::new(recognize_pluto(msg)?),
+        ));
+    }
+    if let Some(v) = b
+        .strip_prefix("added IKEv")
+        .and_then(|r| r.strip_suffix(" connection"))
+        .and_then(|v| v.parse().ok())
+    {
+        return Some(Pl::ConnAdded(v));
+    }
+    for (prefix, mode) in [
+        ("initial Main Mode message", Mode::Main),
+        ("initial Aggressive Mode message", Mode::Aggressive),
+    ] {
+        if b.starts_with(prefix) && b.contains("no connection has been authorized") {
+            return Some(Pl::NoConnForMode(mode));
+        }
+    }
+    if b.starts_with("ignoring IKEv1 packet as policy is set to silently drop all IKEv1") {
+        return Some(Pl::VersionRefused {
+            peer_version: 1,
+            silent: true,
+        });
+    }
+    if b.contains(" message received on ")
+        && b.ends_with("no suitable connection found with IKEv2 policy")
+    {
+        return Some(Pl::VersionRefused {
+            peer_version: 2,
+            silent: false,
+        });
+    }
+    if b.starts_with("responding to ") && b.contains(" notification ") {
+        let n = b.rsplit(' ').next()?;
+        return Some(Pl::Answered(n.to_string()));
+    }
+    if let Some(rest) = b.strip_prefix("sending notification ") {
+        return Some(Pl::Answered(rest.split(' ').next()?.to_string()));
+    }
     let start = |initiator, mode| Some(Pl::Start { initiator, mode });
     match b {
         "initiating IKEv2 connection" => return start(true, None),
@@ -175,7 +237,12 @@ pub(super) fn recognize_pluto(body: &str) -> Option<Pl> {
         || b.starts_with("responder established IKE SA;")
         || b.starts_with("initiator established IKE SA;")
     {
-        return Some(Pl::Established);
+        let peer = b
+            .split_once("authenticated peer using ")
+            .and_then(|(_, r)| r.split('\'').nth(1))
+            .map(|id| format!("peer '{id}'"))
+            .unwrap_or_default();
+        return Some(Pl::Established(peer));
     }
     if b.contains("DPD: declaring peer dead")
         || (b.starts_with("liveness") && b.contains("not responding"))
@@ -312,9 +379,87 @@ impl Sa<'_> {
                 self.giveups.push(no);
                 self.pluto_state = Some(state);
             }
-            Pl::Established => self.established = Some(no),
+            Pl::Established(_) => self.established = Some(no),
             Pl::PeerDead => self.dpd_timed_out = Some(no),
+            Pl::FromPeer(from, inner) => {
+                self.heard = true;
+                self.peer.get_or_insert(from);
+                self.pluto(no, *inner);
+            }
+            Pl::ConnAdded(v) => self.pluto_versions.push(v),
+            Pl::NoConnForMode(mode) => self.no_conn_for_mode(no, mode),
+            Pl::VersionRefused {
+                peer_version,
+                silent,
+            } => self.version_refused(no, peer_version, silent),
+            Pl::Answered(n) => {
+                let codes: &[Code] = match n.as_str() {
+                    "NO_PROPOSAL_CHOSEN" => &[
+                        Code::IkeVersionMismatch,
+                        Code::IkeProposalMismatch,
+                        Code::IpsecProposalMismatch,
+                    ],
+                    "INVALID_ID_INFORMATION" => {
+                        &[Code::IkeIdMismatch, Code::TrafficSelectorMismatch]
+                    }
+                    "AUTHENTICATION_FAILED" => &[Code::IkePskMismatch, Code::IkeIdMismatch],
+                    "TS_UNACCEPTABLE" => &[Code::TrafficSelectorMismatch],
+                    _ => &[],
+                };
+                self.support(no, codes);
+            }
         }
+    }
+
+    /// The peer's IKE version is refused here (silently, or with NO_PROPOSAL_CHOSEN).
+    fn version_refused(&mut self, no: usize, peer_version: u8, silent: bool) {
+        let peer = self.peer();
+        let other = if peer_version == 1 { 2 } else { 1 };
+        let (what, answer) = if silent {
+            (
+                "Libreswan drops every IKEv1 packet ('ignoring IKEv1 packet as policy is set to silently drop all IKEv1 packets': ikev1-policy=drop, the Debian 12 default)",
+                "without an answer, so the peer only sees silence",
+            )
+        } else {
+            (
+                "Libreswan has no IKEv2 connection for it ('no suitable connection found with IKEv2 policy')",
+                "with NO_PROPOSAL_CHOSEN",
+            )
+        };
+        let loaded = if self.pluto_versions.contains(&other)
+            && !self.pluto_versions.contains(&peer_version)
+        {
+            format!(" Its loaded connections are IKEv{other} only.")
+        } else if !silent {
+            format!(" If this gateway does have IKEv{peer_version} connections, none of them has the peer's address (right=): its ipsec.conf settles it.")
+        } else {
+            String::new()
+        };
+        let msg = format!(
+            "IKE phase 1 with {peer} fails on the IKE version: the peer starts IKEv{peer_version}, but {what}; it refused {answer}.{loaded} The two ends use different IKE versions."
+        );
+        self.pluto_hit(Code::IkeVersionMismatch, no, msg, FIX_VERSION, false);
+    }
+
+    /// The peer started IKEv1 in a mode no connection here accepts with its
+    /// authentication (pluto drops it without an answer). With pre-shared keys on both
+    /// ends the likeliest cause is the other mode configured here; the configuration
+    /// settles it.
+    fn no_conn_for_mode(&mut self, no: usize, mode: Mode) {
+        let (theirs, ours, setting) = match mode {
+            Mode::Main => ("Main Mode", "Aggressive Mode", "aggressive=yes"),
+            Mode::Aggressive => ("Aggressive Mode", "Main Mode", "aggressive=no"),
+        };
+        let loaded = if self.pluto_versions.contains(&1) {
+            " although an IKEv1 connection is loaded"
+        } else {
+            ""
+        };
+        let msg = format!(
+            "{} starts IKEv1 phase 1 in {theirs} with a pre-shared key, but no connection here accepts {theirs} with that authentication ('initial {theirs} message received but no connection has been authorized'){loaded}, so Libreswan dropped it without an answer (the peer only sees silence). The likeliest cause is that the connection here negotiates in {ours}: its ipsec.conf settles it ({setting} means a mode mismatch; otherwise its authby= differs from the peer's, or no connection has the peer's address as right=).",
+            capitalize(&self.peer())
+        );
+        self.pluto_hit(Code::IkeModeMismatch, no, msg, FIX_MODE, false);
     }
 
     fn pluto_hit(&mut self, code: Code, no: usize, msg: String, fix: &str, weak: bool) {
@@ -403,5 +548,71 @@ impl Sa<'_> {
             self.hit(Code::PeerNotResponding, &lines, msg, FIX_NOT_RESPONDING);
             self.weak = false;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::logs::classify;
+
+    fn codes(text: &str) -> Vec<Code> {
+        classify(&[("idc.log".to_string(), text.to_string())])
+            .findings
+            .iter()
+            .map(|f| f.code)
+            .collect()
+    }
+
+    #[test]
+    fn packet_from_lines_carry_the_peer_and_the_message() {
+        assert_eq!(
+            recognize_pluto("packet from 198.51.100.1:500: ignoring IKEv1 packet as policy is set to silently drop all IKEv1 packets"),
+            Some(Pl::FromPeer(
+                "198.51.100.1".into(),
+                Box::new(Pl::VersionRefused {
+                    peer_version: 1,
+                    silent: true
+                })
+            ))
+        );
+        assert_eq!(
+            recognize_pluto("added IKEv2 connection"),
+            Some(Pl::ConnAdded(2))
+        );
+        assert_eq!(
+            recognize_pluto("packet from 198.51.100.1:500: responding to IKE_SA_INIT (34) message (Message ID 0) with unencrypted notification NO_PROPOSAL_CHOSEN"),
+            Some(Pl::FromPeer(
+                "198.51.100.1".into(),
+                Box::new(Pl::Answered("NO_PROPOSAL_CHOSEN".into()))
+            ))
+        );
+        // A packet line pluto logs about something else is not a cause.
+        assert_eq!(
+            recognize_pluto("packet from 198.51.100.1:4500: INFORMATIONAL request has no corresponding IKE SA; message dropped"),
+            None
+        );
+    }
+
+    /// The silent refusals of the lab runs ls_version_* and ls_mode_ikev1main_cloud, as
+    /// pluto logs them (own log file and syslog form).
+    #[test]
+    fn silent_refusals_of_another_version_or_mode() {
+        let v1_dropped = "Nov 30 02:08:38.432459: \"vpn\": added IKEv2 connection\nNov 30 02:08:38.738139: packet from 198.51.100.1:500: ignoring IKEv1 packet as policy is set to silently drop all IKEv1 packets\n";
+        assert_eq!(codes(v1_dropped), vec![Code::IkeVersionMismatch]);
+        let v2_refused = "Nov 30 02:08:34 idc pluto[2545]: \"vpn\": added IKEv1 connection\nNov 30 02:08:34 idc pluto[2545]: packet from 198.51.100.1:500: ISAKMP_v2_IKE_SA_INIT message received on 198.51.100.2:500 but no suitable connection found with IKEv2 policy\nNov 30 02:08:34 idc pluto[2545]: packet from 198.51.100.1:500: responding to IKE_SA_INIT (34) message (Message ID 0) with unencrypted notification NO_PROPOSAL_CHOSEN\n";
+        let r = classify(&[("idc.syslog".to_string(), v2_refused.to_string())]);
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(r.findings[0].code, Code::IkeVersionMismatch);
+        assert_eq!(r.findings[0].lines, vec![2, 3]);
+        assert!(r.findings[0].message.contains("IKEv1 only"));
+        let main_ignored = "Nov 30 02:08:46.695427: \"vpn\": added IKEv1 connection\nNov 30 02:08:47.032639: packet from 198.51.100.1:500: initial Main Mode message received but no connection has been authorized with authby=PSK and xauth=no\n";
+        let r = classify(&[("idc.log".to_string(), main_ignored.to_string())]);
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(r.findings[0].code, Code::IkeModeMismatch);
+        assert!(r.findings[0]
+            .message
+            .contains("The peer 198.51.100.1 starts IKEv1 phase 1 in Main Mode"));
+        assert!(r.findings[0].message.contains("aggressive=yes"));
     }
 }
