@@ -490,20 +490,32 @@ pub(crate) fn search(
     // Chains: from each candidate in the same order (the deletion, the routes along
     // the path, the own fix).
     for c in seen.iter().take(MAX_CHAINS) {
-        // A first change that leaves the traffic stopping where it did is no start.
-        let moves = f.change.as_ref() == Some(c)
-            || apply_plan(topo, m, idx, prefixes, std::slice::from_ref(c)).is_some_and(|a| {
-                let was = (cause.code(m), cause.device(m), cause.rule(m));
-                failing(&a, members).iter().all(|o| {
-                    o.cause.as_ref().is_none_or(|x| {
-                        (x.code(&a.model), x.device(&a.model), x.rule(&a.model)) != was
-                    })
-                })
+        // A first change that leaves the traffic stopping where it did is no start. The
+        // first step's re-analysis is the chain's first step too.
+        let first = if f.change.as_ref() == Some(c) {
+            None
+        } else {
+            let Some(a) = apply_plan(topo, m, idx, prefixes, std::slice::from_ref(c)) else {
+                continue;
+            };
+            let left = failing(&a, members);
+            let was = (cause.code(m), cause.device(m), cause.rule(m));
+            let moves = left.iter().all(|o| {
+                o.cause
+                    .as_ref()
+                    .is_none_or(|x| (x.code(&a.model), x.device(&a.model), x.rule(&a.model)) != was)
             });
-        if !moves {
-            continue;
-        }
-        if let Some(found) = chain(topo, m, idx, prefixes, members, infra, c.clone(), words(c)) {
+            if !moves {
+                continue;
+            }
+            Some((a, left))
+        };
+        let start = Start {
+            change: c.clone(),
+            words: words(c),
+            done: first,
+        };
+        if let Some(found) = chain(topo, m, idx, prefixes, members, infra, start) {
             if found.verified {
                 let own = f.change.as_ref() == Some(c);
                 return Some(Found {
@@ -514,8 +526,12 @@ pub(crate) fn search(
             }
         }
     }
-    let own = f.change.clone()?;
-    let found = chain(topo, m, idx, prefixes, members, infra, own, f.fix.clone())?;
+    let start = Start {
+        change: f.change.clone()?,
+        words: f.fix.clone(),
+        done: None,
+    };
+    let found = chain(topo, m, idx, prefixes, members, infra, start)?;
     Some(Found {
         own_first: true,
         ..found
@@ -592,21 +608,39 @@ pub struct Blame {
 /// not apply. (The original topology, model, index and prefix tables, the boxes, the
 /// infrastructure addresses and the first change with its words: as `search` has them.)
 #[allow(clippy::too_many_arguments)]
-fn chain(
+/// A chain's first change, its words, and its re-analysis when already done (the
+/// applied model and the packets still failing).
+struct Start<'a> {
+    change: Change,
+    words: String,
+    done: Option<(Applied<'a>, Vec<Outcome>)>,
+}
+
+fn chain<'a>(
     topo: &input::Topology,
-    m: &Model,
-    idx: &Index,
-    prefixes: &check::Prefixes,
+    m: &'a Model,
+    idx: &'a Index,
+    prefixes: &'a check::Prefixes,
     members: &[&Outcome],
     infra: &[u32],
-    first: Change,
-    first_words: String,
+    start: Start<'a>,
 ) -> Option<Found> {
-    let mut plan = vec![first];
+    let first_words = start.words;
+    let mut plan = vec![start.change];
     let mut words = vec![first_words.clone()];
     let mut still = String::new();
-    while let Some(a) = apply_plan(topo, m, idx, prefixes, &plan) {
-        let left = failing(&a, members);
+    let mut done = start.done;
+    loop {
+        let (a, left) = match done.take() {
+            Some(x) => x,
+            None => {
+                let Some(a) = apply_plan(topo, m, idx, prefixes, &plan) else {
+                    break;
+                };
+                let left = failing(&a, members);
+                (a, left)
+            }
+        };
         if left.is_empty() {
             return Some(Found {
                 fix: words.join("; then "),
