@@ -40,17 +40,17 @@ pub enum Reindex {
 pub struct Index {
     /// Per route table: system routes (rank 0), entries (rank 1), published VPN routes
     /// (rank 2, system table only), in tie order.
-    pub vrouter: Vec<Arc<PrefixIndex<VrRoute>>>,
+    pub vrouter: PerItem<PrefixIndex<VrRoute>>,
     /// Per VPN gateway: destination routes (index into `destination_routes`).
     pub vpn_dest: Arc<Vec<PrefixIndex<usize>>>,
     /// Per device: connected subnets then listed routes, as route choices.
-    pub dev_routes: Vec<Arc<DeviceRoutes>>,
+    pub dev_routes: PerItem<DeviceRoutes>,
     /// Per device, per chain (input, forward, output), per concrete protocol (in
     /// `Protocol::CONCRETE` order), per incoming interface (0: none, k: interface k-1):
     /// the rules that can match such a packet, in chain order (a rule for another
     /// protocol or incoming interface, or naming ports for a packet without them, never
     /// does).
-    pub chain_rules: Vec<Arc<ChainRules>>,
+    pub chain_rules: PerItem<ChainRules>,
     pub instance_by_ip: Arc<BTreeMap<Ipv4Addr, usize>>,
     /// (device, interface) by address.
     pub iface_by_ip: Arc<BTreeMap<Ipv4Addr, (usize, usize)>>,
@@ -78,6 +78,55 @@ pub struct Index {
     /// (address, device, interface), sorted by address. A flat copy of the graph's
     /// [`Links`](crate::graph::Links) for the tracer's hot path (see `link_holder`).
     pub link_peers: Arc<LinkPeers>,
+}
+
+/// One part per item (route table, device), shared between an index and the indexes of
+/// fixed models built from it: every item's part in one shared vector, and the part a
+/// fix rebuilt, so that patching one item copies no vector.
+#[derive(Clone)]
+pub struct PerItem<T> {
+    all: Arc<Vec<Arc<T>>>,
+    patch: Option<(usize, Arc<T>)>,
+}
+
+impl<T> PerItem<T> {
+    fn new(all: Vec<Arc<T>>) -> PerItem<T> {
+        PerItem {
+            all: Arc::new(all),
+            patch: None,
+        }
+    }
+
+    /// Replace item `i`'s part (a second patched item folds the first into a new vector).
+    fn set(&mut self, i: usize, part: Arc<T>) {
+        if let Some((k, old)) = self.patch.take() {
+            if k != i {
+                let mut all = (*self.all).clone();
+                all[k] = old;
+                self.all = Arc::new(all);
+            }
+        }
+        self.patch = Some((i, part));
+    }
+}
+
+/// As the list of every item's part (the patch in its place).
+impl<T: std::fmt::Debug> std::fmt::Debug for PerItem<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries((0..self.all.len()).map(|i| &self[i]))
+            .finish()
+    }
+}
+
+impl<T> std::ops::Index<usize> for PerItem<T> {
+    type Output = Arc<T>;
+    fn index(&self, i: usize) -> &Arc<T> {
+        match &self.patch {
+            Some((k, part)) if *k == i => part,
+            _ => &self.all[i],
+        }
+    }
 }
 
 /// Per device, per interface: (address, device, interface) of the others on its subnet.
@@ -297,10 +346,10 @@ impl Index {
         Index {
             link_peers: Arc::new(link_peers),
             tunnel_end,
-            vrouter,
+            vrouter: PerItem::new(vrouter),
             vpn_dest: Arc::new(vpn_dest),
-            dev_routes,
-            chain_rules,
+            dev_routes: PerItem::new(dev_routes),
+            chain_rules: PerItem::new(chain_rules),
             instance_by_ip: Arc::new(instance_by_ip),
             iface_by_ip: Arc::new(iface_by_ip),
             cloud_sas: Arc::new(cloud_sas),
@@ -397,10 +446,15 @@ impl Index {
         match what {
             Reindex::Keep => {}
             Reindex::Table(t) => {
-                idx.vrouter[t] = Arc::new(table_index(m2, t, &system_routes(m2)));
+                idx.vrouter
+                    .set(t, Arc::new(table_index(m2, t, &system_routes(m2))));
             }
-            Reindex::DeviceFilter(d) => idx.chain_rules[d] = Arc::new(chain_rules(&m2.devices[d])),
-            Reindex::DeviceRoutes(d) => idx.dev_routes[d] = Arc::new(device_routes(&m2.devices[d])),
+            Reindex::DeviceFilter(d) => idx
+                .chain_rules
+                .set(d, Arc::new(chain_rules(&m2.devices[d]))),
+            Reindex::DeviceRoutes(d) => idx
+                .dev_routes
+                .set(d, Arc::new(device_routes(&m2.devices[d]))),
             Reindex::Full => return Index::build(m2),
         }
         idx
