@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+pub use crate::model::PerItem;
+
 use crate::graph::region::{prefix_item, PrefixIndex, PrefixItem, SaIv};
 use crate::model::rules::{Endpoint, RouteChoice, RuleSpan, VrRoute};
 use crate::model::{ChainKind, Model, SaSelectors};
@@ -78,55 +80,6 @@ pub struct Index {
     /// (address, device, interface), sorted by address. A flat copy of the graph's
     /// [`Links`](crate::graph::Links) for the tracer's hot path (see `link_holder`).
     pub link_peers: Arc<LinkPeers>,
-}
-
-/// One part per item (route table, device), shared between an index and the indexes of
-/// fixed models built from it: every item's part in one shared vector, and the part a
-/// fix rebuilt, so that patching one item copies no vector.
-#[derive(Clone)]
-pub struct PerItem<T> {
-    all: Arc<Vec<Arc<T>>>,
-    patch: Option<(usize, Arc<T>)>,
-}
-
-impl<T> PerItem<T> {
-    fn new(all: Vec<Arc<T>>) -> PerItem<T> {
-        PerItem {
-            all: Arc::new(all),
-            patch: None,
-        }
-    }
-
-    /// Replace item `i`'s part (a second patched item folds the first into a new vector).
-    fn set(&mut self, i: usize, part: Arc<T>) {
-        if let Some((k, old)) = self.patch.take() {
-            if k != i {
-                let mut all = (*self.all).clone();
-                all[k] = old;
-                self.all = Arc::new(all);
-            }
-        }
-        self.patch = Some((i, part));
-    }
-}
-
-/// As the list of every item's part (the patch in its place).
-impl<T: std::fmt::Debug> std::fmt::Debug for PerItem<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries((0..self.all.len()).map(|i| &self[i]))
-            .finish()
-    }
-}
-
-impl<T> std::ops::Index<usize> for PerItem<T> {
-    type Output = Arc<T>;
-    fn index(&self, i: usize) -> &Arc<T> {
-        match &self.patch {
-            Some((k, part)) if *k == i => part,
-            _ => &self.all[i],
-        }
-    }
 }
 
 /// Per device, per interface: (address, device, interface) of the others on its subnet.

@@ -45,7 +45,7 @@ pub struct Model {
     pub vpn_gateways: Arc<Vec<VpnGateway>>,
     pub customer_gateways: Arc<Vec<CustomerGateway>>,
     pub connections: Arc<Vec<Connection>>,
-    pub devices: Arc<Vec<Arc<Device>>>,
+    pub devices: PerItem<Device>,
     pub flows: Vec<input::FlowSpec>,
 }
 
@@ -1053,7 +1053,7 @@ fn lower_with(
         vpn_gateways: Arc::new(vpn_gateways),
         customer_gateways: Arc::new(customer_gateways),
         connections: Arc::new(connections),
-        devices: Arc::new(devices.into_iter().map(Arc::new).collect()),
+        devices: PerItem::new(devices.into_iter().map(Arc::new).collect()),
         flows: t.flows.clone(),
     };
     ctx.finish(model)
@@ -1256,7 +1256,7 @@ impl Model {
         let lowered = lower_device(&ctx, i, d, &conn_ids);
         let lowered = ctx.finish(lowered).map_err(|mut e| e.swap_remove(0))?;
         let mut m = self.clone();
-        Arc::make_mut(&mut m.devices)[i] = Arc::new(lowered);
+        m.devices.set(i, Arc::new(lowered));
         Ok(m)
     }
 }
@@ -1611,5 +1611,67 @@ mod tests {
         );
         let e = parse("t.json", &deep).unwrap_err();
         assert!(!e.message.is_empty(), "{e}");
+    }
+}
+
+/// One part per item (device, route table), shared between a model or index and those of
+/// fixed models built from it: every item's part in one shared vector, and the part a
+/// fix rebuilt, so that patching one item copies no vector.
+#[derive(Clone)]
+pub struct PerItem<T> {
+    all: Arc<Vec<Arc<T>>>,
+    patch: Option<(usize, Arc<T>)>,
+}
+
+impl<T> PerItem<T> {
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    /// Every item's part, in order (the patch in its place).
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Arc<T>> + ExactSizeIterator + '_ {
+        (0..self.all.len()).map(move |i| &self[i])
+    }
+
+    pub fn new(all: Vec<Arc<T>>) -> PerItem<T> {
+        PerItem {
+            all: Arc::new(all),
+            patch: None,
+        }
+    }
+
+    /// Replace item `i`'s part (a second patched item folds the first into a new vector).
+    pub fn set(&mut self, i: usize, part: Arc<T>) {
+        if let Some((k, old)) = self.patch.take() {
+            if k != i {
+                let mut all = (*self.all).clone();
+                all[k] = old;
+                self.all = Arc::new(all);
+            }
+        }
+        self.patch = Some((i, part));
+    }
+}
+
+/// As the list of every item's part (the patch in its place).
+impl<T: std::fmt::Debug> std::fmt::Debug for PerItem<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries((0..self.all.len()).map(|i| &self[i]))
+            .finish()
+    }
+}
+
+impl<T> std::ops::Index<usize> for PerItem<T> {
+    type Output = Arc<T>;
+    fn index(&self, i: usize) -> &Arc<T> {
+        match &self.patch {
+            Some((k, part)) if *k == i => part,
+            _ => &self.all[i],
+        }
     }
 }
