@@ -368,9 +368,9 @@ fn names_owner(m: &Model, idx: &Index, outs: &[Explored], reps: [(u32, u32); 2])
         })
 }
 
-/// Every box of every connection, both directions, every protocol.
 /// Who owns an address, as far as any decision can tell: instances with the same
-/// vSwitch and the same security groups are interchangeable, devices are not.
+/// vSwitch and the same security groups are interchangeable, and so are plain hosts
+/// alike (see [`host_signature`]); other devices are not.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Owner {
     None,
@@ -752,8 +752,6 @@ fn on_whole_atoms(outs: &[Explored], b: &Region) -> bool {
         .all(|(r, _)| (0..2).all(|d| r.lo[d] == b.lo[d] && r.hi[d] == b.hi[d]))
 }
 
-/// Every box of every connection, both directions, every protocol. Interchangeable
-/// atoms are explored once and their outcomes carried over.
 /// Every failing box of every connection (the packets not listed are delivered both
 /// ways). For tests and tools that compare `check` with `trace`.
 pub fn failures(m: &Model) -> Vec<Outcome> {
@@ -1144,16 +1142,12 @@ fn describe_services(svcs: &BTreeSet<Svc>) -> Vec<String> {
 }
 
 /// The instances inside the sets, as `id (address)`, in address order per set.
-fn instances_in(m: &Model, idx: &Index, src: &AddrSet, dst: &AddrSet) -> Vec<String> {
-    let mut v = Vec::new();
-    for set in [src, dst] {
-        for (lo, hi) in set.intervals() {
-            let range = Ipv4Addr::from(lo)..=Ipv4Addr::from(hi);
-            for (ip, &i) in idx.instance_by_ip.range(range) {
-                v.push(format!("{} ({})", m.instances[i].id, ip));
-            }
-        }
-    }
+fn instances_in(m: &Model, src: &AddrSet, dst: &AddrSet) -> Vec<String> {
+    let mut v: Vec<String> = [src, dst]
+        .into_iter()
+        .flat_map(|set| m.instances_in(set))
+        .map(|i| format!("{} ({})", m.instances[i].id, m.instances[i].ip))
+        .collect();
     v.dedup();
     v
 }
@@ -1284,7 +1278,7 @@ pub(crate) fn finding_of<'o>(
         crate::findings::finding::first_shown(endpoints_in(m, idx, &src, &dst));
     (f.endpoints, f.endpoints_total) = (endpoints, endpoints_total);
     let (instances, instances_total) =
-        crate::findings::finding::first_shown(instances_in(m, idx, &src, &dst));
+        crate::findings::finding::first_shown(instances_in(m, &src, &dst));
     (f.instances, f.instances_total) = (instances, instances_total);
     f.parts = traffic_parts(&rects, infra, reply);
     if reply {
@@ -1371,6 +1365,7 @@ fn traffic_parts(
     infra: &[u32],
     reply: bool,
 ) -> Vec<TrafficPart> {
+    let rects = merged_parts(rects);
     if rects.len() <= 1 {
         return Vec::new();
     }
@@ -1388,6 +1383,43 @@ fn traffic_parts(
                 services: describe_services(sv),
             }
         })
+        .collect()
+}
+
+/// The services as a canonical set: destination-port ranges of the same protocol and
+/// source ports that touch are joined (tcp/137-138 and tcp/139 are tcp/137-139).
+fn joined_services(svcs: &BTreeSet<Svc>) -> BTreeSet<Svc> {
+    let mut out: Vec<Svc> = Vec::with_capacity(svcs.len());
+    for &(p, sp, dp) in svcs {
+        match out.last_mut() {
+            Some(l) if l.0 == p && l.1 == sp && u64::from(l.2 .1) + 1 == u64::from(dp.0) => {
+                l.2 .1 = dp.1
+            }
+            _ => out.push((p, sp, dp)),
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The rectangles with the same packets per address pair written once: services joined
+/// (see [`joined_services`]), then rectangles with the same destinations and services
+/// joined over their sources, then those with the same sources and services over their
+/// destinations. The packets are the same; the parts are fewer.
+fn merged_parts(rects: &BTreeMap<Rect, BTreeSet<Svc>>) -> BTreeMap<Rect, BTreeSet<Svc>> {
+    let mut by_dst: BTreeMap<(Ivs, BTreeSet<Svc>), Ivs> = BTreeMap::new();
+    for ((s, d), sv) in rects {
+        by_dst
+            .entry((d.clone(), joined_services(sv)))
+            .or_default()
+            .extend(s.iter().copied());
+    }
+    let mut by_src: BTreeMap<(Ivs, BTreeSet<Svc>), Ivs> = BTreeMap::new();
+    for ((d, sv), s) in by_dst {
+        by_src.entry((merge_ivs(s), sv)).or_default().extend(d);
+    }
+    by_src
+        .into_iter()
+        .map(|((s, sv), d)| ((s, merge_ivs(d)), sv))
         .collect()
 }
 
@@ -1727,9 +1759,8 @@ pub struct Verdict {
 /// then passes both ways; where part of them still stops (at the same cause, or at
 /// another one reported or hidden behind this one until now), the verdict names it.
 ///
-/// With the fixed model's prefix tables (`prefixes2`), boxes whose addresses fall in the
-/// same classes of the fixed model (see [`classes`]) are re-analysed once and the outcome
-/// carried over, as `reach` does; other boxes are explored one by one.
+/// The packets are re-analysed by [`refail`]: by the fixed model's classes when its
+/// prefix tables (`prefixes2`) are given, else box by box.
 fn verify(
     m: &Model,
     fixed: Option<(&Model, &Index, Option<&Prefixes>)>,

@@ -89,10 +89,8 @@ pub fn uncovered(
 /// Known endpoints (instances, on-prem hosts) with an address in `set`, as `id (addr)`.
 pub fn endpoints_in(m: &Model, set: &AddrSet) -> Vec<String> {
     let mut v: Vec<String> = m
-        .instances
-        .iter()
-        .filter(|i| set.contains(i.ip))
-        .map(|i| format!("{} ({})", i.id, i.ip))
+        .instances_in(set)
+        .map(|i| format!("{} ({})", m.instances[i].id, m.instances[i].ip))
         .collect();
     for d in m.devices.iter() {
         if d.kind != DeviceKind::Host {

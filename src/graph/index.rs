@@ -53,7 +53,6 @@ pub struct Index {
     /// protocol or incoming interface, or naming ports for a packet without them, never
     /// does).
     pub chain_rules: PerItem<ChainRules>,
-    pub instance_by_ip: Arc<BTreeMap<Ipv4Addr, usize>>,
     /// (device, interface) by address.
     pub iface_by_ip: Arc<BTreeMap<Ipv4Addr, (usize, usize)>>,
     /// Cloud SAs per connection; per device, per ipsec entry: SAs and configured selectors.
@@ -196,12 +195,6 @@ impl Index {
             .iter()
             .map(|d| Arc::new(device_routes(d)))
             .collect();
-        let instance_by_ip = m
-            .instances
-            .iter()
-            .enumerate()
-            .map(|(i, x)| (x.ip, i))
-            .collect();
         let mut iface_by_ip = BTreeMap::new();
         for (d, dev) in m.devices.iter().enumerate() {
             for (f, iface) in dev.interfaces.iter().enumerate() {
@@ -303,7 +296,6 @@ impl Index {
             vpn_dest: Arc::new(vpn_dest),
             dev_routes: PerItem::new(dev_routes),
             chain_rules: PerItem::new(chain_rules),
-            instance_by_ip: Arc::new(instance_by_ip),
             iface_by_ip: Arc::new(iface_by_ip),
             cloud_sas: Arc::new(cloud_sas),
             dev_sas: Arc::new(dev_sas),
