@@ -2,6 +2,7 @@
 //! by re-analysis and written out with `check --write-fixed`. New elements get ids
 //! `vpntrace-fix-N-K`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::findings::change::{Change, End, Setting, SettingValue, Via};
@@ -91,12 +92,6 @@ enum Target<'c> {
     Device(&'c str),
 }
 
-/// Whether applying `later` after `earlier` reads nothing `earlier` changed: both patch
-/// one object of the model, and not the same one.
-pub fn independent(earlier: &Change, later: &Change) -> bool {
-    matches!((target(earlier), target(later)), (Some(a), Some(b)) if a != b)
-}
-
 /// None for a change to a VPN gateway, to a connection on both ends, or one vpntrace
 /// does not apply.
 fn target(change: &Change) -> Option<Target<'_>> {
@@ -125,22 +120,28 @@ fn target(change: &Change) -> Option<Target<'_>> {
 /// Apply one change; `n` numbers the fix for the ids of what it adds.
 pub fn apply(t: &input::Topology, change: &Change, n: usize) -> Result<input::Topology, FixError> {
     let mut t = t.clone();
+    apply_in_place(&mut t, change, n)?;
+    Ok(t)
+}
+
+/// [`apply`] to `t` itself.
+pub fn apply_in_place(t: &mut input::Topology, change: &Change, n: usize) -> Result<(), FixError> {
     match target(change) {
         Some(Target::SecurityGroup(id)) => {
-            let i = security_group_at(&t, id)?;
+            let i = security_group_at(t, id)?;
             change_sg(&mut t.cloud.security_groups[i], change, n);
         }
         Some(Target::RouteTable(id)) => {
-            let i = route_table_at(&t, id)?;
+            let i = route_table_at(t, id)?;
             add_route_entries(&mut t.cloud.route_tables[i], change, n);
         }
         Some(Target::Device(id)) => {
-            let i = device_at(&t, id)?;
+            let i = device_at(t, id)?;
             change_device(&mut t.onprem.devices[i], change, n);
         }
-        None => apply_other(&mut t, change, n)?,
+        None => apply_other(t, change, n)?,
     }
-    Ok(t)
+    Ok(())
 }
 
 /// [`apply`] for a change to a VPN gateway or a connection.
@@ -340,13 +341,52 @@ pub fn apply_to_model(
     change: &Change,
     n: usize,
 ) -> Option<Result<PatchedModel, FixError>> {
-    let target = target(change)?;
-    Some(patch_model(t, m, change, n, target))
+    apply_to_model_edited(t, &mut Edited::default(), m, change, n)
 }
 
-/// [`apply_to_model`] for a change to `target`.
+/// The objects a plan's changes have patched so far, by position, over a topology that
+/// is not copied: a plan of changes to single objects reads and writes only these.
+#[derive(Clone, Debug, Default)]
+pub struct Edited {
+    security_groups: BTreeMap<usize, input::SecurityGroup>,
+    route_tables: BTreeMap<usize, input::RouteTable>,
+    devices: BTreeMap<usize, input::Device>,
+}
+
+impl Edited {
+    /// `t` with the edited objects in their places.
+    pub fn applied_to(&self, t: &input::Topology) -> input::Topology {
+        let mut t = t.clone();
+        for (&i, g) in &self.security_groups {
+            t.cloud.security_groups[i] = g.clone();
+        }
+        for (&i, r) in &self.route_tables {
+            t.cloud.route_tables[i] = r.clone();
+        }
+        for (&i, d) in &self.devices {
+            t.onprem.devices[i] = d.clone();
+        }
+        t
+    }
+}
+
+/// [`apply_to_model`] for `t` as `edited` leaves it (objects `edited` holds are read
+/// from there); the changed object is kept in `edited`.
+pub fn apply_to_model_edited(
+    t: &input::Topology,
+    edited: &mut Edited,
+    m: &Model,
+    change: &Change,
+    n: usize,
+) -> Option<Result<PatchedModel, FixError>> {
+    let target = target(change)?;
+    Some(patch_model(t, edited, m, change, n, target))
+}
+
+/// [`apply_to_model_edited`] for a change to `target`.
 fn patch_model(
     t: &input::Topology,
+    edited: &mut Edited,
     m: &Model,
     change: &Change,
     n: usize,
@@ -355,28 +395,37 @@ fn patch_model(
     match target {
         Target::SecurityGroup(id) => {
             let i = security_group_at(t, id)?;
-            let mut grp = t.cloud.security_groups[i].clone();
-            change_sg(&mut grp, change, n);
+            let grp = edited
+                .security_groups
+                .entry(i)
+                .or_insert_with(|| t.cloud.security_groups[i].clone());
+            change_sg(grp, change, n);
             Ok(PatchedModel {
-                model: m.with_security_group(i, &grp)?,
+                model: m.with_security_group(i, grp)?,
                 reindex: Reindex::Keep,
                 patched: Patched::SecurityGroup(i),
             })
         }
         Target::RouteTable(id) => {
             let i = route_table_at(t, id)?;
-            let mut table = t.cloud.route_tables[i].clone();
-            add_route_entries(&mut table, change, n);
+            let table = edited
+                .route_tables
+                .entry(i)
+                .or_insert_with(|| t.cloud.route_tables[i].clone());
+            add_route_entries(table, change, n);
             Ok(PatchedModel {
-                model: m.with_route_table(i, &table)?,
+                model: m.with_route_table(i, table)?,
                 reindex: Reindex::Table(i),
                 patched: Patched::RouteTable(i),
             })
         }
         Target::Device(id) => {
             let i = device_at(t, id)?;
-            let mut d = t.onprem.devices[i].clone();
-            change_device(&mut d, change, n);
+            let d = edited
+                .devices
+                .entry(i)
+                .or_insert_with(|| t.onprem.devices[i].clone());
+            change_device(d, change, n);
             // The index holds the filter tables, the routes and where hosts send from.
             let reindex = match change {
                 Change::InsertFilterRule { .. } | Change::DeleteFilterRule { .. } => {
@@ -387,7 +436,7 @@ fn patch_model(
                 _ => Reindex::Keep,
             };
             Ok(PatchedModel {
-                model: m.with_device(i, &d)?,
+                model: m.with_device(i, d)?,
                 reindex,
                 patched: Patched::Device(i),
             })

@@ -70,18 +70,18 @@ fn apply_plan<'a>(
     prefixes: &'a check::Prefixes,
     plan: &[Change],
 ) -> Option<Applied<'a>> {
-    // Nothing is copied until a change needs it (the topology only when a further
-    // change is to be applied to it).
-    let mut t = std::borrow::Cow::Borrowed(topo);
+    // Nothing is copied until a change needs it: a change to one object copies that
+    // object (kept in `edited` for later changes to it), and only a change to the
+    // topology as a whole copies the topology.
+    let mut whole: Option<input::Topology> = None;
+    let mut edited = fix::Edited::default();
     let mut model: Option<Model> = None;
     let mut index: Option<Index> = None;
     let mut tables: Option<check::Prefixes> = None;
     for (k, c) in plan.iter().enumerate() {
         let n = k + 1;
-        // The topology is needed again only by a later change to the same object, or
-        // one applied to the topology as a whole.
-        let needed = plan[n..].iter().any(|later| !fix::independent(c, later));
-        match fix::apply_to_model(&t, model.as_ref().unwrap_or(m), c, n) {
+        let t = whole.as_ref().unwrap_or(topo);
+        match fix::apply_to_model_edited(t, &mut edited, model.as_ref().unwrap_or(m), c, n) {
             Some(res) => {
                 let p = res.ok()?;
                 let base = index.as_ref().unwrap_or(idx);
@@ -97,16 +97,16 @@ fn apply_plan<'a>(
                 ));
                 model = Some(p.model);
                 index = next;
-                if needed {
-                    t = std::borrow::Cow::Owned(fix::apply(&t, c, n).ok()?);
-                }
             }
             None => {
-                t = std::borrow::Cow::Owned(fix::apply(&t, c, n).ok()?);
-                let lowered = crate::model::lower("(fixed)", &t).ok()?;
+                let mut t2 = edited.applied_to(t);
+                edited = fix::Edited::default();
+                fix::apply_in_place(&mut t2, c, n).ok()?;
+                let lowered = crate::model::lower("(fixed)", &t2).ok()?;
                 index = Some(Index::build(&lowered));
                 tables = Some(check::prefixes_by_protocol(&lowered));
                 model = Some(lowered);
+                whole = Some(t2);
             }
         }
     }
