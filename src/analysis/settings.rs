@@ -194,6 +194,51 @@ fn settings_for(t: &Topology, f: &Finding) -> Option<Vec<Setting>> {
 }
 
 /// The error codes of the connection's settings comparison.
+/// The part of `t` the settings comparison of `conn` reads (see `negotiation`): the
+/// connection, its VPN gateway and customer gateway, and the first device with an
+/// `ipsec` entry for it. A settings change is verified on this copy, kilobytes rather
+/// than the whole estate.
+fn slim(t: &Topology, conn: &str) -> Topology {
+    let c = &t.cloud;
+    let connection = c.ipsec_connections.iter().find(|x| x.id == conn);
+    let of = |id: Option<&String>| id.cloned().unwrap_or_default();
+    let (gw, cgw) = (
+        of(connection.map(|x| &x.vpn_gateway)),
+        of(connection.map(|x| &x.customer_gateway)),
+    );
+    Topology {
+        format: t.format,
+        name: t.name.clone(),
+        description: None,
+        cloud: crate::input::Cloud {
+            vpc: c.vpc.clone(),
+            vswitches: Vec::new(),
+            route_tables: Vec::new(),
+            security_groups: Vec::new(),
+            instances: Vec::new(),
+            vpn_gateways: c.vpn_gateways.iter().filter(|g| g.id == gw).cloned().collect(),
+            customer_gateways: c
+                .customer_gateways
+                .iter()
+                .filter(|g| g.id == cgw)
+                .cloned()
+                .collect(),
+            ipsec_connections: connection.into_iter().cloned().collect(),
+        },
+        onprem: crate::input::Onprem {
+            devices: t
+                .onprem
+                .devices
+                .iter()
+                .find(|d| d.ipsec.iter().any(|e| e.connection == conn))
+                .into_iter()
+                .cloned()
+                .collect(),
+        },
+        flows: Vec::new(),
+    }
+}
+
 fn errors_of(t: &Topology, conn: &str) -> Vec<Code> {
     negotiation::compare_connection(t, conn)
         .map(|c| {
@@ -220,6 +265,7 @@ pub fn attach(t: &Topology, findings: &mut [Finding]) {
             connection: conn.clone(),
             settings,
         };
+        let t = &slim(t, &conn);
         let before = errors_of(t, &conn);
         let verified = fix::apply(t, &change, 1).is_ok_and(|t2| {
             let after = errors_of(&t2, &conn);
@@ -238,7 +284,12 @@ pub fn attach(t: &Topology, findings: &mut [Finding]) {
         let Some(conn) = f.connection.clone() else {
             continue;
         };
-        let mut t2 = Some(t.clone());
+        if !applied.iter().any(|(k, _)| *k == conn) {
+            // Nothing to fix in the settings: the status says otherwise for a reason
+            // the topology does not show, or the settings fixes are not verified.
+            continue;
+        }
+        let mut t2 = Some(slim(t, &conn));
         for (n, (_, c)) in applied.iter().filter(|(k, _)| *k == conn).enumerate() {
             t2 = t2.and_then(|x| fix::apply(&x, c, n + 1).ok());
         }
@@ -248,11 +299,6 @@ pub fn attach(t: &Topology, findings: &mut [Finding]) {
                 && !c.findings.iter().any(|f| f.is_error())
         });
         if up {
-            if !applied.iter().any(|(k, _)| *k == conn) {
-                // Nothing to fix in the settings: the status says otherwise for a
-                // reason the topology does not show.
-                continue;
-            }
             f.fix = format!(
                 "{}; with the settings fixes of {conn} applied both phases come up (`--write-fixed` records the connection as ipsec_sa_established)",
                 f.fix
