@@ -1561,46 +1561,55 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     // the drop, when it concerns only the connection's traffic (preferred: removing a
     // wrong rule beats overriding it), and the finding's own fix. Each distinct change is
     // applied once and verified for every finding that proposes it.
-    let mut by_change: BTreeMap<Change, Vec<(usize, bool)>> = BTreeMap::new();
     let mut deletion: Vec<Option<Change>> = vec![None; groups.len()];
     for (i, (f, o)) in groups.iter().enumerate() {
         if !f.is_error() {
             continue;
         }
-        if let Some(c) = f.change.as_ref() {
-            by_change.entry(c.clone()).or_default().push((i, false));
-        }
         let cause = o[0].cause.as_ref().expect("a failure");
-        if let Some(d) = crate::analysis::search::deletion(m, cause, o[0].conn)
-            .filter(|d| Some(d) != f.change.as_ref())
-        {
-            by_change.entry(d.clone()).or_default().push((i, true));
-            deletion[i] = Some(d);
-        }
+        deletion[i] = crate::analysis::search::deletion(m, cause, o[0].conn)
+            .filter(|d| Some(d) != f.change.as_ref());
     }
-    let verdicts: Vec<(usize, bool, Verdict)> = by_change
-        .into_par_iter()
-        .flat_map(|(change, ids)| {
-            let fm = fixed_model(topo, m, &idx, &prefixes, &change);
-            let entry = fm.as_ref().map(|f| {
-                (
-                    &f.model,
-                    f.index.as_ref().unwrap_or(&idx),
-                    f.prefixes.as_ref(),
-                )
-            });
-            ids.into_par_iter()
-                .map(|(i, del)| (i, del, verify(m, entry, &groups[i].1)))
-                .collect::<Vec<_>>()
+    // First the deletions, and the own fixes of findings without one; then the own fixes
+    // of findings whose deletion does not pass (a deletion that passes is the fix).
+    let own_of = |i: usize| groups[i].0.change.clone().map(|c| (c, (i, false)));
+    let first: Vec<(Change, (usize, bool))> = (0..groups.len())
+        .filter(|&i| groups[i].0.is_error())
+        .filter_map(|i| match &deletion[i] {
+            Some(d) => Some((d.clone(), (i, true))),
+            None => own_of(i),
         })
         .collect();
+    let mut verdicts = verify_changes(topo, m, &idx, &prefixes, &groups, first);
+    let passed: BTreeSet<usize> = verdicts
+        .iter()
+        .filter(|v| v.1 && v.2.verified)
+        .map(|v| v.0)
+        .collect();
+    let second: Vec<(Change, (usize, bool))> = (0..groups.len())
+        .filter(|i| deletion[*i].is_some() && !passed.contains(i))
+        .filter_map(own_of)
+        .collect();
+    verdicts.extend(verify_changes(topo, m, &idx, &prefixes, &groups, second));
     let t3 = t0.elapsed();
     let (mut own, mut deleted) = (vec![false; groups.len()], vec![false; groups.len()]);
-    for (i, del, verdict) in &verdicts {
-        if *del {
-            deleted[*i] = verdict.verified;
+    // What still fails after each single change that does not pass, for the search.
+    let mut tried: Vec<Vec<(Change, Vec<Outcome>)>> = vec![Vec::new(); groups.len()];
+    let mut own_verdict: Vec<Option<bool>> = vec![None; groups.len()];
+    for (i, del, verdict, left) in verdicts {
+        if del {
+            deleted[i] = verdict.verified;
         } else {
-            own[*i] = verdict.verified;
+            own[i] = verdict.verified;
+            own_verdict[i] = Some(verdict.verified);
+        }
+        if !verdict.verified {
+            let c = if del {
+                deletion[i].clone()
+            } else {
+                groups[i].0.change.clone()
+            };
+            tried[i].extend(c.map(|c| (c, left)));
         }
     }
     // Where neither passes: search the path for the smallest change that does, or the
@@ -1610,17 +1619,17 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         .enumerate()
         .filter(|(i, (f, _))| f.is_error() && !own[*i] && !deleted[*i])
         .map(|(i, (f, o))| {
-            let tried: Vec<Change> = deletion[i].iter().cloned().collect();
             (
                 i,
-                crate::analysis::search::search(topo, m, &idx, &prefixes, f, o, &tried, &infra),
+                crate::analysis::search::search(topo, m, &idx, &prefixes, f, o, &tried[i], &infra),
             )
         })
         .collect();
+    drop(tried);
     let mut findings: Vec<Finding> = groups.into_iter().map(|(f, _)| f).collect();
-    for (i, del, verdict) in verdicts {
-        if !del {
-            findings[i].verified = Some(verdict.verified);
+    for (i, v) in own_verdict.into_iter().enumerate() {
+        if v.is_some() {
+            findings[i].verified = v;
         }
     }
     for (i, d) in deletion.into_iter().enumerate() {
@@ -1668,6 +1677,44 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         classes_traced: count,
         timings,
     }
+}
+
+/// Verify each change for the findings that propose it (`(finding, is the deletion)`):
+/// per distinct change, in parallel, the fixed model is built once, the findings that
+/// carry it are re-analysed (in parallel too), and the model is dropped. Each verdict
+/// comes with the packets still failing.
+fn verify_changes(
+    topo: &input::Topology,
+    m: &Model,
+    idx: &Index,
+    prefixes: &Prefixes,
+    groups: &[(Finding, Vec<&Outcome>)],
+    jobs: Vec<(Change, (usize, bool))>,
+) -> Vec<(usize, bool, Verdict, Vec<Outcome>)> {
+    use rayon::prelude::*;
+    let mut by_change: BTreeMap<Change, Vec<(usize, bool)>> = BTreeMap::new();
+    for (c, job) in jobs {
+        by_change.entry(c).or_default().push(job);
+    }
+    by_change
+        .into_par_iter()
+        .flat_map(|(change, ids)| {
+            let fm = fixed_model(topo, m, idx, prefixes, &change);
+            let entry = fm.as_ref().map(|f| {
+                (
+                    &f.model,
+                    f.index.as_ref().unwrap_or(idx),
+                    f.prefixes.as_ref(),
+                )
+            });
+            ids.into_par_iter()
+                .map(|(i, del)| {
+                    let (v, left) = verify(m, entry, &groups[i].1);
+                    (i, del, v, left)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// A connection without an IPsec SA stops both directions for one cause: one finding
@@ -1765,24 +1812,23 @@ fn verify(
     m: &Model,
     fixed: Option<(&Model, &Index, Option<&Prefixes>)>,
     members: &[&Outcome],
-) -> Verdict {
+) -> (Verdict, Vec<Outcome>) {
     let not = |still_stops| Verdict {
         verified: false,
         still_stops,
     };
     let Some((m2, idx2, prefixes2)) = fixed else {
-        return not(None);
+        return (not(None), Vec::new());
     };
-    let mut other = BTreeSet::new();
+    let left = refail(m2, idx2, prefixes2, members);
     let original = members[0].cause.as_ref().expect("a failure");
     let was = (original.code(m), original.device(m), original.rule(m));
-    let mut judge = |c: &Cause| -> Option<String> {
+    let mut other = BTreeSet::new();
+    for c in left.iter().filter_map(|r| r.cause.as_ref()) {
         let now = (c.code(m2), c.device(m2), c.rule(m2));
         if now == was {
-            return Some(format!(
-                "{} at {} (the fix did not remove it)",
-                now.0, now.1
-            ));
+            let stop = format!("{} at {} (the fix did not remove it)", now.0, now.1);
+            return (not(Some(stop)), left);
         }
         other.insert(format!(
             "{} at {}{}",
@@ -1790,22 +1836,17 @@ fn verify(
             now.1,
             now.2.map(|r| format!(", rule {r}")).unwrap_or_default()
         ));
-        None
-    };
-    for r in refail(m2, idx2, prefixes2, members) {
-        if let Some(stop) = r.cause.as_ref().and_then(&mut judge) {
-            return not(Some(stop));
-        }
     }
     // Verified only when the whole traffic then passes, both ways.
-    if other.is_empty() {
+    let verdict = if other.is_empty() {
         Verdict {
             verified: true,
             still_stops: None,
         }
     } else {
         not(Some(other.into_iter().collect::<Vec<_>>().join("; ")))
-    }
+    };
+    (verdict, left)
 }
 
 /// The packets of `members` re-analysed in model `m2`: the outcomes that fail there.
@@ -2013,8 +2054,8 @@ pub fn verification_by_classes_and_by_boxes(
         let i2 = i2.as_ref().unwrap_or(&idx);
         out.push((
             format!("{name}: {} at {:?}", f.code, f.device),
-            verify(&m, Some((&m2, i2, Some(&p2))), &members),
-            verify(&m, Some((&m2, i2, None)), &members),
+            verify(&m, Some((&m2, i2, Some(&p2))), &members).0,
+            verify(&m, Some((&m2, i2, None)), &members).0,
         ));
     }
     out

@@ -117,6 +117,57 @@ fn target(change: &Change) -> Option<Target<'_>> {
     }
 }
 
+/// Whether `change` only lets more packets through: it adds accept rules, or removes or
+/// narrows a drop rule of a security group or filter chain, and changes no route,
+/// translation or setting. Every packet that passed before passes the same way after
+/// it (a first-match filter decides the rest as before; a security group's accepts
+/// never beat a drop they did not beat before), so re-analysing after it needs only
+/// the packets that still failed.
+pub fn opens(t: &input::Topology, change: &Change) -> bool {
+    let drop = |ids: Vec<Option<String>>, actions: Vec<Action>, rule: &str| {
+        rule_position(ids.into_iter(), rule).is_some_and(|j| actions[j] == Action::Drop)
+    };
+    match change {
+        Change::AddSgRule { .. } | Change::InsertFilterRule { .. } => true,
+        Change::DeleteSgRule {
+            security_group,
+            rule,
+        }
+        | Change::NarrowSgRule {
+            security_group,
+            rule,
+            ..
+        } => security_group_at(t, security_group).is_ok_and(|i| {
+            let g = &t.cloud.security_groups[i];
+            drop(
+                g.rules.iter().map(|r| r.id.clone()).collect(),
+                g.rules.iter().map(|r| r.policy).collect(),
+                rule,
+            )
+        }),
+        Change::DeleteFilterRule {
+            device,
+            chain,
+            rule,
+        } => device_at(t, device).is_ok_and(|i| {
+            let f = t.onprem.devices[i].filter.as_ref();
+            let c = f.and_then(|f| match chain {
+                ChainKind::Input => f.input.as_ref(),
+                ChainKind::Forward => f.forward.as_ref(),
+                ChainKind::Output => f.output.as_ref(),
+            });
+            c.is_some_and(|c| {
+                drop(
+                    c.rules.iter().map(|r| r.id.clone()).collect(),
+                    c.rules.iter().map(|r| r.action).collect(),
+                    rule,
+                )
+            })
+        }),
+        _ => false,
+    }
+}
+
 /// Apply one change; `n` numbers the fix for the ids of what it adds.
 pub fn apply(t: &input::Topology, change: &Change, n: usize) -> Result<input::Topology, FixError> {
     let mut t = t.clone();

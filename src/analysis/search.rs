@@ -59,10 +59,64 @@ struct Applied<'a> {
     index: std::borrow::Cow<'a, Index>,
     /// Prefix tables valid for the model's classes (see `check::prefixes_with`).
     prefixes: std::borrow::Cow<'a, check::Prefixes>,
+    /// The objects the plan changed (see [`fix::Edited`]) ...
+    edited: fix::Edited,
+    /// ... over the topology as a whole once a change applied to it.
+    whole: Option<input::Topology>,
+    /// How many changes are applied (numbering the next one's ids).
+    applied: usize,
 }
 
-/// Apply `plan` in order: patched into the model where the change touches one object,
-/// else applied to the topology and lowered afresh. None when a change does not apply.
+impl<'a> Applied<'a> {
+    /// Nothing applied yet.
+    fn none(m: &'a Model, idx: &'a Index, prefixes: &'a check::Prefixes) -> Applied<'a> {
+        use std::borrow::Cow;
+        Applied {
+            model: Cow::Borrowed(m),
+            index: Cow::Borrowed(idx),
+            prefixes: Cow::Borrowed(prefixes),
+            edited: fix::Edited::default(),
+            whole: None,
+            applied: 0,
+        }
+    }
+
+    /// Apply one more change: patched into the model where it touches one object, else
+    /// applied to the topology and lowered afresh. None when it does not apply. Nothing
+    /// is copied until a change needs it: a change to one object copies that object (kept
+    /// in `edited` for later changes to it); only a change to the topology as a whole
+    /// copies the topology.
+    fn then(mut self, topo: &input::Topology, c: &Change) -> Option<Applied<'a>> {
+        use std::borrow::Cow;
+        self.applied += 1;
+        let n = self.applied;
+        let t = self.whole.as_ref().unwrap_or(topo);
+        match fix::apply_to_model_edited(t, &mut self.edited, &self.model, c, n) {
+            Some(res) => {
+                let p = res.ok()?;
+                if p.reindex != crate::graph::index::Reindex::Keep {
+                    self.index = Cow::Owned(self.index.patched(&p.model, p.reindex));
+                }
+                self.prefixes =
+                    Cow::Owned(check::prefixes_with(&self.prefixes, &p.model, p.patched));
+                self.model = Cow::Owned(p.model);
+            }
+            None => {
+                let mut t2 = self.edited.applied_to(t);
+                self.edited = fix::Edited::default();
+                fix::apply_in_place(&mut t2, c, n).ok()?;
+                let lowered = crate::model::lower("(fixed)", &t2).ok()?;
+                self.index = Cow::Owned(Index::build(&lowered));
+                self.prefixes = Cow::Owned(check::prefixes_by_protocol(&lowered));
+                self.model = Cow::Owned(lowered);
+                self.whole = Some(t2);
+            }
+        }
+        Some(self)
+    }
+}
+
+/// Apply `plan` in order (see [`Applied::then`]). None when a change does not apply.
 fn apply_plan<'a>(
     topo: &input::Topology,
     m: &'a Model,
@@ -70,52 +124,8 @@ fn apply_plan<'a>(
     prefixes: &'a check::Prefixes,
     plan: &[Change],
 ) -> Option<Applied<'a>> {
-    // Nothing is copied until a change needs it: a change to one object copies that
-    // object (kept in `edited` for later changes to it), and only a change to the
-    // topology as a whole copies the topology.
-    let mut whole: Option<input::Topology> = None;
-    let mut edited = fix::Edited::default();
-    let mut model: Option<Model> = None;
-    let mut index: Option<Index> = None;
-    let mut tables: Option<check::Prefixes> = None;
-    for (k, c) in plan.iter().enumerate() {
-        let n = k + 1;
-        let t = whole.as_ref().unwrap_or(topo);
-        match fix::apply_to_model_edited(t, &mut edited, model.as_ref().unwrap_or(m), c, n) {
-            Some(res) => {
-                let p = res.ok()?;
-                let base = index.as_ref().unwrap_or(idx);
-                let next = if p.reindex == crate::graph::index::Reindex::Keep {
-                    index.take()
-                } else {
-                    Some(base.patched(&p.model, p.reindex))
-                };
-                tables = Some(check::prefixes_with(
-                    tables.as_ref().unwrap_or(prefixes),
-                    &p.model,
-                    p.patched,
-                ));
-                model = Some(p.model);
-                index = next;
-            }
-            None => {
-                let mut t2 = edited.applied_to(t);
-                edited = fix::Edited::default();
-                fix::apply_in_place(&mut t2, c, n).ok()?;
-                let lowered = crate::model::lower("(fixed)", &t2).ok()?;
-                index = Some(Index::build(&lowered));
-                tables = Some(check::prefixes_by_protocol(&lowered));
-                model = Some(lowered);
-                whole = Some(t2);
-            }
-        }
-    }
-    use std::borrow::Cow;
-    Some(Applied {
-        model: model.map_or(Cow::Borrowed(m), Cow::Owned),
-        index: index.map_or(Cow::Borrowed(idx), Cow::Owned),
-        prefixes: tables.map_or(Cow::Borrowed(prefixes), Cow::Owned),
-    })
+    plan.iter()
+        .try_fold(Applied::none(m, idx, prefixes), |a, c| a.then(topo, c))
 }
 
 /// The packets of `members` that still fail in the applied model.
@@ -427,10 +437,11 @@ pub fn describe(m: &Model, c: &Change) -> String {
 }
 
 /// Search a fix for the finding `f` (an error whose boxes are `members`) whose own fix
-/// does not pass alone; `tried`: further single changes known not to pass (`check`
-/// verified them); `infra`: the network devices' own addresses (see `check`). The
-/// arguments are the original topology, model, index and prefix tables (candidates are
-/// applied to them), the finding and its facts.
+/// does not pass alone; `tried`: single changes known not to pass, each with the packets
+/// of `members` still failing after it (`check` verified them: the own fix and the
+/// deletion); `infra`: the network devices' own addresses (see `check`). The arguments
+/// are the original topology, model, index and prefix tables (candidates are applied to
+/// them), the finding and its facts.
 ///
 /// Single changes first (the deletion, the routes along the path); then chains, each
 /// starting from one of those candidates or the own fix in the same order, so that a
@@ -444,7 +455,7 @@ pub(crate) fn search(
     prefixes: &check::Prefixes,
     f: &Finding,
     members: &[&Outcome],
-    tried: &[Change],
+    tried: &[(Change, Vec<Outcome>)],
     infra: &[u32],
 ) -> Option<Found> {
     let cause = members.first()?.cause.as_ref()?;
@@ -470,14 +481,19 @@ pub(crate) fn search(
             describe(m, c)
         }
     };
+    let known = |c: &Change| tried.iter().find(|(x, _)| x == c).map(|(_, l)| l);
+    // The first step of each candidate: the applied model and what still fails.
+    let mut firsts: Vec<Option<(Applied, Vec<Outcome>)>> = Vec::with_capacity(seen.len());
     for c in &seen {
-        // The finding's own fix and `tried` are known not to pass alone.
-        if f.change.as_ref() == Some(c) || tried.contains(c) {
+        let Some(a) = apply_plan(topo, m, idx, prefixes, std::slice::from_ref(c)) else {
+            firsts.push(None);
             continue;
-        }
-        let passes = apply_plan(topo, m, idx, prefixes, std::slice::from_ref(c))
-            .is_some_and(|a| failing(&a, members).is_empty());
-        if passes {
+        };
+        let left = match known(c) {
+            Some(l) => l.clone(),
+            None => failing(&a, members),
+        };
+        if left.is_empty() {
             return Some(Found {
                 plan: vec![c.clone()],
                 verified: true,
@@ -486,52 +502,62 @@ pub(crate) fn search(
                 blame: blame(m, members, c),
             });
         }
+        firsts.push(Some((a, left)));
     }
     // Chains: from each candidate in the same order (the deletion, the routes along
     // the path, the own fix).
-    for c in seen.iter().take(MAX_CHAINS) {
-        // A first change that leaves the traffic stopping where it did is no start. The
-        // first step's re-analysis is the chain's first step too.
-        let first = if f.change.as_ref() == Some(c) {
-            None
-        } else {
-            let Some(a) = apply_plan(topo, m, idx, prefixes, std::slice::from_ref(c)) else {
-                continue;
-            };
-            let left = failing(&a, members);
-            let was = (cause.code(m), cause.device(m), cause.rule(m));
-            let moves = left.iter().all(|o| {
-                o.cause
-                    .as_ref()
-                    .is_none_or(|x| (x.code(&a.model), x.device(&a.model), x.rule(&a.model)) != was)
-            });
-            if !moves {
-                continue;
-            }
-            Some((a, left))
-        };
+    let was = (cause.code(m), cause.device(m), cause.rule(m));
+    let mut own_start = None;
+    for (c, first) in seen.iter().zip(firsts).take(MAX_CHAINS) {
+        let Some((a, left)) = first else { continue };
+        let own = f.change.as_ref() == Some(c);
+        // A first change (other than the own fix) that leaves the traffic stopping
+        // where it did is no start.
+        let moves = left.iter().all(|o| {
+            o.cause
+                .as_ref()
+                .is_none_or(|x| (x.code(&a.model), x.device(&a.model), x.rule(&a.model)) != was)
+        });
+        if !own && !moves {
+            continue;
+        }
         let start = Start {
             change: c.clone(),
             words: words(c),
-            done: first,
+            done: (a, left),
         };
-        if let Some(found) = chain(topo, m, idx, prefixes, members, infra, start) {
-            if found.verified {
-                let own = f.change.as_ref() == Some(c);
-                return Some(Found {
-                    own_first: own,
-                    blame: blame(m, members, c),
-                    ..found
-                });
-            }
+        let Some(found) = chain(topo, members, infra, start) else {
+            continue;
+        };
+        if found.verified {
+            return Some(Found {
+                own_first: own,
+                blame: blame(m, members, c),
+                ..found
+            });
+        }
+        if own {
+            own_start = Some(found);
         }
     }
-    let start = Start {
-        change: f.change.clone()?,
-        words: f.fix.clone(),
-        done: None,
+    // None passes: the own fix, with what else stops the traffic after it.
+    let found = match own_start {
+        Some(found) => found,
+        None => {
+            let c = f.change.clone()?;
+            let a = apply_plan(topo, m, idx, prefixes, std::slice::from_ref(&c))?;
+            let left = match known(&c) {
+                Some(l) => l.clone(),
+                None => failing(&a, members),
+            };
+            let start = Start {
+                words: f.fix.clone(),
+                change: c,
+                done: (a, left),
+            };
+            chain(topo, members, infra, start)?
+        }
     };
-    let found = chain(topo, m, idx, prefixes, members, infra, start)?;
     Some(Found {
         own_first: true,
         ..found
@@ -604,43 +630,30 @@ pub struct Blame {
     pub message: String,
 }
 
-/// `first`, then the fix of each next cause the traffic meets. None when `first` does
-/// not apply. (The original topology, model, index and prefix tables, the boxes, the
-/// infrastructure addresses and the first change with its words: as `search` has them.)
-#[allow(clippy::too_many_arguments)]
-/// A chain's first change, its words, and its re-analysis when already done (the
-/// applied model and the packets still failing).
+/// A chain's first change, its words, and its re-analysis (the applied model and the
+/// packets still failing).
 struct Start<'a> {
     change: Change,
     words: String,
-    done: Option<(Applied<'a>, Vec<Outcome>)>,
+    done: (Applied<'a>, Vec<Outcome>),
 }
 
-fn chain<'a>(
+/// The start's change, then the fix of each next cause the traffic meets, until the
+/// whole traffic passes (verified) or no further change helps (not verified: the fix
+/// names what else stops the traffic). A change that only opens (see [`fix::opens`])
+/// re-analyses only the packets still failing: every packet that passed still passes.
+fn chain(
     topo: &input::Topology,
-    m: &'a Model,
-    idx: &'a Index,
-    prefixes: &'a check::Prefixes,
     members: &[&Outcome],
     infra: &[u32],
-    start: Start<'a>,
+    start: Start<'_>,
 ) -> Option<Found> {
     let first_words = start.words;
     let mut plan = vec![start.change];
     let mut words = vec![first_words.clone()];
     let mut still = String::new();
-    let mut done = start.done;
+    let (mut a, mut left) = start.done;
     loop {
-        let (a, left) = match done.take() {
-            Some(x) => x,
-            None => {
-                let Some(a) = apply_plan(topo, m, idx, prefixes, &plan) else {
-                    break;
-                };
-                let left = failing(&a, members);
-                (a, left)
-            }
-        };
         if left.is_empty() {
             return Some(Found {
                 fix: words.join("; then "),
@@ -654,13 +667,23 @@ fn chain<'a>(
             break;
         };
         still = format!("{named}: {fix}");
-        match change {
-            Some(c) if plan.len() < MAX_CHAIN && !plan.contains(&c) => {
-                plan.push(c);
-                words.push(fix);
-            }
+        let c = match change {
+            Some(c) if plan.len() < MAX_CHAIN && !plan.contains(&c) => c,
             _ => break,
-        }
+        };
+        let opens = fix::opens(topo, &c);
+        let Some(a2) = a.then(topo, &c) else {
+            break;
+        };
+        left = if opens {
+            let refs: Vec<&Outcome> = left.iter().collect();
+            failing(&a2, &refs)
+        } else {
+            failing(&a2, members)
+        };
+        a = a2;
+        plan.push(c);
+        words.push(fix);
     }
     let first = plan.swap_remove(0);
     Some(Found {

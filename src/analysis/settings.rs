@@ -216,7 +216,12 @@ fn slim(t: &Topology, conn: &str) -> Topology {
             route_tables: Vec::new(),
             security_groups: Vec::new(),
             instances: Vec::new(),
-            vpn_gateways: c.vpn_gateways.iter().filter(|g| g.id == gw).cloned().collect(),
+            vpn_gateways: c
+                .vpn_gateways
+                .iter()
+                .filter(|g| g.id == gw)
+                .cloned()
+                .collect(),
             customer_gateways: c
                 .customer_gateways
                 .iter()
