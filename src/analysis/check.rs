@@ -369,13 +369,13 @@ fn names_owner(m: &Model, idx: &Index, outs: &[Explored], reps: [(u32, u32); 2])
 }
 
 /// Who owns an address, as far as any decision can tell: instances with the same
-/// vSwitch and the same security groups are interchangeable, and so are plain hosts
+/// security groups are interchangeable (on vSwitches with the same route table: see
+/// [`classes`]), and so are plain hosts
 /// alike (see [`host_signature`]); other devices are not.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Owner {
     None,
     Instance {
-        vswitch: usize,
         groups: Vec<usize>,
     },
     /// A host without filter, NAT or IPsec, by what decides its packets (see
@@ -536,6 +536,11 @@ type Tables = [Vec<(u32, u32)>; 4];
 pub(crate) struct Prefixes {
     base: std::sync::Arc<Tables>,
     extra: Tables,
+    /// The vSwitches' CIDRs with their route tables, sorted (vSwitches do not overlap).
+    /// They cut atoms (an address's vSwitch decides where the VRouter delivers it and
+    /// which table routes what it sends) but do not tell classes apart by themselves:
+    /// vSwitches that share a route table are interchangeable (see [`classes`]).
+    vswitches: std::sync::Arc<Vec<(u32, u32, usize)>>,
     /// `base` is the run's own tables, which cut the atoms of every outcome `reach`
     /// found: re-analysing an outcome then only needs `extra` (see [`refail`]).
     cut_outcomes: bool,
@@ -588,7 +593,18 @@ impl Prefixes {
 pub(crate) fn prefixes_by_protocol(m: &Model) -> Prefixes {
     let mut n = Named::default();
     n.any.extend(m.vpc_cidrs.iter().map(|c| c.network()));
-    n.any.extend(m.vswitches.iter().map(|x| x.cidr));
+    let mut vswitches: Vec<(u32, u32, usize)> = m
+        .vswitches
+        .iter()
+        .map(|x| {
+            (
+                u32::from(x.cidr.network()),
+                u32::from(x.cidr.broadcast()),
+                x.route_table,
+            )
+        })
+        .collect();
+    vswitches.sort_unstable();
     for t in m.route_tables.iter() {
         n.route_table(t);
     }
@@ -618,6 +634,7 @@ pub(crate) fn prefixes_by_protocol(m: &Model) -> Prefixes {
     Prefixes {
         base: std::sync::Arc::new(n.by_protocol()),
         extra: Default::default(),
+        vswitches: std::sync::Arc::new(vswitches),
         cut_outcomes: false,
     }
 }
@@ -672,9 +689,18 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> C
     };
     let (hlo, hhi) = (first.0, last.1);
     let relevant: Vec<Vec<(u32, u32)>> = prefixes.cutting(&ivs, hlo, hhi);
-    // Atoms: cut by every protocol's prefixes, so one atom list serves all protocols.
+    let vsw = &prefixes.vswitches;
+    let first_vsw = vsw.partition_point(|v| v.1 < hlo);
+    let in_span = || vsw[first_vsw..].iter().take_while(|v| v.0 <= hhi);
+    // Atoms: cut by every protocol's prefixes, so one atom list serves all protocols,
+    // and by the vSwitches.
     let mut cuts: Vec<u64> = Vec::new();
-    for &(lo, hi) in relevant.iter().flatten() {
+    for (lo, hi) in relevant
+        .iter()
+        .flatten()
+        .copied()
+        .chain(in_span().map(|v| (v.0, v.1)))
+    {
         cuts.push(u64::from(lo));
         cuts.push(u64::from(hi) + 1);
     }
@@ -708,7 +734,6 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> C
             Some(crate::graph::index::OwnerRef::Instance(i)) => {
                 let inst = &m.instances[i];
                 Owner::Instance {
-                    vswitch: inst.vswitch,
                     groups: inst.security_groups.clone(),
                 }
             }
@@ -719,11 +744,20 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> C
         }
     };
     let owners: Vec<Owner> = atoms.iter().map(|&a| owner_of(a)).collect();
+    // The route table of the vSwitch an atom lies in (None: in none): what the vSwitch
+    // decides of a packet to or from the atom.
+    let tables: Vec<Option<usize>> = atoms
+        .iter()
+        .map(|&(lo, _)| {
+            let k = vsw.partition_point(|v| v.1 < lo);
+            vsw.get(k).filter(|v| v.0 <= lo).map(|v| v.2)
+        })
+        .collect();
     // Prefixes are nested or disjoint, and no prefix cuts an atom: the prefixes holding an
     // atom are those holding the smallest of them, so that one names the set.
     let members = [0, 1, 2, 3].map(|pi| {
         let relevant = &relevant[pi];
-        let mut by_sig: BTreeMap<(&Owner, Option<usize>), usize> = BTreeMap::new();
+        let mut by_sig: BTreeMap<(&Owner, Option<usize>, Option<usize>), usize> = BTreeMap::new();
         let mut members: Vec<Vec<usize>> = Vec::new();
         for (k, &a) in atoms.iter().enumerate() {
             let inner = relevant
@@ -732,10 +766,10 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> C
                 .filter(|(_, p)| p.0 <= a.0 && a.1 <= p.1)
                 .min_by_key(|(_, p)| p.1 - p.0)
                 .map(|(i, _)| i);
-            match by_sig.get(&(&owners[k], inner)) {
+            match by_sig.get(&(&owners[k], inner, tables[k])) {
                 Some(&c) => members[c].push(k),
                 None => {
-                    by_sig.insert((&owners[k], inner), members.len());
+                    by_sig.insert((&owners[k], inner, tables[k]), members.len());
                     members.push(vec![k]);
                 }
             }
@@ -1965,6 +1999,7 @@ pub(crate) fn prefixes_with(prefixes: &Prefixes, model: &Model, patched: fix::Pa
     Prefixes {
         base: prefixes.base.clone(),
         extra: [0, 1, 2, 3].map(|k| union_sorted(&prefixes.extra[k], &extra[k])),
+        vswitches: prefixes.vswitches.clone(),
         cut_outcomes: prefixes.cut_outcomes,
     }
 }
@@ -2096,6 +2131,46 @@ mod tests {
             }
         }
         assert!(compared >= 10, "only {compared} verdicts compared");
+    }
+
+    /// Instances with the same security groups on vSwitches that share a route table are
+    /// one class; a vSwitch with a route table of its own (same entries or not) keeps
+    /// its instances apart.
+    #[test]
+    fn vswitches_sharing_a_route_table_are_one_class() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/healthy.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let sg = v["cloud"]["instances"][0]["security_groups"].clone();
+        v["cloud"]["instances"][1]["security_groups"] = sg;
+        let instance_classes = |v: &serde_json::Value| {
+            let topo = crate::model::parse("t", &v.to_string()).unwrap();
+            let m = crate::model::lower("t", &topo).unwrap();
+            let idx = Index::build(&m);
+            let ivs: Vec<(u32, u32)> = m
+                .vswitches
+                .iter()
+                .map(|x| (u32::from(x.cidr.network()), u32::from(x.cidr.broadcast())))
+                .collect();
+            let cl = classes(&m, &idx, &ivs, &prefixes_by_protocol(&m));
+            let icmp = Protocol::CONCRETE
+                .iter()
+                .position(|p| *p == Protocol::Icmp)
+                .unwrap();
+            let owned = |k: &usize| cl.atoms[*k].0 == cl.atoms[*k].1;
+            cl.members[icmp]
+                .iter()
+                .filter(|mem| mem.iter().all(owned))
+                .map(|mem| mem.len())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(instance_classes(&v), vec![2], "one class of two instances");
+        let mut own = v["cloud"]["route_tables"][0].clone();
+        own["id"] = "vtb-own".into();
+        own["system"] = false.into();
+        v["cloud"]["route_tables"].as_array_mut().unwrap().push(own);
+        v["cloud"]["vswitches"][1]["route_table"] = "vtb-own".into();
+        assert_eq!(instance_classes(&v), vec![1, 1], "a class per route table");
     }
 
     #[test]
