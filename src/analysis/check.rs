@@ -985,7 +985,14 @@ fn summaries<'o>(m: &Model, outcomes: impl Iterator<Item = &'o Outcome>) -> Vec<
     let (cloud_iv, idc_iv) = (cloud_space.intervals(), idc_space.intervals());
     // (connection, direction) → failing (local subnet, remote subnet) index pairs.
     let mut fails: BTreeMap<(usize, FlowDirection), BTreeSet<(usize, usize)>> = BTreeMap::new();
+    // Outcomes of one class pair share their atom lists: each pair is looked at once.
+    let mut seen: std::collections::HashSet<(usize, bool, usize, usize)> = Default::default();
+    let ptr = |a: &Atoms| a.as_ptr() as *const () as usize;
     for o in outcomes.filter(|o| o.cause.is_some()) {
+        let up = o.dir == FlowDirection::CloudToOnprem;
+        if !seen.insert((o.conn, up, ptr(&o.src), ptr(&o.dst))) {
+            continue;
+        }
         let c = &m.connections[o.conn];
         let (a, b) = if o.dir == FlowDirection::CloudToOnprem {
             (0, 1)
@@ -998,7 +1005,11 @@ fn summaries<'o>(m: &Model, outcomes: impl Iterator<Item = &'o Outcome>) -> Vec<
             subnets
                 .iter()
                 .enumerate()
-                .filter(|(_, n)| !clip(side, &[n.bounds()]).is_empty())
+                .filter(|(_, n)| {
+                    let (lo, hi) = n.bounds();
+                    let i = side.partition_point(|&(_, b)| b < lo);
+                    side.get(i).is_some_and(|&(a, _)| a <= hi)
+                })
                 .map(|(i, _)| i)
                 .collect()
         };
@@ -1176,32 +1187,35 @@ fn describe_services(svcs: &BTreeSet<Svc>) -> Vec<String> {
 }
 
 /// The instances inside the sets, as `id (address)`, in address order per set.
-fn instances_in(m: &Model, src: &AddrSet, dst: &AddrSet) -> Vec<String> {
-    let mut v: Vec<String> = [src, dst]
+fn instances_in(m: &Model, src: &AddrSet, dst: &AddrSet) -> (Vec<String>, Option<usize>) {
+    let mut v: Vec<usize> = [src, dst]
         .into_iter()
         .flat_map(|set| m.instances_in(set))
-        .map(|i| format!("{} ({})", m.instances[i].id, m.instances[i].ip))
         .collect();
     v.dedup();
-    v
+    crate::findings::finding::first_shown(&v, |i| {
+        format!("{} ({})", m.instances[i].id, m.instances[i].ip)
+    })
 }
-
-/// The other known endpoints (on-prem hosts) inside the sets, as `id (address)`, in
-/// address order per set: the instances are listed apart (see [`instances_in`]).
-fn endpoints_in(m: &Model, idx: &Index, src: &AddrSet, dst: &AddrSet) -> Vec<String> {
-    let mut v = Vec::new();
+fn endpoints_in(
+    m: &Model,
+    idx: &Index,
+    src: &AddrSet,
+    dst: &AddrSet,
+) -> (Vec<String>, Option<usize>) {
+    let mut v: Vec<(usize, Ipv4Addr)> = Vec::new();
     for set in [src, dst] {
         for (lo, hi) in set.intervals() {
             let range = Ipv4Addr::from(lo)..=Ipv4Addr::from(hi);
             for (ip, &(d, _)) in idx.iface_by_ip.range(range) {
                 if m.devices[d].kind == input::DeviceKind::Host {
-                    v.push(format!("{} ({})", m.devices[d].id, ip));
+                    v.push((d, *ip));
                 }
             }
         }
     }
     v.dedup();
-    v
+    crate::findings::finding::first_shown(&v, |(d, ip)| format!("{} ({})", m.devices[d].id, ip))
 }
 
 /// Cut each interval list at the others' bounds, giving disjoint atoms.
@@ -1292,8 +1306,8 @@ pub(crate) fn finding_of<'o>(
     let all_src: Vec<(u32, u32)> = rects.keys().flat_map(|(s, _)| s.iter().copied()).collect();
     let all_dst: Vec<(u32, u32)> = rects.keys().flat_map(|(_, d)| d.iter().copied()).collect();
     let svcs: BTreeSet<Svc> = rects.values().flatten().copied().collect();
-    let src = tidy(&set_of(all_src), infra);
-    let dst = tidy(&set_of(all_dst), infra);
+    let src = tidy(&set_of(merge_ivs(all_src)), infra);
+    let dst = tidy(&set_of(merge_ivs(all_dst)), infra);
     let first = fs[0];
     let cause = first.cause.as_ref().expect("a failure");
     let traffic = group_traffic(first.conn, &svcs, &src, &dst, reply);
@@ -1308,11 +1322,9 @@ pub(crate) fn finding_of<'o>(
             1,
         );
     }
-    let (endpoints, endpoints_total) =
-        crate::findings::finding::first_shown(endpoints_in(m, idx, &src, &dst));
+    let (endpoints, endpoints_total) = endpoints_in(m, idx, &src, &dst);
     (f.endpoints, f.endpoints_total) = (endpoints, endpoints_total);
-    let (instances, instances_total) =
-        crate::findings::finding::first_shown(instances_in(m, &src, &dst));
+    let (instances, instances_total) = instances_in(m, &src, &dst);
     (f.instances, f.instances_total) = (instances, instances_total);
     f.parts = traffic_parts(&rects, infra, reply);
     if reply {

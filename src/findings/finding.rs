@@ -194,9 +194,12 @@ impl Finding {
     }
 }
 
-/// The first [`SHOWN`] of `all`, and the count of all when that leaves some out.
-pub fn first_shown(mut all: Vec<String>) -> (Vec<String>, Option<usize>) {
-    let total = all.len();
-    all.truncate(SHOWN);
-    (all, (total > SHOWN).then_some(total))
+/// The first [`SHOWN`] of `all` in words, and the count of all when that leaves some
+/// out (only those shown are put in words).
+pub fn first_shown<T: Copy>(
+    all: &[T],
+    words: impl Fn(T) -> String,
+) -> (Vec<String>, Option<usize>) {
+    let first = all.iter().take(SHOWN).map(|&x| words(x)).collect();
+    (first, (all.len() > SHOWN).then_some(all.len()))
 }
