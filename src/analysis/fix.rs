@@ -738,6 +738,104 @@ mod tests {
         crate::model::parse("faq4_idc_route_missing.json", &text).unwrap()
     }
 
+    fn bundled(name: &str) -> input::Topology {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("topologies")
+            .join(name);
+        crate::model::parse(name, &std::fs::read_to_string(&p).unwrap()).unwrap()
+    }
+
+    /// Only changes that add accepts or take away drops open; a deleted accept, a route
+    /// or a NAT exemption may stop packets that passed.
+    #[test]
+    fn only_accepts_added_and_drops_removed_open() {
+        let t = bundled("faq4_sg_drop_wins_tie.json");
+        let sg = |rule: &str| Change::DeleteSgRule {
+            security_group: "sg-bp1q3w5e7r9t1y3u5i7o".into(),
+            rule: rule.into(),
+        };
+        assert!(
+            opens(&t, &sg("sgr-bp1m1n2b3v4c5x6z7a8s9dfgh")),
+            "a drop deleted"
+        );
+        assert!(
+            !opens(&t, &sg("sgr-bp1l0k9j8h7g6f5d4s3a2qwer")),
+            "an accept deleted"
+        );
+        assert!(!opens(&t, &sg("no-such-rule")), "a rule not found");
+        let t = bundled("faq3_idc_iptables_drop.json");
+        let filter = |rule: &str| Change::DeleteFilterRule {
+            device: "bj-idc-vpn01".into(),
+            chain: ChainKind::Forward,
+            rule: rule.into(),
+        };
+        assert!(opens(&t, &filter("fwd-2-wan-antispoof")));
+        assert!(!opens(&t, &filter("fwd-1-lan-out")));
+        assert!(!opens(
+            &t,
+            &Change::AddDeviceRoute {
+                device: "bj-idc-vpn01".into(),
+                destinations: vec!["10.99.0.0/16".parse().unwrap()],
+                via: Via::Tunnel("x".into()),
+            }
+        ));
+    }
+
+    /// Two changes to one device through [`Edited`] give the device the topology changed
+    /// twice and lowered gives.
+    #[test]
+    fn edited_objects_carry_earlier_changes() {
+        let t = bundled("faq3_idc_iptables_drop.json");
+        let m = crate::model::lower("t", &t).unwrap();
+        let first = Change::DeleteFilterRule {
+            device: "bj-idc-vpn01".into(),
+            chain: ChainKind::Forward,
+            rule: "fwd-2-wan-antispoof".into(),
+        };
+        let second = Change::DeleteFilterRule {
+            device: "bj-idc-vpn01".into(),
+            chain: ChainKind::Forward,
+            rule: "fwd-1-lan-out".into(),
+        };
+        let mut edited = Edited::default();
+        let m1 = apply_to_model_edited(&t, &mut edited, &m, &first, 1)
+            .unwrap()
+            .unwrap()
+            .model;
+        let m2 = apply_to_model_edited(&t, &mut edited, &m1, &second, 2)
+            .unwrap()
+            .unwrap()
+            .model;
+        let whole = apply(&apply(&t, &first, 1).unwrap(), &second, 2).unwrap();
+        let lowered = crate::model::lower("t", &whole).unwrap();
+        let d = t
+            .onprem
+            .devices
+            .iter()
+            .position(|d| d.id == "bj-idc-vpn01")
+            .unwrap();
+        assert_eq!(
+            format!("{:?}", m2.devices[d]),
+            format!("{:?}", lowered.devices[d])
+        );
+        assert_eq!(
+            lowered.devices[d]
+                .filter
+                .as_ref()
+                .unwrap()
+                .forward
+                .as_ref()
+                .unwrap()
+                .rules
+                .len(),
+            1
+        );
+        assert_eq!(
+            format!("{:?}", edited.applied_to(&t)),
+            format!("{:?}", whole)
+        );
+    }
+
     /// The changes the corpus never proposes apply too, and a device change patched into
     /// the model equals the whole topology changed and lowered again.
     #[test]
