@@ -1328,12 +1328,8 @@ pub(crate) fn finding_of<'o>(
     (f.instances, f.instances_total) = (instances, instances_total);
     f.parts = traffic_parts(&rects, infra, reply);
     if reply {
-        f.message.push_str(&format!(
-            " (flows started {} from {} to {})",
-            first.dir.arrow(),
-            src.display_list(),
-            dst.display_list()
-        ));
+        f.message
+            .push_str(&crate::findings::cause::flows_started(first.dir, &src, &dst));
     }
     // A default deny of some services between addresses the deciding groups or chain
     // accept other services between is a port policy, not a broken VPN: a warning.

@@ -148,6 +148,18 @@ pub(super) fn list_short(c: &[Cidr]) -> String {
     )
 }
 
+/// What a reply finding adds to its message: which flows the lost replies belong to
+/// (their first prefixes, as the message names them; `source` and `destination` list
+/// them all).
+pub fn flows_started(dir: FlowDirection, src: &AddrSet, dst: &AddrSet) -> String {
+    format!(
+        " (flows started {} from {} to {})",
+        dir.arrow(),
+        list_short(&src.cidrs()),
+        list_short(&dst.cidrs())
+    )
+}
+
 impl Cause {
     pub fn code(&self, m: &Model) -> Code {
         match self {
