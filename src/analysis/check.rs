@@ -985,37 +985,49 @@ fn summaries<'o>(m: &Model, outcomes: impl Iterator<Item = &'o Outcome>) -> Vec<
     let (cloud_iv, idc_iv) = (cloud_space.intervals(), idc_space.intervals());
     // (connection, direction) → failing (local subnet, remote subnet) index pairs.
     let mut fails: BTreeMap<(usize, FlowDirection), BTreeSet<(usize, usize)>> = BTreeMap::new();
-    // Outcomes of one class pair share their atom lists: each pair is looked at once.
-    let mut seen: std::collections::HashSet<(usize, bool, usize, usize)> = Default::default();
+    // Outcomes of one class pair share their atom lists: each pair is looked at once,
+    // and which subnets a list touches is worked out once per list.
+    let mut seen: std::collections::HashSet<(bool, usize, usize)> = Default::default();
+    let mut lists: std::collections::HashMap<(usize, bool), Vec<usize>> = Default::default();
     let ptr = |a: &Atoms| a.as_ptr() as *const () as usize;
+    let touched = |subnets: &[crate::net::addr::Cidr], side: &Atoms| -> Vec<usize> {
+        subnets
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| {
+                let (lo, hi) = n.bounds();
+                let i = side.partition_point(|&(_, b)| b < lo);
+                side.get(i).is_some_and(|&(a, _)| a <= hi)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    };
     for o in outcomes.filter(|o| o.cause.is_some()) {
         let up = o.dir == FlowDirection::CloudToOnprem;
-        if !seen.insert((o.conn, up, ptr(&o.src), ptr(&o.dst))) {
+        let (local, remote) = if up {
+            (&o.src, &o.dst)
+        } else {
+            (&o.dst, &o.src)
+        };
+        if !seen.insert((up, ptr(local), ptr(remote))) {
             continue;
         }
         let c = &m.connections[o.conn];
-        let (a, b) = if o.dir == FlowDirection::CloudToOnprem {
-            (0, 1)
-        } else {
-            (1, 0)
-        };
+        for (side, is_local) in [(local, true), (remote, false)] {
+            lists.entry((ptr(side), is_local)).or_insert_with(|| {
+                touched(
+                    if is_local {
+                        &c.local_subnets
+                    } else {
+                        &c.remote_subnets
+                    },
+                    side,
+                )
+            });
+        }
+        let (locals, remotes) = (&lists[&(ptr(local), true)], &lists[&(ptr(remote), false)]);
         let set = fails.entry((o.conn, o.dir)).or_default();
-        let sides = [&o.src, &o.dst];
-        let touched = |subnets: &[crate::net::addr::Cidr], side: &Atoms| -> Vec<usize> {
-            subnets
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| {
-                    let (lo, hi) = n.bounds();
-                    let i = side.partition_point(|&(_, b)| b < lo);
-                    side.get(i).is_some_and(|&(a, _)| a <= hi)
-                })
-                .map(|(i, _)| i)
-                .collect()
-        };
-        let locals = touched(&c.local_subnets, sides[a]);
-        let remotes = touched(&c.remote_subnets, sides[b]);
-        for &li in &locals {
+        for &li in locals {
             set.extend(remotes.iter().map(|&ri| (li, ri)));
         }
     }
@@ -1259,14 +1271,16 @@ fn findings_from<'o>(
     infra: &[u32],
 ) -> Vec<(Finding, Vec<&'o Outcome>)> {
     // Group by cause first (no text needed), then name each distinct cause once.
-    let mut by_cause: BTreeMap<(&Cause, FlowDirection, usize), Vec<usize>> = BTreeMap::new();
-    for (i, o) in outcomes.iter().enumerate() {
-        if let Some(c) = &o.cause {
-            by_cause.entry((c, o.dir, o.conn)).or_default().push(i);
-        }
-    }
+    use rayon::prelude::*;
+    let mut keyed: Vec<(&Cause, FlowDirection, usize, usize)> = outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| o.cause.as_ref().map(|c| (c, o.dir, o.conn, i)))
+        .collect();
+    keyed.par_sort_unstable();
     let mut groups: BTreeMap<GroupKey, Vec<usize>> = BTreeMap::new();
-    for ((c, dir, conn), v) in by_cause {
+    for same in keyed.chunk_by(|a, b| (a.0, a.1, a.2) == (b.0, b.1, b.2)) {
+        let (c, dir, conn, _) = same[0];
         let key = GroupKey {
             code: c.code(m).to_string(),
             device: c.device(m),
@@ -1275,9 +1289,11 @@ fn findings_from<'o>(
             reply: c.is_reply(),
             conn,
         };
-        groups.entry(key).or_default().extend(v);
+        groups
+            .entry(key)
+            .or_default()
+            .extend(same.iter().map(|x| x.3));
     }
-    use rayon::prelude::*;
     let groups: Vec<(GroupKey, Vec<&Outcome>)> = groups
         .into_iter()
         .map(|(k, mut v)| {
@@ -1328,8 +1344,9 @@ pub(crate) fn finding_of<'o>(
     (f.instances, f.instances_total) = (instances, instances_total);
     f.parts = traffic_parts(&rects, infra, reply);
     if reply {
-        f.message
-            .push_str(&crate::findings::cause::flows_started(first.dir, &src, &dst));
+        f.message.push_str(&crate::findings::cause::flows_started(
+            first.dir, &src, &dst,
+        ));
     }
     // A default deny of some services between addresses the deciding groups or chain
     // accept other services between is a port policy, not a broken VPN: a warning.
@@ -1970,7 +1987,7 @@ fn fixed_model(
         } = res.ok()?;
         let index =
             (reindex != crate::graph::index::Reindex::Keep).then(|| idx.patched(&model, reindex));
-        let prefixes2 = prefixes_with(prefixes, &model, patched);
+        let prefixes2 = prefixes_with(prefixes, &model, patched, change);
         return Some(Fixed {
             model,
             index,
@@ -1989,7 +2006,19 @@ fn fixed_model(
 
 /// The prefix tables of a patched model: those of the original plus the patched
 /// object's (a superset of the patched model's own, which only refines classes).
-pub(crate) fn prefixes_with(prefixes: &Prefixes, model: &Model, patched: fix::Patched) -> Prefixes {
+pub(crate) fn prefixes_with(
+    prefixes: &Prefixes,
+    model: &Model,
+    patched: fix::Patched,
+    change: &Change,
+) -> Prefixes {
+    // A deleted rule names no prefix the tables lack.
+    if matches!(
+        change,
+        Change::DeleteSgRule { .. } | Change::DeleteFilterRule { .. }
+    ) {
+        return prefixes.clone();
+    }
     let mut n = Named::default();
     match patched {
         fix::Patched::SecurityGroup(i) => n.security_group(&model.security_groups[i]),

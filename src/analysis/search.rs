@@ -98,7 +98,7 @@ impl<'a> Applied<'a> {
                     self.index = Cow::Owned(self.index.patched(&p.model, p.reindex));
                 }
                 self.prefixes =
-                    Cow::Owned(check::prefixes_with(&self.prefixes, &p.model, p.patched));
+                    Cow::Owned(check::prefixes_with(&self.prefixes, &p.model, p.patched, c));
                 self.model = Cow::Owned(p.model);
             }
             None => {
