@@ -235,17 +235,25 @@ fn explore_boxes(
     work.reverse();
     let mut out = Vec::new();
     let mut traced = 0;
+    // The boxes of one exploration mostly share their source: its endpoint is kept.
+    let mut sender: Option<(Ipv4Addr, trace::Endpoint)> = None;
     while let Some(b) = work.pop() {
         let pt = b.corner(u32::from(EPHEMERAL_PORT));
         let src = Ipv4Addr::from(pt[0]);
         let dst = Ipv4Addr::from(pt[1]);
         let pkt = Packet::new(src, dst, p, pt[2] as u16, pt[3] as u16);
-        let from = idx.endpoint(src).unwrap_or(trace::Endpoint::Beyond {
-            addr: src,
-            ingress: None,
-        });
+        let from = match &sender {
+            Some((a, e)) if *a == src => e,
+            _ => {
+                let e = idx.endpoint(src).unwrap_or(trace::Endpoint::Beyond {
+                    addr: src,
+                    ingress: None,
+                });
+                &sender.insert((src, e)).1
+            }
+        };
         let (t, reg) =
-            trace::trace_packet_in(m, idx, &from, pkt, String::new(), String::new(), Some(b));
+            trace::trace_packet_in(m, idx, from, pkt, String::new(), String::new(), Some(b));
         traced += 1;
         let mut reg = reg.expect("a region was given");
         debug_assert!(

@@ -532,7 +532,7 @@ pub fn trace_packet_in(
         arrived_sym: [None; 4],
         pre_nat_sym: [None; 4],
         quiet: region.is_some(),
-        owned_memo: [(0, idx.owned_span(0)); 2],
+        owned_memo: [None; 2],
     };
     let direction = w.direction_of(pkt);
     w.direction = direction;

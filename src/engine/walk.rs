@@ -77,7 +77,7 @@ pub(super) struct Walker<'a> {
     /// Build no steps, notes or findings (region exploration: only the outcome counts).
     pub(super) quiet: bool,
     /// The last two answers of `Index::owned_span` (address, answer).
-    pub(super) owned_memo: [(u32, (bool, u32, u32)); 2],
+    pub(super) owned_memo: [Option<(u32, (bool, u32, u32))>; 2],
 }
 
 pub(super) enum Next {
@@ -227,12 +227,12 @@ impl<'a> Walker<'a> {
     /// same few addresses at several hops: the last answers are kept.
     pub(super) fn owned(&mut self, f: F, a: Ipv4Addr) -> bool {
         let v = u32::from(a);
-        let span = match self.owned_memo.iter().find(|(x, _)| *x == v) {
+        let span = match self.owned_memo.iter().flatten().find(|(x, _)| *x == v) {
             Some(&(_, s)) => s,
             None => {
                 let s = self.idx.owned_span(v);
                 self.owned_memo[1] = self.owned_memo[0];
-                self.owned_memo[0] = (v, s);
+                self.owned_memo[0] = Some((v, s));
                 s
             }
         };
