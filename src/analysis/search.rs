@@ -483,17 +483,22 @@ pub(crate) fn search(
     };
     let known = |c: &Change| tried.iter().find(|(x, _)| x == c).map(|(_, l)| l);
     // The first step of each candidate: the applied model and what still fails.
-    let mut firsts: Vec<Option<(Applied, Vec<Outcome>)>> = Vec::with_capacity(seen.len());
-    for c in &seen {
-        let Some(a) = apply_plan(topo, m, idx, prefixes, std::slice::from_ref(c)) else {
-            firsts.push(None);
-            continue;
-        };
-        let left = match known(c) {
-            Some(l) => l.clone(),
-            None => failing(&a, members),
-        };
-        if left.is_empty() {
+    // (In parallel: a routing fault has many candidates, each a re-analysis.)
+    use rayon::prelude::*;
+    let firsts: Vec<Option<(Applied, Vec<Outcome>)>> = seen
+        .par_iter()
+        .map(|c| {
+            let a = apply_plan(topo, m, idx, prefixes, std::slice::from_ref(c))?;
+            let left = match known(c) {
+                Some(l) => l.clone(),
+                None => failing(&a, members),
+            };
+            Some((a, left))
+        })
+        .collect();
+    // The first candidate (in order) that passes alone.
+    for (c, first) in seen.iter().zip(&firsts) {
+        if first.as_ref().is_some_and(|(_, left)| left.is_empty()) {
             return Some(Found {
                 plan: vec![c.clone()],
                 verified: true,
@@ -502,37 +507,60 @@ pub(crate) fn search(
                 blame: blame(m, members, c),
             });
         }
-        firsts.push(Some((a, left)));
     }
     // Chains: from each candidate in the same order (the deletion, the routes along
-    // the path, the own fix).
+    // the path, the own fix); the first that passes wins. A routing fault's chains are
+    // run together (in parallel: many candidates, each chain several re-analyses),
+    // others one after the other (the first usually passes).
     let was = (cause.code(m), cause.device(m), cause.rule(m));
-    let mut own_start = None;
-    for (c, first) in seen.iter().zip(firsts).take(MAX_CHAINS) {
-        let Some((a, left)) = first else { continue };
-        let own = f.change.as_ref() == Some(c);
-        // A first change (other than the own fix) that leaves the traffic stopping
-        // where it did is no start.
-        let moves = left.iter().all(|o| {
-            o.cause
-                .as_ref()
-                .is_none_or(|x| (x.code(&a.model), x.device(&a.model), x.rule(&a.model)) != was)
-        });
-        if !own && !moves {
-            continue;
+    let starts: Vec<(bool, Start)> = seen
+        .iter()
+        .zip(firsts)
+        .take(MAX_CHAINS)
+        .filter_map(|(c, first)| {
+            let (a, left) = first?;
+            let own = f.change.as_ref() == Some(c);
+            // A first change (other than the own fix) that leaves the traffic stopping
+            // where it did is no start.
+            let moves = left.iter().all(|o| {
+                o.cause
+                    .as_ref()
+                    .is_none_or(|x| (x.code(&a.model), x.device(&a.model), x.rule(&a.model)) != was)
+            });
+            (own || moves).then(|| {
+                let start = Start {
+                    change: c.clone(),
+                    words: words(c),
+                    done: (a, left),
+                };
+                (own, start)
+            })
+        })
+        .collect();
+    let run = |(own, start): (bool, Start)| {
+        let c = start.change.clone();
+        chain(topo, members, infra, start).map(|found| (own, c, found))
+    };
+    let chains: Vec<(bool, Change, Found)> = if routing(cause) {
+        starts.into_par_iter().filter_map(run).collect()
+    } else {
+        let mut v = Vec::new();
+        for st in starts {
+            let Some(x) = run(st) else { continue };
+            let done = x.2.verified;
+            v.push(x);
+            if done {
+                break;
+            }
         }
-        let start = Start {
-            change: c.clone(),
-            words: words(c),
-            done: (a, left),
-        };
-        let Some(found) = chain(topo, members, infra, start) else {
-            continue;
-        };
+        v
+    };
+    let mut own_start = None;
+    for (own, c, found) in chains {
         if found.verified {
             return Some(Found {
                 own_first: own,
-                blame: blame(m, members, c),
+                blame: blame(m, members, &c),
                 ..found
             });
         }
