@@ -61,6 +61,9 @@ pub(super) struct DeviceSession {
     pub(super) arrived_sym: [Option<usize>; 4],
 }
 
+/// What `Index::owned_span` answers: owned, and the interval around the address.
+pub(super) type OwnedSpan = (bool, u32, u32);
+
 pub(super) struct Walker<'a> {
     pub(super) m: &'a Model,
     pub(super) idx: &'a Index,
@@ -77,7 +80,7 @@ pub(super) struct Walker<'a> {
     /// Build no steps, notes or findings (region exploration: only the outcome counts).
     pub(super) quiet: bool,
     /// The last two answers of `Index::owned_span` (address, answer).
-    pub(super) owned_memo: [Option<(u32, (bool, u32, u32))>; 2],
+    pub(super) owned_memo: [Option<(u32, OwnedSpan)>; 2],
 }
 
 pub(super) enum Next {
