@@ -275,9 +275,9 @@ fn explore_boxes(
             }))
         };
         // Boxes still to explore, low corners first (deterministic order).
-        let mut rest = b.minus(&reg);
-        rest.reverse();
-        work.extend(rest);
+        let start = work.len();
+        b.minus_into(&reg, &mut work);
+        work[start..].reverse();
         out.push((reg, cause));
     }
     (out, traced)

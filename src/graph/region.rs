@@ -46,6 +46,13 @@ impl Region {
     /// `self` minus `inner` (which it contains) as disjoint boxes.
     pub fn minus(&self, inner: &Region) -> Vec<Region> {
         let mut out = Vec::new();
+        self.minus_into(inner, &mut out);
+        out
+    }
+
+    /// [`minus`](Region::minus), the boxes appended to `out` (no allocation of its own:
+    /// exploration calls it once per traced packet).
+    pub fn minus_into(&self, inner: &Region, out: &mut Vec<Region>) {
         let mut rest = *self;
         for d in 0..4 {
             if rest.lo[d] < inner.lo[d] {
@@ -61,7 +68,6 @@ impl Region {
                 rest.hi[d] = inner.hi[d];
             }
         }
-        out
     }
     /// The representative: the lowest corner, but the ephemeral source port when it is inside.
     pub fn corner(&self, preferred_sport: u32) -> [u32; 4] {
