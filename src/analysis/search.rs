@@ -679,7 +679,9 @@ fn chain(
     let first_words = start.words;
     let mut plan = vec![start.change];
     let mut words = vec![first_words.clone()];
-    let mut still = String::new();
+    // What stops the traffic after the first change alone (the fix names it): the first
+    // cause with its fix, and how many other causes stop part of it.
+    let mut after_first: Option<(String, usize)> = None;
     let (mut a, mut left) = start.done;
     loop {
         if left.is_empty() {
@@ -694,7 +696,14 @@ fn chain(
         let Some((change, fix, named)) = next_fix(&a, &left, infra) else {
             break;
         };
-        still = format!("{named}: {fix}");
+        if after_first.is_none() {
+            let causes: std::collections::BTreeSet<_> = left
+                .iter()
+                .filter_map(|o| o.cause.as_ref())
+                .map(|c| (c.code(&a.model), c.device(&a.model), c.rule(&a.model)))
+                .collect();
+            after_first = Some((format!("{named}: {fix}"), causes.len().saturating_sub(1)));
+        }
         let c = match change {
             Some(c) if plan.len() < MAX_CHAIN && !plan.contains(&c) => c,
             _ => break,
@@ -714,9 +723,15 @@ fn chain(
         words.push(fix);
     }
     let first = plan.swap_remove(0);
+    let (still, others) = after_first.unwrap_or_default();
+    let others = match others {
+        0 => String::new(),
+        1 => " (and 1 other cause stops part of it)".to_string(),
+        n => format!(" (and {n} other causes stop part of it)"),
+    };
     Some(Found {
         fix: format!(
-            "{first_words} — not enough on its own: after it, this traffic still stops at {still}"
+            "{first_words} — not enough on its own: after it, this traffic still stops at {still}{others}"
         ),
         plan: vec![first],
         verified: false,
