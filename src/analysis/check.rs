@@ -1619,15 +1619,12 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     );
     let t2 = t0.elapsed();
     use rayon::prelude::*;
-    // Errors carry a verified fix; a warning's fix is a suggestion. Findings often share
-    // a fix (one security group behind many instances). Per distinct fix, in parallel:
-    // build the fixed model once, re-analyse the findings that carry it (in parallel
-    // too), drop the model. No barrier between building and verifying, and the fixed
-    // models are freed in parallel.
-    // Two single changes are candidates for each error: removing the rule that decided
-    // the drop, when it concerns only the connection's traffic (preferred: removing a
-    // wrong rule beats overriding it), and the finding's own fix. Each distinct change is
-    // applied once and verified for every finding that proposes it.
+    // Errors carry a verified fix; a warning's fix is a suggestion. Two single changes
+    // are candidates for each error: removing the rule that decided the drop, when it
+    // concerns only the connection's traffic (preferred: removing a wrong rule beats
+    // overriding it), and the finding's own fix. Findings often share a fix (one security
+    // group behind many instances): each distinct change is verified once for every
+    // finding that proposes it (see `verify_changes`).
     let mut deletion: Vec<Option<Change>> = vec![None; groups.len()];
     for (i, (f, o)) in groups.iter().enumerate() {
         if !f.is_error() {
@@ -1659,16 +1656,17 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         .collect();
     verdicts.extend(verify_changes(topo, m, &idx, &prefixes, &groups, second));
     let t3 = t0.elapsed();
-    let (mut own, mut deleted) = (vec![false; groups.len()], vec![false; groups.len()]);
-    // What still fails after each single change that does not pass, for the search.
+    // Whether the deletion passes; whether the own fix does (None: not verified, the
+    // deletion passing); what still fails after each single change that does not pass,
+    // for the search.
+    let mut deleted = vec![false; groups.len()];
+    let mut own: Vec<Option<bool>> = vec![None; groups.len()];
     let mut tried: Vec<Vec<(Change, Vec<Outcome>)>> = vec![Vec::new(); groups.len()];
-    let mut own_verdict: Vec<Option<bool>> = vec![None; groups.len()];
     for (i, del, verdict, left) in verdicts {
         if del {
             deleted[i] = verdict.verified;
         } else {
-            own[i] = verdict.verified;
-            own_verdict[i] = Some(verdict.verified);
+            own[i] = Some(verdict.verified);
         }
         if !verdict.verified {
             let c = if del {
@@ -1684,7 +1682,7 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     let searched: Vec<(usize, Option<crate::analysis::search::Found>)> = groups
         .par_iter()
         .enumerate()
-        .filter(|(i, (f, _))| f.is_error() && !own[*i] && !deleted[*i])
+        .filter(|(i, (f, _))| f.is_error() && own[*i] != Some(true) && !deleted[*i])
         .map(|(i, (f, o))| {
             (
                 i,
@@ -1694,7 +1692,7 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         .collect();
     drop(tried);
     let mut findings: Vec<Finding> = groups.into_iter().map(|(f, _)| f).collect();
-    for (i, v) in own_verdict.into_iter().enumerate() {
+    for (i, v) in own.into_iter().enumerate() {
         if v.is_some() {
             findings[i].verified = v;
         }
