@@ -178,7 +178,11 @@ impl<'a> Walker<'a> {
                 At::Device { dev, .. } | At::DeviceSend(dev) => {
                     let d = &m.devices[dev];
                     if !routes.iter().any(|r| r.device == d.id) {
-                        if let Some(r) = crate::model::rules::route_lookup(d, pkt.dst) {
+                        // The route the walk took: the index's longest match (as
+                        // `route`, without narrowing).
+                        let (choices, index) = &*self.idx.dev_routes[dev];
+                        let chosen = index.lookup(u32::from(pkt.dst)).map(|x| &choices[x.3]);
+                        if let Some(r) = chosen {
                             let next_hop = match (r.gateway, r.out_iface, r.tunnel) {
                                 (Some(g), _, _) => g.to_string(),
                                 (None, _, Some(c)) => format!("tunnel {}", m.connections[c].id),
