@@ -267,7 +267,7 @@ fn explore_boxes(
         let cause = if t.ok() {
             None
         } else {
-            Some(t.cause().cloned().unwrap_or(Cause::Loop {
+            Some(t.into_cause().unwrap_or(Cause::Loop {
                 places: Vec::new(),
                 routes: Vec::new(),
                 hops: 0,
@@ -283,13 +283,20 @@ fn explore_boxes(
     (out, traced)
 }
 
-/// What one exploration of class pairs works on: a connection, a direction, a protocol
-/// and the port box, with the two sides' classes.
-struct ClassPairs<'c> {
+/// What the packets of a class pair share: a connection, a direction, a protocol and
+/// the port box.
+#[derive(Clone, Copy)]
+struct PairKind {
     conn: usize,
     dir: FlowDirection,
     protocol: Protocol,
     ports: [[u32; 2]; 2],
+}
+
+/// What one exploration of class pairs works on: the pairs' kind, with the two sides'
+/// classes.
+struct ClassPairs<'c> {
+    kind: PairKind,
     src: &'c Classes,
     dst: &'c Classes,
 }
@@ -300,12 +307,8 @@ struct ClassPairs<'c> {
 /// (a host's); otherwise every atom pair of the two classes is explored. Returns the
 /// outcomes and the packets traced.
 fn explore_class_pairs(m: &Model, idx: &Index, cp: &ClassPairs) -> (Vec<Outcome>, usize) {
-    let Some(pi) = cp.protocol.concrete_index() else {
+    let Some(pi) = cp.kind.protocol.concrete_index() else {
         return (Vec::new(), 0);
-    };
-    let boxed = |s: (u32, u32), d: (u32, u32)| Region {
-        lo: [s.0, d.0, cp.ports[0][0], cp.ports[1][0]],
-        hi: [s.1, d.1, cp.ports[0][1], cp.ports[1][1]],
     };
     let lists = |cl: &Classes| -> Vec<Atoms> {
         cl.members[pi]
@@ -320,41 +323,60 @@ fn explore_class_pairs(m: &Model, idx: &Index, cp: &ClassPairs) -> (Vec<Outcome>
     let (slists, dlists) = (lists(cp.src), lists(cp.dst));
     let mut out = Vec::new();
     let mut count = 0;
-    for (smembers, satoms) in cp.src.members[pi].iter().zip(&slists) {
-        for (dmembers, datoms) in cp.dst.members[pi].iter().zip(&dlists) {
-            let (s0, d0) = (cp.src.atoms[smembers[0]], cp.dst.atoms[dmembers[0]]);
-            let b = boxed(s0, d0);
-            let (o, n) = explore_boxes(m, idx, cp.protocol, vec![b]);
-            count += n;
-            let single = smembers.len() == 1 && dmembers.len() == 1;
-            if single || (on_whole_atoms(&o, &b) && !names_owner(m, idx, &o, [s0, d0])) {
-                out.extend(o.into_iter().map(|(region, cause)| Outcome {
-                    conn: cp.conn,
-                    dir: cp.dir,
-                    protocol: cp.protocol,
-                    region,
-                    src: satoms.clone(),
-                    dst: datoms.clone(),
-                    cause,
-                }));
-                continue;
-            }
-            // A decision told the representative's atoms apart, or the outcome is the
-            // representative's own: explore every pair of the two classes.
-            for &sa in smembers {
-                for &da in dmembers {
-                    let b = boxed(cp.src.atoms[sa], cp.dst.atoms[da]);
-                    let (o, n) = explore_boxes(m, idx, cp.protocol, vec![b]);
-                    count += n;
-                    out.extend(
-                        o.into_iter()
-                            .map(|x| Outcome::single(cp.conn, cp.dir, cp.protocol, x)),
-                    );
-                }
-            }
+    for satoms in &slists {
+        for datoms in &dlists {
+            count += explore_pair(m, idx, &cp.kind, satoms, datoms, &mut out);
         }
     }
     (out, count)
+}
+
+/// One class pair (its sources' and destinations' atoms, sorted): the box of the two
+/// first atoms is explored, and its outcomes hold for the whole pair when no decision
+/// told the representative's addresses apart and no cause names the representative's
+/// own device (a host's); otherwise every atom pair is explored. The outcomes are added
+/// to `out`; returns the packets traced.
+fn explore_pair(
+    m: &Model,
+    idx: &Index,
+    k: &PairKind,
+    satoms: &Atoms,
+    datoms: &Atoms,
+    out: &mut Vec<Outcome>,
+) -> usize {
+    let boxed = |s: (u32, u32), d: (u32, u32)| Region {
+        lo: [s.0, d.0, k.ports[0][0], k.ports[1][0]],
+        hi: [s.1, d.1, k.ports[0][1], k.ports[1][1]],
+    };
+    let (s0, d0) = (satoms[0], datoms[0]);
+    let b = boxed(s0, d0);
+    let (o, mut count) = explore_boxes(m, idx, k.protocol, vec![b]);
+    let single = satoms.len() == 1 && datoms.len() == 1;
+    if single || (on_whole_atoms(&o, &b) && !names_owner(m, idx, &o, [s0, d0])) {
+        out.extend(o.into_iter().map(|(region, cause)| Outcome {
+            conn: k.conn,
+            dir: k.dir,
+            protocol: k.protocol,
+            region,
+            src: satoms.clone(),
+            dst: datoms.clone(),
+            cause,
+        }));
+        return count;
+    }
+    // A decision told the representative's atoms apart, or the outcome is the
+    // representative's own: explore every pair of the two classes.
+    for &sa in satoms.iter() {
+        for &da in datoms.iter() {
+            let (o, n) = explore_boxes(m, idx, k.protocol, vec![boxed(sa, da)]);
+            count += n;
+            out.extend(
+                o.into_iter()
+                    .map(|x| Outcome::single(k.conn, k.dir, k.protocol, x)),
+            );
+        }
+    }
+    count
 }
 
 /// Whether a cause of the representative's outcomes names the device that owns one of
@@ -560,16 +582,7 @@ impl Prefixes {
     /// `pi` under the run's tables (same owner, same innermost prefix), and nothing added
     /// since can tell them apart. None when the classes must be cut afresh.
     fn one_class(&self, side: &[(u32, u32)], pi: usize) -> Option<Classes> {
-        let (Some(first), Some(last)) = (side.first(), side.last()) else {
-            return None;
-        };
-        let extra = &self.extra[pi];
-        // Sorted by low end: any prefix starting at or before the span's end that ends
-        // at or after its start touches it.
-        let touches = extra[..extra.partition_point(|&(lo, _)| lo <= last.1)]
-            .iter()
-            .any(|&(_, hi)| hi >= first.0);
-        if !self.cut_outcomes || touches {
+        if !self.is_one_class(side, pi) {
             return None;
         }
         let all: Vec<usize> = (0..side.len()).collect();
@@ -577,6 +590,20 @@ impl Prefixes {
             atoms: side.to_vec(),
             members: [0, 1, 2, 3].map(|_| vec![all.clone()]),
         })
+    }
+
+    /// Whether [`one_class`](Prefixes::one_class) holds, without building the classes.
+    fn is_one_class(&self, side: &[(u32, u32)], pi: usize) -> bool {
+        let (Some(first), Some(last)) = (side.first(), side.last()) else {
+            return false;
+        };
+        let extra = &self.extra[pi];
+        // Sorted by low end: any prefix starting at or before the span's end that ends
+        // at or after its start touches it.
+        let touches = extra[..extra.partition_point(|&(lo, _)| lo <= last.1)]
+            .iter()
+            .any(|&(_, hi)| hi >= first.0);
+        self.cut_outcomes && !touches
     }
 
     /// Per protocol, the prefixes that cut the side `ivs` spanning `hlo..=hhi` (see
@@ -936,10 +963,12 @@ fn reach_conn(
                 [[0, 0], [0, 0]]
             };
             let cp = ClassPairs {
-                conn: ci,
-                dir,
-                protocol: p,
-                ports,
+                kind: PairKind {
+                    conn: ci,
+                    dir,
+                    protocol: p,
+                    ports,
+                },
                 src: sc,
                 dst: dc,
             };
@@ -1937,16 +1966,12 @@ pub(crate) fn refail(
     // Members of one class pair share their atom lists: their classes are cut once.
     let key = |a: &Atoms| a.as_ptr() as *const () as usize;
     let mut cut: std::collections::HashMap<usize, Classes> = std::collections::HashMap::new();
+    let mut traced = Vec::new();
     for o in members {
-        let pi = o.protocol.concrete_index().unwrap_or(0);
-        for side in [&o.src, &o.dst] {
-            cut.entry(key(side))
-                .or_insert_with(|| match p2.one_class(side, pi) {
-                    Some(c) => c,
-                    None => classes(m2, idx2, side, p2),
-                });
-        }
-        let cp = ClassPairs {
+        let Some(pi) = o.protocol.concrete_index() else {
+            continue;
+        };
+        let kind = PairKind {
             conn: o.conn,
             dir: o.dir,
             protocol: o.protocol,
@@ -1954,11 +1979,26 @@ pub(crate) fn refail(
                 [o.region.lo[2], o.region.hi[2]],
                 [o.region.lo[3], o.region.hi[3]],
             ],
-            src: &cut[&key(&o.src)],
-            dst: &cut[&key(&o.dst)],
         };
-        let (r, _) = explore_class_pairs(m2, idx2, &cp);
-        out.extend(r.into_iter().filter(|x| x.cause.is_some()));
+        if p2.is_one_class(&o.src, pi) && p2.is_one_class(&o.dst, pi) {
+            // Each side still one class: the member's own atom lists are the pair.
+            explore_pair(m2, idx2, &kind, &o.src, &o.dst, &mut traced);
+        } else {
+            for side in [&o.src, &o.dst] {
+                cut.entry(key(side))
+                    .or_insert_with(|| match p2.one_class(side, pi) {
+                        Some(c) => c,
+                        None => classes(m2, idx2, side, p2),
+                    });
+            }
+            let cp = ClassPairs {
+                kind,
+                src: &cut[&key(&o.src)],
+                dst: &cut[&key(&o.dst)],
+            };
+            traced.extend(explore_class_pairs(m2, idx2, &cp).0);
+        }
+        out.extend(traced.drain(..).filter(|x| x.cause.is_some()));
     }
     out
 }

@@ -184,9 +184,12 @@ fn routing(c: &Cause) -> bool {
 /// traffic (its addresses lie inside the connection's subnets).
 pub fn deletion(m: &Model, c: &Cause, conn: usize) -> Option<Change> {
     let cn = &m.connections[conn];
+    // The connection's space as merged intervals: a prefix lies inside when one holds it.
+    let space = cn.local_set.union(&cn.remote_set).intervals();
     let inside = |n: &ipnet::Ipv4Net| {
-        let s = AddrSet::from_nets(vec![*n]);
-        s.minus(&cn.local_set.union(&cn.remote_set)).is_empty()
+        let (lo, hi) = (u32::from(n.network()), u32::from(n.broadcast()));
+        let i = space.partition_point(|&(_, b)| b < lo);
+        space.get(i).is_some_and(|&(a, b)| a <= lo && hi <= b)
     };
     match c {
         Cause::SgDrop {

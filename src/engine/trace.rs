@@ -267,6 +267,12 @@ impl Trace {
             .as_ref()
             .or_else(|| self.ret.as_ref().and_then(|r| r.cause.as_ref()))
     }
+    /// [`cause`](Trace::cause), taken out of the trace (no copy).
+    pub fn into_cause(self) -> Option<Cause> {
+        self.forward
+            .cause
+            .or_else(|| self.ret.and_then(|r| r.cause))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
