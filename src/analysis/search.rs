@@ -261,9 +261,9 @@ fn route_candidates(m: &Model, idx: &Index, f: &Finding, members: &[&Outcome]) -
         }
     };
     // A loop's fix changes one of its routes: only the loop's devices.
-    let in_loop: Option<Vec<&str>> = match o.cause.as_ref() {
+    let in_loop: Option<Vec<usize>> = match o.cause.as_ref() {
         Some(Cause::Loop { routes, .. }) if !routes.is_empty() => {
-            Some(routes.iter().map(|r| r.device.as_str()).collect())
+            Some(routes.iter().map(|r| r.dev).collect())
         }
         _ => None,
     };
@@ -284,11 +284,7 @@ fn route_candidates(m: &Model, idx: &Index, f: &Finding, members: &[&Outcome]) -
     for (devices, dest) in plans {
         for d in devices {
             let dv = &m.devices[d];
-            if dv.kind == DeviceKind::Host
-                || in_loop
-                    .as_ref()
-                    .is_some_and(|l| !l.contains(&dv.id.as_str()))
-            {
+            if dv.kind == DeviceKind::Host || in_loop.as_ref().is_some_and(|l| !l.contains(&d)) {
                 continue;
             }
             if let Some(c @ Change::AddDeviceRoute { device, .. }) = &f.change {

@@ -99,21 +99,28 @@ pub enum Cause {
     /// loop in the order the packet went round, `routes` the on-prem routes that sent
     /// it round (one per device, same order).
     Loop {
-        places: Vec<String>,
+        places: Vec<LoopPlace>,
         routes: Vec<LoopRoute>,
         hops: usize,
         reply: bool,
     },
 }
 
-/// One route of a routing loop: the device, the route's id and destination, and where it
-/// sends the packet (a gateway address, or an interface).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A place of a routing loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LoopPlace {
+    Device(usize),
+    RouteTable(usize),
+    VpnGateway(usize),
+}
+
+/// One route of a routing loop: the on-prem device and the route it sent the packet on
+/// by, as the `choice`-th of `model::rules::route_choices` of the device (its connected
+/// subnets, then its listed routes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LoopRoute {
-    pub device: String,
-    pub route: String,
-    pub destination: Cidr,
-    pub next_hop: String,
+    pub dev: usize,
+    pub choice: usize,
 }
 
 /// The traffic a finding is about: the packets as they were at the failure's start

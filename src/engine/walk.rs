@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::engine::cause::{Cause, LoopRoute};
+use crate::engine::cause::{Cause, LoopPlace, LoopRoute};
 use crate::engine::step::{Detail, HopKind, Note};
 use crate::engine::trace::{Disposition, Hop, Packet, Path, Step, StepAction, StepKind, MAX_HOPS};
 use crate::graph::index::Index;
@@ -164,49 +164,35 @@ impl<'a> Walker<'a> {
     /// walk's own route lookups narrowed the region, so these are the routes of every
     /// packet of it.
     fn loop_cause(&self, seen: &[(At, Packet)], again: (At, Packet), repeated: bool) -> Cause {
-        let m = self.m;
         let start = if repeated {
             seen.iter().position(|x| *x == again)
         } else {
             seen.iter().rposition(|x| x.0 == again.0)
         }
         .unwrap_or(0);
-        let mut places: Vec<String> = Vec::new();
+        let mut places: Vec<LoopPlace> = Vec::new();
         let mut routes: Vec<LoopRoute> = Vec::new();
         for &(at, pkt) in &seen[start..] {
-            let name = match at {
+            let place = match at {
                 At::Device { dev, .. } | At::DeviceSend(dev) => {
-                    let d = &m.devices[dev];
-                    if !routes.iter().any(|r| r.device == d.id) {
+                    if !routes.iter().any(|r| r.dev == dev) {
                         // The route the walk took: the index's longest match (as
                         // `route`, without narrowing).
-                        let (choices, index) = &*self.idx.dev_routes[dev];
-                        let chosen = index.lookup(u32::from(pkt.dst)).map(|x| &choices[x.3]);
-                        if let Some(r) = chosen {
-                            let next_hop = match (r.gateway, r.out_iface, r.tunnel) {
-                                (Some(g), _, _) => g.to_string(),
-                                (None, _, Some(c)) => format!("tunnel {}", m.connections[c].id),
-                                (None, Some(f), None) => format!("dev {}", d.interfaces[f].name),
-                                _ => String::new(),
-                            };
-                            routes.push(LoopRoute {
-                                device: d.id.clone(),
-                                route: r.id.clone(),
-                                destination: crate::net::addr::Cidr(r.destination),
-                                next_hop,
-                            });
+                        let (_, index) = &*self.idx.dev_routes[dev];
+                        if let Some(x) = index.lookup(u32::from(pkt.dst)) {
+                            routes.push(LoopRoute { dev, choice: x.3 });
                         }
                     }
-                    d.id.clone()
+                    LoopPlace::Device(dev)
                 }
-                At::VRouter { table, .. } => m.route_tables[table].id.clone(),
+                At::VRouter { table, .. } => LoopPlace::RouteTable(table),
                 At::VpnGateway(g) | At::VpnGatewayFromTunnel { vgw: g, .. } => {
-                    m.vpn_gateways[g].id.clone()
+                    LoopPlace::VpnGateway(g)
                 }
                 _ => continue,
             };
-            if !places.contains(&name) {
-                places.push(name);
+            if !places.contains(&place) {
+                places.push(place);
             }
         }
         Cause::Loop {

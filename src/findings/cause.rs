@@ -266,8 +266,8 @@ impl Cause {
             // its first place.
             Cause::Loop { places, routes, .. } => routes
                 .first()
-                .map(|r| r.device.clone())
-                .or_else(|| places.first().cloned())
+                .map(|r| m.devices[r.dev].id.clone())
+                .or_else(|| places.first().map(|p| idc_route::place_name(m, *p)))
                 .unwrap_or_else(|| "(unknown)".to_string()),
         }
     }
@@ -298,7 +298,9 @@ impl Cause {
             Cause::LeftInClear { route, .. } | Cause::LeftNetwork { route, .. } => {
                 Some(route.clone())
             }
-            Cause::Loop { routes, .. } => routes.first().map(|r| r.route.clone()),
+            Cause::Loop { routes, .. } => {
+                routes.first().map(|r| idc_route::named_route(m, r).route)
+            }
             _ => None,
         }
     }
@@ -334,13 +336,11 @@ impl Cause {
                 .origin
                 .clone(),
             Cause::Loop { routes, .. } => {
+                // Route choices list the connected subnets, then the listed routes.
                 let r = routes.first()?;
-                m.devices
-                    .iter()
-                    .find(|d| d.id == r.device)?
-                    .routes
-                    .iter()
-                    .find(|x| x.id == r.route)?
+                let d = &m.devices[r.dev];
+                d.routes
+                    .get(r.choice.checked_sub(d.interfaces.len())?)?
                     .origin
                     .clone()
             }

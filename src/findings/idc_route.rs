@@ -3,9 +3,10 @@
 
 use super::cause::{connection_for, list, Ctx, Detail};
 use super::change::{Change, Via};
-use crate::engine::cause::LoopRoute;
+use crate::engine::cause::{LoopPlace, LoopRoute};
 use crate::input::IpsecMode;
 use crate::model::Model;
+use crate::net::addr::Cidr;
 
 /// `IDC_NO_ROUTE`: an on-prem device has no route for the destination. The fix routes it
 /// toward the tunnel when the traffic's connection has an IDC endpoint.
@@ -99,7 +100,8 @@ pub(super) fn left_network(cx: &Ctx, dev: usize, route: &str) -> Detail {
 /// the IPsec gateway (or into the tunnel), a route for the VPC that does. For other
 /// traffic vpntrace cannot tell where it should go; `check` then tries a route toward
 /// each neighbour of each device of the loop and offers the one that verifies.
-pub(super) fn routing_loop(cx: &Ctx, places: &[String], routes: &[LoopRoute]) -> Detail {
+pub(super) fn routing_loop(cx: &Ctx, places: &[LoopPlace], routes: &[LoopRoute]) -> Detail {
+    let routes: Vec<NamedRoute> = routes.iter().map(|r| named_route(cx.m, r)).collect();
     let named: Vec<String> = routes
         .iter()
         .map(|r| {
@@ -112,7 +114,8 @@ pub(super) fn routing_loop(cx: &Ctx, places: &[String], routes: &[LoopRoute]) ->
     let round = if places.is_empty() {
         String::new()
     } else {
-        format!(" {} and back", places.join(" → "))
+        let names: Vec<String> = places.iter().map(|p| place_name(cx.m, *p)).collect();
+        format!(" {} and back", names.join(" → "))
     };
     let msg = if named.is_empty() {
         format!("{} loops{round}", cx.what)
@@ -129,12 +132,14 @@ pub(super) fn routing_loop(cx: &Ctx, places: &[String], routes: &[LoopRoute]) ->
     let vpc_bound = connection_for(cx.m, cx.t)
         .is_some_and(|c| cx.t.dst.minus(&cx.m.connections[c].local_set).is_empty());
     let fix_at = routes.iter().filter(|_| vpc_bound).find_map(|r| {
-        let d = cx.m.devices.iter().position(|x| x.id == r.device)?;
+        let d = r.dev;
         let (via, words) = toward_tunnel(cx, d)?;
         // A route that already goes that way is not the one to change.
         let same = match &via {
-            Via::Tunnel(c) => r.next_hop == format!("tunnel {c}"),
-            Via::Interface { gateway, .. } => gateway.is_some_and(|g| g.to_string() == r.next_hop),
+            Via::Tunnel(c) => {
+                r.gateway.is_none() && r.tunnel.is_some_and(|t| cx.m.connections[t].id == *c)
+            }
+            Via::Interface { gateway, .. } => gateway.is_some() && r.gateway == *gateway,
         };
         (!same).then_some((r, d, via, words))
     });
@@ -165,6 +170,48 @@ pub(super) fn routing_loop(cx: &Ctx, places: &[String], routes: &[LoopRoute]) ->
                 list(&cx.dst)
             ),
         ),
+    }
+}
+
+/// A route of a routing loop as a message names it: the device, the route's id and
+/// destination, where it sends the packet (a gateway address, a tunnel or an interface),
+/// and that next hop typed.
+pub(super) struct NamedRoute {
+    pub(super) dev: usize,
+    pub(super) device: String,
+    pub(super) route: String,
+    pub(super) destination: Cidr,
+    pub(super) next_hop: String,
+    pub(super) gateway: Option<std::net::Ipv4Addr>,
+    pub(super) tunnel: Option<usize>,
+}
+
+pub(super) fn named_route(m: &Model, r: &LoopRoute) -> NamedRoute {
+    let d = &m.devices[r.dev];
+    let c = crate::model::rules::route_choices(d).swap_remove(r.choice);
+    let next_hop = match (c.gateway, c.out_iface, c.tunnel) {
+        (Some(g), _, _) => g.to_string(),
+        (None, _, Some(t)) => format!("tunnel {}", m.connections[t].id),
+        (None, Some(f), None) => format!("dev {}", d.interfaces[f].name),
+        _ => String::new(),
+    };
+    NamedRoute {
+        dev: r.dev,
+        device: d.id.clone(),
+        route: c.id,
+        destination: Cidr(c.destination),
+        next_hop,
+        gateway: c.gateway,
+        tunnel: c.tunnel,
+    }
+}
+
+/// The id of a place of a routing loop.
+pub(super) fn place_name(m: &Model, p: LoopPlace) -> String {
+    match p {
+        LoopPlace::Device(d) => m.devices[d].id.clone(),
+        LoopPlace::RouteTable(t) => m.route_tables[t].id.clone(),
+        LoopPlace::VpnGateway(g) => m.vpn_gateways[g].id.clone(),
     }
 }
 
