@@ -298,9 +298,10 @@ impl Cause {
             Cause::LeftInClear { route, .. } | Cause::LeftNetwork { route, .. } => {
                 Some(route.clone())
             }
-            Cause::Loop { routes, .. } => {
-                routes.first().map(|r| idc_route::named_route(m, r).route)
-            }
+            Cause::Loop { routes, .. } => routes
+                .first()
+                .and_then(|r| crate::model::rules::route_choice(&m.devices[r.dev], r.choice))
+                .map(|c| c.id),
             _ => None,
         }
     }

@@ -188,7 +188,7 @@ pub(super) struct NamedRoute {
 
 pub(super) fn named_route(m: &Model, r: &LoopRoute) -> NamedRoute {
     let d = &m.devices[r.dev];
-    let c = crate::model::rules::route_choices(d).swap_remove(r.choice);
+    let c = crate::model::rules::route_choice(d, r.choice).expect("a loop route is the device's");
     let next_hop = match (c.gateway, c.out_iface, c.tunnel) {
         (Some(g), _, _) => g.to_string(),
         (None, _, Some(t)) => format!("tunnel {}", m.connections[t].id),

@@ -117,32 +117,36 @@ pub fn route_lookup(dev: &Device, dst: Ipv4Addr) -> Option<RouteChoice> {
 /// listed routes. A route with only a gateway leaves by the interface whose subnet holds
 /// the gateway.
 pub fn route_choices(dev: &Device) -> Vec<RouteChoice> {
-    let mut v = Vec::with_capacity(dev.interfaces.len() + dev.routes.len());
-    for (f, iface) in dev.interfaces.iter().enumerate() {
-        v.push(RouteChoice {
+    (0..dev.interfaces.len() + dev.routes.len())
+        .filter_map(|k| route_choice(dev, k))
+        .collect()
+}
+
+/// The `k`-th of [`route_choices`] alone.
+pub fn route_choice(dev: &Device, k: usize) -> Option<RouteChoice> {
+    if let Some(iface) = dev.interfaces.get(k) {
+        return Some(RouteChoice {
             id: format!("connected {} dev {}", iface.net, iface.name),
             destination: iface.net,
-            out_iface: Some(f),
+            out_iface: Some(k),
             gateway: None,
             tunnel: None,
             connected: true,
         });
     }
-    for r in &dev.routes {
-        let out_iface = r.interface.or_else(|| {
-            r.gateway
-                .and_then(|g| dev.interfaces.iter().position(|f| f.net.contains(&g)))
-        });
-        v.push(RouteChoice {
-            id: r.id.clone(),
-            destination: r.destination,
-            out_iface,
-            gateway: r.gateway,
-            tunnel: r.tunnel,
-            connected: false,
-        });
-    }
-    v
+    let r = dev.routes.get(k - dev.interfaces.len())?;
+    let out_iface = r.interface.or_else(|| {
+        r.gateway
+            .and_then(|g| dev.interfaces.iter().position(|f| f.net.contains(&g)))
+    });
+    Some(RouteChoice {
+        id: r.id.clone(),
+        destination: r.destination,
+        out_iface,
+        gateway: r.gateway,
+        tunnel: r.tunnel,
+        connected: false,
+    })
 }
 
 /// Can a filter rule match some packet of protocol `p`? (Its protocol, and its ports
