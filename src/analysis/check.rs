@@ -1917,12 +1917,19 @@ fn verify(
     let left = refail(m2, idx2, prefixes2, members);
     let original = members[0].cause.as_ref().expect("a failure");
     let was = (original.code(m), original.device(m), original.rule(m));
+    // Where the packets now stop: each distinct cause once (many packets stop at the
+    // same one).
+    let causes: BTreeSet<&Cause> = left.iter().filter_map(|r| r.cause.as_ref()).collect();
     let mut other = BTreeSet::new();
-    for c in left.iter().filter_map(|r| r.cause.as_ref()) {
+    let mut same = None;
+    for c in causes {
         let now = (c.code(m2), c.device(m2), c.rule(m2));
         if now == was {
-            let stop = format!("{} at {} (the fix did not remove it)", now.0, now.1);
-            return (not(Some(stop)), left);
+            same = Some(format!(
+                "{} at {} (the fix did not remove it)",
+                now.0, now.1
+            ));
+            break;
         }
         other.insert(format!(
             "{} at {}{}",
@@ -1932,7 +1939,9 @@ fn verify(
         ));
     }
     // Verified only when the whole traffic then passes, both ways.
-    let verdict = if other.is_empty() {
+    let verdict = if let Some(stop) = same {
+        not(Some(stop))
+    } else if other.is_empty() {
         Verdict {
             verified: true,
             still_stops: None,

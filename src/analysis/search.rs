@@ -521,11 +521,11 @@ pub(crate) fn search(
             let own = f.change.as_ref() == Some(c);
             // A first change (other than the own fix) that leaves the traffic stopping
             // where it did is no start.
-            let moves = left.iter().all(|o| {
-                o.cause
-                    .as_ref()
-                    .is_none_or(|x| (x.code(&a.model), x.device(&a.model), x.rule(&a.model)) != was)
-            });
+            let causes: std::collections::BTreeSet<&Cause> =
+                left.iter().filter_map(|o| o.cause.as_ref()).collect();
+            let moves = causes
+                .into_iter()
+                .all(|x| (x.code(&a.model), x.device(&a.model), x.rule(&a.model)) != was);
             (own || moves).then(|| {
                 let start = Start {
                     change: c.clone(),
@@ -696,9 +696,10 @@ fn chain(
             break;
         };
         if after_first.is_none() {
-            let causes: std::collections::BTreeSet<_> = left
-                .iter()
-                .filter_map(|o| o.cause.as_ref())
+            let distinct: std::collections::BTreeSet<&Cause> =
+                left.iter().filter_map(|o| o.cause.as_ref()).collect();
+            let causes: std::collections::BTreeSet<_> = distinct
+                .into_iter()
                 .map(|c| (c.code(&a.model), c.device(&a.model), c.rule(&a.model)))
                 .collect();
             after_first = Some((format!("{named}: {fix}"), causes.len().saturating_sub(1)));
