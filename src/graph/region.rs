@@ -387,10 +387,13 @@ pub fn prefix_item<T>(n: ipnet::Ipv4Net, order: usize, t: T) -> PrefixItem<T> {
 /// interval of addresses around a value that the same lookup answers identically.
 #[derive(Clone, Debug, Default)]
 pub struct PrefixIndex<T: Copy> {
-    /// Sorted, disjoint, covering 0..=u32::MAX: (start, answer), each running to the next
-    /// start. The answer is the longest prefix holding the interval: (start, end,
-    /// length, value).
-    flat: Vec<(u32, Option<Answer<T>>)>,
+    /// Sorted, disjoint intervals covering 0..=u32::MAX: their starts, each running to
+    /// the next start (searched alone: a compact array of starts keeps the binary search
+    /// in cache) ...
+    starts: Vec<u32>,
+    /// ... and each one's answer: the longest prefix holding it, (start, end, length,
+    /// value).
+    answers: Vec<Option<Answer<T>>>,
 }
 
 impl<T: Copy> PrefixIndex<T> {
@@ -461,17 +464,18 @@ impl<T: Copy> PrefixIndex<T> {
             cur = u64::from(top.1) + 1;
         }
         emit(cur, u64::from(u32::MAX), None);
-        PrefixIndex { flat }
+        let (starts, answers) = flat.into_iter().unzip();
+        PrefixIndex { starts, answers }
     }
 
     /// The flat interval holding `v`: its position.
     fn at(&self, v: u32) -> usize {
-        self.flat.partition_point(|e| e.0 <= v).saturating_sub(1)
+        self.starts.partition_point(|&s| s <= v).saturating_sub(1)
     }
 
     /// Longest prefix containing `v`: (start, end, length, value).
     pub fn lookup(&self, v: u32) -> Option<(u32, u32, u8, T)> {
-        self.flat.get(self.at(v)).and_then(|e| e.1)
+        self.answers.get(self.at(v)).copied().flatten()
     }
 
     /// The addresses around `v` for which `lookup` gives the same answer.
@@ -481,15 +485,15 @@ impl<T: Copy> PrefixIndex<T> {
 
     /// The addresses of flat interval `i` (everything for an empty index).
     fn interval(&self, i: usize) -> (u32, u32) {
-        let lo = self.flat.get(i).map_or(0, |e| e.0);
-        let hi = self.flat.get(i + 1).map_or(u32::MAX, |e| e.0 - 1);
+        let lo = self.starts.get(i).map_or(0, |&s| s);
+        let hi = self.starts.get(i + 1).map_or(u32::MAX, |&s| s - 1);
         (lo, hi)
     }
 
     /// Lookup and narrow field `f` to where the answer is the same.
     pub fn lookup_on(&self, nw: &mut Narrow, f: F, v: u32) -> Option<(u32, u32, u8, T)> {
         let i = self.at(v);
-        let found = self.flat.get(i)?.1;
+        let found = *self.answers.get(i)?;
         let (lo, hi) = self.interval(i);
         nw.cons(f, lo, hi);
         found
