@@ -72,6 +72,15 @@ fn vpn_gateway_at<'a>(
     Ok(&mut t.cloud.vpn_gateways[i])
 }
 
+/// The position of the element with id `id` by the model's index of ids (the model
+/// keeps the topology's order; `what` names it in the error).
+fn known(ids: &BTreeMap<String, usize>, id: &str, what: &'static str) -> Result<usize, FixError> {
+    ids.get(id).copied().ok_or_else(|| FixError::Missing {
+        what,
+        id: id.to_string(),
+    })
+}
+
 fn security_group_at(t: &input::Topology, id: &str) -> Result<usize, FixError> {
     find(&t.cloud.security_groups, id, "security group", |x| &x.id)
 }
@@ -445,7 +454,7 @@ fn patch_model(
 ) -> Result<PatchedModel, FixError> {
     match target {
         Target::SecurityGroup(id) => {
-            let i = security_group_at(t, id)?;
+            let i = known(&m.ids().security_groups, id, "security group")?;
             let grp = edited
                 .security_groups
                 .entry(i)
@@ -458,7 +467,7 @@ fn patch_model(
             })
         }
         Target::RouteTable(id) => {
-            let i = route_table_at(t, id)?;
+            let i = known(&m.ids().route_tables, id, "route table")?;
             let table = edited
                 .route_tables
                 .entry(i)
@@ -471,7 +480,7 @@ fn patch_model(
             })
         }
         Target::Device(id) => {
-            let i = device_at(t, id)?;
+            let i = known(&m.ids().devices, id, "device")?;
             let d = edited
                 .devices
                 .entry(i)

@@ -47,6 +47,52 @@ pub struct Model {
     pub connections: Arc<Vec<Connection>>,
     pub devices: PerItem<Device>,
     pub flows: Vec<input::FlowSpec>,
+    /// Where each security group, route table and on-prem device is, by id: built on
+    /// first use (see [`Model::ids`]), shared by the models patched from this one.
+    pub ids: Arc<IdIndex>,
+}
+
+/// [`Ids`] built on first use. A cache of what the model holds: its debug form says
+/// nothing (two equal models print alike whether or not it was built).
+#[derive(Default)]
+pub struct IdIndex(std::sync::OnceLock<Ids>);
+
+impl std::fmt::Debug for IdIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdIndex")
+    }
+}
+
+/// The positions of the security groups, route tables and on-prem devices by id (the
+/// first of an id; the model keeps the topology's order, so these are the topology's
+/// positions too).
+#[derive(Debug, Default)]
+pub struct Ids {
+    pub security_groups: BTreeMap<String, usize>,
+    pub route_tables: BTreeMap<String, usize>,
+    pub devices: BTreeMap<String, usize>,
+}
+
+impl Model {
+    /// Where each security group, route table and on-prem device is, by id (a patch
+    /// changes no id).
+    pub fn ids(&self) -> &Ids {
+        self.ids.0.get_or_init(|| Ids {
+            security_groups: Ids::of(self.security_groups.iter().map(|x| &x.id)),
+            route_tables: Ids::of(self.route_tables.iter().map(|x| &x.id)),
+            devices: Ids::of(self.devices.iter().map(|x| &x.id)),
+        })
+    }
+}
+
+impl Ids {
+    fn of<'a>(ids: impl Iterator<Item = &'a String>) -> BTreeMap<String, usize> {
+        let mut map = BTreeMap::new();
+        for (k, id) in ids.enumerate() {
+            map.entry(id.clone()).or_insert(k);
+        }
+        map
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -1055,6 +1101,7 @@ fn lower_with(
         connections: Arc::new(connections),
         devices: PerItem::new(devices.into_iter().map(Arc::new).collect()),
         flows: t.flows.clone(),
+        ids: Arc::default(),
     };
     ctx.finish(model)
 }
