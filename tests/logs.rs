@@ -518,6 +518,11 @@ fn lab_log(case: &str, file: &str) -> Option<String> {
     fs::read_to_string(p).ok()
 }
 
+/// A stored lab run's two logs: cloud.log and idc.log.
+fn lab_pair(case: &str) -> Option<(String, String)> {
+    Some((lab_log(case, "cloud.log")?, lab_log(case, "idc.log")?))
+}
+
 /// Two real failed negotiations of one tunnel, one after the other (a PSK mismatch at
 /// 02:03:05, then, the key fixed, a PRF mismatch at 02:04:01): each end's log holds both,
 /// as a log spanning a daemon restart would. Both failures are phase 1, so pairing by
@@ -573,10 +578,7 @@ fn two_negotiations_in_one_log_each_cite_their_own_lines() {
 /// no common period, time is no evidence and the ends pair by stage, as before.
 #[test]
 fn clocks_that_do_not_overlap_fall_back_to_pairing_by_stage() {
-    let (Some(cloud), Some(idc)) = (
-        lab_log("ss_psk_ikev2_idc", "cloud.log"),
-        lab_log("ss_psk_ikev2_idc", "idc.log"),
-    ) else {
+    let Some((cloud, idc)) = lab_pair("ss_psk_ikev2_idc") else {
         eprintln!("SKIPPED: the lab runs are not in this checkout");
         return;
     };
@@ -596,10 +598,7 @@ fn clocks_that_do_not_overlap_fall_back_to_pairing_by_stage() {
 /// not paired, even where stage and time agree.
 #[test]
 fn logs_of_another_tunnel_do_not_pair() {
-    let (Some(cloud), Some(idc)) = (
-        lab_log("ss_psk_ikev2_idc", "cloud.log"),
-        lab_log("ss_psk_ikev2_idc", "idc.log"),
-    ) else {
+    let Some((cloud, idc)) = lab_pair("ss_psk_ikev2_idc") else {
         eprintln!("SKIPPED: the lab runs are not in this checkout");
         return;
     };

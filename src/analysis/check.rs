@@ -1916,40 +1916,45 @@ fn verify(
     };
     let left = refail(m2, idx2, prefixes2, members);
     let original = members[0].cause.as_ref().expect("a failure");
-    let was = (original.code(m), original.device(m), original.rule(m));
-    // Where the packets now stop: each distinct cause once (many packets stop at the
-    // same one).
-    let causes: BTreeSet<&Cause> = left.iter().filter_map(|r| r.cause.as_ref()).collect();
-    let mut other = BTreeSet::new();
-    let mut same = None;
-    for c in causes {
-        let now = (c.code(m2), c.device(m2), c.rule(m2));
-        if now == was {
-            same = Some(format!(
-                "{} at {} (the fix did not remove it)",
-                now.0, now.1
-            ));
-            break;
-        }
-        other.insert(format!(
-            "{} at {}{}",
-            now.0,
-            now.1,
-            now.2.map(|r| format!(", rule {r}")).unwrap_or_default()
-        ));
-    }
+    let was = cause_name(m, original);
+    let now = stops(m2, &left);
     // Verified only when the whole traffic then passes, both ways.
-    let verdict = if let Some(stop) = same {
-        not(Some(stop))
-    } else if other.is_empty() {
+    let verdict = if now.contains(&was) {
+        not(Some(format!(
+            "{} at {} (the fix did not remove it)",
+            was.0, was.1
+        )))
+    } else if now.is_empty() {
         Verdict {
             verified: true,
             still_stops: None,
         }
     } else {
+        let other: BTreeSet<String> = now
+            .into_iter()
+            .map(|(code, device, rule)| {
+                let rule = rule.map(|r| format!(", rule {r}")).unwrap_or_default();
+                format!("{code} at {device}{rule}")
+            })
+            .collect();
         not(Some(other.into_iter().collect::<Vec<_>>().join("; ")))
     };
     (verdict, left)
+}
+
+/// A cause as a finding names it: code, device and rule (causes that differ only in
+/// which packet or instance met them name the same place).
+pub(crate) type CauseName = (crate::findings::code::Code, String, Option<String>);
+
+pub(crate) fn cause_name(m: &Model, c: &Cause) -> CauseName {
+    (c.code(m), c.device(m), c.rule(m))
+}
+
+/// Where the packets of `outcomes` stop in model `m`, each place named once (many
+/// packets stop at the same one).
+pub(crate) fn stops(m: &Model, outcomes: &[Outcome]) -> BTreeSet<CauseName> {
+    let causes: BTreeSet<&Cause> = outcomes.iter().filter_map(|o| o.cause.as_ref()).collect();
+    causes.into_iter().map(|c| cause_name(m, c)).collect()
 }
 
 /// The packets of `members` re-analysed in model `m2`: the outcomes that fail there.

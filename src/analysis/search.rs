@@ -511,7 +511,7 @@ pub(crate) fn search(
     // the path, the own fix); the first that passes wins. A routing fault's chains are
     // run together (in parallel: many candidates, each chain several re-analyses),
     // others one after the other (the first usually passes).
-    let was = (cause.code(m), cause.device(m), cause.rule(m));
+    let was = check::cause_name(m, cause);
     let starts: Vec<(bool, Start)> = seen
         .iter()
         .zip(firsts)
@@ -521,11 +521,7 @@ pub(crate) fn search(
             let own = f.change.as_ref() == Some(c);
             // A first change (other than the own fix) that leaves the traffic stopping
             // where it did is no start.
-            let causes: std::collections::BTreeSet<&Cause> =
-                left.iter().filter_map(|o| o.cause.as_ref()).collect();
-            let moves = causes
-                .into_iter()
-                .all(|x| (x.code(&a.model), x.device(&a.model), x.rule(&a.model)) != was);
+            let moves = !check::stops(&a.model, &left).contains(&was);
             (own || moves).then(|| {
                 let start = Start {
                     change: c.clone(),
@@ -696,13 +692,8 @@ fn chain(
             break;
         };
         if after_first.is_none() {
-            let distinct: std::collections::BTreeSet<&Cause> =
-                left.iter().filter_map(|o| o.cause.as_ref()).collect();
-            let causes: std::collections::BTreeSet<_> = distinct
-                .into_iter()
-                .map(|c| (c.code(&a.model), c.device(&a.model), c.rule(&a.model)))
-                .collect();
-            after_first = Some((format!("{named}: {fix}"), causes.len().saturating_sub(1)));
+            let others = check::stops(&a.model, &left).len().saturating_sub(1);
+            after_first = Some((format!("{named}: {fix}"), others));
         }
         let c = match change {
             Some(c) if plan.len() < MAX_CHAIN && !plan.contains(&c) => c,

@@ -99,18 +99,17 @@ pub struct RouteChoice {
 /// the same prefix the first listed wins. A route with only a gateway leaves by the
 /// interface whose subnet holds the gateway.
 pub fn route_lookup(dev: &Device, dst: Ipv4Addr) -> Option<RouteChoice> {
-    let mut best: Option<RouteChoice> = None;
-    // In tie order: only a strictly longer prefix replaces the current best.
-    for c in route_choices(dev) {
-        if c.destination.contains(&dst)
-            && best
-                .as_ref()
-                .is_none_or(|b| c.destination.prefix_len() > b.destination.prefix_len())
-        {
-            best = Some(c);
+    // In tie order (as `route_choices` lists them): only a strictly longer prefix
+    // replaces the current best. Only the chosen one is built.
+    let destinations =
+        (dev.interfaces.iter().map(|f| f.net)).chain(dev.routes.iter().map(|r| r.destination));
+    let mut best: Option<(usize, u8)> = None;
+    for (k, d) in destinations.enumerate() {
+        if d.contains(&dst) && best.is_none_or(|(_, len)| d.prefix_len() > len) {
+            best = Some((k, d.prefix_len()));
         }
     }
-    best
+    route_choice(dev, best?.0)
 }
 
 /// Every route of a device in tie order: each interface's connected subnet, then the
