@@ -135,7 +135,7 @@ pub fn vals(pkt: Packet) -> [u32; 4] {
 /// Is `v` owned by an instance or device? Narrows field `f` to it, or to the gap.
 pub fn owned_gap(nw: &mut Narrow, idx: &Index, f: F, v: u32) -> bool {
     let (owned, lo, hi) = idx.owned_span(v);
-    nw.cons(f, lo, hi);
+    nw.cons_owner(f, lo, hi);
     owned
 }
 
@@ -178,7 +178,7 @@ pub fn sg_decide_in(
                     // Whether the peer is a member depends only on who owns it.
                     let (_, lo, hi) =
                         *peer_span.get_or_insert_with(|| idx.owned_span(x[peer_f as usize]));
-                    nw.cons(peer_f, lo, hi);
+                    nw.cons_owner(peer_f, lo, hi);
                 }
                 SgPeer::Any => {}
             }
@@ -343,9 +343,10 @@ pub fn filter_decide_in(
         }
     };
     // The range each address field spans over the region (its value when constant).
-    let range = |f: F| match (nw.region, nw.dim(f)) {
-        (Some(r), Some(d)) => (r.lo[d], r.hi[d]),
-        _ => (x[f as usize], x[f as usize]),
+    let range = |f: F| {
+        nw.dim(f)
+            .and_then(|d| nw.span(d))
+            .unwrap_or((x[f as usize], x[f as usize]))
     };
     let (s, d) = (range(F::Src), range(F::Dst));
     for span in order {

@@ -229,7 +229,7 @@ impl<'a> Walker<'a> {
                 s
             }
         };
-        self.nw.cons(f, span.1, span.2);
+        self.nw.cons_owner(f, span.1, span.2);
         span.0
     }
 

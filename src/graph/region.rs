@@ -79,8 +79,142 @@ impl Region {
     }
 }
 
+/// A set of address atoms of one side: sorted, disjoint intervals no decision splits
+/// (`check` cuts them by every prefix a decision can name and every owned address), with
+/// the ones still in the set as bits.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AtomSet {
+    pub atoms: std::sync::Arc<[(u32, u32)]>,
+    pub bits: Vec<u64>,
+}
+
+impl AtomSet {
+    /// The atoms `members` (indices into `atoms`) of a side.
+    pub fn of(atoms: std::sync::Arc<[(u32, u32)]>, members: impl IntoIterator<Item = usize>) -> AtomSet {
+        let mut bits = vec![0u64; atoms.len().div_ceil(64)];
+        for k in members {
+            bits[k / 64] |= 1 << (k % 64);
+        }
+        AtomSet { atoms, bits }
+    }
+
+    pub fn contains(&self, k: usize) -> bool {
+        self.bits[k / 64] >> (k % 64) & 1 == 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bits.iter().all(|&w| w == 0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.bits.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// The atoms in the set, in address order.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.bits.iter().enumerate().flat_map(|(i, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                (w != 0).then(|| {
+                    let b = w.trailing_zeros() as usize;
+                    w &= w - 1;
+                    i * 64 + b
+                })
+            })
+        })
+    }
+
+    pub fn first(&self) -> Option<usize> {
+        self.bits
+            .iter()
+            .enumerate()
+            .find(|(_, &w)| w != 0)
+            .map(|(i, w)| i * 64 + w.trailing_zeros() as usize)
+    }
+
+    fn last(&self) -> Option<usize> {
+        self.bits
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, &w)| w != 0)
+            .map(|(i, w)| i * 64 + 63 - w.leading_zeros() as usize)
+    }
+
+    /// The addresses from the first atom in the set to the end of the last.
+    pub fn hull(&self) -> Option<(u32, u32)> {
+        Some((self.atoms[self.first()?].0, self.atoms[self.last()?].1))
+    }
+
+    /// Clear atoms `from..to`.
+    fn clear(&mut self, from: usize, to: usize) {
+        for k in from..to {
+            self.bits[k / 64] &= !(1 << (k % 64));
+        }
+    }
+
+    /// The atoms that lie inside `lo..=hi`: positions `from..to`.
+    fn inside(&self, lo: u32, hi: u32) -> (usize, usize) {
+        let from = self.atoms.partition_point(|a| a.0 < lo);
+        let to = self.atoms.partition_point(|a| a.1 <= hi);
+        (from, to.max(from))
+    }
+
+    /// The atoms that overlap `lo..=hi`: positions `from..to`.
+    fn overlapping(&self, lo: u32, hi: u32) -> (usize, usize) {
+        let from = self.atoms.partition_point(|a| a.1 < lo);
+        let to = self.atoms.partition_point(|a| a.0 <= hi);
+        (from, to.max(from))
+    }
+
+    /// Keep only the atoms inside `lo..=hi`.
+    pub fn keep_inside(&mut self, lo: u32, hi: u32) {
+        let (from, to) = self.inside(lo, hi);
+        self.clear(0, from);
+        self.clear(to, self.atoms.len());
+    }
+
+    /// Keep only the atoms outside `lo..=hi`.
+    pub fn keep_outside(&mut self, lo: u32, hi: u32) {
+        let (from, to) = self.overlapping(lo, hi);
+        self.clear(from, to);
+    }
+
+    /// How many atoms in the set lie inside `lo..=hi`.
+    fn count_inside(&self, lo: u32, hi: u32) -> usize {
+        let (from, to) = self.inside(lo, hi);
+        (from..to).filter(|&k| self.contains(k)).count()
+    }
+
+    /// How many atoms in the set lie outside `lo..=hi`.
+    fn count_outside(&self, lo: u32, hi: u32) -> usize {
+        let (from, to) = self.overlapping(lo, hi);
+        self.len() - (from..to).filter(|&k| self.contains(k)).count()
+    }
+
+    /// `self` minus `other` (a subset of it over the same atoms).
+    pub fn minus(&self, other: &AtomSet) -> AtomSet {
+        AtomSet {
+            atoms: self.atoms.clone(),
+            bits: self
+                .bits
+                .iter()
+                .zip(&other.bits)
+                .map(|(a, b)| a & !b)
+                .collect(),
+        }
+    }
+}
+
 /// Narrows a region as decisions are taken. With no region (a plain `trace`), every
 /// operation is a no-op.
+///
+/// With atom sets (see [`Narrow::on_sets`]) the region's source and destination are the
+/// representative's atoms, and the sets hold every atom of each side that the decisions
+/// so far treat as the representative's: a condition on an address keeps the atoms that
+/// lie on the representative's side of it, wherever they are. A decision on who owns an
+/// address ([`Narrow::cons_owner`]) does not narrow the sets: the caller starts them with
+/// atoms whose owners are interchangeable.
 #[derive(Clone, Debug)]
 pub struct Narrow {
     /// For each current field, the original dimension it equals; None = a constant.
@@ -88,6 +222,8 @@ pub struct Narrow {
     pub region: Option<Region>,
     /// The representative point, to decide which side of a boundary to keep.
     pub point: [u32; 4],
+    /// The source's and the destination's atom sets, when exploring sets.
+    pub sets: Option<Box<[AtomSet; 2]>>,
 }
 
 impl Narrow {
@@ -96,6 +232,23 @@ impl Narrow {
             sym: [Some(0), Some(1), Some(2), Some(3)],
             region: None,
             point: [0; 4],
+            sets: None,
+        }
+    }
+    /// Narrow `region` (its addresses: one atom of each set) and the two atom sets.
+    pub fn on_sets(region: Region, point: [u32; 4], has_ports: bool, sets: [AtomSet; 2]) -> Narrow {
+        Narrow {
+            sets: Some(Box::new(sets)),
+            ..Narrow::on(region, point, has_ports)
+        }
+    }
+    /// The values dimension `d` spans: over the atom sets for an address when exploring
+    /// sets, else the region's interval.
+    pub fn span(&self, d: usize) -> Option<(u32, u32)> {
+        match (&self.sets, self.region) {
+            (Some(s), Some(_)) if d < 2 => s[d].hull(),
+            (_, Some(r)) => Some((r.lo[d], r.hi[d])),
+            _ => None,
         }
     }
     pub fn on(region: Region, point: [u32; 4], has_ports: bool) -> Narrow {
@@ -108,6 +261,7 @@ impl Narrow {
             sym: [Some(0), Some(1), ports[0], ports[1]],
             region: Some(region),
             point,
+            sets: None,
         }
     }
     /// The field now holds a constant (translated by NAT).
@@ -134,7 +288,42 @@ impl Narrow {
         if let (Some(r), Some(d)) = (self.region.as_mut(), dim) {
             r.lo[d] = r.lo[d].max(lo);
             r.hi[d] = r.hi[d].min(hi);
+            if let Some(s) = self.sets.as_mut().filter(|_| d < 2) {
+                s[d].keep_inside(lo, hi);
+            }
         }
+    }
+    /// [`cons`](Narrow::cons) for a decision on who owns the address (an owned address,
+    /// or the gap between owned addresses): the atom sets are not narrowed, since they
+    /// hold interchangeable owners only.
+    pub fn cons_owner(&mut self, f: F, lo: u32, hi: u32) {
+        let dim = self.dim(f);
+        if let (Some(r), Some(d)) = (self.region.as_mut(), dim) {
+            r.lo[d] = r.lo[d].max(lo);
+            r.hi[d] = r.hi[d].min(hi);
+        }
+    }
+    /// The share of what dimension `d` spans (out of 1,000,000) that `lo..=hi` keeps:
+    /// atoms inside it when exploring sets, else addresses or ports.
+    fn kept(&self, d: usize, lo: u32, hi: u32, inside: bool) -> u64 {
+        if let Some(s) = self.sets.as_ref().filter(|_| d < 2) {
+            let n = if inside {
+                s[d].count_inside(lo, hi)
+            } else {
+                s[d].count_outside(lo, hi)
+            };
+            return n as u64 * 1_000_000 / s[d].len().max(1) as u64;
+        }
+        let r = self.region.expect("narrowing");
+        let (nlo, nhi) = if inside {
+            (r.lo[d].max(lo), r.hi[d].min(hi))
+        } else if self.point[d] < lo {
+            (r.lo[d], r.hi[d].min(lo - 1))
+        } else {
+            (r.lo[d].max(hi + 1), r.hi[d])
+        };
+        (u64::from(nhi) - u64::from(nlo) + 1) * 1_000_000
+            / (u64::from(r.hi[d]) - u64::from(r.lo[d]) + 1)
     }
     /// A conjunction of interval conditions is false at the point: keep only packets for
     /// which it stays false, by keeping one failing condition failing. `conds` are
@@ -142,36 +331,33 @@ impl Narrow {
     /// the whole region, so nothing is cut.
     pub fn avoid_dims(&mut self, conds: &[(Option<usize>, u32, u32)]) {
         let Some(r) = self.region else { return };
-        let mut best: Option<(u64, usize, u32, u32)> = None; // (kept size, dim, lo, hi)
+        // A failing condition on a constant field fails for the whole region: nothing to
+        // cut.
+        if conds.iter().any(|&(dim, _, _)| dim.is_none()) {
+            return;
+        }
+        let mut best: Option<(u64, usize, u32, u32)> = None; // (kept share, dim, lo, hi)
         for &(dim, lo, hi) in conds {
-            let Some(d) = dim else {
-                // Constant field: if this condition fails, it fails everywhere.
-                continue;
-            };
+            let d = dim.expect("no constant condition");
             let v = self.point[d];
             if lo <= v && v <= hi {
                 continue; // holds at the point: cannot be the failing one
             }
-            let (nlo, nhi) = if v < lo {
-                (r.lo[d], r.hi[d].min(lo - 1))
-            } else {
-                (r.lo[d].max(hi + 1), r.hi[d])
-            };
-            let kept = (u64::from(nhi) - u64::from(nlo) + 1) * 1_000_000
-                / (u64::from(r.hi[d]) - u64::from(r.lo[d]) + 1);
+            let kept = self.kept(d, lo, hi, false);
             if best.is_none_or(|b| kept > b.0) {
-                best = Some((kept, d, nlo, nhi));
+                best = Some((kept, d, lo, hi));
             }
         }
-        // A failing condition on a constant field (or none symbolic failing): nothing to cut
-        // when some constant condition fails.
-        let constant_fails = conds.iter().any(|&(dim, _, _)| dim.is_none());
-        if constant_fails {
-            return;
+        let Some((_, d, lo, hi)) = best else { return };
+        let v = self.point[d];
+        let reg = self.region.as_mut().expect("narrowing");
+        if v < lo {
+            reg.hi[d] = r.hi[d].min(lo - 1);
+        } else {
+            reg.lo[d] = r.lo[d].max(hi + 1);
         }
-        if let (Some((_, d, lo, hi)), Some(reg)) = (best, self.region.as_mut()) {
-            reg.lo[d] = lo;
-            reg.hi[d] = hi;
+        if let Some(s) = self.sets.as_mut().filter(|_| d < 2) {
+            s[d].keep_outside(lo, hi);
         }
     }
     /// Value of the dimension at the point, if the field is symbolic.
@@ -254,12 +440,11 @@ pub fn rule_on(nw: &mut Narrow, vals: [u32; 4], conds: &[Cond]) -> bool {
         } else {
             // A condition that fails on a constant field, or for the whole region already,
             // fails for every packet of the region: nothing to cut.
-            let region = nw.region.expect("checked above");
             let fails_everywhere = conds.iter().any(|c| {
                 !c.holds(vals[c.f as usize])
-                    && match nw.dim(c.f) {
+                    && match nw.dim(c.f).and_then(|d| nw.span(d)) {
                         None => true,
-                        Some(d) => region.hi[d] < c.lo || region.lo[d] > c.hi,
+                        Some((lo, hi)) => hi < c.lo || lo > c.hi,
                     }
             });
             if !fails_everywhere {
@@ -343,24 +528,19 @@ pub fn sa_cover(
 /// Keep the point inside one of the given intervals (the one that keeps most of the
 /// region); a constant field among them keeps its answer everywhere, so nothing is cut.
 pub fn keep_in_one(nw: &mut Narrow, alts: &[(Option<usize>, u32, u32)]) {
-    let Some(r) = nw.region else { return };
-    if alts.iter().any(|a| a.0.is_none()) {
+    if nw.region.is_none() || alts.iter().any(|a| a.0.is_none()) {
         return;
     }
     let mut best: Option<(u64, usize, u32, u32)> = None;
     for &(dim, lo, hi) in alts {
         let d = dim.expect("symbolic");
-        let nlo = r.lo[d].max(lo);
-        let nhi = r.hi[d].min(hi);
-        let kept = (u64::from(nhi) - u64::from(nlo) + 1) * 1_000_000
-            / (u64::from(r.hi[d]) - u64::from(r.lo[d]) + 1);
+        let kept = nw.kept(d, lo, hi, true);
         if best.is_none_or(|b| kept > b.0) {
-            best = Some((kept, d, nlo, nhi));
+            best = Some((kept, d, lo, hi));
         }
     }
-    if let (Some((_, d, lo, hi)), Some(reg)) = (best, nw.region.as_mut()) {
-        reg.lo[d] = lo;
-        reg.hi[d] = hi;
+    if let Some((_, d, lo, hi)) = best {
+        nw.cons_dim(Some(d), lo, hi);
     }
 }
 
