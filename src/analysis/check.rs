@@ -9,7 +9,7 @@
 //! box is split into boxes and explored in turn. The result equals tracing every packet.
 //! Failures are grouped by cause and merged back into exact CIDR lists.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
@@ -20,7 +20,7 @@ use crate::engine::trace::{self, Packet};
 use crate::findings::change::Change;
 use crate::findings::finding::{Finding, FlowDirection, Severity, TrafficPart};
 use crate::graph::index::Index;
-use crate::graph::region::Region;
+use crate::graph::region::{AtomSet, Narrow, Region};
 use crate::input;
 use crate::model::Model;
 use crate::net::addr::{AddrSet, Ports, Protocol};
@@ -379,6 +379,158 @@ fn explore_pair(
     count
 }
 
+/// Every source group × destination group of two sides' classes (see
+/// [`Classes::groups`]), explored as sets (see [`explore_sets`]). The outcomes are added
+/// to `out`; returns the packets traced.
+fn explore_groups(m: &Model, idx: &Index, cp: &ClassPairs, out: &mut Vec<Outcome>) -> usize {
+    let (sa, da): (Atoms, Atoms) = (cp.src.atoms.as_slice().into(), cp.dst.atoms.as_slice().into());
+    let mut count = 0;
+    for sg in &cp.src.groups {
+        for dg in &cp.dst.groups {
+            let s = AtomSet::of(sa.clone(), sg.iter().copied());
+            let d = AtomSet::of(da.clone(), dg.iter().copied());
+            count += explore_sets(m, idx, &cp.kind, s, d, out);
+        }
+    }
+    count
+}
+
+/// Every packet of `src` × `dst` (two sets of one side's atoms each, whose owners are
+/// interchangeable: see [`Classes::groups`]) × the port box of `k`, explored as sets:
+/// the first atom of each set is traced with the sets, which every decision narrows to
+/// the atoms it treats as the representative's (see [`Narrow`](crate::graph::region::Narrow)),
+/// so one packet decides a product of atom sets × a port box; the rest is split into
+/// products and explored in turn. A cause naming the representative's own device (a
+/// host's) holds for that atom alone. The outcomes are added to `out`; returns the
+/// packets traced.
+fn explore_sets(
+    m: &Model,
+    idx: &Index,
+    k: &PairKind,
+    src: AtomSet,
+    dst: AtomSet,
+    out: &mut Vec<Outcome>,
+) -> usize {
+    let mut work: Vec<(AtomSet, AtomSet, [[u32; 2]; 2])> = vec![(src, dst, k.ports)];
+    let mut count = 0;
+    let mut sender: Option<(Ipv4Addr, trace::Endpoint)> = None;
+    // The atom lists of the outcomes, one per distinct set of each side.
+    let mut lists: [HashMap<Vec<u64>, Atoms>; 2] = Default::default();
+    let mut list = |side: usize, set: &AtomSet| -> Atoms {
+        lists[side]
+            .entry(set.bits.clone())
+            .or_insert_with(|| set.iter().map(|a| set.atoms[a]).collect())
+            .clone()
+    };
+    while let Some((s, d, ports)) = work.pop() {
+        let (Some(s0), Some(d0)) = (s.first(), d.first()) else {
+            continue;
+        };
+        let (sa, da) = (s.atoms[s0], d.atoms[d0]);
+        let b = Region {
+            lo: [sa.0, da.0, ports[0][0], ports[1][0]],
+            hi: [sa.1, da.1, ports[0][1], ports[1][1]],
+        };
+        let pt = b.corner(u32::from(EPHEMERAL_PORT));
+        let pkt = Packet::new(
+            Ipv4Addr::from(pt[0]),
+            Ipv4Addr::from(pt[1]),
+            k.protocol,
+            pt[2] as u16,
+            pt[3] as u16,
+        );
+        let from = match &sender {
+            Some((a, e)) if *a == pkt.src => e,
+            _ => {
+                let e = idx.endpoint(pkt.src).unwrap_or(trace::Endpoint::Beyond {
+                    addr: pkt.src,
+                    ingress: None,
+                });
+                &sender.insert((pkt.src, e)).1
+            }
+        };
+        let nw = Narrow::on_sets(
+            b,
+            pt,
+            k.protocol.has_ports(),
+            [s.clone(), d.clone()],
+        );
+        let (t, nw) = trace::trace_narrowed(m, idx, from, pkt, String::new(), String::new(), nw);
+        count += 1;
+        let reg = nw.region.expect("a region was given");
+        let sets = nw.sets.expect("sets were given");
+        let [mut s1, mut d1] = *sets;
+        let whole = (0..2).all(|x| reg.lo[x] == b.lo[x] && reg.hi[x] == b.hi[x]);
+        if !whole || !reg.contains(pt) || !s1.contains(s0) || !d1.contains(d0) {
+            // A decision told addresses of the representative's atoms apart (never
+            // expected: atoms are cut by every prefix): explore that atom pair as boxes.
+            let (o, n) = explore_boxes(m, idx, k.protocol, vec![b]);
+            count += n;
+            out.extend(
+                o.into_iter()
+                    .map(|x| Outcome::single(k.conn, k.dir, k.protocol, x)),
+            );
+            let only = |set: &AtomSet, a: usize| AtomSet::of(set.atoms.clone(), [a]);
+            let (s_rest, d_rest) = (s.minus(&only(&s, s0)), d.minus(&only(&d, d0)));
+            work.push((only(&s, s0), d_rest, ports));
+            work.push((s_rest, d, ports));
+            continue;
+        }
+        let cause = if t.ok() {
+            None
+        } else {
+            Some(t.into_cause().unwrap_or(Cause::Loop {
+                places: Vec::new(),
+                routes: Vec::new(),
+                hops: 0,
+                reply: false,
+            }))
+        };
+        // A cause naming the device that owns a representative atom is that device's.
+        if let Some(c) = &cause {
+            let named = c.device(m);
+            let owns = |a: (u32, u32)| {
+                a.0 == a.1
+                    && matches!(idx.owner(Ipv4Addr::from(a.0)),
+                        Some(crate::graph::index::OwnerRef::Interface(dv, _)) if m.devices[dv].id == named)
+            };
+            if owns(sa) {
+                s1 = AtomSet::of(s1.atoms.clone(), [s0]);
+            }
+            if owns(da) {
+                d1 = AtomSet::of(d1.atoms.clone(), [d0]);
+            }
+        }
+        // The rest, low corners first (deterministic order): the other sources, the
+        // other destinations of these sources, the other ports of these atoms.
+        let start = work.len();
+        let s_rest = s.minus(&s1);
+        let d_rest = d.minus(&d1);
+        if !s_rest.is_empty() {
+            work.push((s_rest, d.clone(), ports));
+        }
+        if !d_rest.is_empty() {
+            work.push((s1.clone(), d_rest, ports));
+        }
+        let mut boxes = Vec::new();
+        b.minus_into(&reg, &mut boxes);
+        for r in boxes {
+            work.push((s1.clone(), d1.clone(), [[r.lo[2], r.hi[2]], [r.lo[3], r.hi[3]]]));
+        }
+        work[start..].reverse();
+        out.push(Outcome {
+            conn: k.conn,
+            dir: k.dir,
+            protocol: k.protocol,
+            region: reg,
+            src: list(0, &s1),
+            dst: list(1, &d1),
+            cause,
+        });
+    }
+    count
+}
+
 /// Whether a cause of the representative's outcomes names the device that owns one of
 /// the representative's atoms (a host's own route or filter): then it is not the
 /// class's outcome but that host's.
@@ -589,6 +741,7 @@ impl Prefixes {
         Some(Classes {
             atoms: side.to_vec(),
             members: [0, 1, 2, 3].map(|_| vec![all.clone()]),
+            groups: vec![all.clone()],
         })
     }
 
@@ -682,6 +835,11 @@ struct Classes {
     /// Per protocol (in `Protocol::CONCRETE` order), per class, its atoms (the first is
     /// the representative).
     members: [Vec<Vec<usize>>; 4],
+    /// The atoms whose owners are interchangeable (the same [`Owner`], vSwitch route
+    /// table and, for a host beyond the model, the same way in): what tells them apart is
+    /// only which prefixes hold them, which the exploration by sets narrows (see
+    /// [`explore_sets`]).
+    groups: Vec<Vec<usize>>,
 }
 
 /// The prefixes of `prefixes` (sorted, deduplicated prefix intervals) that cut the side
@@ -720,6 +878,7 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> C
         return Classes {
             atoms: Vec::new(),
             members: Default::default(),
+            groups: Vec::new(),
         };
     };
     let (hlo, hhi) = (first.0, last.1);
@@ -811,7 +970,35 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> C
         }
         members
     });
-    Classes { atoms, members }
+    // A host beyond the model enters where the most specific routed-only route to it
+    // leads (see `trace::routed_ingress`), which no narrowing records.
+    let ingress: Vec<Option<(usize, usize)>> = atoms
+        .iter()
+        .zip(&owners)
+        .map(|(&(lo, _), o)| {
+            let beyond = *o == Owner::None && idx.endpoint_nets.lookup(lo).is_none();
+            beyond
+                .then(|| trace::routed_ingress(m, Ipv4Addr::from(lo)))
+                .flatten()
+        })
+        .collect();
+    let mut by_key: BTreeMap<(&Owner, Option<usize>, Option<(usize, usize)>), usize> =
+        BTreeMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for k in 0..atoms.len() {
+        let g = *by_key
+            .entry((&owners[k], tables[k], ingress[k]))
+            .or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+        groups[g].push(k);
+    }
+    Classes {
+        atoms,
+        members,
+        groups,
+    }
 }
 
 /// Whether every outcome of exploring box `b` spans its source and destination atoms:
@@ -972,8 +1159,14 @@ fn reach_conn(
                 src: sc,
                 dst: dc,
             };
-            let (o, n) = explore_class_pairs(m, idx, &cp);
-            count += n;
+            let mut o = Vec::new();
+            if std::env::var("VPNTRACE_BOXES").is_ok() {
+                let (x, n) = explore_class_pairs(m, idx, &cp);
+                o = x;
+                count += n;
+            } else {
+                count += explore_groups(m, idx, &cp, &mut o);
+            }
             outcomes.extend(o.into_iter().filter(|x| x.cause.is_some()));
         }
     }
@@ -1398,16 +1591,35 @@ pub(crate) fn finding_of<'o>(
 /// that fail between them: per service, the destination atoms with the sources that fail
 /// for them, destinations with the same sources merged.
 fn rectangles(fs: &[&Outcome]) -> BTreeMap<Rect, BTreeSet<Svc>> {
+    // Port ranges cut where any outcome's range starts or ends, per protocol and port, so
+    // that the services are the same however the exploration split the packets.
+    let mut cuts: BTreeMap<(Protocol, usize), BTreeSet<u32>> = BTreeMap::new();
+    for o in fs {
+        for d in [2, 3] {
+            let c = cuts.entry((o.protocol, d)).or_default();
+            c.insert(o.region.lo[d]);
+            c.insert(o.region.hi[d].saturating_add(1));
+        }
+    }
+    let pieces = |p: Protocol, d: usize, lo: u32, hi: u32| -> Vec<(u32, u32)> {
+        let c = &cuts[&(p, d)];
+        let mut out = Vec::new();
+        let mut from = lo;
+        for &x in c.range(lo + 1..hi.max(lo) + 1) {
+            out.push((from, x - 1));
+            from = x;
+        }
+        out.push((from, hi));
+        out
+    };
     let mut by_svc: BTreeMap<Svc, Vec<&Outcome>> = BTreeMap::new();
     for o in fs {
-        by_svc
-            .entry((
-                o.protocol,
-                (o.region.lo[2], o.region.hi[2]),
-                (o.region.lo[3], o.region.hi[3]),
-            ))
-            .or_default()
-            .push(o);
+        let (r, p) = (&o.region, o.protocol);
+        for sp in pieces(p, 2, r.lo[2], r.hi[2]) {
+            for dp in pieces(p, 3, r.lo[3], r.hi[3]) {
+                by_svc.entry((p, sp, dp)).or_default().push(o);
+            }
+        }
     }
     let mut rects: BTreeMap<Rect, BTreeSet<Svc>> = BTreeMap::new();
     for (svc, os) in by_svc {
@@ -1513,10 +1725,16 @@ fn merged_parts(rects: &BTreeMap<Rect, BTreeSet<Svc>>) -> BTreeMap<Rect, BTreeSe
     for ((d, sv), s) in by_dst {
         by_src.entry((merge_ivs(s), sv)).or_default().extend(d);
     }
-    by_src
-        .into_iter()
-        .map(|((s, sv), d)| ((s, merge_ivs(d)), sv))
-        .collect()
+    // Parts that end up with the same sources and destinations hold different services:
+    // one part with all of them.
+    let mut out: BTreeMap<Rect, BTreeSet<Svc>> = BTreeMap::new();
+    for ((s, sv), d) in by_src {
+        out.entry((s, merge_ivs(d))).or_default().extend(sv);
+    }
+    for sv in out.values_mut() {
+        *sv = joined_services(sv);
+    }
+    out
 }
 
 /// The traffic a group's finding is about: its sources and destinations (swapped for a
@@ -1995,8 +2213,9 @@ pub(crate) fn refail(
             ],
         };
         if p2.is_one_class(&o.src, pi) && p2.is_one_class(&o.dst, pi) {
-            // Each side still one class: the member's own atom lists are the pair.
-            explore_pair(m2, idx2, &kind, &o.src, &o.dst, &mut traced);
+            // No prefix the change adds cuts either side: the member's own atom sets.
+            let all = |a: &Atoms| AtomSet::of(a.clone(), 0..a.len());
+            explore_sets(m2, idx2, &kind, all(&o.src), all(&o.dst), &mut traced);
         } else {
             for side in [&o.src, &o.dst] {
                 cut.entry(key(side))
@@ -2010,7 +2229,7 @@ pub(crate) fn refail(
                 src: &cut[&key(&o.src)],
                 dst: &cut[&key(&o.dst)],
             };
-            traced.extend(explore_class_pairs(m2, idx2, &cp).0);
+            explore_groups(m2, idx2, &cp, &mut traced);
         }
         out.extend(traced.drain(..).filter(|x| x.cause.is_some()));
     }

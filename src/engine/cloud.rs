@@ -87,8 +87,12 @@ impl<'a> Walker<'a> {
         notes: &mut Vec<Note>,
     ) -> Next {
         let m = self.m;
+        // Every system route delivers alike: to the owner, whose vSwitch's route table
+        // the atom sets already share, or to an unmodelled host.
         let found = self.idx.vrouter[table]
-            .lookup_on(&mut self.nw, F::Dst, u32::from(pkt.dst))
+            .lookup_on_alike(&mut self.nw, F::Dst, u32::from(pkt.dst), |a, b| {
+                matches!((a, b), (Some(VrRoute::System(_)), Some(VrRoute::System(_)))) || a == b
+            })
             .map(|x| x.3);
         match found {
             None => {

@@ -520,6 +520,23 @@ pub fn trace_packet_in(
         Some(r) => Narrow::on(r, point, pkt.protocol.has_ports()),
         None => Narrow::off(),
     };
+    let (t, nw) = trace_narrowed(m, idx, from, pkt, from_name, to_name, nw);
+    (t, nw.region)
+}
+
+/// Trace `pkt` sent by `from` (its endpoint), narrowing `nw` (see [`Narrow`]: its region
+/// and atom sets around `pkt`) to the packets that take exactly the same decisions,
+/// forward and back.
+pub fn trace_narrowed(
+    m: &Model,
+    idx: &Index,
+    from: &Endpoint,
+    pkt: Packet,
+    from_name: String,
+    to_name: String,
+    nw: Narrow,
+) -> (Trace, Narrow) {
+    let quiet = nw.region.is_some();
     // The session tables are reused from one trace to the next on this thread.
     thread_local! {
         static SESSIONS: std::cell::RefCell<Sessions> = std::cell::RefCell::new(Sessions::default());
@@ -537,7 +554,7 @@ pub fn trace_packet_in(
         final_sym: [None; 4],
         arrived_sym: [None; 4],
         pre_nat_sym: [None; 4],
-        quiet: region.is_some(),
+        quiet,
         owned_memo: [None; 2],
     };
     let direction = w.direction_of(pkt);
@@ -569,7 +586,6 @@ pub fn trace_packet_in(
     } else {
         None
     };
-    let reg = w.nw.region;
     SESSIONS.with(|s| *s.borrow_mut() = std::mem::take(&mut w.sessions));
     (
         Trace {
@@ -582,7 +598,7 @@ pub fn trace_packet_in(
             forward,
             ret,
         },
-        reg,
+        w.nw,
     )
 }
 

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use crate::engine::cause::{Cause, LoopPlace, LoopRoute};
 use crate::engine::step::{Detail, HopKind, Note};
 use crate::engine::trace::{Disposition, Hop, Packet, Path, Step, StepAction, StepKind, MAX_HOPS};
-use crate::graph::index::Index;
+use crate::graph::index::{EpNet, Index};
 use crate::graph::region::{member, Narrow, F};
 use crate::input::Direction;
 use crate::model::rules::RouteChoice;
@@ -239,9 +239,17 @@ impl<'a> Walker<'a> {
         if self.nw.region.is_none() || self.owned(f, a) {
             return;
         }
+        // Unmodelled hosts on vSwitches with one route table send and are reached alike
+        // (the atom sets hold atoms of one route table only).
+        let m = self.m;
         self.idx
             .endpoint_nets
-            .lookup_on(&mut self.nw, f, u32::from(a));
+            .lookup_on_alike(&mut self.nw, f, u32::from(a), |x, y| match (x, y) {
+                (Some(EpNet::VSwitch(v)), Some(EpNet::VSwitch(w))) => {
+                    m.vswitches[v].route_table == m.vswitches[w].route_table
+                }
+                _ => x == y,
+            });
     }
 
     /// Longest-prefix match on device `d` for field `f`.

@@ -98,6 +98,10 @@ impl AtomSet {
         AtomSet { atoms, bits }
     }
 
+    pub fn remove(&mut self, k: usize) {
+        self.bits[k / 64] &= !(1 << (k % 64));
+    }
+
     pub fn contains(&self, k: usize) -> bool {
         self.bits[k / 64] >> (k % 64) & 1 == 1
     }
@@ -676,6 +680,51 @@ impl<T: Copy> PrefixIndex<T> {
         let found = *self.answers.get(i)?;
         let (lo, hi) = self.interval(i);
         nw.cons(f, lo, hi);
+        found
+    }
+
+    /// [`lookup_on`](PrefixIndex::lookup_on), but an atom set (see [`Narrow::on_sets`])
+    /// keeps every atom whose answer is `alike` the point's, wherever it lies: the
+    /// decision that follows reads the answer only through what `alike` compares.
+    pub fn lookup_on_alike(
+        &self,
+        nw: &mut Narrow,
+        f: F,
+        v: u32,
+        alike: impl Fn(Option<T>, Option<T>) -> bool,
+    ) -> Option<(u32, u32, u8, T)> {
+        let i = self.at(v);
+        let found = self.answers.get(i).copied().flatten();
+        let (lo, hi) = self.interval(i);
+        let dim = nw.dim(f);
+        let Some(set) = nw
+            .sets
+            .as_mut()
+            .zip(dim.filter(|&d| d < 2))
+            .map(|(s, d)| &mut s[d])
+        else {
+            nw.cons(f, lo, hi);
+            return found;
+        };
+        let here = found.map(|x| x.3);
+        // The set's atoms in address order against the flat intervals (no prefix cuts an
+        // atom): one pass.
+        let mut j = 0;
+        let mut drop = Vec::new();
+        for k in set.iter() {
+            let a = set.atoms[k].0;
+            if j == 0 || self.starts.get(j).is_some_and(|&s| s <= a) {
+                j = self.at(a) + 1;
+            }
+            let answer = self.answers.get(j - 1).copied().flatten().map(|x| x.3);
+            if !alike(here, answer) {
+                drop.push(k);
+            }
+        }
+        for k in drop {
+            set.remove(k);
+        }
+        nw.cons_owner(f, lo, hi);
         found
     }
 }
