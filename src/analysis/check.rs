@@ -415,7 +415,7 @@ fn explore_sets(
     let mut count = 0;
     let mut sender: Option<(Ipv4Addr, trace::Endpoint)> = None;
     // The atom lists of the outcomes, one per distinct set of each side.
-    let mut lists: [HashMap<Vec<u64>, Atoms>; 2] = Default::default();
+    let mut lists: [HashMap<crate::graph::region::Bits, Atoms>; 2] = Default::default();
     let mut list = |side: usize, set: &AtomSet| -> Atoms {
         lists[side]
             .entry(set.bits.clone())
@@ -1624,13 +1624,20 @@ fn rectangles(fs: &[&Outcome]) -> BTreeMap<Rect, BTreeSet<Svc>> {
     let mut rects: BTreeMap<Rect, BTreeSet<Svc>> = BTreeMap::new();
     for (svc, os) in by_svc {
         // Sources failing per destination list (a class's atoms, or one interval).
-        let mut by_dst: BTreeMap<&[(u32, u32)], Ivs> = BTreeMap::new();
+        // Outcomes share their atom lists (one per set the exploration found): each
+        // distinct source list is added once.
+        let mut lists: BTreeMap<&[(u32, u32)], Vec<&[(u32, u32)]>> = BTreeMap::new();
         for o in &os {
-            by_dst
-                .entry(&o.dst[..])
-                .or_default()
-                .extend(o.src.iter().copied());
+            lists.entry(&o.dst[..]).or_default().push(&o.src[..]);
         }
+        let by_dst: BTreeMap<&[(u32, u32)], Ivs> = lists
+            .into_iter()
+            .map(|(d, mut srcs)| {
+                srcs.sort_unstable_by_key(|s| (s.as_ptr(), s.len()));
+                srcs.dedup_by_key(|s| (s.as_ptr(), s.len()));
+                (d, srcs.into_iter().flatten().copied().collect())
+            })
+            .collect();
         let mut flat: Vec<(u32, u32)> = by_dst.keys().flat_map(|d| d.iter().copied()).collect();
         flat.sort_unstable();
         let disjoint = flat.windows(2).all(|w| w[0].1 < w[1].0);
@@ -1641,16 +1648,30 @@ fn rectangles(fs: &[&Outcome]) -> BTreeMap<Rect, BTreeSet<Svc>> {
                 .map(|(d, srcs)| (d.to_vec(), srcs))
                 .collect()
         } else {
+            // Overlapping lists: per destination atom, the lists holding it; atoms held by
+            // the same lists share their sources (merged once).
             let lists: Vec<(&[(u32, u32)], Ivs)> = by_dst.into_iter().collect();
-            atoms_of(&flat)
+            let atoms = atoms_of(&flat);
+            let mut holders: Vec<Vec<usize>> = vec![Vec::new(); atoms.len()];
+            for (li, (d, _)) in lists.iter().enumerate() {
+                for &(lo, hi) in d.iter() {
+                    let mut k = atoms.partition_point(|a| a.0 < lo);
+                    while k < atoms.len() && atoms[k].0 <= hi {
+                        holders[k].push(li);
+                        k += 1;
+                    }
+                }
+            }
+            let mut by_holders: BTreeMap<Vec<usize>, Ivs> = BTreeMap::new();
+            for (a, mut h) in atoms.into_iter().zip(holders) {
+                h.dedup();
+                by_holders.entry(h).or_default().push(a);
+            }
+            by_holders
                 .into_iter()
-                .map(|da| {
-                    let srcs = lists
-                        .iter()
-                        .filter(|(d, _)| d.iter().any(|x| x.0 <= da.0 && da.1 <= x.1))
-                        .flat_map(|(_, s)| s.iter().copied())
-                        .collect();
-                    (vec![da], srcs)
+                .map(|(h, dsts)| {
+                    let srcs = h.iter().flat_map(|&li| lists[li].1.iter().copied()).collect();
+                    (dsts, srcs)
                 })
                 .collect()
         };

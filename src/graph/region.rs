@@ -85,13 +85,17 @@ impl Region {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AtomSet {
     pub atoms: std::sync::Arc<[(u32, u32)]>,
-    pub bits: Vec<u64>,
+    /// Inline up to 256 atoms: sets are copied for every traced packet.
+    pub bits: Bits,
 }
+
+/// An atom set's bits, one per atom.
+pub type Bits = smallvec::SmallVec<[u64; 4]>;
 
 impl AtomSet {
     /// The atoms `members` (indices into `atoms`) of a side.
     pub fn of(atoms: std::sync::Arc<[(u32, u32)]>, members: impl IntoIterator<Item = usize>) -> AtomSet {
-        let mut bits = vec![0u64; atoms.len().div_ceil(64)];
+        let mut bits: Bits = smallvec::smallvec![0u64; atoms.len().div_ceil(64)];
         for k in members {
             bits[k / 64] |= 1 << (k % 64);
         }
@@ -152,8 +156,13 @@ impl AtomSet {
 
     /// Clear atoms `from..to`.
     fn clear(&mut self, from: usize, to: usize) {
-        for k in from..to {
-            self.bits[k / 64] &= !(1 << (k % 64));
+        let mut k = from;
+        while k < to {
+            let (w, b) = (k / 64, k % 64);
+            let n = (64 - b).min(to - k);
+            let mask = if n == 64 { u64::MAX } else { ((1u64 << n) - 1) << b };
+            self.bits[w] &= !mask;
+            k += n;
         }
     }
 
@@ -173,6 +182,9 @@ impl AtomSet {
 
     /// Keep only the atoms inside `lo..=hi`.
     pub fn keep_inside(&mut self, lo: u32, hi: u32) {
+        if self.hull().is_some_and(|(a, b)| lo <= a && b <= hi) {
+            return;
+        }
         let (from, to) = self.inside(lo, hi);
         self.clear(0, from);
         self.clear(to, self.atoms.len());
@@ -706,23 +718,28 @@ impl<T: Copy> PrefixIndex<T> {
             nw.cons(f, lo, hi);
             return found;
         };
+        if set.hull().is_some_and(|(a, b)| lo <= a && b <= hi) {
+            // One answer for the whole set.
+            nw.cons_owner(f, lo, hi);
+            return found;
+        }
         let here = found.map(|x| x.3);
         // The set's atoms in address order against the flat intervals (no prefix cuts an
         // atom): one pass.
         let mut j = 0;
-        let mut drop = Vec::new();
-        for k in set.iter() {
+        let all = AtomSet {
+            atoms: set.atoms.clone(),
+            bits: set.bits.clone(),
+        };
+        for k in all.iter() {
             let a = set.atoms[k].0;
             if j == 0 || self.starts.get(j).is_some_and(|&s| s <= a) {
                 j = self.at(a) + 1;
             }
             let answer = self.answers.get(j - 1).copied().flatten().map(|x| x.3);
             if !alike(here, answer) {
-                drop.push(k);
+                set.remove(k);
             }
-        }
-        for k in drop {
-            set.remove(k);
         }
         nw.cons_owner(f, lo, hi);
         found
