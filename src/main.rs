@@ -688,8 +688,8 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
 fn print_timings(t: &vpntrace::analysis::check::Timings) {
     if let Some(c) = &t.first_connection {
         eprintln!(
-            "connection {}: local {} atoms, remote {} atoms; classes per protocol (tcp, udp, icmp, gre): local {:?}, remote {:?}",
-            c.connection, c.local_atoms, c.remote_atoms, c.local_classes, c.remote_classes
+            "connection {}: local {} atoms in {} groups, remote {} atoms in {} groups",
+            c.connection, c.local_atoms, c.local_groups, c.remote_atoms, c.remote_groups
         );
     }
     eprintln!(

@@ -2,12 +2,15 @@
 //!
 //! For each IPsec connection, both initiation directions and each protocol, the space of
 //! packets (every source address that exists on one side × every destination address on
-//! the other × source ports × destination ports) is explored as boxes. One packet of a
-//! box is traced; the tracer narrows the box to the packets for which every decision on
-//! the way (routes, rules, NAT, SAs, the reply and its sessions) comes out the same
-//! (see `region`), so the whole narrowed box shares the traced outcome. The rest of the
-//! box is split into boxes and explored in turn. The result equals tracing every packet.
-//! Failures are grouped by cause and merged back into exact CIDR lists.
+//! the other × source ports × destination ports) is explored. Each side's addresses are
+//! cut into atoms no prefix any decision names splits, and grouped by owners that are
+//! interchangeable (same security groups, same kind of host). A source atom set × a
+//! destination atom set × a port box is explored by tracing one packet of it: the tracer
+//! narrows the sets and the box to the packets for which every decision on the way
+//! (routes, rules, NAT, SAs, the reply and its sessions) comes out the same (see
+//! `region`), so all of them share the traced outcome. The rest is split into products
+//! and explored in turn. The result equals tracing every packet. Failures are grouped by
+//! cause and merged back into exact CIDR lists.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -84,8 +87,8 @@ pub struct ConnClasses {
     pub connection: String,
     pub local_atoms: usize,
     pub remote_atoms: usize,
-    pub local_classes: Vec<usize>,
-    pub remote_classes: Vec<usize>,
+    pub local_groups: usize,
+    pub remote_groups: usize,
 }
 
 impl CheckReport {
@@ -301,89 +304,14 @@ struct ClassPairs<'c> {
     dst: &'c Classes,
 }
 
-/// Every source class × destination class of `cp`: the representative atoms' box is
-/// explored, and its outcomes hold for the whole class pair when no decision told the
-/// representative's addresses apart and no cause names the representative's own device
-/// (a host's); otherwise every atom pair of the two classes is explored. Returns the
-/// outcomes and the packets traced.
-fn explore_class_pairs(m: &Model, idx: &Index, cp: &ClassPairs) -> (Vec<Outcome>, usize) {
-    let Some(pi) = cp.kind.protocol.concrete_index() else {
-        return (Vec::new(), 0);
-    };
-    let lists = |cl: &Classes| -> Vec<Atoms> {
-        cl.members[pi]
-            .iter()
-            .map(|mem| {
-                let mut v: Vec<(u32, u32)> = mem.iter().map(|&a| cl.atoms[a]).collect();
-                v.sort_unstable();
-                Atoms::from(v)
-            })
-            .collect()
-    };
-    let (slists, dlists) = (lists(cp.src), lists(cp.dst));
-    let mut out = Vec::new();
-    let mut count = 0;
-    for satoms in &slists {
-        for datoms in &dlists {
-            count += explore_pair(m, idx, &cp.kind, satoms, datoms, &mut out);
-        }
-    }
-    (out, count)
-}
-
-/// One class pair (its sources' and destinations' atoms, sorted): the box of the two
-/// first atoms is explored, and its outcomes hold for the whole pair when no decision
-/// told the representative's addresses apart and no cause names the representative's
-/// own device (a host's); otherwise every atom pair is explored. The outcomes are added
-/// to `out`; returns the packets traced.
-fn explore_pair(
-    m: &Model,
-    idx: &Index,
-    k: &PairKind,
-    satoms: &Atoms,
-    datoms: &Atoms,
-    out: &mut Vec<Outcome>,
-) -> usize {
-    let boxed = |s: (u32, u32), d: (u32, u32)| Region {
-        lo: [s.0, d.0, k.ports[0][0], k.ports[1][0]],
-        hi: [s.1, d.1, k.ports[0][1], k.ports[1][1]],
-    };
-    let (s0, d0) = (satoms[0], datoms[0]);
-    let b = boxed(s0, d0);
-    let (o, mut count) = explore_boxes(m, idx, k.protocol, vec![b]);
-    let single = satoms.len() == 1 && datoms.len() == 1;
-    if single || (on_whole_atoms(&o, &b) && !names_owner(m, idx, &o, [s0, d0])) {
-        out.extend(o.into_iter().map(|(region, cause)| Outcome {
-            conn: k.conn,
-            dir: k.dir,
-            protocol: k.protocol,
-            region,
-            src: satoms.clone(),
-            dst: datoms.clone(),
-            cause,
-        }));
-        return count;
-    }
-    // A decision told the representative's atoms apart, or the outcome is the
-    // representative's own: explore every pair of the two classes.
-    for &sa in satoms.iter() {
-        for &da in datoms.iter() {
-            let (o, n) = explore_boxes(m, idx, k.protocol, vec![boxed(sa, da)]);
-            count += n;
-            out.extend(
-                o.into_iter()
-                    .map(|x| Outcome::single(k.conn, k.dir, k.protocol, x)),
-            );
-        }
-    }
-    count
-}
-
 /// Every source group × destination group of two sides' classes (see
 /// [`Classes::groups`]), explored as sets (see [`explore_sets`]). The outcomes are added
 /// to `out`; returns the packets traced.
 fn explore_groups(m: &Model, idx: &Index, cp: &ClassPairs, out: &mut Vec<Outcome>) -> usize {
-    let (sa, da): (Atoms, Atoms) = (cp.src.atoms.as_slice().into(), cp.dst.atoms.as_slice().into());
+    let (sa, da): (Atoms, Atoms) = (
+        cp.src.atoms.as_slice().into(),
+        cp.dst.atoms.as_slice().into(),
+    );
     let mut count = 0;
     for sg in &cp.src.groups {
         for dg in &cp.dst.groups {
@@ -449,12 +377,7 @@ fn explore_sets(
                 &sender.insert((pkt.src, e)).1
             }
         };
-        let nw = Narrow::on_sets(
-            b,
-            pt,
-            k.protocol.has_ports(),
-            [s.clone(), d.clone()],
-        );
+        let nw = Narrow::on_sets(b, pt, k.protocol.has_ports(), [s.clone(), d.clone()]);
         let (t, nw) = trace::trace_narrowed(m, idx, from, pkt, String::new(), String::new(), nw);
         count += 1;
         let reg = nw.region.expect("a region was given");
@@ -515,7 +438,11 @@ fn explore_sets(
         let mut boxes = Vec::new();
         b.minus_into(&reg, &mut boxes);
         for r in boxes {
-            work.push((s1.clone(), d1.clone(), [[r.lo[2], r.hi[2]], [r.lo[3], r.hi[3]]]));
+            work.push((
+                s1.clone(),
+                d1.clone(),
+                [[r.lo[2], r.hi[2]], [r.lo[3], r.hi[3]]],
+            ));
         }
         work[start..].reverse();
         out.push(Outcome {
@@ -529,25 +456,6 @@ fn explore_sets(
         });
     }
     count
-}
-
-/// Whether a cause of the representative's outcomes names the device that owns one of
-/// the representative's atoms (a host's own route or filter): then it is not the
-/// class's outcome but that host's.
-fn names_owner(m: &Model, idx: &Index, outs: &[Explored], reps: [(u32, u32); 2]) -> bool {
-    let devs: Vec<usize> = reps
-        .iter()
-        .filter(|a| a.0 == a.1)
-        .filter_map(|a| match idx.owner(Ipv4Addr::from(a.0)) {
-            Some(crate::graph::index::OwnerRef::Interface(d, _)) => Some(d),
-            _ => None,
-        })
-        .collect();
-    !devs.is_empty()
-        && outs.iter().filter_map(|(_, c)| c.as_ref()).any(|c| {
-            let named = c.device(m);
-            devs.iter().any(|&d| m.devices[d].id == named)
-        })
 }
 
 /// Who owns an address, as far as any decision can tell: instances with the same
@@ -740,8 +648,7 @@ impl Prefixes {
         let all: Vec<usize> = (0..side.len()).collect();
         Some(Classes {
             atoms: side.to_vec(),
-            members: [0, 1, 2, 3].map(|_| vec![all.clone()]),
-            groups: vec![all.clone()],
+            groups: vec![all],
         })
     }
 
@@ -832,9 +739,6 @@ pub(crate) fn prefixes_by_protocol(m: &Model) -> Prefixes {
 /// (same owner kind, inside the same prefixes that can decide such a packet).
 struct Classes {
     atoms: Vec<(u32, u32)>,
-    /// Per protocol (in `Protocol::CONCRETE` order), per class, its atoms (the first is
-    /// the representative).
-    members: [Vec<Vec<usize>>; 4],
     /// The atoms whose owners are interchangeable (the same [`Owner`], vSwitch route
     /// table and, for a host beyond the model, the same way in): what tells them apart is
     /// only which prefixes hold them, which the exploration by sets narrows (see
@@ -877,7 +781,6 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> C
     let (Some(first), Some(last)) = (ivs.first(), ivs.last()) else {
         return Classes {
             atoms: Vec::new(),
-            members: Default::default(),
             groups: Vec::new(),
         };
     };
@@ -947,29 +850,6 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> C
             vsw.get(k).filter(|v| v.0 <= lo).map(|v| v.2)
         })
         .collect();
-    // Prefixes are nested or disjoint, and no prefix cuts an atom: the prefixes holding an
-    // atom are those holding the smallest of them, so that one names the set.
-    let members = [0, 1, 2, 3].map(|pi| {
-        let relevant = &relevant[pi];
-        let mut by_sig: BTreeMap<(&Owner, Option<usize>, Option<usize>), usize> = BTreeMap::new();
-        let mut members: Vec<Vec<usize>> = Vec::new();
-        for (k, &a) in atoms.iter().enumerate() {
-            let inner = relevant
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.0 <= a.0 && a.1 <= p.1)
-                .min_by_key(|(_, p)| p.1 - p.0)
-                .map(|(i, _)| i);
-            match by_sig.get(&(&owners[k], inner, tables[k])) {
-                Some(&c) => members[c].push(k),
-                None => {
-                    by_sig.insert((&owners[k], inner, tables[k]), members.len());
-                    members.push(vec![k]);
-                }
-            }
-        }
-        members
-    });
     // A host beyond the model enters where the most specific routed-only route to it
     // leads (see `trace::routed_ingress`), which no narrowing records.
     let ingress: Vec<Option<(usize, usize)>> = atoms
@@ -982,8 +862,8 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> C
                 .flatten()
         })
         .collect();
-    let mut by_key: BTreeMap<(&Owner, Option<usize>, Option<(usize, usize)>), usize> =
-        BTreeMap::new();
+    type OwnerKey<'o> = (&'o Owner, Option<usize>, Option<(usize, usize)>);
+    let mut by_key: BTreeMap<OwnerKey, usize> = BTreeMap::new();
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for k in 0..atoms.len() {
         let g = *by_key
@@ -994,18 +874,7 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> C
             });
         groups[g].push(k);
     }
-    Classes {
-        atoms,
-        members,
-        groups,
-    }
-}
-
-/// Whether every outcome of exploring box `b` spans its source and destination atoms:
-/// no decision told addresses of the atoms apart, so the outcomes carry to their class.
-fn on_whole_atoms(outs: &[Explored], b: &Region) -> bool {
-    outs.iter()
-        .all(|(r, _)| (0..2).all(|d| r.lo[d] == b.lo[d] && r.hi[d] == b.hi[d]))
+    Classes { atoms, groups }
 }
 
 /// Every failing box of every connection (the packets not listed are delivered both
@@ -1128,15 +997,12 @@ fn reach_conn(
     }
     let lc = classes(m, idx, &local, prefixes);
     let rc = classes(m, idx, &remote, prefixes);
-    let stats = (ci == 0).then(|| {
-        let per = |cl: &Classes| cl.members.iter().map(Vec::len).collect::<Vec<_>>();
-        ConnClasses {
-            connection: c.id.clone(),
-            local_atoms: lc.atoms.len(),
-            remote_atoms: rc.atoms.len(),
-            local_classes: per(&lc),
-            remote_classes: per(&rc),
-        }
+    let stats = (ci == 0).then(|| ConnClasses {
+        connection: c.id.clone(),
+        local_atoms: lc.atoms.len(),
+        remote_atoms: rc.atoms.len(),
+        local_groups: lc.groups.len(),
+        remote_groups: rc.groups.len(),
     });
     for dir in [FlowDirection::CloudToOnprem, FlowDirection::OnpremToCloud] {
         let (sc, dc) = match dir {
@@ -1160,13 +1026,7 @@ fn reach_conn(
                 dst: dc,
             };
             let mut o = Vec::new();
-            if std::env::var("VPNTRACE_BOXES").is_ok() {
-                let (x, n) = explore_class_pairs(m, idx, &cp);
-                o = x;
-                count += n;
-            } else {
-                count += explore_groups(m, idx, &cp, &mut o);
-            }
+            count += explore_groups(m, idx, &cp, &mut o);
             outcomes.extend(o.into_iter().filter(|x| x.cause.is_some()));
         }
     }
@@ -1626,7 +1486,8 @@ fn rectangles(fs: &[&Outcome]) -> BTreeMap<Rect, BTreeSet<Svc>> {
         // Sources failing per destination list (a class's atoms, or one interval).
         // Outcomes share their atom lists (one per set the exploration found): each
         // distinct source list is added once.
-        let mut lists: BTreeMap<&[(u32, u32)], Vec<&[(u32, u32)]>> = BTreeMap::new();
+        type Ivl<'a> = &'a [(u32, u32)];
+        let mut lists: BTreeMap<Ivl, Vec<Ivl>> = BTreeMap::new();
         for o in &os {
             lists.entry(&o.dst[..]).or_default().push(&o.src[..]);
         }
@@ -1670,7 +1531,10 @@ fn rectangles(fs: &[&Outcome]) -> BTreeMap<Rect, BTreeSet<Svc>> {
             by_holders
                 .into_iter()
                 .map(|(h, dsts)| {
-                    let srcs = h.iter().flat_map(|&li| lists[li].1.iter().copied()).collect();
+                    let srcs = h
+                        .iter()
+                        .flat_map(|&li| lists[li].1.iter().copied())
+                        .collect();
                     (dsts, srcs)
                 })
                 .collect()
@@ -2471,10 +2335,10 @@ mod tests {
     }
 
     /// Instances with the same security groups on vSwitches that share a route table are
-    /// one class; a vSwitch with a route table of its own (same entries or not) keeps
+    /// one group; a vSwitch with a route table of its own (same entries or not) keeps
     /// its instances apart.
     #[test]
-    fn vswitches_sharing_a_route_table_are_one_class() {
+    fn vswitches_sharing_a_route_table_are_one_group() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/healthy.json");
         let mut v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -2490,24 +2354,20 @@ mod tests {
                 .map(|x| (u32::from(x.cidr.network()), u32::from(x.cidr.broadcast())))
                 .collect();
             let cl = classes(&m, &idx, &ivs, &prefixes_by_protocol(&m));
-            let icmp = Protocol::CONCRETE
-                .iter()
-                .position(|p| *p == Protocol::Icmp)
-                .unwrap();
             let owned = |k: &usize| cl.atoms[*k].0 == cl.atoms[*k].1;
-            cl.members[icmp]
+            cl.groups
                 .iter()
-                .filter(|mem| mem.iter().all(owned))
-                .map(|mem| mem.len())
+                .filter(|g| g.iter().all(owned))
+                .map(|g| g.len())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(instance_classes(&v), vec![2], "one class of two instances");
+        assert_eq!(instance_classes(&v), vec![2], "one group of two instances");
         let mut own = v["cloud"]["route_tables"][0].clone();
         own["id"] = "vtb-own".into();
         own["system"] = false.into();
         v["cloud"]["route_tables"].as_array_mut().unwrap().push(own);
         v["cloud"]["vswitches"][1]["route_table"] = "vtb-own".into();
-        assert_eq!(instance_classes(&v), vec![1, 1], "a class per route table");
+        assert_eq!(instance_classes(&v), vec![1, 1], "a group per route table");
     }
 
     #[test]

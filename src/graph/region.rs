@@ -94,7 +94,10 @@ pub type Bits = smallvec::SmallVec<[u64; 4]>;
 
 impl AtomSet {
     /// The atoms `members` (indices into `atoms`) of a side.
-    pub fn of(atoms: std::sync::Arc<[(u32, u32)]>, members: impl IntoIterator<Item = usize>) -> AtomSet {
+    pub fn of(
+        atoms: std::sync::Arc<[(u32, u32)]>,
+        members: impl IntoIterator<Item = usize>,
+    ) -> AtomSet {
         let mut bits: Bits = smallvec::smallvec![0u64; atoms.len().div_ceil(64)];
         for k in members {
             bits[k / 64] |= 1 << (k % 64);
@@ -160,7 +163,11 @@ impl AtomSet {
         while k < to {
             let (w, b) = (k / 64, k % 64);
             let n = (64 - b).min(to - k);
-            let mask = if n == 64 { u64::MAX } else { ((1u64 << n) - 1) << b };
+            let mask = if n == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << n) - 1) << b
+            };
             self.bits[w] &= !mask;
             k += n;
         }
