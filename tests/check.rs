@@ -181,7 +181,7 @@ fn fixes_patched_into_the_model_equal_the_relowered_topology() {
 #[test]
 fn verifying_a_generated_topology_by_classes_agrees_with_every_box() {
     let g = vpntrace_gen::generate(&vpntrace_gen::GenParams::scaled(8).with_seed(5));
-    let rows = vpntrace::analysis::check::verification_by_classes_and_by_boxes("generated", &g);
+    let rows = vpntrace::analysis::check::verification_by_sets_and_by_boxes("generated", &g);
     assert!(rows.len() >= 5, "only {} verdicts compared", rows.len());
     for (what, by_classes, by_boxes) in rows {
         assert_eq!(by_classes, by_boxes, "{what}");

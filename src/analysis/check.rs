@@ -77,13 +77,13 @@ pub struct Timings {
     pub verified: std::time::Duration,
     /// Outcomes the exploration produced.
     pub outcomes: usize,
-    /// The first connection's atoms and classes.
-    pub first_connection: Option<ConnClasses>,
+    /// The first connection's atoms and owner groups.
+    pub first_connection: Option<ConnGroups>,
 }
 
-/// One connection's address atoms and the classes per protocol (tcp, udp, icmp, gre).
+/// One connection's address atoms and their owner groups, per side.
 #[derive(Clone, Debug, Default)]
-pub struct ConnClasses {
+pub struct ConnGroups {
     pub connection: String,
     pub local_atoms: usize,
     pub remote_atoms: usize,
@@ -147,14 +147,14 @@ fn routed_only(m: &Model) -> Vec<ipnet::Ipv4Net> {
     v
 }
 
-/// Address intervals shared by the outcomes of one class (sorted, disjoint).
+/// Address atoms shared by the outcomes of one atom set (sorted, disjoint).
 pub type Atoms = std::sync::Arc<[(u32, u32)]>;
 
 /// What happens to a set of packets: every source in `src` × every destination in `dst`
 /// × the ports of `region`. `region` is the representative box, one packet of which was
 /// traced (its addresses are one interval of `src` and one of `dst`); interchangeable
 /// addresses share the representative's outcome (one `Atoms` list shared by all the
-/// outcomes of their class pair), so an outcome is stored once, however many instances
+/// outcomes of the same atom sets), so an outcome is stored once, however many instances
 /// or hosts it holds for.
 #[derive(Clone, Debug)]
 pub struct Outcome {
@@ -227,6 +227,47 @@ pub fn explore(
     )
 }
 
+/// The packet traced for box `b` (its low corner, the ephemeral source port when the box
+/// holds it), as a point and as a packet.
+fn packet_at(b: &Region, p: Protocol) -> ([u32; 4], Packet) {
+    let pt = b.corner(u32::from(EPHEMERAL_PORT));
+    let (src, dst) = (Ipv4Addr::from(pt[0]), Ipv4Addr::from(pt[1]));
+    (pt, Packet::new(src, dst, p, pt[2] as u16, pt[3] as u16))
+}
+
+/// The sender of the last traced packet: the packets of one exploration mostly share
+/// their source, whose endpoint is kept.
+#[derive(Default)]
+struct Sender(Option<(Ipv4Addr, trace::Endpoint)>);
+
+impl Sender {
+    /// The endpoint `src` resolves to (a host beyond the model when none does).
+    fn of(&mut self, idx: &Index, src: Ipv4Addr) -> &trace::Endpoint {
+        if self.0.as_ref().is_none_or(|(a, _)| *a != src) {
+            let e = idx.endpoint(src).unwrap_or(trace::Endpoint::Beyond {
+                addr: src,
+                ingress: None,
+            });
+            self.0 = Some((src, e));
+        }
+        &self.0.as_ref().expect("just set").1
+    }
+}
+
+/// A traced packet's outcome: None when delivered both ways, else its cause (a walk that
+/// stopped without one went round: a loop).
+fn outcome_of(t: trace::Trace) -> Option<Cause> {
+    if t.ok() {
+        return None;
+    }
+    Some(t.into_cause().unwrap_or(Cause::Loop {
+        places: Vec::new(),
+        routes: Vec::new(),
+        hops: 0,
+        reply: false,
+    }))
+}
+
 /// [`explore`] without the bookkeeping: each decided box with its cause.
 fn explore_boxes(
     m: &Model,
@@ -238,23 +279,10 @@ fn explore_boxes(
     work.reverse();
     let mut out = Vec::new();
     let mut traced = 0;
-    // The boxes of one exploration mostly share their source: its endpoint is kept.
-    let mut sender: Option<(Ipv4Addr, trace::Endpoint)> = None;
+    let mut sender = Sender::default();
     while let Some(b) = work.pop() {
-        let pt = b.corner(u32::from(EPHEMERAL_PORT));
-        let src = Ipv4Addr::from(pt[0]);
-        let dst = Ipv4Addr::from(pt[1]);
-        let pkt = Packet::new(src, dst, p, pt[2] as u16, pt[3] as u16);
-        let from = match &sender {
-            Some((a, e)) if *a == src => e,
-            _ => {
-                let e = idx.endpoint(src).unwrap_or(trace::Endpoint::Beyond {
-                    addr: src,
-                    ingress: None,
-                });
-                &sender.insert((src, e)).1
-            }
-        };
+        let (pt, pkt) = packet_at(&b, p);
+        let from = sender.of(idx, pkt.src);
         let (t, reg) =
             trace::trace_packet_in(m, idx, from, pkt, String::new(), String::new(), Some(b));
         traced += 1;
@@ -267,16 +295,7 @@ fn explore_boxes(
             // Never expected; keep exploring sound and finite: decide this packet alone.
             reg = Region { lo: pt, hi: pt };
         }
-        let cause = if t.ok() {
-            None
-        } else {
-            Some(t.into_cause().unwrap_or(Cause::Loop {
-                places: Vec::new(),
-                routes: Vec::new(),
-                hops: 0,
-                reply: false,
-            }))
-        };
+        let cause = outcome_of(t);
         // Boxes still to explore, low corners first (deterministic order).
         let start = work.len();
         b.minus_into(&reg, &mut work);
@@ -286,7 +305,7 @@ fn explore_boxes(
     (out, traced)
 }
 
-/// What the packets of a class pair share: a connection, a direction, a protocol and
+/// What the packets of an exploration share: a connection, a direction, a protocol and
 /// the port box.
 #[derive(Clone, Copy)]
 struct PairKind {
@@ -296,27 +315,21 @@ struct PairKind {
     ports: [[u32; 2]; 2],
 }
 
-/// What one exploration of class pairs works on: the pairs' kind, with the two sides'
-/// classes.
-struct ClassPairs<'c> {
+/// What one exploration works on: its kind, with the two sides' atoms and owner groups.
+struct GroupPairs<'c> {
     kind: PairKind,
-    src: &'c Classes,
-    dst: &'c Classes,
+    src: &'c Groups,
+    dst: &'c Groups,
 }
 
-/// Every source group × destination group of two sides' classes (see
-/// [`Classes::groups`]), explored as sets (see [`explore_sets`]). The outcomes are added
+/// Every source group × destination group of two sides (see [`Groups::groups`]), explored as sets (see [`explore_sets`]). The outcomes are added
 /// to `out`; returns the packets traced.
-fn explore_groups(m: &Model, idx: &Index, cp: &ClassPairs, out: &mut Vec<Outcome>) -> usize {
-    let (sa, da): (Atoms, Atoms) = (
-        cp.src.atoms.as_slice().into(),
-        cp.dst.atoms.as_slice().into(),
-    );
+fn explore_groups(m: &Model, idx: &Index, cp: &GroupPairs, out: &mut Vec<Outcome>) -> usize {
     let mut count = 0;
     for sg in &cp.src.groups {
         for dg in &cp.dst.groups {
-            let s = AtomSet::of(sa.clone(), sg.iter().copied());
-            let d = AtomSet::of(da.clone(), dg.iter().copied());
+            let s = AtomSet::of(cp.src.atoms.clone(), sg.iter().copied());
+            let d = AtomSet::of(cp.dst.atoms.clone(), dg.iter().copied());
             count += explore_sets(m, idx, &cp.kind, s, d, out);
         }
     }
@@ -341,7 +354,7 @@ fn explore_sets(
 ) -> usize {
     let mut work: Vec<(AtomSet, AtomSet, [[u32; 2]; 2])> = vec![(src, dst, k.ports)];
     let mut count = 0;
-    let mut sender: Option<(Ipv4Addr, trace::Endpoint)> = None;
+    let mut sender = Sender::default();
     // The atom lists of the outcomes, one per distinct set of each side.
     let mut lists: [HashMap<crate::graph::region::Bits, Atoms>; 2] = Default::default();
     let mut list = |side: usize, set: &AtomSet| -> Atoms {
@@ -359,24 +372,8 @@ fn explore_sets(
             lo: [sa.0, da.0, ports[0][0], ports[1][0]],
             hi: [sa.1, da.1, ports[0][1], ports[1][1]],
         };
-        let pt = b.corner(u32::from(EPHEMERAL_PORT));
-        let pkt = Packet::new(
-            Ipv4Addr::from(pt[0]),
-            Ipv4Addr::from(pt[1]),
-            k.protocol,
-            pt[2] as u16,
-            pt[3] as u16,
-        );
-        let from = match &sender {
-            Some((a, e)) if *a == pkt.src => e,
-            _ => {
-                let e = idx.endpoint(pkt.src).unwrap_or(trace::Endpoint::Beyond {
-                    addr: pkt.src,
-                    ingress: None,
-                });
-                &sender.insert((pkt.src, e)).1
-            }
-        };
+        let (pt, pkt) = packet_at(&b, k.protocol);
+        let from = sender.of(idx, pkt.src);
         let nw = Narrow::on_sets(b, pt, k.protocol.has_ports(), [s.clone(), d.clone()]);
         let (t, nw) = trace::trace_narrowed(m, idx, from, pkt, String::new(), String::new(), nw);
         count += 1;
@@ -399,16 +396,7 @@ fn explore_sets(
             work.push((s_rest, d, ports));
             continue;
         }
-        let cause = if t.ok() {
-            None
-        } else {
-            Some(t.into_cause().unwrap_or(Cause::Loop {
-                places: Vec::new(),
-                routes: Vec::new(),
-                hops: 0,
-                reply: false,
-            }))
-        };
+        let cause = outcome_of(t);
         // A cause naming the device that owns a representative atom is that device's.
         if let Some(c) = &cause {
             let named = c.device(m);
@@ -460,7 +448,7 @@ fn explore_sets(
 
 /// Who owns an address, as far as any decision can tell: instances with the same
 /// security groups are interchangeable (on vSwitches with the same route table: see
-/// [`classes`]), and so are plain hosts
+/// [`groups_of`]), and so are plain hosts
 /// alike (see [`host_signature`]); other devices are not.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Owner {
@@ -477,7 +465,7 @@ enum Owner {
 /// What decides a plain host's packets, its own address aside: its interfaces' names and
 /// subnets, its routes (destination, interface, gateway, tunnel), forwarding and
 /// rp_filter. None for a device that is not a plain host (a filter, NAT or IPsec of its
-/// own, or not a host): such a device is its own class.
+/// own, or not a host): such a device is its own group.
 fn host_signature(d: &crate::model::Device) -> Option<String> {
     if d.kind != input::DeviceKind::Host
         || d.filter.is_some()
@@ -621,15 +609,15 @@ type Tables = [Vec<(u32, u32)>; 4];
 
 /// Per protocol, the prefixes that can decide a packet (see [`prefixes_by_protocol`]):
 /// the model's, shared by every fixed model derived from it, and those a fix's patched
-/// objects add (a superset of a fixed model's own, which only refines its classes).
+/// objects add (a superset of a fixed model's own, which only cuts atoms finer).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Prefixes {
     base: std::sync::Arc<Tables>,
     extra: Tables,
     /// The vSwitches' CIDRs with their route tables, sorted (vSwitches do not overlap).
     /// They cut atoms (an address's vSwitch decides where the VRouter delivers it and
-    /// which table routes what it sends) but do not tell classes apart by themselves:
-    /// vSwitches that share a route table are interchangeable (see [`classes`]).
+    /// which table routes what it sends) but do not tell atoms apart by themselves:
+    /// vSwitches that share a route table are interchangeable (see [`groups_of`]).
     vswitches: std::sync::Arc<Vec<(u32, u32, usize)>>,
     /// `base` is the run's own tables, which cut the atoms of every outcome `reach`
     /// found: re-analysing an outcome then only needs `extra` (see [`refail`]).
@@ -637,23 +625,23 @@ pub(crate) struct Prefixes {
 }
 
 impl Prefixes {
-    /// A side of an outcome `reach` found, as one class, when these tables are the
-    /// run's plus prefixes none of which touch it: its atoms were one class of protocol
-    /// `pi` under the run's tables (same owner, same innermost prefix), and nothing added
-    /// since can tell them apart. None when the classes must be cut afresh.
-    fn one_class(&self, side: &[(u32, u32)], pi: usize) -> Option<Classes> {
-        if !self.is_one_class(side, pi) {
+    /// A side of an outcome `reach` found, as one group, when these tables are the
+    /// run's plus prefixes of protocol `pi` none of which touch it: its atoms were
+    /// atoms of one owner group under the run's tables, and nothing added since cuts
+    /// them. None when the side must be cut afresh.
+    fn one_group(&self, side: &[(u32, u32)], pi: usize) -> Option<Groups> {
+        if !self.is_one_group(side, pi) {
             return None;
         }
         let all: Vec<usize> = (0..side.len()).collect();
-        Some(Classes {
-            atoms: side.to_vec(),
+        Some(Groups {
+            atoms: side.into(),
             groups: vec![all],
         })
     }
 
-    /// Whether [`one_class`](Prefixes::one_class) holds, without building the classes.
-    fn is_one_class(&self, side: &[(u32, u32)], pi: usize) -> bool {
+    /// Whether [`one_group`](Prefixes::one_group) holds, without building the group.
+    fn is_one_group(&self, side: &[(u32, u32)], pi: usize) -> bool {
         let (Some(first), Some(last)) = (side.first(), side.last()) else {
             return false;
         };
@@ -734,11 +722,10 @@ pub(crate) fn prefixes_by_protocol(m: &Model) -> Prefixes {
     }
 }
 
-/// A side's addresses cut into atoms no prefix or owner splits, and, per protocol, the
-/// atoms grouped into classes no decision on a packet of that protocol can tell apart
-/// (same owner kind, inside the same prefixes that can decide such a packet).
-struct Classes {
-    atoms: Vec<(u32, u32)>,
+/// A side's addresses cut into atoms no prefix or owned address splits, grouped by
+/// interchangeable owners.
+struct Groups {
+    atoms: Atoms,
     /// The atoms whose owners are interchangeable (the same [`Owner`], vSwitch route
     /// table and, for a host beyond the model, the same way in): what tells them apart is
     /// only which prefixes hold them, which the exploration by sets narrows (see
@@ -776,11 +763,11 @@ fn cutting(prefixes: &[(u32, u32)], ivs: &[(u32, u32)], hlo: u32, hhi: u32) -> V
         .collect()
 }
 
-fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> Classes {
+fn groups_of(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> Groups {
     let ivs = ivs.to_vec();
     let (Some(first), Some(last)) = (ivs.first(), ivs.last()) else {
-        return Classes {
-            atoms: Vec::new(),
+        return Groups {
+            atoms: Atoms::from([]),
             groups: Vec::new(),
         };
     };
@@ -874,7 +861,10 @@ fn classes(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) -> C
             });
         groups[g].push(k);
     }
-    Classes { atoms, groups }
+    Groups {
+        atoms: atoms.into(),
+        groups,
+    }
 }
 
 /// Every failing box of every connection (the packets not listed are delivered both
@@ -903,10 +893,10 @@ struct Reached {
     infra: AddrSet,
     /// The index, when `reach` built it.
     index: Option<Index>,
-    /// The prefix tables the address classes were cut by.
+    /// The prefix tables the address atoms were cut by.
     prefixes: Prefixes,
     /// Class statistics of the first connection (for `VPNTRACE_TIMING`).
-    classes: Option<ConnClasses>,
+    groups: Option<ConnGroups>,
 }
 
 /// What exploring one connection found (see [`Reached`]).
@@ -914,7 +904,7 @@ struct ConnReached {
     failing: Vec<Outcome>,
     traced: usize,
     warnings: Vec<Finding>,
-    classes: Option<ConnClasses>,
+    groups: Option<ConnGroups>,
 }
 
 /// Explore every connection; builds the index (beside the prefix tables) unless given.
@@ -951,13 +941,13 @@ fn reach(m: &Model, idx: Option<&Index>) -> Reached {
         infra,
         index: built,
         prefixes,
-        classes: None,
+        groups: None,
     };
     for c in per {
         out.failing.extend(c.failing);
         out.traced += c.traced;
         out.warnings.extend(c.warnings);
-        out.classes = out.classes.or(c.classes);
+        out.groups = out.groups.or(c.groups);
     }
     out
 }
@@ -995,9 +985,9 @@ fn reach_conn(
             &set_of(held),
         ));
     }
-    let lc = classes(m, idx, &local, prefixes);
-    let rc = classes(m, idx, &remote, prefixes);
-    let stats = (ci == 0).then(|| ConnClasses {
+    let lc = groups_of(m, idx, &local, prefixes);
+    let rc = groups_of(m, idx, &remote, prefixes);
+    let stats = (ci == 0).then(|| ConnGroups {
         connection: c.id.clone(),
         local_atoms: lc.atoms.len(),
         remote_atoms: rc.atoms.len(),
@@ -1015,7 +1005,7 @@ fn reach_conn(
             } else {
                 [[0, 0], [0, 0]]
             };
-            let cp = ClassPairs {
+            let cp = GroupPairs {
                 kind: PairKind {
                     conn: ci,
                     dir,
@@ -1035,7 +1025,7 @@ fn reach_conn(
         failing: outcomes,
         traced: count,
         warnings,
-        classes: stats,
+        groups: stats,
     }
 }
 
@@ -1075,7 +1065,7 @@ fn summaries<'o>(m: &Model, outcomes: impl Iterator<Item = &'o Outcome>) -> Vec<
     let (cloud_iv, idc_iv) = (cloud_space.intervals(), idc_space.intervals());
     // (connection, direction) → failing (local subnet, remote subnet) index pairs.
     let mut fails: BTreeMap<(usize, FlowDirection), BTreeSet<(usize, usize)>> = BTreeMap::new();
-    // Outcomes of one class pair share their atom lists: each pair is looked at once,
+    // Outcomes of one atom set pair share their atom lists: each pair is looked at once,
     // and which subnets a list touches is worked out once per list.
     let mut seen: std::collections::HashSet<(bool, usize, usize)> = Default::default();
     let mut lists: std::collections::HashMap<(usize, bool), Vec<usize>> = Default::default();
@@ -1483,7 +1473,7 @@ fn rectangles(fs: &[&Outcome]) -> BTreeMap<Rect, BTreeSet<Svc>> {
     }
     let mut rects: BTreeMap<Rect, BTreeSet<Svc>> = BTreeMap::new();
     for (svc, os) in by_svc {
-        // Sources failing per destination list (a class's atoms, or one interval).
+        // Sources failing per destination list (an atom set, or one interval).
         // Outcomes share their atom lists (one per set the exploration found): each
         // distinct source list is added once.
         type Ivl<'a> = &'a [(u32, u32)];
@@ -1734,7 +1724,7 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         infra,
         index,
         prefixes,
-        classes: first_connection,
+        groups: first_connection,
     } = reach(m, None);
     let idx = index.expect("reach builds the index when none is given");
     let t1 = t0.elapsed();
@@ -2003,7 +1993,7 @@ pub struct Verdict {
 /// then passes both ways; where part of them still stops (at the same cause, or at
 /// another one reported or hidden behind this one until now), the verdict names it.
 ///
-/// The packets are re-analysed by [`refail`]: by the fixed model's classes when its
+/// The packets are re-analysed by [`refail`]: by the fixed model's atom sets when its
 /// prefix tables (`prefixes2`) are given, else box by box.
 fn verify(
     m: &Model,
@@ -2062,8 +2052,8 @@ pub(crate) fn stops(m: &Model, outcomes: &[Outcome]) -> BTreeSet<CauseName> {
 
 /// The packets of `members` re-analysed in model `m2`: the outcomes that fail there.
 /// With `m2`'s prefix tables, each member's sources and destinations are cut into `m2`'s
-/// classes and one box per class pair is traced, its outcome carried to the class pair
-/// as `reach` does; without them every box of every member is explored.
+/// atoms and owner groups and explored by sets as `reach` does; without them every box
+/// of every member is explored.
 pub(crate) fn refail(
     m2: &Model,
     idx2: &Index,
@@ -2080,9 +2070,9 @@ pub(crate) fn refail(
         }
         return out;
     };
-    // Members of one class pair share their atom lists: their classes are cut once.
+    // Members of one atom set pair share their atom lists: each side is cut once.
     let key = |a: &Atoms| a.as_ptr() as *const () as usize;
-    let mut cut: std::collections::HashMap<usize, Classes> = std::collections::HashMap::new();
+    let mut cut: std::collections::HashMap<usize, Groups> = std::collections::HashMap::new();
     let mut traced = Vec::new();
     for o in members {
         let Some(pi) = o.protocol.concrete_index() else {
@@ -2097,19 +2087,19 @@ pub(crate) fn refail(
                 [o.region.lo[3], o.region.hi[3]],
             ],
         };
-        if p2.is_one_class(&o.src, pi) && p2.is_one_class(&o.dst, pi) {
+        if p2.is_one_group(&o.src, pi) && p2.is_one_group(&o.dst, pi) {
             // No prefix the change adds cuts either side: the member's own atom sets.
             let all = |a: &Atoms| AtomSet::of(a.clone(), 0..a.len());
             explore_sets(m2, idx2, &kind, all(&o.src), all(&o.dst), &mut traced);
         } else {
             for side in [&o.src, &o.dst] {
                 cut.entry(key(side))
-                    .or_insert_with(|| match p2.one_class(side, pi) {
+                    .or_insert_with(|| match p2.one_group(side, pi) {
                         Some(c) => c,
-                        None => classes(m2, idx2, side, p2),
+                        None => groups_of(m2, idx2, side, p2),
                     });
             }
-            let cp = ClassPairs {
+            let cp = GroupPairs {
                 kind,
                 src: &cut[&key(&o.src)],
                 dst: &cut[&key(&o.dst)],
@@ -2134,7 +2124,7 @@ struct Fixed {
 /// apply). A change to one security group, route table or device patches the model, and
 /// the index is rebuilt only where it depends on what changed (None: `idx` serves); the
 /// prefix tables are then those of the original model plus the changed object's (a
-/// superset of the fixed model's, which only refines classes). A change lowered afresh
+/// superset of the fixed model's, which only cuts atoms finer). A change lowered afresh
 /// has no prefix tables (its boxes are re-analysed one by one).
 fn fixed_model(
     topo: &input::Topology,
@@ -2169,7 +2159,7 @@ fn fixed_model(
 }
 
 /// The prefix tables of a patched model: those of the original plus the patched
-/// object's (a superset of the patched model's own, which only refines classes).
+/// object's (a superset of the patched model's own, which only cuts atoms finer).
 pub(crate) fn prefixes_with(
     prefixes: &Prefixes,
     model: &Model,
@@ -2256,11 +2246,11 @@ pub fn is_error(f: &Finding) -> bool {
     f.severity == Severity::Error
 }
 
-/// For every error finding with a change: the fix's verdict by the fixed model's classes
+/// For every error finding with a change: the fix's verdict by the fixed model's atom sets
 /// and by exploring every box (they must agree; `tests/check.rs` and the unit tests
 /// compare them on the corpus and on generated topologies).
 #[doc(hidden)]
-pub fn verification_by_classes_and_by_boxes(
+pub fn verification_by_sets_and_by_boxes(
     name: &str,
     topo: &input::Topology,
 ) -> Vec<(String, Verdict, Verdict)> {
@@ -2301,9 +2291,6 @@ pub fn verification_by_classes_and_by_boxes(
 mod tests {
     use super::*;
 
-    /// Re-analysing a fix's boxes by the fixed model's classes (one box per class pair,
-    /// outcome carried) gives the verdict exploring every box gives, for every fix
-    /// `check` proposes on the corpus and on a generated topology.
     #[test]
     fn union_of_sorted_lists() {
         assert_eq!(
@@ -2313,8 +2300,11 @@ mod tests {
         assert_eq!(union_sorted(&[], &[(2, 2)]), vec![(2, 2)]);
     }
 
+    /// Re-analysing a fix's packets by the fixed model's atom sets gives the verdict
+    /// exploring every box gives, for every fix `check` proposes on the corpus (and, in
+    /// `tests/check.rs`, on a generated topology).
     #[test]
-    fn verifying_by_classes_agrees_with_exploring_every_box() {
+    fn verifying_by_sets_agrees_with_exploring_every_box() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
         let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
             .unwrap()
@@ -2326,8 +2316,8 @@ mod tests {
         for p in files {
             let name = p.display().to_string();
             let topo = crate::model::parse(&name, &std::fs::read_to_string(&p).unwrap()).unwrap();
-            for (what, by_classes, by_boxes) in verification_by_classes_and_by_boxes(&name, &topo) {
-                assert_eq!(by_classes, by_boxes, "{what}");
+            for (what, by_sets, by_boxes) in verification_by_sets_and_by_boxes(&name, &topo) {
+                assert_eq!(by_sets, by_boxes, "{what}");
                 compared += 1;
             }
         }
@@ -2344,7 +2334,7 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let sg = v["cloud"]["instances"][0]["security_groups"].clone();
         v["cloud"]["instances"][1]["security_groups"] = sg;
-        let instance_classes = |v: &serde_json::Value| {
+        let instance_groups = |v: &serde_json::Value| {
             let topo = crate::model::parse("t", &v.to_string()).unwrap();
             let m = crate::model::lower("t", &topo).unwrap();
             let idx = Index::build(&m);
@@ -2353,7 +2343,7 @@ mod tests {
                 .iter()
                 .map(|x| (u32::from(x.cidr.network()), u32::from(x.cidr.broadcast())))
                 .collect();
-            let cl = classes(&m, &idx, &ivs, &prefixes_by_protocol(&m));
+            let cl = groups_of(&m, &idx, &ivs, &prefixes_by_protocol(&m));
             let owned = |k: &usize| cl.atoms[*k].0 == cl.atoms[*k].1;
             cl.groups
                 .iter()
@@ -2361,13 +2351,13 @@ mod tests {
                 .map(|g| g.len())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(instance_classes(&v), vec![2], "one group of two instances");
+        assert_eq!(instance_groups(&v), vec![2], "one group of two instances");
         let mut own = v["cloud"]["route_tables"][0].clone();
         own["id"] = "vtb-own".into();
         own["system"] = false.into();
         v["cloud"]["route_tables"].as_array_mut().unwrap().push(own);
         v["cloud"]["vswitches"][1]["route_table"] = "vtb-own".into();
-        assert_eq!(instance_classes(&v), vec![1, 1], "a group per route table");
+        assert_eq!(instance_groups(&v), vec![1, 1], "a group per route table");
     }
 
     #[test]

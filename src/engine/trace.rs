@@ -343,13 +343,16 @@ pub fn routed_ingress(m: &Model, addr: Ipv4Addr) -> Option<(usize, usize)> {
             let (Some(g), Some(f), None) = (r.gateway, r.out_iface, r.tunnel) else {
                 continue;
             };
-            let held = m.devices.iter().any(|x| x.owns(g)) || m.instances.iter().any(|i| i.ip == g);
             let inside = dev.interfaces[f].role == crate::input::Role::Inside;
-            if !held
-                && inside
+            // Whether a modelled device holds the next hop (a scan of the model) is asked
+            // last, of the routes that would otherwise be chosen.
+            let held =
+                || m.devices.iter().any(|x| x.owns(g)) || m.instances.iter().any(|i| i.ip == g);
+            if inside
                 && r.destination.prefix_len() > 0
                 && r.destination.contains(&addr)
                 && best.is_none_or(|(l, _, _)| r.destination.prefix_len() > l)
+                && !held()
             {
                 best = Some((r.destination.prefix_len(), d, f));
             }

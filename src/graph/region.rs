@@ -308,9 +308,7 @@ impl Narrow {
         self.cons_dim(self.dim(f), lo, hi)
     }
     pub fn cons_dim(&mut self, dim: Option<usize>, lo: u32, hi: u32) {
-        if let (Some(r), Some(d)) = (self.region.as_mut(), dim) {
-            r.lo[d] = r.lo[d].max(lo);
-            r.hi[d] = r.hi[d].min(hi);
+        if let Some(d) = self.cons_region(dim, lo, hi) {
             if let Some(s) = self.sets.as_mut().filter(|_| d < 2) {
                 s[d].keep_inside(lo, hi);
             }
@@ -320,11 +318,14 @@ impl Narrow {
     /// or the gap between owned addresses): the atom sets are not narrowed, since they
     /// hold interchangeable owners only.
     pub fn cons_owner(&mut self, f: F, lo: u32, hi: u32) {
-        let dim = self.dim(f);
-        if let (Some(r), Some(d)) = (self.region.as_mut(), dim) {
-            r.lo[d] = r.lo[d].max(lo);
-            r.hi[d] = r.hi[d].min(hi);
-        }
+        self.cons_region(self.dim(f), lo, hi);
+    }
+    /// Narrow the region's dimension `dim` to `lo..=hi`; the dimension, when narrowed.
+    fn cons_region(&mut self, dim: Option<usize>, lo: u32, hi: u32) -> Option<usize> {
+        let (r, d) = (self.region.as_mut()?, dim?);
+        r.lo[d] = r.lo[d].max(lo);
+        r.hi[d] = r.hi[d].min(hi);
+        Some(d)
     }
     /// The share of what dimension `d` spans (out of 1,000,000) that `lo..=hi` keeps:
     /// atoms inside it when exploring sets, else addresses or ports.
