@@ -188,7 +188,8 @@ fn tied_accepts(cx: &Ctx, instance: usize, g: usize, r: usize) -> Vec<String> {
     let mut out = Vec::new();
     for &og in &m.instances[instance].security_groups {
         for rl in &m.security_groups[og].rules {
-            let covers = match &rl.peer {
+            // The peer test builds an address set: asked last, of the tied accepts only.
+            let covers = || match &rl.peer {
                 SgPeer::Any => true,
                 SgPeer::Cidr(n) => !peers.intersect(&AddrSet::from_nets(vec![*n])).is_empty(),
                 SgPeer::Group(_) => false,
@@ -201,9 +202,9 @@ fn tied_accepts(cx: &Ctx, instance: usize, g: usize, r: usize) -> Vec<String> {
             if rl.action == Action::Accept
                 && rl.direction == drop.direction
                 && rl.priority == drop.priority
-                && covers
                 && proto
                 && ports
+                && covers()
             {
                 out.push(format!("{} of {}", rl.id, m.security_groups[og].id));
             }
