@@ -5,8 +5,9 @@
 //! the other × source ports × destination ports) is explored. Each side's addresses are
 //! cut into atoms no prefix any decision names splits, and grouped by owners that are
 //! interchangeable (same security groups, same kind of host). A source atom set × a
-//! destination atom set × a port box is explored by tracing one packet of it: the tracer
-//! narrows the sets and the box to the packets for which every decision on the way
+//! destination atom set × a source port set × a destination port set is explored by
+//! tracing one packet of it: the tracer narrows the sets to the packets for which every
+//! decision on the way
 //! (routes, rules, NAT, SAs, the reply and its sessions) comes out the same (see
 //! `region`), so all of them share the traced outcome. The rest is split into products
 //! and explored in turn. The result equals tracing every packet. Failures are grouped by
@@ -23,7 +24,7 @@ use crate::engine::trace::{self, Packet};
 use crate::findings::change::Change;
 use crate::findings::finding::{Finding, FlowDirection, Severity, TrafficPart};
 use crate::graph::index::Index;
-use crate::graph::region::{AtomSet, Narrow, Region};
+use crate::graph::region::{AtomSet, Narrow, PortSet, Region, Sets};
 use crate::input;
 use crate::model::Model;
 use crate::net::addr::{AddrSet, Ports, Protocol};
@@ -231,8 +232,13 @@ pub fn explore(
 /// holds it), as a point and as a packet.
 fn packet_at(b: &Region, p: Protocol) -> ([u32; 4], Packet) {
     let pt = b.corner(u32::from(EPHEMERAL_PORT));
+    (pt, packet_of(pt, p))
+}
+
+/// The packet at point `pt` ([source, destination, source port, destination port]).
+fn packet_of(pt: [u32; 4], p: Protocol) -> Packet {
     let (src, dst) = (Ipv4Addr::from(pt[0]), Ipv4Addr::from(pt[1]));
-    (pt, Packet::new(src, dst, p, pt[2] as u16, pt[3] as u16))
+    Packet::new(src, dst, p, pt[2] as u16, pt[3] as u16)
 }
 
 /// The sender of the last traced packet: the packets of one exploration mostly share
@@ -337,13 +343,15 @@ fn explore_groups(m: &Model, idx: &Index, cp: &GroupPairs, out: &mut Vec<Outcome
 }
 
 /// Every packet of `src` × `dst` (two sets of one side's atoms each, whose owners are
-/// interchangeable: see [`Classes::groups`]) × the port box of `k`, explored as sets:
-/// the first atom of each set is traced with the sets, which every decision narrows to
-/// the atoms it treats as the representative's (see [`Narrow`](crate::graph::region::Narrow)),
-/// so one packet decides a product of atom sets × a port box; the rest is split into
-/// products and explored in turn. A cause naming the representative's own device (a
-/// host's) holds for that atom alone. The outcomes are added to `out`; returns the
-/// packets traced.
+/// interchangeable: see [`Groups`]) × the ports of `k`, explored as sets: the first
+/// atom of each set (and the ephemeral source port, or the lowest, and the lowest
+/// destination port) is traced with the sets, which every decision narrows to the atoms
+/// and ports it treats as the representative's (see
+/// [`Narrow`](crate::graph::region::Narrow)), so one packet decides a product of atom sets
+/// × port sets; the rest is split into products and explored in turn. A cause naming the
+/// representative's own device (a host's) holds for that atom alone. The outcomes (one
+/// per source port interval × destination port interval of the product) are added to
+/// `out`; returns the packets traced.
 fn explore_sets(
     m: &Model,
     idx: &Index,
@@ -352,7 +360,9 @@ fn explore_sets(
     dst: AtomSet,
     out: &mut Vec<Outcome>,
 ) -> usize {
-    let mut work: Vec<(AtomSet, AtomSet, [[u32; 2]; 2])> = vec![(src, dst, k.ports)];
+    let ports =
+        |[s, d]: [[u32; 2]; 2]| [PortSet::interval(s[0], s[1]), PortSet::interval(d[0], d[1])];
+    let mut work: Vec<(AtomSet, AtomSet, [PortSet; 2])> = vec![(src, dst, ports(k.ports))];
     let mut count = 0;
     let mut sender = Sender::default();
     // The atom lists of the outcomes, one per distinct set of each side.
@@ -363,28 +373,48 @@ fn explore_sets(
             .or_insert_with(|| set.iter().map(|a| set.atoms[a]).collect())
             .clone()
     };
-    while let Some((s, d, ports)) = work.pop() {
+    while let Some((s, d, p)) = work.pop() {
         let (Some(s0), Some(d0)) = (s.first(), d.first()) else {
             continue;
         };
-        let (sa, da) = (s.atoms[s0], d.atoms[d0]);
-        let b = Region {
-            lo: [sa.0, da.0, ports[0][0], ports[1][0]],
-            hi: [sa.1, da.1, ports[0][1], ports[1][1]],
+        let (Some(sp), Some(dp)) = (p[0].hull(), p[1].hull()) else {
+            continue;
         };
-        let (pt, pkt) = packet_at(&b, k.protocol);
+        let (sa, da) = (s.atoms[s0], d.atoms[d0]);
+        // The ports' hull: the point is the ephemeral source port when the set holds it,
+        // else the lowest.
+        let b = Region {
+            lo: [sa.0, da.0, sp.0, dp.0],
+            hi: [sa.1, da.1, sp.1, dp.1],
+        };
+        let eph = u32::from(EPHEMERAL_PORT);
+        let sport = if p[0].contains(eph) { eph } else { sp.0 };
+        let pt = [sa.0, da.0, sport, dp.0];
+        let pkt = packet_of(pt, k.protocol);
         let from = sender.of(idx, pkt.src);
-        let nw = Narrow::on_sets(b, pt, k.protocol.has_ports(), [s.clone(), d.clone()]);
+        let sets = Sets {
+            addr: [s.clone(), d.clone()],
+            ports: p.clone(),
+        };
+        let nw = Narrow::on_sets(b, pt, k.protocol.has_ports(), sets);
         let (t, nw) = trace::trace_narrowed(m, idx, from, pkt, String::new(), String::new(), nw);
         count += 1;
         let reg = nw.region.expect("a region was given");
-        let sets = nw.sets.expect("sets were given");
-        let [mut s1, mut d1] = *sets;
+        let Sets {
+            addr: [mut s1, mut d1],
+            ports: p1,
+        } = *nw.sets.expect("sets were given");
         let whole = (0..2).all(|x| reg.lo[x] == b.lo[x] && reg.hi[x] == b.hi[x]);
         if !whole || !reg.contains(pt) || !s1.contains(s0) || !d1.contains(d0) {
             // A decision told addresses of the representative's atoms apart (never
             // expected: atoms are cut by every prefix): explore that atom pair as boxes.
-            let (o, n) = explore_boxes(m, idx, k.protocol, vec![b]);
+            let boxes = port_boxes(&p)
+                .map(|[x, y]| Region {
+                    lo: [sa.0, da.0, x.0, y.0],
+                    hi: [sa.1, da.1, x.1, y.1],
+                })
+                .collect();
+            let (o, n) = explore_boxes(m, idx, k.protocol, boxes);
             count += n;
             out.extend(
                 o.into_iter()
@@ -392,8 +422,8 @@ fn explore_sets(
             );
             let only = |set: &AtomSet, a: usize| AtomSet::of(set.atoms.clone(), [a]);
             let (s_rest, d_rest) = (s.minus(&only(&s, s0)), d.minus(&only(&d, d0)));
-            work.push((only(&s, s0), d_rest, ports));
-            work.push((s_rest, d, ports));
+            work.push((only(&s, s0), d_rest, p.clone()));
+            work.push((s_rest, d, p));
             continue;
         }
         let cause = outcome_of(t);
@@ -412,38 +442,50 @@ fn explore_sets(
                 d1 = AtomSet::of(d1.atoms.clone(), [d0]);
             }
         }
-        // The rest, low corners first (deterministic order): the other sources, the
-        // other destinations of these sources, the other ports of these atoms.
+        // The rest (deterministic order): the other sources, the other destinations of
+        // these sources, the other source ports of these atoms, the other destination
+        // ports of these source ports.
         let start = work.len();
         let s_rest = s.minus(&s1);
         let d_rest = d.minus(&d1);
         if !s_rest.is_empty() {
-            work.push((s_rest, d.clone(), ports));
+            work.push((s_rest, d.clone(), p.clone()));
         }
         if !d_rest.is_empty() {
-            work.push((s1.clone(), d_rest, ports));
+            work.push((s1.clone(), d_rest, p.clone()));
         }
-        let mut boxes = Vec::new();
-        b.minus_into(&reg, &mut boxes);
-        for r in boxes {
-            work.push((
-                s1.clone(),
-                d1.clone(),
-                [[r.lo[2], r.hi[2]], [r.lo[3], r.hi[3]]],
-            ));
+        let sp_rest = p[0].minus(&p1[0]);
+        if !sp_rest.is_empty() {
+            work.push((s1.clone(), d1.clone(), [sp_rest, p[1].clone()]));
+        }
+        let dp_rest = p[1].minus(&p1[1]);
+        if !dp_rest.is_empty() {
+            work.push((s1.clone(), d1.clone(), [p1[0].clone(), dp_rest]));
         }
         work[start..].reverse();
-        out.push(Outcome {
-            conn: k.conn,
-            dir: k.dir,
-            protocol: k.protocol,
-            region: reg,
-            src: list(0, &s1),
-            dst: list(1, &d1),
-            cause,
-        });
+        let (src, dst) = (list(0, &s1), list(1, &d1));
+        for [x, y] in port_boxes(&p1) {
+            let mut region = reg;
+            (region.lo[2], region.hi[2], region.lo[3], region.hi[3]) = (x.0, x.1, y.0, y.1);
+            out.push(Outcome {
+                conn: k.conn,
+                dir: k.dir,
+                protocol: k.protocol,
+                region,
+                src: src.clone(),
+                dst: dst.clone(),
+                cause: cause.clone(),
+            });
+        }
     }
     count
+}
+
+/// Every source port interval × destination port interval of two port sets.
+fn port_boxes(p: &[PortSet; 2]) -> impl Iterator<Item = [(u32, u32); 2]> + '_ {
+    p[0].0
+        .iter()
+        .flat_map(move |&x| p[1].0.iter().map(move |&y| [x, y]))
 }
 
 /// Who owns an address, as far as any decision can tell: instances with the same

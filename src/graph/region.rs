@@ -229,6 +229,95 @@ impl AtomSet {
     }
 }
 
+/// A set of values of one port field: sorted, disjoint intervals. Exploring sets, a
+/// rule's port range keeps the ports inside it or removes them, wherever they lie, so
+/// the ports on both sides of a range a packet misses stay one set (a box would split
+/// them in two, and every later range again).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct PortSet(pub smallvec::SmallVec<[(u32, u32); 4]>);
+
+impl PortSet {
+    /// The ports `lo..=hi`.
+    pub fn interval(lo: u32, hi: u32) -> PortSet {
+        PortSet(smallvec::smallvec![(lo, hi)])
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, v: u32) -> bool {
+        self.0.iter().any(|&(lo, hi)| lo <= v && v <= hi)
+    }
+
+    pub fn first(&self) -> Option<u32> {
+        self.0.first().map(|iv| iv.0)
+    }
+
+    /// From the lowest port in the set to the highest.
+    pub fn hull(&self) -> Option<(u32, u32)> {
+        Some((self.0.first()?.0, self.0.last()?.1))
+    }
+
+    /// How many ports the set holds.
+    pub fn len(&self) -> u64 {
+        self.0.iter().map(|&(lo, hi)| u64::from(hi - lo) + 1).sum()
+    }
+
+    /// How many ports of the set lie inside `lo..=hi`.
+    fn count_inside(&self, lo: u32, hi: u32) -> u64 {
+        self.0
+            .iter()
+            .map(|&(a, b)| (a.max(lo), b.min(hi)))
+            .filter(|(a, b)| a <= b)
+            .map(|(a, b)| u64::from(b - a) + 1)
+            .sum()
+    }
+
+    /// Keep only the ports inside `lo..=hi`.
+    pub fn keep_inside(&mut self, lo: u32, hi: u32) {
+        self.0.retain(|iv| {
+            iv.0 = iv.0.max(lo);
+            iv.1 = iv.1.min(hi);
+            iv.0 <= iv.1
+        });
+    }
+
+    /// Keep only the ports outside `lo..=hi`.
+    pub fn keep_outside(&mut self, lo: u32, hi: u32) {
+        if self.0.iter().all(|&(a, b)| b < lo || a > hi) {
+            return;
+        }
+        let mut out = smallvec::SmallVec::new();
+        for &(a, b) in &self.0 {
+            if a < lo {
+                out.push((a, b.min(lo - 1)));
+            }
+            if b > hi {
+                out.push((a.max(hi + 1), b));
+            }
+        }
+        self.0 = out;
+    }
+
+    /// `self` minus `other` (a subset of it).
+    pub fn minus(&self, other: &PortSet) -> PortSet {
+        let mut rest = self.clone();
+        for &(lo, hi) in &other.0 {
+            rest.keep_outside(lo, hi);
+        }
+        rest
+    }
+}
+
+/// The sets a traced packet stands for, exploring sets: the source's and the
+/// destination's atoms (see [`AtomSet`]) and the source and destination ports.
+#[derive(Clone, Debug)]
+pub struct Sets {
+    pub addr: [AtomSet; 2],
+    pub ports: [PortSet; 2],
+}
+
 /// Narrows a region as decisions are taken. With no region (a plain `trace`), every
 /// operation is a no-op.
 ///
@@ -237,7 +326,9 @@ impl AtomSet {
 /// so far treat as the representative's: a condition on an address keeps the atoms that
 /// lie on the representative's side of it, wherever they are. A decision on who owns an
 /// address ([`Narrow::cons_owner`]) does not narrow the sets: the caller starts them with
-/// atoms whose owners are interchangeable.
+/// atoms whose owners are interchangeable. The port sets are narrowed the same way, by
+/// exact interval arithmetic (no atoms needed); the region's ports then only follow the
+/// interval around the point.
 #[derive(Clone, Debug)]
 pub struct Narrow {
     /// For each current field, the original dimension it equals; None = a constant.
@@ -245,8 +336,8 @@ pub struct Narrow {
     pub region: Option<Region>,
     /// The representative point, to decide which side of a boundary to keep.
     pub point: [u32; 4],
-    /// The source's and the destination's atom sets, when exploring sets.
-    pub sets: Option<Box<[AtomSet; 2]>>,
+    /// The sets of addresses and ports, when exploring sets.
+    pub sets: Option<Box<Sets>>,
 }
 
 impl Narrow {
@@ -258,18 +349,19 @@ impl Narrow {
             sets: None,
         }
     }
-    /// Narrow `region` (its addresses: one atom of each set) and the two atom sets.
-    pub fn on_sets(region: Region, point: [u32; 4], has_ports: bool, sets: [AtomSet; 2]) -> Narrow {
+    /// Narrow `region` (its addresses: one atom of each set) and the sets.
+    pub fn on_sets(region: Region, point: [u32; 4], has_ports: bool, sets: Sets) -> Narrow {
         Narrow {
             sets: Some(Box::new(sets)),
             ..Narrow::on(region, point, has_ports)
         }
     }
-    /// The values dimension `d` spans: over the atom sets for an address when exploring
-    /// sets, else the region's interval.
+    /// The values dimension `d` spans: over its set when exploring sets, else the
+    /// region's interval.
     pub fn span(&self, d: usize) -> Option<(u32, u32)> {
         match (&self.sets, self.region) {
-            (Some(s), Some(_)) if d < 2 => s[d].hull(),
+            (Some(s), Some(_)) if d < 2 => s.addr[d].hull(),
+            (Some(s), Some(_)) => s.ports[d - 2].hull(),
             (_, Some(r)) => Some((r.lo[d], r.hi[d])),
             _ => None,
         }
@@ -309,8 +401,10 @@ impl Narrow {
     }
     pub fn cons_dim(&mut self, dim: Option<usize>, lo: u32, hi: u32) {
         if let Some(d) = self.cons_region(dim, lo, hi) {
-            if let Some(s) = self.sets.as_mut().filter(|_| d < 2) {
-                s[d].keep_inside(lo, hi);
+            match self.sets.as_mut() {
+                Some(s) if d < 2 => s.addr[d].keep_inside(lo, hi),
+                Some(s) => s.ports[d - 2].keep_inside(lo, hi),
+                None => {}
             }
         }
     }
@@ -330,13 +424,22 @@ impl Narrow {
     /// The share of what dimension `d` spans (out of 1,000,000) that `lo..=hi` keeps:
     /// atoms inside it when exploring sets, else addresses or ports.
     fn kept(&self, d: usize, lo: u32, hi: u32, inside: bool) -> u64 {
-        if let Some(s) = self.sets.as_ref().filter(|_| d < 2) {
-            let n = if inside {
-                s[d].count_inside(lo, hi)
-            } else {
-                s[d].count_outside(lo, hi)
-            };
-            return n as u64 * 1_000_000 / s[d].len().max(1) as u64;
+        match self.sets.as_ref() {
+            Some(s) if d < 2 => {
+                let n = if inside {
+                    s.addr[d].count_inside(lo, hi)
+                } else {
+                    s.addr[d].count_outside(lo, hi)
+                };
+                return n as u64 * 1_000_000 / s.addr[d].len().max(1) as u64;
+            }
+            Some(s) => {
+                let p = &s.ports[d - 2];
+                let n = p.count_inside(lo, hi);
+                let n = if inside { n } else { p.len() - n };
+                return n * 1_000_000 / p.len().max(1);
+            }
+            None => {}
         }
         let r = self.region.expect("narrowing");
         let (nlo, nhi) = if inside {
@@ -380,8 +483,10 @@ impl Narrow {
         } else {
             reg.lo[d] = r.lo[d].max(hi + 1);
         }
-        if let Some(s) = self.sets.as_mut().filter(|_| d < 2) {
-            s[d].keep_outside(lo, hi);
+        match self.sets.as_mut() {
+            Some(s) if d < 2 => s.addr[d].keep_outside(lo, hi),
+            Some(s) => s.ports[d - 2].keep_outside(lo, hi),
+            None => {}
         }
     }
     /// Value of the dimension at the point, if the field is symbolic.
@@ -721,7 +826,7 @@ impl<T: Copy> PrefixIndex<T> {
             .sets
             .as_mut()
             .zip(dim.filter(|&d| d < 2))
-            .map(|(s, d)| &mut s[d])
+            .map(|(s, d)| &mut s.addr[d])
         else {
             nw.cons(f, lo, hi);
             return found;
@@ -900,5 +1005,64 @@ mod tests {
         let r = nw.region.unwrap();
         assert!(r.hi[0] < ip("10.0.0.128") || r.lo[3] > 22 || r.hi[3] < 22);
         assert!(r.contains(nw.point));
+    }
+
+    #[test]
+    fn port_sets_keep_both_sides_of_a_missed_range() {
+        let mut p = PortSet::interval(1024, 65535);
+        p.keep_outside(8080, 8090);
+        assert_eq!(p.0.as_slice(), &[(1024, 8079), (8091, 65535)]);
+        assert_eq!(p.len(), 65535 - 1024 + 1 - 11);
+        p.keep_outside(1000, 1024);
+        p.keep_inside(1025, 9000);
+        assert_eq!(p.0.as_slice(), &[(1025, 8079), (8091, 9000)]);
+        assert_eq!(p.count_inside(8000, 8100), 80 + 10);
+        let all = PortSet::interval(0, 65535);
+        assert_eq!(
+            all.minus(&p).0.as_slice(),
+            &[(0, 1024), (8080, 8090), (9001, 65535)]
+        );
+        assert!(all.minus(&all).is_empty());
+    }
+
+    #[test]
+    fn a_missed_port_range_narrows_the_port_set_not_the_box() {
+        let atoms: std::sync::Arc<[(u32, u32)]> = std::sync::Arc::from([(0, u32::MAX)]);
+        let sets = Sets {
+            addr: [AtomSet::of(atoms.clone(), [0]), AtomSet::of(atoms, [0])],
+            ports: [PortSet::interval(1024, 65535), PortSet::interval(0, 65535)],
+        };
+        let region = Region {
+            lo: [0, 0, 1024, 0],
+            hi: [u32::MAX, u32::MAX, 65535, 65535],
+        };
+        let mut nw = Narrow::on_sets(region, [0, 0, 40000, 0], true, sets);
+        // A rule on destination port 22 misses the packet (port 0): the set keeps every
+        // other port, on both sides of 22.
+        let x = [0, 0, 40000, 0];
+        assert!(!rule_on(
+            &mut nw,
+            x,
+            &[Cond {
+                f: F::Dport,
+                lo: 22,
+                hi: 22
+            }]
+        ));
+        let s = nw.sets.as_ref().unwrap();
+        assert_eq!(s.ports[1].0.as_slice(), &[(0, 21), (23, 65535)]);
+        // A rule that matches keeps only its range.
+        assert!(rule_on(
+            &mut nw,
+            x,
+            &[Cond {
+                f: F::Dport,
+                lo: 0,
+                hi: 100
+            }]
+        ));
+        let s = nw.sets.as_ref().unwrap();
+        assert_eq!(s.ports[1].0.as_slice(), &[(0, 21), (23, 100)]);
+        assert_eq!(s.ports[0].0.as_slice(), &[(1024, 65535)]);
     }
 }
