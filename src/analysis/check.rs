@@ -312,13 +312,13 @@ fn explore_boxes(
 }
 
 /// What the packets of an exploration share: a connection, a direction, a protocol and
-/// the port box.
-#[derive(Clone, Copy)]
+/// the source and destination port sets.
+#[derive(Clone)]
 struct PairKind {
     conn: usize,
     dir: FlowDirection,
     protocol: Protocol,
-    ports: [[u32; 2]; 2],
+    ports: [PortSet; 2],
 }
 
 /// What one exploration works on: its kind, with the two sides' atoms and owner groups.
@@ -328,7 +328,7 @@ struct GroupPairs<'c> {
     dst: &'c Groups,
 }
 
-/// Every source group × destination group of two sides (see [`Groups::groups`]), explored as sets (see [`explore_sets`]). The outcomes are added
+/// Every source group × destination group of two sides (see [`Groups::groups`]), explored as sets (see [`explore_sets`]). The failing outcomes are added
 /// to `out`; returns the packets traced.
 fn explore_groups(m: &Model, idx: &Index, cp: &GroupPairs, out: &mut Vec<Outcome>) -> usize {
     let mut count = 0;
@@ -349,9 +349,9 @@ fn explore_groups(m: &Model, idx: &Index, cp: &GroupPairs, out: &mut Vec<Outcome
 /// and ports it treats as the representative's (see
 /// [`Narrow`](crate::graph::region::Narrow)), so one packet decides a product of atom sets
 /// × port sets; the rest is split into products and explored in turn. A cause naming the
-/// representative's own device (a host's) holds for that atom alone. The outcomes (one
-/// per source port interval × destination port interval of the product) are added to
-/// `out`; returns the packets traced.
+/// representative's own device (a host's) holds for that atom alone. The failing
+/// outcomes (one per source port interval × destination port interval of the product)
+/// are added to `out`; returns the packets traced.
 fn explore_sets(
     m: &Model,
     idx: &Index,
@@ -360,9 +360,7 @@ fn explore_sets(
     dst: AtomSet,
     out: &mut Vec<Outcome>,
 ) -> usize {
-    let ports =
-        |[s, d]: [[u32; 2]; 2]| [PortSet::interval(s[0], s[1]), PortSet::interval(d[0], d[1])];
-    let mut work: Vec<(AtomSet, AtomSet, [PortSet; 2])> = vec![(src, dst, ports(k.ports))];
+    let mut work: Vec<(AtomSet, AtomSet, [PortSet; 2])> = vec![(src, dst, k.ports.clone())];
     let mut count = 0;
     let mut sender = Sender::default();
     // The atom lists of the outcomes, one per distinct set of each side.
@@ -418,6 +416,7 @@ fn explore_sets(
             count += n;
             out.extend(
                 o.into_iter()
+                    .filter(|x| x.1.is_some())
                     .map(|x| Outcome::single(k.conn, k.dir, k.protocol, x)),
             );
             let only = |set: &AtomSet, a: usize| AtomSet::of(set.atoms.clone(), [a]);
@@ -463,6 +462,9 @@ fn explore_sets(
             work.push((s1.clone(), d1.clone(), [p1[0].clone(), dp_rest]));
         }
         work[start..].reverse();
+        if cause.is_none() {
+            continue; // delivered both ways: nothing to keep
+        }
         let (src, dst) = (list(0, &s1), list(1, &d1));
         for [x, y] in port_boxes(&p1) {
             let mut region = reg;
@@ -1043,9 +1045,12 @@ fn reach_conn(
         };
         for p in Protocol::CONCRETE {
             let ports = if p.has_ports() {
-                [[FIRST_CLIENT_PORT, 65535], [0, 65535]]
+                [
+                    PortSet::interval(FIRST_CLIENT_PORT, 65535),
+                    PortSet::interval(0, 65535),
+                ]
             } else {
-                [[0, 0], [0, 0]]
+                [PortSet::interval(0, 0), PortSet::interval(0, 0)]
             };
             let cp = GroupPairs {
                 kind: PairKind {
@@ -2116,7 +2121,7 @@ pub(crate) fn refail(
     let key = |a: &Atoms| a.as_ptr() as *const () as usize;
     let mut cut: std::collections::HashMap<usize, Groups> = std::collections::HashMap::new();
     let mut traced = Vec::new();
-    for o in members {
+    for (o, ports) in port_products(members) {
         let Some(pi) = o.protocol.concrete_index() else {
             continue;
         };
@@ -2124,10 +2129,7 @@ pub(crate) fn refail(
             conn: o.conn,
             dir: o.dir,
             protocol: o.protocol,
-            ports: [
-                [o.region.lo[2], o.region.hi[2]],
-                [o.region.lo[3], o.region.hi[3]],
-            ],
+            ports,
         };
         if p2.is_one_group(&o.src, pi) && p2.is_one_group(&o.dst, pi) {
             // No prefix the change adds cuts either side: the member's own atom sets.
@@ -2149,6 +2151,38 @@ pub(crate) fn refail(
             explore_groups(m2, idx2, &cp, &mut traced);
         }
         out.extend(traced.drain(..).filter(|x| x.cause.is_some()));
+    }
+    out
+}
+
+/// The members as products to re-explore, in the members' order: one traced packet's
+/// outcomes (the same atom lists and source ports, one outcome per destination port
+/// interval, next to each other) are one product, their destination ports joined; each
+/// with the first such member.
+fn port_products<'o>(members: &[&'o Outcome]) -> Vec<(&'o Outcome, [PortSet; 2])> {
+    let same = |a: &Outcome, b: &Outcome| {
+        (a.conn, a.dir, a.protocol, a.region.lo[2], a.region.hi[2])
+            == (b.conn, b.dir, b.protocol, b.region.lo[2], b.region.hi[2])
+            && std::sync::Arc::ptr_eq(&a.src, &b.src)
+            && std::sync::Arc::ptr_eq(&a.dst, &b.dst)
+    };
+    let mut out: Vec<(&Outcome, [PortSet; 2])> = Vec::with_capacity(members.len());
+    for &o in members {
+        let dport = (o.region.lo[3], o.region.hi[3]);
+        match out.last_mut() {
+            Some((first, ports)) if same(first, o) => {
+                let d = &mut ports[1].0;
+                let at = d.partition_point(|iv| iv.0 < dport.0);
+                d.insert(at, dport);
+            }
+            _ => out.push((
+                o,
+                [
+                    PortSet::interval(o.region.lo[2], o.region.hi[2]),
+                    PortSet::interval(dport.0, dport.1),
+                ],
+            )),
+        }
     }
     out
 }
