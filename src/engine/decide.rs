@@ -140,7 +140,10 @@ pub fn owned_gap(nw: &mut Narrow, idx: &Index, f: F, v: u32) -> bool {
 }
 
 /// [`sg_decide`], narrowing the region to the packets every relevant rule treats the
-/// same: the rules at or above the deciding priority (all of them for a default).
+/// same: the rules at or above the deciding priority (all of them for a default). An
+/// accept is kept an accept, by whichever rule: the other accept rules do not narrow
+/// (a packet one of them takes goes on exactly as the packet traced), nor do accepts
+/// tied with a deciding drop (drop wins ties).
 pub fn sg_decide_in(
     m: &Model,
     idx: &Index,
@@ -161,10 +164,16 @@ pub fn sg_decide_in(
     let x = vals(pkt);
     let mut peer_span: Option<(bool, u32, u32)> = None;
     for &g in &m.instances[i].security_groups {
-        for rule in &m.security_groups[g].rules {
+        for (r, rule) in m.security_groups[g].rules.iter().enumerate() {
             if rule.direction != dir
                 || !rule.protocol.matches(pkt.protocol)
                 || bound.is_some_and(|b| rule.priority > b)
+            {
+                continue;
+            }
+            if rule.action == Action::Accept
+                && v.rule != Some((g, r))
+                && (v.accept || bound == Some(rule.priority))
             {
                 continue;
             }
@@ -313,7 +322,10 @@ fn filter_const_ok(
         && (r.out_interface.is_none() || r.out_interface == out_iface)
 }
 
-/// [`filter_decide`], narrowing the region to packets the chain treats the same.
+/// [`filter_decide`], narrowing the region to packets the chain treats the same. An
+/// accept is kept an accept, by whichever rule: an accept rule before the deciding one
+/// does not narrow (a packet it takes goes on exactly as the packet traced), and neither
+/// does any accept rule under an accepting default.
 /// `candidates` (from `Index::chain_rules`) are the rules that can match the packet's
 /// protocol and incoming interface; without them every rule is tried. A rule whose
 /// addresses miss the region's (or, without a region, the packet's) is skipped: it
@@ -349,6 +361,16 @@ pub fn filter_decide_in(
             .unwrap_or((x[f as usize], x[f as usize]))
     };
     let (s, d) = (range(F::Src), range(F::Dst));
+    // Accept rules passed over: they narrow only if the verdict is a drop.
+    let mut accepts: smallvec::SmallVec<[Conds; 8]> = smallvec::SmallVec::new();
+    let narrowing = nw.region.is_some();
+    let verdict = |nw: &mut Narrow, accepts: &[Conds], action: Action| {
+        if action != Action::Accept {
+            for conds in accepts {
+                rule_on(nw, x, conds);
+            }
+        }
+    };
     for span in order {
         if span.src.1 < s.0 || span.src.0 > s.1 || span.dst.1 < d.0 || span.dst.0 > d.1 {
             continue;
@@ -373,10 +395,19 @@ pub fn filter_decide_in(
                 conds.push(Cond::ports(F::Dport, r.destination_ports));
             }
         }
+        if narrowing
+            && r.action == Action::Accept
+            && !conds.iter().all(|c| c.holds(x[c.f as usize]))
+        {
+            accepts.push(conds);
+            continue;
+        }
         if rule_on(nw, x, &conds) {
+            verdict(nw, &accepts, r.action);
             return Some((Some(i), r.action));
         }
     }
+    verdict(nw, &accepts, c.default);
     Some((None, c.default))
 }
 
