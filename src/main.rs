@@ -698,7 +698,7 @@ fn print_timings(t: &vpntrace::analysis::check::Timings) {
         );
     }
     eprintln!(
-        "reach {:?} findings and summaries {:?} outcomes {}",
+        "reach {:?} findings {:?} outcomes {}",
         t.reach,
         t.findings - t.reach,
         t.outcomes

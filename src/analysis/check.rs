@@ -70,7 +70,8 @@ pub struct Note {
 pub struct Timings {
     /// Exploring every connection (reach).
     pub reach: std::time::Duration,
-    /// Reach plus turning the outcomes into findings and summaries.
+    /// Reach plus turning the outcomes into findings (the summaries are made beside the
+    /// first verifications).
     pub findings: std::time::Duration,
     /// Up to each finding's own fix verified.
     pub own_fixes: std::time::Duration,
@@ -1777,15 +1778,6 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     let t1 = t0.elapsed();
     let infra = addresses(&infra);
     let groups = findings_from(m, &idx, &outcomes, &infra);
-    // A subnet pair fails when an error finding's traffic touches it; a port policy
-    // (a warning) leaves the pair working.
-    let summary = summaries(
-        m,
-        groups
-            .iter()
-            .filter(|(f, _)| f.is_error())
-            .flat_map(|(_, o)| o.iter().copied()),
-    );
     let t2 = t0.elapsed();
     use rayon::prelude::*;
     // Errors carry a verified fix; a warning's fix is a suggestion. Two single changes
@@ -1794,15 +1786,17 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     // overriding it), and the finding's own fix. Findings often share a fix (one security
     // group behind many instances): each distinct change is verified once for every
     // finding that proposes it (see `verify_changes`).
-    let mut deletion: Vec<Option<Change>> = vec![None; groups.len()];
-    for (i, (f, o)) in groups.iter().enumerate() {
-        if !f.is_error() {
-            continue;
-        }
-        let cause = o[0].cause.as_ref().expect("a failure");
-        deletion[i] = crate::analysis::search::deletion(m, cause, o[0].conn)
-            .filter(|d| Some(d) != f.change.as_ref());
-    }
+    let deletion: Vec<Option<Change>> = groups
+        .par_iter()
+        .map(|(f, o)| {
+            if !f.is_error() {
+                return None;
+            }
+            let cause = o[0].cause.as_ref().expect("a failure");
+            crate::analysis::search::deletion(m, cause, o[0].conn)
+                .filter(|d| Some(d) != f.change.as_ref())
+        })
+        .collect();
     // First the deletions, and the own fixes of findings without one; then the own fixes
     // of findings whose deletion does not pass (a deletion that passes is the fix).
     let own_of = |i: usize| groups[i].0.change.clone().map(|c| (c, (i, false)));
@@ -1813,7 +1807,20 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
             None => own_of(i),
         })
         .collect();
-    let mut verdicts = verify_changes(topo, m, &idx, &prefixes, &groups, first);
+    // A subnet pair fails when an error finding's traffic touches it; a port policy
+    // (a warning) leaves the pair working. Beside the first verifications.
+    let (summary, mut verdicts) = rayon::join(
+        || {
+            summaries(
+                m,
+                groups
+                    .iter()
+                    .filter(|(f, _)| f.is_error())
+                    .flat_map(|(_, o)| o.iter().copied()),
+            )
+        },
+        || verify_changes(topo, m, &idx, &prefixes, &groups, first),
+    );
     let passed: BTreeSet<usize> = verdicts
         .iter()
         .filter(|v| v.1 && v.2.verified)
@@ -2000,30 +2007,31 @@ fn one_not_established_per_connection(m: &Model, findings: &mut Vec<Finding>) {
 }
 
 pub fn sort_findings(v: &mut [Finding]) {
-    v.sort_by(|a, b| {
+    type Key<'f> = (
+        Option<&'f str>,
+        u8,
+        Option<FlowDirection>,
+        Severity,
+        crate::findings::code::Code,
+        Option<&'f str>,
+        Option<&'f str>,
+        &'f [crate::net::addr::Cidr],
+        &'f [crate::net::addr::Cidr],
+    );
+    fn key(f: &Finding) -> Key<'_> {
         (
-            a.connection.clone(),
-            a.faq,
-            a.direction,
-            a.severity,
-            a.code,
-            a.device.clone(),
-            a.rule.clone(),
-            a.source.clone(),
-            a.destination.clone(),
+            f.connection.as_deref(),
+            f.faq,
+            f.direction,
+            f.severity,
+            f.code,
+            f.device.as_deref(),
+            f.rule.as_deref(),
+            f.source.as_slice(),
+            f.destination.as_slice(),
         )
-            .cmp(&(
-                b.connection.clone(),
-                b.faq,
-                b.direction,
-                b.severity,
-                b.code,
-                b.device.clone(),
-                b.rule.clone(),
-                b.source.clone(),
-                b.destination.clone(),
-            ))
-    });
+    }
+    v.sort_by(|a, b| key(a).cmp(&key(b)));
 }
 
 /// Whether a fix makes its finding's whole traffic pass (see [`verify`]).
