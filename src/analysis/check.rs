@@ -1227,11 +1227,7 @@ fn merge_ivs(mut v: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
 }
 
 fn set_of(intervals: impl IntoIterator<Item = (u32, u32)>) -> AddrSet {
-    let mut nets = Vec::new();
-    for (lo, hi) in intervals {
-        nets.extend(crate::net::addr::range_to_nets(lo, hi));
-    }
-    AddrSet::from_nets(nets)
+    AddrSet::from_intervals(intervals)
 }
 
 /// A sorted interval list.
