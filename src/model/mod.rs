@@ -71,6 +71,11 @@ pub struct Ids {
     pub security_groups: BTreeMap<String, usize>,
     pub route_tables: BTreeMap<String, usize>,
     pub devices: BTreeMap<String, usize>,
+    /// What a patched object's references resolve against (see [`Model::with_device`]
+    /// and the others).
+    pub connections: BTreeMap<String, usize>,
+    pub vpn_gateways: BTreeMap<String, usize>,
+    pub instances: BTreeMap<String, usize>,
 }
 
 impl Model {
@@ -81,6 +86,9 @@ impl Model {
             security_groups: Ids::of(self.security_groups.iter().map(|x| &x.id)),
             route_tables: Ids::of(self.route_tables.iter().map(|x| &x.id)),
             devices: Ids::of(self.devices.iter().map(|x| &x.id)),
+            connections: Ids::of(self.connections.iter().map(|x| &x.id)),
+            vpn_gateways: Ids::of(self.vpn_gateways.iter().map(|x| &x.id)),
+            instances: Ids::of(self.instances.iter().map(|x| &x.id)),
         })
     }
 }
@@ -604,13 +612,13 @@ fn index_ids<'a>(
 /// and `path` (where) are built only for the error, so a valid file formats no paths.
 fn resolve(
     ctx: &Ctx,
-    map: &HashMap<&str, usize>,
+    map: &impl IdLookup,
     id: &str,
     what: &str,
     by: impl FnOnce() -> String,
     path: impl FnOnce() -> String,
 ) -> Option<usize> {
-    let found = map.get(id).copied();
+    let found = map.position(id);
     if found.is_none() && !ctx.is_unparsed(id) {
         ctx.report(
             path(),
@@ -618,6 +626,24 @@ fn resolve(
         );
     }
     found
+}
+
+/// Where an object is by id: the ids of a topology being lowered, or the [`Ids`] of a
+/// model being patched.
+trait IdLookup {
+    fn position(&self, id: &str) -> Option<usize>;
+}
+
+impl IdLookup for HashMap<&str, usize> {
+    fn position(&self, id: &str) -> Option<usize> {
+        self.get(id).copied()
+    }
+}
+
+impl IdLookup for BTreeMap<String, usize> {
+    fn position(&self, id: &str) -> Option<usize> {
+        self.get(id).copied()
+    }
 }
 
 /// Who holds an address: an instance or an on-prem device (indices into the model).
@@ -1129,7 +1155,7 @@ fn lower_security_group(
     ctx: &Ctx,
     i: usize,
     g: &input::SecurityGroup,
-    sg_ids: &HashMap<&str, usize>,
+    sg_ids: &impl IdLookup,
 ) -> SecurityGroup {
     let p = || format!("cloud.security_groups[{i}]");
     if g.kind == SgType::Enterprise && g.inner_access.is_some() {
@@ -1187,8 +1213,8 @@ fn lower_route_table(
     i: usize,
     t: &input::RouteTable,
     system: bool,
-    vgw_ids: &HashMap<&str, usize>,
-    inst_ids: &HashMap<&str, usize>,
+    vgw_ids: &impl IdLookup,
+    inst_ids: &impl IdLookup,
 ) -> RouteTable {
     let mut entries = Vec::with_capacity(t.entries.len());
     for (j, e) in t.entries.iter().enumerate() {
@@ -1254,13 +1280,7 @@ impl Model {
         g: &input::SecurityGroup,
     ) -> Result<Model, InputError> {
         let ctx = Ctx::new("(fixed)");
-        let sg_ids: HashMap<&str, usize> = self
-            .security_groups
-            .iter()
-            .enumerate()
-            .map(|(k, x)| (x.id.as_str(), k))
-            .collect();
-        let lowered = lower_security_group(&ctx, i, g, &sg_ids);
+        let lowered = lower_security_group(&ctx, i, g, &self.ids().security_groups);
         let lowered = ctx.finish(lowered).map_err(|mut e| e.swap_remove(0))?;
         let mut m = self.clone();
         Arc::make_mut(&mut m.security_groups)[i] = Arc::new(lowered);
@@ -1270,20 +1290,9 @@ impl Model {
     /// This model with route table `i` replaced by `t`, lowered as [`lower`] does.
     pub fn with_route_table(&self, i: usize, t: &input::RouteTable) -> Result<Model, InputError> {
         let ctx = Ctx::new("(fixed)");
-        let vgw_ids: HashMap<&str, usize> = self
-            .vpn_gateways
-            .iter()
-            .enumerate()
-            .map(|(k, g)| (g.id.as_str(), k))
-            .collect();
-        let inst_ids: HashMap<&str, usize> = self
-            .instances
-            .iter()
-            .enumerate()
-            .map(|(k, x)| (x.id.as_str(), k))
-            .collect();
+        let ids = self.ids();
         let system = self.route_tables[i].system;
-        let lowered = lower_route_table(&ctx, i, t, system, &vgw_ids, &inst_ids);
+        let lowered = lower_route_table(&ctx, i, t, system, &ids.vpn_gateways, &ids.instances);
         let lowered = ctx.finish(lowered).map_err(|mut e| e.swap_remove(0))?;
         let mut m = self.clone();
         Arc::make_mut(&mut m.route_tables)[i] = Arc::new(lowered);
@@ -1294,13 +1303,7 @@ impl Model {
     /// lowered as [`lower`] does.
     pub fn with_device(&self, i: usize, d: &input::Device) -> Result<Model, InputError> {
         let ctx = Ctx::new("(fixed)");
-        let conn_ids: HashMap<&str, usize> = self
-            .connections
-            .iter()
-            .enumerate()
-            .map(|(k, c)| (c.id.as_str(), k))
-            .collect();
-        let lowered = lower_device(&ctx, i, d, &conn_ids);
+        let lowered = lower_device(&ctx, i, d, &self.ids().connections);
         let lowered = ctx.finish(lowered).map_err(|mut e| e.swap_remove(0))?;
         let mut m = self.clone();
         m.devices.set(i, Arc::new(lowered));
@@ -1308,7 +1311,7 @@ impl Model {
     }
 }
 
-fn lower_device(ctx: &Ctx, i: usize, d: &input::Device, conn_ids: &HashMap<&str, usize>) -> Device {
+fn lower_device(ctx: &Ctx, i: usize, d: &input::Device, conn_ids: &impl IdLookup) -> Device {
     let p = || format!("onprem.devices[{i}]");
     let mut interfaces: Vec<Interface> = Vec::with_capacity(d.interfaces.len());
     // Interface name → index, for duplicate names and for the references below.
