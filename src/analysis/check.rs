@@ -153,11 +153,12 @@ fn routed_only(m: &Model) -> Vec<ipnet::Ipv4Net> {
 pub type Atoms = std::sync::Arc<[(u32, u32)]>;
 
 /// What happens to a set of packets: every source in `src` × every destination in `dst`
-/// × the ports of `region`. `region` is the representative box, one packet of which was
-/// traced (its addresses are one interval of `src` and one of `dst`); interchangeable
-/// addresses share the representative's outcome (one `Atoms` list shared by all the
-/// outcomes of the same atom sets), so an outcome is stored once, however many instances
-/// or hosts it holds for.
+/// × the ports of `region`. `region` is a representative box (its addresses are one
+/// interval of `src` and one of `dst`, its ports one source and one destination port
+/// interval of the traced product: a traced packet's outcome is one `Outcome` per port
+/// interval pair); interchangeable addresses share the representative's outcome (one
+/// `Atoms` list shared by all the outcomes of the same atom sets), so an outcome is
+/// stored once, however many instances or hosts it holds for.
 #[derive(Clone, Debug)]
 pub struct Outcome {
     pub conn: usize,
