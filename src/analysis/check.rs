@@ -50,7 +50,7 @@ pub struct CheckReport {
     /// Remarks on a connection that are no fault (configured space nothing holds).
     pub notes: Vec<Note>,
     pub summary: Vec<PairSummary>,
-    /// Packets traced to decide every packet (one per box).
+    /// Packets traced to decide every packet (one per product of address and port sets).
     pub classes_traced: usize,
     /// Stage timings (printed by `main` under `VPNTRACE_TIMING`); not part of the JSON.
     #[serde(skip)]
