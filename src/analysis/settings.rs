@@ -109,6 +109,26 @@ fn remote_id_for(local: &Ike) -> SettingValue {
 
 /// The settings a finding's fix changes, or None when it is not a settings fix.
 fn settings_for(t: &Topology, f: &Finding) -> Option<Vec<Setting>> {
+    // Most findings are no settings fault: answer before looking the connection's ends
+    // up (a scan of every device).
+    let settings_code = matches!(
+        f.code,
+        Code::IkeVersionMismatch
+            | Code::IkeModeMismatch
+            | Code::IkePskMismatch
+            | Code::IkeIdMismatch
+            | Code::IkeProposalMismatch
+            | Code::IpsecProposalMismatch
+            | Code::PfsMismatch
+            | Code::TrafficSelectorMismatch
+            | Code::TsNarrowed
+            | Code::CustomerGatewayIpInvalid
+            | Code::CustomerGatewayIpMismatch
+            | Code::PeerIpMismatch
+    );
+    if !settings_code {
+        return None;
+    }
     let (c, e, d) = ends(t, f.connection.as_deref()?)?;
     let v = match f.code {
         Code::IkeVersionMismatch => both("ike.version", "ikev2"),
