@@ -27,7 +27,9 @@ use crate::graph::index::Index;
 use crate::graph::region::{AtomSet, Narrow, PortSet, Region, Sets};
 use crate::input;
 use crate::model::Model;
-use crate::net::addr::{AddrSet, Ports, Protocol};
+use crate::net::addr::{
+    intersect_intervals, intervals_size, merge_intervals, AddrSet, Ports, Protocol,
+};
 
 /// Source port preferred for the traced packet (an ephemeral client port).
 pub const EPHEMERAL_PORT: u16 = 40000;
@@ -1019,16 +1021,18 @@ fn reach_conn(
     let mut warnings = Vec::new();
     let mut count = 0;
     let (cl, cr) = (&idx.conn_cfg[ci].0, &idx.conn_cfg[ci].1);
-    let local = clip(cl, &spaces.cloud);
-    let remote = clip(cr, &spaces.idc);
-    let remote_infra = clip(cr, &spaces.infra);
-    if size_of(&local) < size_of(cl) || size_of(&remote) + size_of(&remote_infra) < size_of(cr) {
-        let held = merge_ivs(remote.iter().chain(&remote_infra).copied().collect());
+    let local = intersect_intervals(cl, &spaces.cloud);
+    let remote = intersect_intervals(cr, &spaces.idc);
+    let remote_infra = intersect_intervals(cr, &spaces.infra);
+    if intervals_size(&local) < intervals_size(cl)
+        || intervals_size(&remote) + intervals_size(&remote_infra) < intervals_size(cr)
+    {
+        let held = AddrSet::from_intervals(remote.iter().chain(&remote_infra).copied());
         warnings.push(unused_space_warning(
             m,
             ci,
-            &set_of(local.iter().copied()),
-            &set_of(held),
+            &AddrSet::from_intervals(local.iter().copied()),
+            &held,
         ));
     }
     let lc = groups_of(m, idx, &local, prefixes);
@@ -1162,16 +1166,16 @@ fn summaries<'o>(m: &Model, outcomes: impl Iterator<Item = &'o Outcome>) -> Vec<
     }
     let mut out = Vec::new();
     for (ci, c) in m.connections.iter().enumerate() {
-        let local = clip(&c.local_set.intervals(), &cloud_iv);
-        let remote = clip(&c.remote_set.intervals(), &idc_iv);
+        let local = intersect_intervals(&c.local_set.intervals(), &cloud_iv);
+        let remote = intersect_intervals(&c.remote_set.intervals(), &idc_iv);
         for dir in [FlowDirection::CloudToOnprem, FlowDirection::OnpremToCloud] {
             let mut total = 0;
             let mut failing = Vec::new();
             let f = fails.get(&(ci, dir));
             for (li, lp) in c.local_subnets.iter().enumerate() {
                 for (ri, rp) in c.remote_subnets.iter().enumerate() {
-                    if clip(&[lp.bounds()], &local).is_empty()
-                        || clip(&[rp.bounds()], &remote).is_empty()
+                    if intersect_intervals(&[lp.bounds()], &local).is_empty()
+                        || intersect_intervals(&[rp.bounds()], &remote).is_empty()
                     {
                         continue;
                     }
@@ -1191,44 +1195,6 @@ fn summaries<'o>(m: &Model, outcomes: impl Iterator<Item = &'o Outcome>) -> Vec<
         }
     }
     out
-}
-
-/// The parts of `a` inside `b` (both sorted, merged interval lists).
-fn clip(a: &[(u32, u32)], b: &[(u32, u32)]) -> Vec<(u32, u32)> {
-    let mut out = Vec::new();
-    for &(lo, hi) in a {
-        let start = b.partition_point(|&(_, bh)| bh < lo);
-        for &(blo, bhi) in &b[start..] {
-            if blo > hi {
-                break;
-            }
-            out.push((lo.max(blo), hi.min(bhi)));
-        }
-    }
-    out
-}
-
-fn size_of(v: &[(u32, u32)]) -> u64 {
-    v.iter()
-        .map(|&(lo, hi)| u64::from(hi) - u64::from(lo) + 1)
-        .sum()
-}
-
-/// Sort and merge intervals (adjacent ones join).
-fn merge_ivs(mut v: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
-    v.sort();
-    let mut out: Vec<(u32, u32)> = Vec::with_capacity(v.len());
-    for (lo, hi) in v {
-        match out.last_mut() {
-            Some(l) if u64::from(lo) <= u64::from(l.1) + 1 => l.1 = l.1.max(hi),
-            _ => out.push((lo, hi)),
-        }
-    }
-    out
-}
-
-fn set_of(intervals: impl IntoIterator<Item = (u32, u32)>) -> AddrSet {
-    AddrSet::from_intervals(intervals)
 }
 
 /// A sorted interval list.
@@ -1447,8 +1413,8 @@ pub(crate) fn finding_of<'o>(
     let all_src: Vec<(u32, u32)> = rects.keys().flat_map(|(s, _)| s.iter().copied()).collect();
     let all_dst: Vec<(u32, u32)> = rects.keys().flat_map(|(_, d)| d.iter().copied()).collect();
     let svcs: BTreeSet<Svc> = rects.values().flatten().copied().collect();
-    let src = tidy(&set_of(merge_ivs(all_src)), infra);
-    let dst = tidy(&set_of(merge_ivs(all_dst)), infra);
+    let src = tidy(&AddrSet::from_intervals(all_src), infra);
+    let dst = tidy(&AddrSet::from_intervals(all_dst), infra);
     let first = fs[0];
     let cause = first.cause.as_ref().expect("a failure");
     let traffic = group_traffic(first.conn, &svcs, &src, &dst, reply);
@@ -1576,10 +1542,10 @@ fn rectangles(fs: &[&Outcome]) -> BTreeMap<Rect, BTreeSet<Svc>> {
         };
         let mut by_src: BTreeMap<Vec<(u32, u32)>, Ivs> = BTreeMap::new();
         for (ds, srcs) in per_dst {
-            by_src.entry(merge_ivs(srcs)).or_default().extend(ds);
+            by_src.entry(merge_intervals(srcs)).or_default().extend(ds);
         }
         for (srcs, dsts) in by_src {
-            let d = merge_ivs(dsts);
+            let d = merge_intervals(dsts);
             rects.entry((srcs, d)).or_default().insert(svc);
         }
     }
@@ -1601,8 +1567,8 @@ fn traffic_parts(
         .iter()
         .map(|((s, d), sv)| {
             let (a, b) = (
-                tidy(&set_of(s.iter().copied()), infra).cidrs(),
-                tidy(&set_of(d.iter().copied()), infra).cidrs(),
+                tidy(&AddrSet::from_intervals(s.iter().copied()), infra).cidrs(),
+                tidy(&AddrSet::from_intervals(d.iter().copied()), infra).cidrs(),
             );
             let (source, destination) = if reply { (b, a) } else { (a, b) };
             TrafficPart {
@@ -1643,13 +1609,16 @@ fn merged_parts(rects: &BTreeMap<Rect, BTreeSet<Svc>>) -> BTreeMap<Rect, BTreeSe
     }
     let mut by_src: BTreeMap<(Ivs, BTreeSet<Svc>), Ivs> = BTreeMap::new();
     for ((d, sv), s) in by_dst {
-        by_src.entry((merge_ivs(s), sv)).or_default().extend(d);
+        by_src
+            .entry((merge_intervals(s), sv))
+            .or_default()
+            .extend(d);
     }
     // Parts that end up with the same sources and destinations hold different services:
     // one part with all of them.
     let mut out: BTreeMap<Rect, BTreeSet<Svc>> = BTreeMap::new();
     for ((s, sv), d) in by_src {
-        out.entry((s, merge_ivs(d))).or_default().extend(sv);
+        out.entry((s, merge_intervals(d))).or_default().extend(sv);
     }
     for sv in out.values_mut() {
         *sv = joined_services(sv);
@@ -1736,14 +1705,14 @@ fn tidy(set: &AddrSet, infra: &[u32]) -> AddrSet {
         }
         grown.push((lo, hi));
     }
-    let grown = merge_ivs(grown);
+    let grown = merge_intervals(grown);
     let count = |v: &[(u32, u32)]| {
         v.iter()
             .map(|&(lo, hi)| crate::net::addr::range_to_nets(lo, hi).len())
             .sum::<usize>()
     };
     if count(&grown) < count(&ivs) {
-        set_of(grown)
+        AddrSet::from_intervals(grown)
     } else {
         set.clone()
     }

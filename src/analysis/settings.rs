@@ -17,29 +17,38 @@
 //! | `CUSTOMER_GATEWAY_IP_INVALID`, `CUSTOMER_GATEWAY_IP_MISMATCH` | a customer gateway with the IDC gateway's outside address |
 //! | `PEER_IP_MISMATCH` | the IDC's `peer` = the VPN gateway's public IP |
 
+use std::collections::HashMap;
+
 use crate::analysis::{fix, negotiation};
 use crate::findings::change::{Change, End, Setting, SettingValue};
 use crate::findings::code::Code;
 use crate::findings::finding::Finding;
 use crate::input::{DeviceIpsec, Ike, IpsecConnection, Role, StrOrList, Topology};
 
-/// The connection's cloud object, its IDC device's `ipsec` entry and the device.
-fn ends<'t>(
-    t: &'t Topology,
-    conn: &str,
-) -> Option<(
+/// A connection's ends: its cloud object, its IDC device's `ipsec` entry and the device.
+type Ends<'t> = (
     &'t IpsecConnection,
     &'t DeviceIpsec,
     &'t crate::input::Device,
-)> {
-    let c = t.cloud.ipsec_connections.iter().find(|c| c.id == conn)?;
-    let (d, e) = t.onprem.devices.iter().find_map(|d| {
-        d.ipsec
-            .iter()
-            .find(|e| e.connection == conn)
-            .map(|e| (d, e))
-    })?;
-    Some((c, e, d))
+);
+
+/// Every connection's ends by id (the first cloud connection of the id, the first device
+/// with an `ipsec` entry for it), in one pass over the devices: findings are looked up
+/// here one by one, and most are no settings fault.
+fn ends_by_connection(t: &Topology) -> HashMap<&str, Ends<'_>> {
+    let mut idc: HashMap<&str, (&DeviceIpsec, &crate::input::Device)> = HashMap::new();
+    for d in &t.onprem.devices {
+        for e in &d.ipsec {
+            idc.entry(e.connection.as_str()).or_insert((e, d));
+        }
+    }
+    let mut out = HashMap::new();
+    for c in &t.cloud.ipsec_connections {
+        if let Some(&(e, d)) = idc.get(c.id.as_str()) {
+            out.entry(c.id.as_str()).or_insert((c, e, d));
+        }
+    }
+    out
 }
 
 fn text(end: End, field: &str, v: &str) -> Setting {
@@ -108,28 +117,8 @@ fn remote_id_for(local: &Ike) -> SettingValue {
 }
 
 /// The settings a finding's fix changes, or None when it is not a settings fix.
-fn settings_for(t: &Topology, f: &Finding) -> Option<Vec<Setting>> {
-    // Most findings are no settings fault: answer before looking the connection's ends
-    // up (a scan of every device).
-    let settings_code = matches!(
-        f.code,
-        Code::IkeVersionMismatch
-            | Code::IkeModeMismatch
-            | Code::IkePskMismatch
-            | Code::IkeIdMismatch
-            | Code::IkeProposalMismatch
-            | Code::IpsecProposalMismatch
-            | Code::PfsMismatch
-            | Code::TrafficSelectorMismatch
-            | Code::TsNarrowed
-            | Code::CustomerGatewayIpInvalid
-            | Code::CustomerGatewayIpMismatch
-            | Code::PeerIpMismatch
-    );
-    if !settings_code {
-        return None;
-    }
-    let (c, e, d) = ends(t, f.connection.as_deref()?)?;
+fn settings_for(t: &Topology, ends: &HashMap<&str, Ends>, f: &Finding) -> Option<Vec<Setting>> {
+    let (c, e, d) = *ends.get(f.connection.as_deref()?)?;
     let v = match f.code {
         Code::IkeVersionMismatch => both("ike.version", "ikev2"),
         Code::IkeModeMismatch => both("ike.mode", "main"),
@@ -281,8 +270,9 @@ fn errors_of(t: &Topology, conn: &str) -> Vec<Code> {
 /// `IPSEC_NOT_ESTABLISHED` its own (see the module documentation).
 pub fn attach(t: &Topology, findings: &mut [Finding]) {
     let mut applied: Vec<(String, Change)> = Vec::new();
+    let ends = ends_by_connection(t);
     for f in findings.iter_mut().filter(|f| f.is_error()) {
-        let Some(settings) = settings_for(t, f) else {
+        let Some(settings) = settings_for(t, &ends, f) else {
             continue;
         };
         let conn = f.connection.clone().unwrap_or_default();

@@ -250,10 +250,6 @@ impl PortSet {
         self.0.iter().any(|&(lo, hi)| lo <= v && v <= hi)
     }
 
-    pub fn first(&self) -> Option<u32> {
-        self.0.first().map(|iv| iv.0)
-    }
-
     /// From the lowest port in the set to the highest.
     pub fn hull(&self) -> Option<(u32, u32)> {
         Some((self.0.first()?.0, self.0.last()?.1))
@@ -1040,27 +1036,18 @@ mod tests {
         // A rule on destination port 22 misses the packet (port 0): the set keeps every
         // other port, on both sides of 22.
         let x = [0, 0, 40000, 0];
-        assert!(!rule_on(
-            &mut nw,
-            x,
-            &[Cond {
+        let dport = |lo, hi| {
+            [Cond {
                 f: F::Dport,
-                lo: 22,
-                hi: 22
+                lo,
+                hi,
             }]
-        ));
+        };
+        assert!(!rule_on(&mut nw, x, &dport(22, 22)));
         let s = nw.sets.as_ref().unwrap();
         assert_eq!(s.ports[1].0.as_slice(), &[(0, 21), (23, 65535)]);
         // A rule that matches keeps only its range.
-        assert!(rule_on(
-            &mut nw,
-            x,
-            &[Cond {
-                f: F::Dport,
-                lo: 0,
-                hi: 100
-            }]
-        ));
+        assert!(rule_on(&mut nw, x, &dport(0, 100)));
         let s = nw.sets.as_ref().unwrap();
         assert_eq!(s.ports[1].0.as_slice(), &[(0, 21), (23, 100)]);
         assert_eq!(s.ports[0].0.as_slice(), &[(1024, 65535)]);

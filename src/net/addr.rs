@@ -262,16 +262,9 @@ impl AddrSet {
     }
     /// The set of the given intervals (in any order; they may overlap or touch).
     pub fn from_intervals(ivs: impl IntoIterator<Item = (u32, u32)>) -> AddrSet {
-        let mut v: Vec<(u32, u32)> = ivs.into_iter().filter(|(lo, hi)| lo <= hi).collect();
-        v.sort_unstable();
-        let mut out: Vec<(u32, u32)> = Vec::with_capacity(v.len());
-        for (lo, hi) in v {
-            match out.last_mut() {
-                Some(last) if u64::from(lo) <= u64::from(last.1) + 1 => last.1 = last.1.max(hi),
-                _ => out.push((lo, hi)),
-            }
-        }
-        AddrSet(out)
+        AddrSet(merge_intervals(
+            ivs.into_iter().filter(|(lo, hi)| lo <= hi).collect(),
+        ))
     }
     pub fn from_cidrs<'a>(cidrs: impl IntoIterator<Item = &'a Cidr>) -> AddrSet {
         AddrSet::from_intervals(cidrs.into_iter().map(Cidr::bounds))
@@ -298,23 +291,7 @@ impl AddrSet {
         AddrSet::from_intervals(self.0.iter().chain(&o.0).copied())
     }
     pub fn intersect(&self, o: &AddrSet) -> AddrSet {
-        let (a, b) = (&self.0, &o.0);
-        let (mut i, mut j) = (0, 0);
-        let mut out = Vec::new();
-        while i < a.len() && j < b.len() {
-            let lo = a[i].0.max(b[j].0);
-            let hi = a[i].1.min(b[j].1);
-            if lo <= hi {
-                out.push((lo, hi));
-            }
-            // Drop whichever ends first: it meets nothing further on the other side.
-            if a[i].1 < b[j].1 {
-                i += 1;
-            } else {
-                j += 1;
-            }
-        }
-        AddrSet(out)
+        AddrSet(intersect_intervals(&self.0, &o.0))
     }
     pub fn minus(&self, o: &AddrSet) -> AddrSet {
         let mut out = Vec::with_capacity(self.0.len());
@@ -361,14 +338,46 @@ impl AddrSet {
     }
     /// Number of addresses in the set.
     pub fn size(&self) -> u64 {
-        self.0
-            .iter()
-            .map(|(lo, hi)| u64::from(*hi) - u64::from(*lo) + 1)
-            .sum()
+        intervals_size(&self.0)
     }
     pub fn display_list(&self) -> String {
         join_cidrs(&self.cidrs())
     }
+}
+
+/// Sort and merge inclusive address intervals: overlapping or touching ones join.
+pub fn merge_intervals(mut v: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
+    v.sort_unstable();
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(v.len());
+    for (lo, hi) in v {
+        match out.last_mut() {
+            Some(last) if u64::from(lo) <= u64::from(last.1) + 1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+/// The parts of the intervals `a` inside the sorted, merged intervals `b`, in order.
+pub fn intersect_intervals(a: &[(u32, u32)], b: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for &(lo, hi) in a {
+        let start = b.partition_point(|&(_, bh)| bh < lo);
+        for &(blo, bhi) in &b[start..] {
+            if blo > hi {
+                break;
+            }
+            out.push((lo.max(blo), hi.min(bhi)));
+        }
+    }
+    out
+}
+
+/// How many addresses the (disjoint) intervals hold.
+pub fn intervals_size(v: &[(u32, u32)]) -> u64 {
+    v.iter()
+        .map(|&(lo, hi)| u64::from(hi) - u64::from(lo) + 1)
+        .sum()
 }
 
 /// `a, b, c` or `(none)`.
