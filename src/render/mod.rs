@@ -11,6 +11,7 @@ pub mod trace;
 
 pub use trace::{trace_json, trace_text, TraceJson};
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::engine::trace::Disposition;
@@ -164,23 +165,56 @@ pub fn check_text(
     r: &crate::analysis::check::CheckReport,
     st: Style,
 ) -> String {
+    use rayon::prelude::*;
     let mut o = String::new();
     let _ = writeln!(o, "{}", st.bold(&format!("check {}", m.name)));
-    let mut conns: Vec<Option<String>> = m.connections.iter().map(|c| Some(c.id.clone())).collect();
+    // Each connection's findings, summaries and notes, found once (not per connection).
+    let mut by_conn: HashMap<Option<&str>, Vec<&Finding>> = HashMap::new();
+    for f in &r.findings {
+        by_conn.entry(f.connection.as_deref()).or_default().push(f);
+    }
+    let mut conns: Vec<Option<&crate::model::Connection>> =
+        m.connections.iter().map(Some).collect();
     conns.push(None);
-    for c in &conns {
-        let fs: Vec<&Finding> = r.findings.iter().filter(|f| &f.connection == c).collect();
+    // One block per connection, written in parallel, joined in the model's order.
+    let blocks: Vec<String> = conns
+        .par_iter()
+        .map(|&c| {
+            let fs = by_conn
+                .get(&c.map(|k| k.id.as_str()))
+                .map_or(&[][..], |v| v.as_slice());
+            connection_text(c, fs, r, st)
+        })
+        .collect();
+    blocks.iter().for_each(|b| o.push_str(b));
+    let errors = r.findings.iter().filter(|f| f.is_error()).count();
+    let warnings = r.findings.len() - errors;
+    let _ = writeln!(
+        o,
+        "\n{} error(s), {} warning(s); {} representative packets traced",
+        errors, warnings, r.classes_traced
+    );
+    o
+}
+
+/// One connection's block of [`check_text`] (`c`: None for the findings tied to no
+/// connection; empty then when there are none): its summary lines and notes, then its
+/// findings `fs` grouped by direction, errors first.
+fn connection_text(
+    c: Option<&crate::model::Connection>,
+    fs: &[&Finding],
+    r: &crate::analysis::check::CheckReport,
+    st: Style,
+) -> String {
+    let mut o = String::new();
+    {
         if c.is_none() && fs.is_empty() {
-            continue;
+            return o;
         }
         let _ = writeln!(o);
         match c {
-            Some(id) => {
-                let k = m
-                    .connections
-                    .iter()
-                    .find(|x| &x.id == id)
-                    .expect("connection");
+            Some(k) => {
+                let id = &k.id;
                 let _ = writeln!(
                     o,
                     "{}",
@@ -245,12 +279,5 @@ pub fn check_text(
             }
         }
     }
-    let errors = r.findings.iter().filter(|f| f.is_error()).count();
-    let warnings = r.findings.len() - errors;
-    let _ = writeln!(
-        o,
-        "\n{} error(s), {} warning(s); {} representative packets traced",
-        errors, warnings, r.classes_traced
-    );
     o
 }
