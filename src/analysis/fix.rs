@@ -133,7 +133,7 @@ fn target(change: &Change) -> Option<Target<'_>> {
 /// never beat a drop they did not beat before), so re-analysing after it needs only
 /// the packets that still failed.
 pub fn opens(t: &input::Topology, change: &Change) -> bool {
-    let drop = |ids: Vec<Option<String>>, actions: Vec<Action>, rule: &str| {
+    let drop = |ids: Vec<Option<&str>>, actions: Vec<Action>, rule: &str| {
         rule_position(ids.into_iter(), rule).is_some_and(|j| actions[j] == Action::Drop)
     };
     match change {
@@ -149,7 +149,7 @@ pub fn opens(t: &input::Topology, change: &Change) -> bool {
         } => security_group_at(t, security_group).is_ok_and(|i| {
             let g = &t.cloud.security_groups[i];
             drop(
-                g.rules.iter().map(|r| r.id.clone()).collect(),
+                g.rules.iter().map(|r| r.id.as_deref()).collect(),
                 g.rules.iter().map(|r| r.policy).collect(),
                 rule,
             )
@@ -167,7 +167,7 @@ pub fn opens(t: &input::Topology, change: &Change) -> bool {
             });
             c.is_some_and(|c| {
                 drop(
-                    c.rules.iter().map(|r| r.id.clone()).collect(),
+                    c.rules.iter().map(|r| r.id.as_deref()).collect(),
                     c.rules.iter().map(|r| r.action).collect(),
                     rule,
                 )
@@ -538,7 +538,7 @@ fn add_route_entries(table: &mut input::RouteTable, change: &Change, n: usize) {
 
 /// The position of the rule named `rule` (its id, or its JSON path `…rules[j]` when it
 /// has none, as the model names it).
-fn rule_position(ids: impl Iterator<Item = Option<String>>, rule: &str) -> Option<usize> {
+fn rule_position<'a>(ids: impl Iterator<Item = Option<&'a str>>, rule: &str) -> Option<usize> {
     ids.enumerate().position(|(j, id)| match id {
         Some(id) => id == rule,
         None => rule.ends_with(&format!("rules[{j}]")),
@@ -549,13 +549,13 @@ fn rule_position(ids: impl Iterator<Item = Option<String>>, rule: &str) -> Optio
 /// a [`Change::DeleteSgRule`].
 fn change_sg(grp: &mut input::SecurityGroup, change: &Change, n: usize) {
     if let Change::DeleteSgRule { rule, .. } = change {
-        if let Some(j) = rule_position(grp.rules.iter().map(|r| r.id.clone()), rule) {
+        if let Some(j) = rule_position(grp.rules.iter().map(|r| r.id.as_deref()), rule) {
             grp.rules.remove(j);
         }
         return;
     }
     if let Change::NarrowSgRule { rule, peers, .. } = change {
-        if let Some(j) = rule_position(grp.rules.iter().map(|r| r.id.clone()), rule) {
+        if let Some(j) = rule_position(grp.rules.iter().map(|r| r.id.as_deref()), rule) {
             let old = grp.rules.remove(j);
             let narrowed = peers.iter().enumerate().map(|(k, p)| input::SgRule {
                 origin: None,
@@ -616,20 +616,7 @@ fn change_device(d: &mut input::Device, change: &Change, n: usize) {
             };
             let chain = chain.get_or_insert_with(input::Chain::default);
             let at = match before {
-                Some(b) => chain
-                    .rules
-                    .iter()
-                    .position(|r| {
-                        r.id.as_deref() == Some(b.as_str())
-                            || b.ends_with(&format!(
-                                "rules[{}]",
-                                chain
-                                    .rules
-                                    .iter()
-                                    .position(|x| x.id.as_deref() == r.id.as_deref())
-                                    .unwrap_or(usize::MAX)
-                            ))
-                    })
+                Some(b) => rule_position(chain.rules.iter().map(|r| r.id.as_deref()), b)
                     .unwrap_or(chain.rules.len()),
                 None => chain.rules.len(),
             };
@@ -713,7 +700,7 @@ fn change_device(d: &mut input::Device, change: &Change, n: usize) {
                 ChainKind::Output => &mut f.output,
             };
             if let Some(c) = chain.as_mut() {
-                if let Some(j) = rule_position(c.rules.iter().map(|r| r.id.clone()), rule) {
+                if let Some(j) = rule_position(c.rules.iter().map(|r| r.id.as_deref()), rule) {
                     c.rules.remove(j);
                 }
             }
