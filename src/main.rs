@@ -423,12 +423,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             }
             timing("checked");
             match format {
-                CheckFormat::Json => print!(
-                    "{}",
-                    render::json(
-                        &serde_json::json!({ "findings": report.findings, "summary": report.summary, "classes_traced": report.classes_traced, "notes": report.notes })
-                    )
-                ),
+                CheckFormat::Json => print!("{}", render::check_json(&report)),
                 CheckFormat::Text => print!("{}", render::check_text(&m, &report, style())),
                 CheckFormat::Sarif => {
                     print!("{}", render::sarif::sarif(&file, &text, &report.findings))

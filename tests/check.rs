@@ -432,3 +432,24 @@ fn security_group_tie_with_a_wide_drop_is_fixed_by_narrowing_it() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(errors(out.to_str().unwrap()).is_empty());
 }
+
+/// `check --format json` writes each finding on its own (in parallel) and splices them
+/// in: the same bytes as serialising the whole report through `serde_json::Value`, with
+/// findings and without.
+#[test]
+fn json_report_is_the_whole_report_serialised() {
+    for rel in ["topologies/healthy.json", "topologies/faq3_partial_acl.json"] {
+        let text = std::fs::read_to_string(rel).unwrap();
+        let topo = vpntrace::model::parse(rel, &text).unwrap();
+        let m = vpntrace::model::lower(rel, &topo).unwrap();
+        let r = vpntrace::analysis::check::check_all(&topo, &m);
+        let whole = vpntrace::render::json(&serde_json::json!({
+            "findings": r.findings,
+            "summary": r.summary,
+            "classes_traced": r.classes_traced,
+            "notes": r.notes,
+        }));
+        assert_eq!(vpntrace::render::check_json(&r), whole, "{rel}");
+        assert_eq!(r.findings.is_empty(), rel.ends_with("healthy.json"), "{rel}");
+    }
+}
