@@ -2224,10 +2224,28 @@ pub(crate) fn prefixes_with(
         return prefixes.clone();
     }
     let mut n = Named::default();
-    match patched {
-        fix::Patched::SecurityGroup(i) => n.security_group(&model.security_groups[i]),
-        fix::Patched::RouteTable(i) => n.route_table(&model.route_tables[i]),
-        fix::Patched::Device(i) => n.device(&model.devices[i]),
+    match (change, patched) {
+        // Only the inserted rules are new (the device's others are in the tables): their
+        // sources and destinations, as `Named::device` collects a rule's.
+        (
+            Change::InsertFilterRule {
+                sources,
+                destinations,
+                protocol,
+                source_ports,
+                destination_ports,
+                ..
+            },
+            fix::Patched::Device(_),
+        ) => {
+            let ports = !(source_ports.is_any() && destination_ports.is_any());
+            for c in sources.iter().chain(destinations) {
+                n.ruled.push((*protocol, ports, c.network()));
+            }
+        }
+        (_, fix::Patched::SecurityGroup(i)) => n.security_group(&model.security_groups[i]),
+        (_, fix::Patched::RouteTable(i)) => n.route_table(&model.route_tables[i]),
+        (_, fix::Patched::Device(i)) => n.device(&model.devices[i]),
     }
     // Only prefixes the tables lack: those of the object's unchanged parts are there.
     let mut extra = n.by_protocol();

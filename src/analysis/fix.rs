@@ -401,7 +401,88 @@ pub fn apply_to_model(
     change: &Change,
     n: usize,
 ) -> Option<Result<PatchedModel, FixError>> {
+    if let Some(p) = filter_rules_patched(t, m, change, n) {
+        return Some(Ok(p));
+    }
     apply_to_model_edited(t, &mut Edited::default(), m, change, n)
+}
+
+/// A filter rule inserted or deleted straight in the lowered device: the same model as
+/// changing the written device and lowering it again (see [`change_device`]), without
+/// copying and lowering the whole device. None where that would not hold or is not
+/// cheap to see: the device, chain or rule is missing, or a rule at or after the place
+/// has no id (lowering names it by its position, which the change shifts).
+fn filter_rules_patched(
+    t: &input::Topology,
+    m: &Model,
+    change: &Change,
+    n: usize,
+) -> Option<PatchedModel> {
+    let (device, chain) = match change {
+        Change::InsertFilterRule { device, chain, .. }
+        | Change::DeleteFilterRule { device, chain, .. } => (device, *chain),
+        _ => return None,
+    };
+    let i = *m.ids().devices.get(device.as_str())?;
+    let written = t.onprem.devices.get(i)?.filter.as_ref()?;
+    let written = match chain {
+        ChainKind::Input => written.input.as_ref(),
+        ChainKind::Forward => written.forward.as_ref(),
+        ChainKind::Output => written.output.as_ref(),
+    }?;
+    let at = match change {
+        Change::InsertFilterRule { before, .. } => match before {
+            Some(b) => rule_position(written.rules.iter().map(|r| r.id.as_deref()), b)
+                .unwrap_or(written.rules.len()),
+            None => written.rules.len(),
+        },
+        Change::DeleteFilterRule { rule, .. } => {
+            rule_position(written.rules.iter().map(|r| r.id.as_deref()), rule)?
+        }
+        _ => return None,
+    };
+    if written.rules[at..].iter().any(|r| r.id.is_none()) {
+        return None;
+    }
+    let mut d = (*m.devices[i]).clone();
+    let lowered = d.filter.as_mut()?.chain_mut(chain)?;
+    if lowered.rules.len() != written.rules.len() {
+        return None;
+    }
+    match change {
+        Change::InsertFilterRule {
+            sources,
+            destinations,
+            protocol,
+            destination_ports,
+            source_ports,
+            ..
+        } => {
+            // As `change_device` writes them, lowered as `model::lower` lowers a rule.
+            let rules =
+                pairs(sources, destinations).map(|(k, src, dst)| crate::model::FilterRule {
+                    id: new_id(n, k),
+                    action: Action::Accept,
+                    source: Some(src.network()),
+                    destination: Some(dst.network()),
+                    protocol: *protocol,
+                    source_ports: *source_ports,
+                    destination_ports: *destination_ports,
+                    in_interface: None,
+                    out_interface: None,
+                    origin: None,
+                });
+            lowered.rules.splice(at..at, rules.collect::<Vec<_>>());
+        }
+        _ => {
+            lowered.rules.remove(at);
+        }
+    }
+    Some(PatchedModel {
+        model: m.with_lowered_device(i, d),
+        reindex: Reindex::DeviceFilter(i),
+        patched: Patched::Device(i),
+    })
 }
 
 /// The objects a plan's changes have patched so far, by position, over a topology that

@@ -359,6 +359,14 @@ impl Filter {
             ChainKind::Output => self.output.as_ref(),
         }
     }
+
+    pub fn chain_mut(&mut self, k: ChainKind) -> Option<&mut Chain> {
+        match k {
+            ChainKind::Input => self.input.as_mut(),
+            ChainKind::Forward => self.forward.as_mut(),
+            ChainKind::Output => self.output.as_mut(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -1297,6 +1305,14 @@ impl Model {
         let mut m = self.clone();
         Arc::make_mut(&mut m.route_tables)[i] = Arc::new(lowered);
         Ok(m)
+    }
+
+    /// This model with on-prem device `i` replaced by `d`, already lowered (the caller
+    /// changed a copy of the lowered device as lowering the changed device would).
+    pub fn with_lowered_device(&self, i: usize, d: Device) -> Model {
+        let mut m = self.clone();
+        m.devices.set(i, Arc::new(d));
+        m
     }
 
     /// This model with on-prem device `i` replaced by `d` (its interfaces unchanged),
