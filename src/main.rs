@@ -698,6 +698,5 @@ fn print_timings(t: &vpntrace::analysis::check::Timings) {
         t.findings - t.reach,
         t.outcomes
     );
-    eprintln!("own fixes verified at {:?}", t.own_fixes);
-    eprintln!("verified fixes at {:?}", t.verified);
+    eprintln!("fixes settled at {:?}", t.verified);
 }

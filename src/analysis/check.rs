@@ -75,9 +75,8 @@ pub struct Timings {
     /// Reach plus turning the outcomes into findings (the summaries are made beside the
     /// first verifications).
     pub findings: std::time::Duration,
-    /// Up to each finding's own fix verified.
-    pub own_fixes: std::time::Duration,
-    /// Everything up to verified fixes (the search for a fix included).
+    /// Everything up to every error's fix settled: verified, or searched for (see
+    /// `settle_fix`).
     pub verified: std::time::Duration,
     /// Outcomes the exploration produced.
     pub outcomes: usize,
@@ -1749,33 +1748,12 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     // Errors carry a verified fix; a warning's fix is a suggestion. Two single changes
     // are candidates for each error: removing the rule that decided the drop, when it
     // concerns only the connection's traffic (preferred: removing a wrong rule beats
-    // overriding it), and the finding's own fix. Findings often share a fix (one security
-    // group behind many instances): each distinct change is verified once for every
-    // finding that proposes it (see `verify_changes`).
-    let deletion: Vec<Option<Change>> = groups
-        .par_iter()
-        .map(|(f, o)| {
-            if !f.is_error() {
-                return None;
-            }
-            let cause = o[0].cause.as_ref().expect("a failure");
-            crate::analysis::search::deletion(m, cause, o[0].conn)
-                .filter(|d| Some(d) != f.change.as_ref())
-        })
-        .collect();
-    // First the deletions, and the own fixes of findings without one; then the own fixes
-    // of findings whose deletion does not pass (a deletion that passes is the fix).
-    let own_of = |i: usize| groups[i].0.change.clone().map(|c| (c, (i, false)));
-    let first: Vec<(Change, (usize, bool))> = (0..groups.len())
-        .filter(|&i| groups[i].0.is_error())
-        .filter_map(|i| match &deletion[i] {
-            Some(d) => Some((d.clone(), (i, true))),
-            None => own_of(i),
-        })
-        .collect();
-    // A subnet pair fails when an error finding's traffic touches it; a port policy
-    // (a warning) leaves the pair working. Beside the first verifications.
-    let (summary, mut verdicts) = rayon::join(
+    // overriding it), and the finding's own fix; where neither passes, the path is
+    // searched for the smallest change that does, or the changes it takes. Each error
+    // finding is settled in one task, all in parallel (beside the pair summaries): a
+    // finding's fixes are its own (the estate's 3,144 errors propose 3,142 distinct
+    // changes), and no step waits for every finding's previous one.
+    let (summary, settled) = rayon::join(
         || {
             summaries(
                 m,
@@ -1785,81 +1763,40 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
                     .flat_map(|(_, o)| o.iter().copied()),
             )
         },
-        || verify_changes(topo, m, &idx, &prefixes, &groups, first),
+        || {
+            groups
+                .par_iter()
+                .map(|(f, o)| settle_fix(topo, m, &idx, &prefixes, &infra, f, o))
+                .collect::<Vec<Settled>>()
+        },
     );
-    let passed: BTreeSet<usize> = verdicts
-        .iter()
-        .filter(|v| v.1 && v.2.verified)
-        .map(|v| v.0)
-        .collect();
-    let second: Vec<(Change, (usize, bool))> = (0..groups.len())
-        .filter(|i| deletion[*i].is_some() && !passed.contains(i))
-        .filter_map(own_of)
-        .collect();
-    verdicts.extend(verify_changes(topo, m, &idx, &prefixes, &groups, second));
     let t3 = t0.elapsed();
-    // Whether the deletion passes; whether the own fix does (None: not verified, the
-    // deletion passing); what still fails after each single change that does not pass,
-    // for the search.
-    let mut deleted = vec![false; groups.len()];
-    let mut own: Vec<Option<bool>> = vec![None; groups.len()];
-    let mut tried: Vec<Vec<(Change, Vec<Outcome>)>> = vec![Vec::new(); groups.len()];
-    for (i, del, verdict, left) in verdicts {
-        if del {
-            deleted[i] = verdict.verified;
-        } else {
-            own[i] = Some(verdict.verified);
-        }
-        if !verdict.verified {
-            let c = if del {
-                deletion[i].clone()
-            } else {
-                groups[i].0.change.clone()
-            };
-            tried[i].extend(c.map(|c| (c, left)));
-        }
-    }
-    // Where neither passes: search the path for the smallest change that does, or the
-    // changes it takes (in parallel).
-    let searched: Vec<(usize, Option<crate::analysis::search::Found>)> = groups
-        .par_iter()
-        .enumerate()
-        .filter(|(i, (f, _))| f.is_error() && own[*i] != Some(true) && !deleted[*i])
-        .map(|(i, (f, o))| {
-            (
-                i,
-                crate::analysis::search::search(topo, m, &idx, &prefixes, f, o, &tried[i], &infra),
-            )
-        })
-        .collect();
-    drop(tried);
     let mut findings: Vec<Finding> = groups.into_iter().map(|(f, _)| f).collect();
-    for (i, v) in own.into_iter().enumerate() {
-        if v.is_some() {
-            findings[i].verified = v;
-        }
-    }
-    for (i, d) in deletion.into_iter().enumerate() {
-        let Some(d) = d.filter(|_| deleted[i]) else {
-            continue;
-        };
-        let f = &mut findings[i];
-        f.verified = Some(true);
-        f.fix = crate::analysis::search::describe(m, &d);
-        f.vendor_fix = crate::analysis::search::vendor_fix(&d);
-        f.change = Some(d);
-        f.also.clear();
-    }
-    for (i, found) in searched {
-        if let Some(found) = found {
-            crate::analysis::search::settle(&mut findings[i], found);
+    for (f, s) in findings.iter_mut().zip(settled) {
+        match s {
+            Settled::Warning => {}
+            Settled::Deleted(d) => {
+                f.verified = Some(true);
+                f.fix = crate::analysis::search::describe(m, &d);
+                f.vendor_fix = crate::analysis::search::vendor_fix(&d);
+                f.change = Some(d);
+                f.also.clear();
+            }
+            Settled::Own(v) => f.verified = v,
+            Settled::Searched(own, found) => {
+                if own.is_some() {
+                    f.verified = own;
+                }
+                if let Some(found) = found {
+                    crate::analysis::search::settle(f, found);
+                }
+            }
         }
     }
     let timings = Timings {
         reach: t1,
         findings: t2,
-        own_fixes: t3,
-        verified: t0.elapsed(),
+        verified: t3,
         outcomes: outcomes.len(),
         first_connection,
     };
@@ -1886,42 +1823,68 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     }
 }
 
-/// Verify each change for the findings that propose it (`(finding, is the deletion)`):
-/// per distinct change, in parallel, the fixed model is built once, the findings that
-/// carry it are re-analysed (in parallel too), and the model is dropped. Each verdict
-/// comes with the packets still failing.
-fn verify_changes(
+/// How an error finding's fix was settled (see [`settle_fix`]).
+enum Settled {
+    /// Not an error: its fix is a suggestion, not verified.
+    Warning,
+    /// Deleting the rule that decided the drop passes: that is the fix.
+    Deleted(Change),
+    /// The own fix's verdict (None: the finding has none), and no search was needed.
+    Own(Option<bool>),
+    /// Neither passed: the own fix's verdict and what the search found.
+    Searched(Option<bool>, Option<crate::analysis::search::Found>),
+}
+
+/// Settle an error finding's fix: its deletion (see `search::deletion`) when it has
+/// one, then its own fix when the deletion does not pass, then the search when neither
+/// does (given what still fails after each, so it is not analysed again).
+#[allow(clippy::too_many_arguments)]
+fn settle_fix(
     topo: &input::Topology,
     m: &Model,
     idx: &Index,
     prefixes: &Prefixes,
-    groups: &[(Finding, Vec<&Outcome>)],
-    jobs: Vec<(Change, (usize, bool))>,
-) -> Vec<(usize, bool, Verdict, Vec<Outcome>)> {
-    use rayon::prelude::*;
-    let mut by_change: BTreeMap<Change, Vec<(usize, bool)>> = BTreeMap::new();
-    for (c, job) in jobs {
-        by_change.entry(c).or_default().push(job);
+    infra: &[u32],
+    f: &Finding,
+    members: &[&Outcome],
+) -> Settled {
+    if !f.is_error() {
+        return Settled::Warning;
     }
-    by_change
-        .into_par_iter()
-        .flat_map(|(change, ids)| {
-            let fm = fixed_model(topo, m, idx, prefixes, &change);
-            let entry = fm.as_ref().map(|f| {
-                (
-                    &f.model,
-                    f.index.as_ref().unwrap_or(idx),
-                    f.prefixes.as_ref(),
-                )
-            });
-            ids.into_par_iter()
-                .map(|(i, del)| {
-                    let (v, left) = verify(m, entry, &groups[i].1);
-                    (i, del, v, left)
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    let verdict = |c: &Change| {
+        let fm = fixed_model(topo, m, idx, prefixes, c);
+        let entry = fm.as_ref().map(|x| {
+            (
+                &x.model,
+                x.index.as_ref().unwrap_or(idx),
+                x.prefixes.as_ref(),
+            )
+        });
+        verify(m, entry, members)
+    };
+    let cause = members[0].cause.as_ref().expect("a failure");
+    let deletion = crate::analysis::search::deletion(m, cause, members[0].conn)
+        .filter(|d| Some(d) != f.change.as_ref());
+    let mut tried: Vec<(Change, Vec<Outcome>)> = Vec::new();
+    if let Some(d) = deletion {
+        let (v, left) = verdict(&d);
+        if v.verified {
+            return Settled::Deleted(d);
+        }
+        tried.push((d, left));
+    }
+    let own = f.change.as_ref().map(|c| {
+        let (v, left) = verdict(c);
+        if !v.verified {
+            tried.push((c.clone(), left));
+        }
+        v.verified
+    });
+    if own == Some(true) {
+        return Settled::Own(own);
+    }
+    let found = crate::analysis::search::search(topo, m, idx, prefixes, f, members, &tried, infra);
+    Settled::Searched(own, found)
 }
 
 /// A connection without an IPsec SA stops both directions for one cause: one finding
