@@ -693,10 +693,11 @@ fn print_timings(t: &vpntrace::analysis::check::Timings) {
         );
     }
     eprintln!(
-        "reach {:?} findings {:?} outcomes {}",
-        t.reach,
-        t.findings - t.reach,
-        t.outcomes
+        "index and prefix tables built at {:?}; connections checked at {:?}",
+        t.setup, t.analysed
     );
-    eprintln!("fixes settled at {:?}", t.verified);
+    eprintln!(
+        "summed over connections: reach {:?}, findings {:?}, fixes {:?}; {} failing outcomes",
+        t.reach, t.findings, t.fixes, t.outcomes
+    );
 }

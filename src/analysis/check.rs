@@ -70,15 +70,18 @@ pub struct Note {
 /// data for `VPNTRACE_TIMING` (main prints it; the library never does).
 #[derive(Clone, Debug, Default)]
 pub struct Timings {
-    /// Exploring every connection (reach).
+    /// Building the index and the prefix tables (wall, from the start of the analysis).
+    pub setup: std::time::Duration,
+    /// Summed over the connections (each connection's task time; its fixes are settled
+    /// in parallel, so the sums exceed the CPU time they took): exploring, ...
     pub reach: std::time::Duration,
-    /// Reach plus turning the outcomes into findings (the summaries are made beside the
-    /// first verifications).
+    /// ... grouping the failures into findings, ...
     pub findings: std::time::Duration,
-    /// Everything up to every error's fix settled: verified, or searched for (see
-    /// `settle_fix`).
-    pub verified: std::time::Duration,
-    /// Outcomes the exploration produced.
+    /// ... and settling the error findings' fixes (verified, or searched for).
+    pub fixes: std::time::Duration,
+    /// Everything up to every connection checked (wall, from the start of the analysis).
+    pub analysed: std::time::Duration,
+    /// Failing outcomes the exploration produced.
     pub outcomes: usize,
     /// The first connection's atoms and owner groups.
     pub first_connection: Option<ConnGroups>,
@@ -954,9 +957,20 @@ struct ConnReached {
     groups: Option<ConnGroups>,
 }
 
-/// Explore every connection; builds the index (beside the prefix tables) unless given.
-fn reach(m: &Model, idx: Option<&Index>) -> Reached {
-    use rayon::prelude::*;
+/// What every connection's exploration shares (see [`setup`]).
+struct Setup {
+    spaces: Spaces,
+    /// The network devices' own addresses (never analysed).
+    infra: AddrSet,
+    /// The index, when `setup` built it.
+    index: Option<Index>,
+    /// The prefix tables the address atoms are cut by.
+    prefixes: Prefixes,
+}
+
+/// The existing address space, the prefix tables and (unless given) the index, built
+/// side by side.
+fn setup(m: &Model, idx: Option<&Index>) -> Setup {
     let ((cloud_space, idc_space, infra), (prefixes, built)) = rayon::join(
         || existing_space(m),
         || {
@@ -969,13 +983,28 @@ fn reach(m: &Model, idx: Option<&Index>) -> Reached {
             )
         },
     );
-    let idx = idx.or(built.as_ref()).expect("given or built");
+    Setup {
+        spaces: Spaces {
+            cloud: cloud_space.intervals(),
+            idc: idc_space.intervals(),
+            infra: infra.intervals(),
+        },
+        infra,
+        index: built,
+        prefixes,
+    }
+}
 
-    let spaces = Spaces {
-        cloud: cloud_space.intervals(),
-        idc: idc_space.intervals(),
-        infra: infra.intervals(),
-    };
+/// Explore every connection; builds the index (beside the prefix tables) unless given.
+fn reach(m: &Model, idx: Option<&Index>) -> Reached {
+    use rayon::prelude::*;
+    let Setup {
+        spaces,
+        infra,
+        index: built,
+        prefixes,
+    } = setup(m, idx);
+    let idx = idx.or(built.as_ref()).expect("given or built");
     // Connections are independent: explore them in parallel, collect in order.
     let per: Vec<ConnReached> = (0..m.connections.len())
         .into_par_iter()
@@ -1111,10 +1140,15 @@ fn unused_space_warning(m: &Model, ci: usize, local: &AddrSet, remote_held: &Add
     w
 }
 
-/// Per connection and direction, the configured subnet pairs that exist and those that fail.
-fn summaries<'o>(m: &Model, outcomes: impl Iterator<Item = &'o Outcome>) -> Vec<PairSummary> {
-    let (cloud_space, idc_space, _) = existing_space(m);
-    let (cloud_iv, idc_iv) = (cloud_space.intervals(), idc_space.intervals());
+/// Connection `ci`'s summary per direction: the configured subnet pairs that exist and
+/// those that fail (`outcomes`: the failing outcomes of its error findings).
+fn summaries<'o>(
+    m: &Model,
+    ci: usize,
+    spaces: &Spaces,
+    outcomes: impl Iterator<Item = &'o Outcome>,
+) -> Vec<PairSummary> {
+    let (cloud_iv, idc_iv) = (&spaces.cloud, &spaces.idc);
     // (connection, direction) → failing (local subnet, remote subnet) index pairs.
     let mut fails: BTreeMap<(usize, FlowDirection), BTreeSet<(usize, usize)>> = BTreeMap::new();
     // Outcomes of one atom set pair share their atom lists: each pair is looked at once,
@@ -1164,9 +1198,10 @@ fn summaries<'o>(m: &Model, outcomes: impl Iterator<Item = &'o Outcome>) -> Vec<
         }
     }
     let mut out = Vec::new();
-    for (ci, c) in m.connections.iter().enumerate() {
-        let local = intersect_intervals(&c.local_set.intervals(), &cloud_iv);
-        let remote = intersect_intervals(&c.remote_set.intervals(), &idc_iv);
+    {
+        let c = &m.connections[ci];
+        let local = intersect_intervals(&c.local_set.intervals(), cloud_iv);
+        let remote = intersect_intervals(&c.remote_set.intervals(), idc_iv);
         for dir in [FlowDirection::CloudToOnprem, FlowDirection::OnpremToCloud] {
             let mut total = 0;
             let mut failing = Vec::new();
@@ -1359,7 +1394,7 @@ fn findings_from<'o>(
     idx: &Index,
     outcomes: &'o [Outcome],
     infra: &[u32],
-) -> Vec<(Finding, Vec<&'o Outcome>)> {
+) -> Vec<(GroupKey, Finding, Vec<&'o Outcome>)> {
     // Group by cause first (no text needed), then name each distinct cause once.
     use rayon::prelude::*;
     let mut keyed: Vec<(&Cause, FlowDirection, usize, usize)> = outcomes
@@ -1393,7 +1428,10 @@ fn findings_from<'o>(
         .collect();
     groups
         .into_par_iter()
-        .map(|(key, fs)| finding_of(m, idx, infra, key.reply, fs))
+        .map(|(key, fs)| {
+            let (f, fs) = finding_of(m, idx, infra, key.reply, fs);
+            (key, f, fs)
+        })
         .collect()
 }
 
@@ -1729,77 +1767,48 @@ pub fn apply_change(
 /// `check` over a loaded model; `topo` is the same topology as written, used to apply
 /// and verify fixes.
 pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
+    use rayon::prelude::*;
     let t0 = std::time::Instant::now();
-    let Reached {
-        failing: outcomes,
-        traced: count,
-        warnings,
+    let Setup {
+        spaces,
         infra,
         index,
         prefixes,
-        groups: first_connection,
-    } = reach(m, None);
-    let idx = index.expect("reach builds the index when none is given");
-    let t1 = t0.elapsed();
+    } = setup(m, None);
+    let idx = index.expect("setup builds the index when none is given");
     let infra = addresses(&infra);
-    let groups = findings_from(m, &idx, &outcomes, &infra);
-    let t2 = t0.elapsed();
-    use rayon::prelude::*;
-    // Errors carry a verified fix; a warning's fix is a suggestion. Two single changes
-    // are candidates for each error: removing the rule that decided the drop, when it
-    // concerns only the connection's traffic (preferred: removing a wrong rule beats
-    // overriding it), and the finding's own fix; where neither passes, the path is
-    // searched for the smallest change that does, or the changes it takes. Each error
-    // finding is settled in one task, all in parallel (beside the pair summaries): a
-    // finding's fixes are its own (the estate's 3,144 errors propose 3,142 distinct
-    // changes), and no step waits for every finding's previous one.
-    let (summary, settled) = rayon::join(
-        || {
-            summaries(
-                m,
-                groups
-                    .iter()
-                    .filter(|(f, _)| f.is_error())
-                    .flat_map(|(_, o)| o.iter().copied()),
-            )
-        },
-        || {
-            groups
-                .par_iter()
-                .map(|(f, o)| settle_fix(topo, m, &idx, &prefixes, &infra, f, o))
-                .collect::<Vec<Settled>>()
-        },
-    );
-    let t3 = t0.elapsed();
-    let mut findings: Vec<Finding> = groups.into_iter().map(|(f, _)| f).collect();
-    for (f, s) in findings.iter_mut().zip(settled) {
-        match s {
-            Settled::Warning => {}
-            Settled::Deleted(d) => {
-                f.verified = Some(true);
-                f.fix = crate::analysis::search::describe(m, &d);
-                f.vendor_fix = crate::analysis::search::vendor_fix(&d);
-                f.change = Some(d);
-                f.also.clear();
-            }
-            Settled::Own(v) => f.verified = v,
-            Settled::Searched(own, found) => {
-                if own.is_some() {
-                    f.verified = own;
-                }
-                if let Some(found) = found {
-                    crate::analysis::search::settle(f, found);
-                }
-            }
-        }
-    }
-    let timings = Timings {
-        reach: t1,
-        findings: t2,
-        verified: t3,
-        outcomes: outcomes.len(),
-        first_connection,
+    let t_setup = t0.elapsed();
+    // Connections are independent: each is explored, its findings made and their fixes
+    // settled in one task, all in parallel; its outcomes are dropped when it is done.
+    let per: Vec<ConnChecked> = (0..m.connections.len())
+        .into_par_iter()
+        .map(|ci| check_conn(topo, m, &idx, &prefixes, &spaces, &infra, ci))
+        .collect();
+    let t_analysed = t0.elapsed();
+    let mut keyed: Vec<(GroupKey, Finding)> = Vec::new();
+    let mut summary = Vec::new();
+    let mut warnings = Vec::new();
+    let mut timings = Timings {
+        setup: t_setup,
+        analysed: t_analysed,
+        ..Timings::default()
     };
+    let mut count = 0;
+    for c in per {
+        keyed.extend(c.findings);
+        summary.extend(c.summary);
+        warnings.extend(c.warnings);
+        count += c.traced;
+        timings.reach += c.times[0];
+        timings.findings += c.times[1];
+        timings.fixes += c.times[2];
+        timings.outcomes += c.outcomes;
+        timings.first_connection = timings.first_connection.or(c.groups);
+    }
+    // In the order the findings of all connections were grouped in (the sort below
+    // keeps it among equals).
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut findings: Vec<Finding> = keyed.into_iter().map(|(_, f)| f).collect();
     one_not_established_per_connection(m, &mut findings);
     // Configured space nothing holds is a note on its connection, not a faq finding.
     let (space, warnings): (Vec<Finding>, Vec<Finding>) = warnings
@@ -1820,6 +1829,103 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         summary,
         classes_traced: count,
         timings,
+    }
+}
+
+/// One connection checked (see [`check_conn`]).
+struct ConnChecked {
+    /// Its findings, each with the key it was grouped by.
+    findings: Vec<(GroupKey, Finding)>,
+    summary: Vec<PairSummary>,
+    warnings: Vec<Finding>,
+    traced: usize,
+    outcomes: usize,
+    groups: Option<ConnGroups>,
+    /// Exploring, making the findings, settling their fixes.
+    times: [std::time::Duration; 3],
+}
+
+/// Connection `ci`: explored (see [`reach_conn`]), its failing outcomes grouped into
+/// findings, and each error finding's fix settled (see [`settle_fix`]) in parallel,
+/// beside the connection's pair summaries.
+fn check_conn(
+    topo: &input::Topology,
+    m: &Model,
+    idx: &Index,
+    prefixes: &Prefixes,
+    spaces: &Spaces,
+    infra: &[u32],
+    ci: usize,
+) -> ConnChecked {
+    use rayon::prelude::*;
+    let t0 = std::time::Instant::now();
+    let ConnReached {
+        failing,
+        traced,
+        warnings,
+        groups,
+    } = reach_conn(m, idx, ci, spaces, prefixes);
+    let t1 = std::time::Instant::now();
+    let made = findings_from(m, idx, &failing, infra);
+    let t2 = std::time::Instant::now();
+    // A subnet pair fails when an error finding's traffic touches it; a port policy
+    // (a warning) leaves the pair working.
+    let (summary, settled) = rayon::join(
+        || {
+            summaries(
+                m,
+                ci,
+                spaces,
+                made.iter()
+                    .filter(|(_, f, _)| f.is_error())
+                    .flat_map(|(_, _, o)| o.iter().copied()),
+            )
+        },
+        || {
+            made.par_iter()
+                .map(|(_, f, o)| settle_fix(topo, m, idx, prefixes, infra, f, o))
+                .collect::<Vec<Settled>>()
+        },
+    );
+    let findings = made
+        .into_iter()
+        .zip(settled)
+        .map(|((key, mut f, _), s)| {
+            apply_settled(m, &mut f, s);
+            (key, f)
+        })
+        .collect();
+    ConnChecked {
+        findings,
+        summary,
+        warnings,
+        traced,
+        outcomes: failing.len(),
+        groups,
+        times: [t1 - t0, t2 - t1, t2.elapsed()],
+    }
+}
+
+/// Put how its fix was settled into the finding.
+fn apply_settled(m: &Model, f: &mut Finding, s: Settled) {
+    match s {
+        Settled::Warning => {}
+        Settled::Deleted(d) => {
+            f.verified = Some(true);
+            f.fix = crate::analysis::search::describe(m, &d);
+            f.vendor_fix = crate::analysis::search::vendor_fix(&d);
+            f.change = Some(d);
+            f.also.clear();
+        }
+        Settled::Own(v) => f.verified = v,
+        Settled::Searched(own, found) => {
+            if own.is_some() {
+                f.verified = own;
+            }
+            if let Some(found) = found {
+                crate::analysis::search::settle(f, found);
+            }
+        }
     }
 }
 
@@ -2296,7 +2402,7 @@ pub fn verification_by_sets_and_by_boxes(
     let idx = index.expect("reach builds the index when none is given");
     let infra = addresses(&infra);
     let mut out = Vec::new();
-    for (f, members) in findings_from(&m, &idx, &outcomes, &infra) {
+    for (_, f, members) in findings_from(&m, &idx, &outcomes, &infra) {
         let Some(change) = f.change.as_ref().filter(|_| f.is_error()) else {
             continue;
         };
