@@ -172,11 +172,49 @@ impl Index {
         // Every table holds the vSwitches' system routes (rank 0), then its entries
         // (rank 1), then, in the system table, the published VPN routes (rank 2); ties go
         // by rank, then listing order. The system routes are sorted once for all tables.
-        let system = system_routes(m);
-        let vrouter = (0..m.route_tables.len())
-            .into_par_iter()
-            .map(|t| Arc::new(table_index(m, t, &system)))
-            .collect();
+        // The per-table and per-device parts (most of the work) on one side, in parallel;
+        // the rest beside them.
+        let ((vrouter, (chain_rules, dev_routes)), rest) = rayon::join(
+            || {
+                let system = system_routes(m);
+                rayon::join(
+                    || {
+                        (0..m.route_tables.len())
+                            .into_par_iter()
+                            .map(|t| Arc::new(table_index(m, t, &system)))
+                            .collect()
+                    },
+                    || {
+                        rayon::join(
+                            || {
+                                (0..m.devices.len())
+                                    .into_par_iter()
+                                    .map(|d| Arc::new(chain_rules(&m.devices[d])))
+                                    .collect()
+                            },
+                            || {
+                                (0..m.devices.len())
+                                    .into_par_iter()
+                                    .map(|d| Arc::new(device_routes(&m.devices[d])))
+                                    .collect()
+                            },
+                        )
+                    },
+                )
+            },
+            || Index::build_rest(m),
+        );
+        Index {
+            vrouter: PerItem::new(vrouter),
+            chain_rules: PerItem::new(chain_rules),
+            dev_routes: PerItem::new(dev_routes),
+            ..rest
+        }
+    }
+
+    /// The parts of [`Index::build`] other than the per-table and per-device ones (left
+    /// empty).
+    fn build_rest(m: &Model) -> Index {
         let vpn_dest = m
             .vpn_gateways
             .iter()
@@ -188,12 +226,6 @@ impl Index {
                         .map(|(i, r)| (r.destination, i)),
                 )
             })
-            .collect();
-        let chain_rules = m.devices.iter().map(|d| Arc::new(chain_rules(d))).collect();
-        let dev_routes = m
-            .devices
-            .iter()
-            .map(|d| Arc::new(device_routes(d)))
             .collect();
         let mut iface_by_ip = BTreeMap::new();
         for (d, dev) in m.devices.iter().enumerate() {
@@ -292,10 +324,10 @@ impl Index {
         Index {
             link_peers: Arc::new(link_peers),
             tunnel_end,
-            vrouter: PerItem::new(vrouter),
+            vrouter: PerItem::new(Vec::new()),
             vpn_dest: Arc::new(vpn_dest),
-            dev_routes: PerItem::new(dev_routes),
-            chain_rules: PerItem::new(chain_rules),
+            dev_routes: PerItem::new(Vec::new()),
+            chain_rules: PerItem::new(Vec::new()),
             iface_by_ip: Arc::new(iface_by_ip),
             cloud_sas: Arc::new(cloud_sas),
             dev_sas: Arc::new(dev_sas),
