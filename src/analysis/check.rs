@@ -1355,23 +1355,30 @@ fn endpoints_in(
     crate::findings::finding::first_shown(&v, |(d, ip)| format!("{} ({})", m.devices[d].id, ip))
 }
 
-/// Cut each interval list at the others' bounds, giving disjoint atoms.
+/// Cut each interval list at the others' bounds, giving disjoint atoms: the pieces
+/// between consecutive bounds that some interval covers. One sweep over the bounds,
+/// counting the intervals open at each.
 fn atoms_of(ivs: &[(u32, u32)]) -> Vec<(u32, u32)> {
-    let mut cuts: Vec<u64> = Vec::new();
+    // (bound, +1 where an interval starts, -1 after one ends), in order.
+    let mut events: Vec<(u64, i32)> = Vec::with_capacity(2 * ivs.len());
     for &(lo, hi) in ivs {
-        cuts.push(u64::from(lo));
-        cuts.push(u64::from(hi) + 1);
+        events.push((u64::from(lo), 1));
+        events.push((u64::from(hi) + 1, -1));
     }
-    cuts.sort();
-    cuts.dedup();
+    events.sort_unstable();
     let mut out = Vec::new();
-    for w in cuts.windows(2) {
-        let (lo, hi) = (w[0], w[1] - 1);
-        if ivs
-            .iter()
-            .any(|&(a, b)| u64::from(a) <= lo && hi <= u64::from(b))
-        {
-            out.push((lo as u32, hi as u32));
+    let mut open = 0;
+    let mut k = 0;
+    while k < events.len() {
+        let at = events[k].0;
+        while k < events.len() && events[k].0 == at {
+            open += events[k].1;
+            k += 1;
+        }
+        if open > 0 {
+            if let Some(&(next, _)) = events.get(k) {
+                out.push((at as u32, (next - 1) as u32));
+            }
         }
     }
     out
@@ -2503,6 +2510,44 @@ mod tests {
             atoms_of(&[(0, 9), (5, 14), (20, 20)]),
             vec![(0, 4), (5, 9), (10, 14), (20, 20)]
         );
+        assert_eq!(
+            atoms_of(&[(7, u32::MAX), (7, 7)]),
+            vec![(7, 7), (8, u32::MAX)]
+        );
+        // Against the definition (every piece between consecutive bounds that an
+        // interval holds), on random overlapping intervals.
+        let naive = |ivs: &[(u32, u32)]| -> Vec<(u32, u32)> {
+            let mut cuts: Vec<u64> = ivs
+                .iter()
+                .flat_map(|&(lo, hi)| [u64::from(lo), u64::from(hi) + 1])
+                .collect();
+            cuts.sort();
+            cuts.dedup();
+            cuts.windows(2)
+                .map(|w| (w[0], w[1] - 1))
+                .filter(|&(lo, hi)| {
+                    ivs.iter()
+                        .any(|&(a, b)| u64::from(a) <= lo && hi <= u64::from(b))
+                })
+                .map(|(lo, hi)| (lo as u32, hi as u32))
+                .collect()
+        };
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for _ in 0..500 {
+            let ivs: Vec<(u32, u32)> = (0..next(8) + 1)
+                .map(|_| {
+                    let lo = next(64) as u32;
+                    (lo, lo + next(16) as u32)
+                })
+                .collect();
+            assert_eq!(atoms_of(&ivs), naive(&ivs), "{ivs:?}");
+        }
     }
 
     #[test]
