@@ -778,6 +778,23 @@ impl<T: Copy> PrefixIndex<T> {
         self.starts.partition_point(|&s| s <= v).saturating_sub(1)
     }
 
+    /// [`at`](PrefixIndex::at) for a `v` known to lie at or after the start of flat
+    /// interval `from`: a galloping search forward from there (the atoms of a set are
+    /// looked up in order, mostly a few intervals apart).
+    fn at_from(&self, from: usize, v: u32) -> usize {
+        let s = &self.starts;
+        debug_assert!(s[from] <= v);
+        let (mut lo, mut step) = (from, 1);
+        let mut hi = from + 1;
+        while hi < s.len() && s[hi] <= v {
+            lo = hi;
+            step *= 2;
+            hi = lo + step;
+        }
+        let hi = hi.min(s.len());
+        lo + s[lo..hi].partition_point(|&x| x <= v) - 1
+    }
+
     /// Longest prefix containing `v`: (start, end, length, value).
     pub fn lookup(&self, v: u32) -> Option<(u32, u32, u8, T)> {
         self.answers.get(self.at(v)).copied().flatten()
@@ -842,8 +859,10 @@ impl<T: Copy> PrefixIndex<T> {
         };
         for k in all.iter() {
             let a = set.atoms[k].0;
-            if j == 0 || self.starts.get(j).is_some_and(|&s| s <= a) {
+            if j == 0 {
                 j = self.at(a) + 1;
+            } else if self.starts.get(j).is_some_and(|&s| s <= a) {
+                j = self.at_from(j, a) + 1;
             }
             let answer = self.answers.get(j - 1).copied().flatten().map(|x| x.3);
             if !alike(here, answer) {
@@ -864,6 +883,40 @@ mod tests {
     }
     fn ip(s: &str) -> u32 {
         u32::from(s.parse::<std::net::Ipv4Addr>().unwrap())
+    }
+
+    /// The galloping search finds the interval the binary search does, from any
+    /// interval at or before it.
+    #[test]
+    fn galloping_search_agrees_with_binary_search() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for _ in 0..50 {
+            let items: Vec<(ipnet::Ipv4Net, usize)> = (0..next(40) + 1)
+                .map(|k| {
+                    let len = 16 + next(17) as u8;
+                    let addr = std::net::Ipv4Addr::from(0x0a00_0000 | (next(1 << 20) as u32) << 4);
+                    (ipnet::Ipv4Net::new(addr, len).unwrap().trunc(), k as usize)
+                })
+                .collect();
+            let idx = PrefixIndex::build(items);
+            for n in 0..400 {
+                // Half at an interval's first address, half anywhere.
+                let v = if n % 2 == 0 {
+                    idx.starts[next(idx.starts.len() as u64) as usize]
+                } else {
+                    0x0a00_0000 | (next(1 << 24) as u32)
+                };
+                let i = idx.at(v);
+                let from = next(i as u64 + 1) as usize;
+                assert_eq!(idx.at_from(from, v), i, "from {from} for {v:#x}");
+            }
+        }
     }
 
     #[test]
