@@ -132,7 +132,10 @@ fn target(change: &Change) -> Option<Target<'_>> {
 /// it (a first-match filter decides the rest as before; a security group's accepts
 /// never beat a drop they did not beat before), so re-analysing after it needs only
 /// the packets that still failed.
-pub fn opens(t: &input::Topology, change: &Change) -> bool {
+///
+/// `m` is the model lowered from `t` (or patched from it: the objects' places are
+/// the same), whose index of ids finds the object.
+pub fn opens(t: &input::Topology, m: &Model, change: &Change) -> bool {
     let drop = |ids: Vec<Option<&str>>, actions: Vec<Action>, rule: &str| {
         rule_position(ids.into_iter(), rule).is_some_and(|j| actions[j] == Action::Drop)
     };
@@ -146,7 +149,7 @@ pub fn opens(t: &input::Topology, change: &Change) -> bool {
             security_group,
             rule,
             ..
-        } => security_group_at(t, security_group).is_ok_and(|i| {
+        } => known(&m.ids().security_groups, security_group, "security group").is_ok_and(|i| {
             let g = &t.cloud.security_groups[i];
             drop(
                 g.rules.iter().map(|r| r.id.as_deref()).collect(),
@@ -158,7 +161,7 @@ pub fn opens(t: &input::Topology, change: &Change) -> bool {
             device,
             chain,
             rule,
-        } => device_at(t, device).is_ok_and(|i| {
+        } => known(&m.ids().devices, device, "device").is_ok_and(|i| {
             let f = t.onprem.devices[i].filter.as_ref();
             let c = f.and_then(|f| match chain {
                 ChainKind::Input => f.input.as_ref(),
@@ -827,29 +830,32 @@ mod tests {
     #[test]
     fn only_accepts_added_and_drops_removed_open() {
         let t = bundled("faq4_sg_drop_wins_tie.json");
+        let m = crate::model::lower("t", &t).unwrap();
         let sg = |rule: &str| Change::DeleteSgRule {
             security_group: "sg-bp1q3w5e7r9t1y3u5i7o".into(),
             rule: rule.into(),
         };
         assert!(
-            opens(&t, &sg("sgr-bp1m1n2b3v4c5x6z7a8s9dfgh")),
+            opens(&t, &m, &sg("sgr-bp1m1n2b3v4c5x6z7a8s9dfgh")),
             "a drop deleted"
         );
         assert!(
-            !opens(&t, &sg("sgr-bp1l0k9j8h7g6f5d4s3a2qwer")),
+            !opens(&t, &m, &sg("sgr-bp1l0k9j8h7g6f5d4s3a2qwer")),
             "an accept deleted"
         );
-        assert!(!opens(&t, &sg("no-such-rule")), "a rule not found");
+        assert!(!opens(&t, &m, &sg("no-such-rule")), "a rule not found");
         let t = bundled("faq3_idc_iptables_drop.json");
+        let m = crate::model::lower("t", &t).unwrap();
         let filter = |rule: &str| Change::DeleteFilterRule {
             device: "bj-idc-vpn01".into(),
             chain: ChainKind::Forward,
             rule: rule.into(),
         };
-        assert!(opens(&t, &filter("fwd-2-wan-antispoof")));
-        assert!(!opens(&t, &filter("fwd-1-lan-out")));
+        assert!(opens(&t, &m, &filter("fwd-2-wan-antispoof")));
+        assert!(!opens(&t, &m, &filter("fwd-1-lan-out")));
         assert!(!opens(
             &t,
+            &m,
             &Change::AddDeviceRoute {
                 device: "bj-idc-vpn01".into(),
                 destinations: vec!["10.99.0.0/16".parse().unwrap()],

@@ -699,7 +699,7 @@ fn chain(
             Some(c) if plan.len() < MAX_CHAIN && !plan.contains(&c) => c,
             _ => break,
         };
-        let opens = fix::opens(topo, &c);
+        let opens = fix::opens(topo, &a.model, &c);
         let Some(a2) = a.then(topo, &c) else {
             break;
         };
