@@ -1792,7 +1792,7 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         .map(|ci| check_conn(topo, m, &idx, &prefixes, &spaces, &infra, ci))
         .collect();
     let t_analysed = t0.elapsed();
-    let mut keyed: Vec<(GroupKey, Finding)> = Vec::new();
+    let mut findings: Vec<Finding> = Vec::new();
     let mut summary = Vec::new();
     let mut warnings = Vec::new();
     let mut timings = Timings {
@@ -1802,7 +1802,7 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     };
     let mut count = 0;
     for c in per {
-        keyed.extend(c.findings);
+        findings.extend(c.findings);
         summary.extend(c.summary);
         warnings.extend(c.warnings);
         count += c.traced;
@@ -1812,10 +1812,10 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         timings.outcomes += c.outcomes;
         timings.first_connection = timings.first_connection.or(c.groups);
     }
-    // In the order the findings of all connections were grouped in (the sort below
-    // keeps it among equals).
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut findings: Vec<Finding> = keyed.into_iter().map(|(_, f)| f).collect();
+    // Each connection's findings are in the order they were grouped in: the sort below
+    // keeps that order among equals, which are always of one connection.
+    // The index and tables are large: dropped beside the rest.
+    rayon::spawn(move || drop((idx, prefixes)));
     one_not_established_per_connection(m, &mut findings);
     // Configured space nothing holds is a note on its connection, not a faq finding.
     let (space, warnings): (Vec<Finding>, Vec<Finding>) = warnings
@@ -1841,8 +1841,8 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
 
 /// One connection checked (see [`check_conn`]).
 struct ConnChecked {
-    /// Its findings, each with the key it was grouped by.
-    findings: Vec<(GroupKey, Finding)>,
+    /// Its findings, in the order they were grouped in.
+    findings: Vec<Finding>,
     summary: Vec<PairSummary>,
     warnings: Vec<Finding>,
     traced: usize,
@@ -1897,9 +1897,9 @@ fn check_conn(
     let findings = made
         .into_iter()
         .zip(settled)
-        .map(|((key, mut f, _), s)| {
+        .map(|((_, mut f, _), s)| {
             apply_settled(m, &mut f, s);
-            (key, f)
+            f
         })
         .collect();
     ConnChecked {
