@@ -396,8 +396,12 @@ fn explore_sets(
         let pt = [sa.0, da.0, sport, dp.0];
         let pkt = packet_of(pt, k.protocol);
         let from = sender.of(idx, pkt.src);
+        // The sets go to the tracer and come back narrowed (over the same atom lists):
+        // their bits are kept to take the rest (copying the lists' handles costs an
+        // atomic count each, which adds up over the traces).
+        let (s_bits, d_bits) = (s.bits.clone(), d.bits.clone());
         let sets = Sets {
-            addr: [s.clone(), d.clone()],
+            addr: [s, d],
             ports: p.clone(),
         };
         let nw = Narrow::on_sets(b, pt, k.protocol.has_ports(), sets);
@@ -408,8 +412,13 @@ fn explore_sets(
             addr: [mut s1, mut d1],
             ports: p1,
         } = *nw.sets.expect("sets were given");
+        let with = |set: &AtomSet, bits: &crate::graph::region::Bits| AtomSet {
+            atoms: set.atoms.clone(),
+            bits: bits.clone(),
+        };
         let whole = (0..2).all(|x| reg.lo[x] == b.lo[x] && reg.hi[x] == b.hi[x]);
         if !whole || !reg.contains(pt) || !s1.contains(s0) || !d1.contains(d0) {
+            let (s, d) = (with(&s1, &s_bits), with(&d1, &d_bits));
             // A decision told addresses of the representative's atoms apart (never
             // expected: atoms are cut by every prefix): explore that atom pair as boxes.
             let boxes = port_boxes(&p)
@@ -434,11 +443,10 @@ fn explore_sets(
         let cause = outcome_of(t);
         // A cause naming the device that owns a representative atom is that device's.
         if let Some(c) = &cause {
-            let named = c.device(m);
             let owns = |a: (u32, u32)| {
                 a.0 == a.1
                     && matches!(idx.owner(Ipv4Addr::from(a.0)),
-                        Some(crate::graph::index::OwnerRef::Interface(dv, _)) if m.devices[dv].id == named)
+                        Some(crate::graph::index::OwnerRef::Interface(dv, _)) if m.devices[dv].id == c.device(m))
             };
             if owns(sa) {
                 s1 = AtomSet::of(s1.atoms.clone(), [s0]);
@@ -451,12 +459,18 @@ fn explore_sets(
         // these sources, the other source ports of these atoms, the other destination
         // ports of these source ports.
         let start = work.len();
-        let s_rest = s.minus(&s1);
-        let d_rest = d.minus(&d1);
-        if !s_rest.is_empty() {
-            work.push((s_rest, d.clone(), p.clone()));
+        let rest = |bits: &crate::graph::region::Bits, of: &AtomSet| -> Option<AtomSet> {
+            let r: crate::graph::region::Bits =
+                bits.iter().zip(&of.bits).map(|(a, b)| a & !b).collect();
+            r.iter().any(|&w| w != 0).then(|| AtomSet {
+                atoms: of.atoms.clone(),
+                bits: r,
+            })
+        };
+        if let Some(s_rest) = rest(&s_bits, &s1) {
+            work.push((s_rest, with(&d1, &d_bits), p.clone()));
         }
-        if !d_rest.is_empty() {
+        if let Some(d_rest) = rest(&d_bits, &d1) {
             work.push((s1.clone(), d_rest, p.clone()));
         }
         let sp_rest = p[0].minus(&p1[0]);

@@ -92,6 +92,20 @@ pub struct AtomSet {
 /// An atom set's bits, one per atom.
 pub type Bits = smallvec::SmallVec<[u64; 4]>;
 
+/// The positions of the bits set in `bits`, in order.
+fn members(bits: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    bits.iter().enumerate().flat_map(|(i, &w)| {
+        let mut w = w;
+        std::iter::from_fn(move || {
+            (w != 0).then(|| {
+                let b = w.trailing_zeros() as usize;
+                w &= w - 1;
+                i * 64 + b
+            })
+        })
+    })
+}
+
 impl AtomSet {
     /// The atoms `members` (indices into `atoms`) of a side.
     pub fn of(
@@ -123,16 +137,7 @@ impl AtomSet {
 
     /// The atoms in the set, in address order.
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.bits.iter().enumerate().flat_map(|(i, &w)| {
-            let mut w = w;
-            std::iter::from_fn(move || {
-                (w != 0).then(|| {
-                    let b = w.trailing_zeros() as usize;
-                    w &= w - 1;
-                    i * 64 + b
-                })
-            })
-        })
+        members(&self.bits)
     }
 
     pub fn first(&self) -> Option<usize> {
@@ -851,13 +856,10 @@ impl<T: Copy> PrefixIndex<T> {
         }
         let here = found.map(|x| x.3);
         // The set's atoms in address order against the flat intervals (no prefix cuts an
-        // atom): one pass.
+        // atom): one pass, over a copy of the bits (the atom list is not copied).
         let mut j = 0;
-        let all = AtomSet {
-            atoms: set.atoms.clone(),
-            bits: set.bits.clone(),
-        };
-        for k in all.iter() {
+        let bits = set.bits.clone();
+        for k in members(&bits) {
             let a = set.atoms[k].0;
             if j == 0 {
                 j = self.at(a) + 1;
