@@ -247,8 +247,9 @@ fn packet_of(pt: [u32; 4], p: Protocol) -> Packet {
     Packet::new(src, dst, p, pt[2] as u16, pt[3] as u16)
 }
 
-/// The sender of the last traced packet: the packets of one exploration mostly share
-/// their source, whose endpoint is kept.
+/// The sender of the last traced packet: the packets of one exploration, and the
+/// explorations of one source group, mostly share their source, whose endpoint is kept
+/// (for one model and index).
 #[derive(Default)]
 struct Sender(Option<(Ipv4Addr, trace::Endpoint)>);
 
@@ -338,11 +339,13 @@ struct GroupPairs<'c> {
 /// to `out`; returns the packets traced.
 fn explore_groups(m: &Model, idx: &Index, cp: &GroupPairs, out: &mut Vec<Outcome>) -> usize {
     let mut count = 0;
+    // The pairs of one source group start from the same source.
+    let mut sender = Sender::default();
     for sg in &cp.src.groups {
         for dg in &cp.dst.groups {
             let s = AtomSet::of(cp.src.atoms.clone(), sg.iter().copied());
             let d = AtomSet::of(cp.dst.atoms.clone(), dg.iter().copied());
-            count += explore_sets(m, idx, &cp.kind, s, d, out);
+            count += explore_sets(m, idx, &cp.kind, s, d, &mut sender, out);
         }
     }
     count
@@ -357,18 +360,19 @@ fn explore_groups(m: &Model, idx: &Index, cp: &GroupPairs, out: &mut Vec<Outcome
 /// × port sets; the rest is split into products and explored in turn. A cause naming the
 /// representative's own device (a host's) holds for that atom alone. The failing
 /// outcomes (one per source port interval × destination port interval of the product)
-/// are added to `out`; returns the packets traced.
+/// are added to `out`; returns the packets traced. `sender` keeps the last source's
+/// endpoint (of this model and index).
 fn explore_sets(
     m: &Model,
     idx: &Index,
     k: &PairKind,
     src: AtomSet,
     dst: AtomSet,
+    sender: &mut Sender,
     out: &mut Vec<Outcome>,
 ) -> usize {
     let mut work: Vec<(AtomSet, AtomSet, [PortSet; 2])> = vec![(src, dst, k.ports.clone())];
     let mut count = 0;
-    let mut sender = Sender::default();
     // The atom lists of the outcomes, one per distinct set of each side.
     let mut lists: [HashMap<crate::graph::region::Bits, Atoms>; 2] = Default::default();
     let mut list = |side: usize, set: &AtomSet| -> Atoms {
@@ -2184,6 +2188,8 @@ pub(crate) fn refail(
     // Members of one atom set pair share their atom lists: each side is cut once.
     let key = |a: &Atoms| a.as_ptr() as *const () as usize;
     let mut cut: std::collections::HashMap<usize, Groups> = std::collections::HashMap::new();
+    // The members' packets mostly share their sources (the model is the same).
+    let mut sender = Sender::default();
     let mut traced = Vec::new();
     for (o, ports) in port_products(members) {
         let Some(pi) = o.protocol.concrete_index() else {
@@ -2198,7 +2204,15 @@ pub(crate) fn refail(
         if p2.is_one_group(&o.src, pi) && p2.is_one_group(&o.dst, pi) {
             // No prefix the change adds cuts either side: the member's own atom sets.
             let all = |a: &Atoms| AtomSet::of(a.clone(), 0..a.len());
-            explore_sets(m2, idx2, &kind, all(&o.src), all(&o.dst), &mut traced);
+            explore_sets(
+                m2,
+                idx2,
+                &kind,
+                all(&o.src),
+                all(&o.dst),
+                &mut sender,
+                &mut traced,
+            );
         } else {
             for side in [&o.src, &o.dst] {
                 cut.entry(key(side))
