@@ -523,6 +523,34 @@ fn filter_rules_patched_into_the_model_equal_the_relowered_topology() {
             );
             compared += 1;
         }
+        // Two changes in a row, as a searched chain applies them (the second on the model
+        // the first gave, the written objects kept in an `Edited`).
+        for pair in changes.windows(3).step_by(3) {
+            let (c1, c2) = (&pair[0], &pair[2]);
+            let mut edited = vpntrace::analysis::fix::Edited::default();
+            let p1 = vpntrace::analysis::fix::apply_to_model_edited(&topo, &mut edited, &m, c1, 1)
+                .unwrap()
+                .unwrap();
+            let Some(p2) = vpntrace::analysis::fix::apply_to_model_edited(
+                &topo,
+                &mut edited,
+                &p1.model,
+                c2,
+                2,
+            ) else {
+                continue;
+            };
+            let Ok(p2) = p2 else { continue };
+            let t1 = vpntrace::analysis::fix::apply(&topo, c1, 1).unwrap();
+            let t2 = vpntrace::analysis::fix::apply(&t1, c2, 2).unwrap();
+            let m3 = vpntrace::model::lower(&name, &t2).unwrap();
+            assert_eq!(
+                format!("{:?}", p2.model),
+                format!("{m3:?}"),
+                "{name}: {c1} then {c2} patched differs from re-lowered"
+            );
+            compared += 1;
+        }
     }
     assert!(compared >= 100, "only {compared} changes compared");
 }

@@ -404,30 +404,33 @@ pub fn apply_to_model(
     change: &Change,
     n: usize,
 ) -> Option<Result<PatchedModel, FixError>> {
-    if let Some(p) = filter_rules_patched(t, m, change, n) {
-        return Some(Ok(p));
+    if let Some(Target::Device(id)) = target(change) {
+        let i = *m.ids().devices.get(id)?;
+        if let Some(p) = filter_rules_patched(t.onprem.devices.get(i)?, i, m, change, n) {
+            return Some(Ok(p));
+        }
     }
     apply_to_model_edited(t, &mut Edited::default(), m, change, n)
 }
 
-/// A filter rule inserted or deleted straight in the lowered device: the same model as
-/// changing the written device and lowering it again (see [`change_device`]), without
-/// copying and lowering the whole device. None where that would not hold or is not
-/// cheap to see: the device, chain or rule is missing, or a rule at or after the place
-/// has no id (lowering names it by its position, which the change shifts).
+/// A filter rule inserted or deleted straight in the lowered device `i` of `m`, which
+/// was lowered from `written`: the same model as changing `written` and lowering it
+/// again (see [`change_device`]), without lowering the whole device. None where that
+/// would not hold or is not cheap to see: the chain or rule is missing, or a rule at or
+/// after the place has no id (lowering names it by its position, which the change
+/// shifts).
 fn filter_rules_patched(
-    t: &input::Topology,
+    written: &input::Device,
+    i: usize,
     m: &Model,
     change: &Change,
     n: usize,
 ) -> Option<PatchedModel> {
-    let (device, chain) = match change {
-        Change::InsertFilterRule { device, chain, .. }
-        | Change::DeleteFilterRule { device, chain, .. } => (device, *chain),
+    let chain = match change {
+        Change::InsertFilterRule { chain, .. } | Change::DeleteFilterRule { chain, .. } => *chain,
         _ => return None,
     };
-    let i = *m.ids().devices.get(device.as_str())?;
-    let written = t.onprem.devices.get(i)?.filter.as_ref()?;
+    let written = written.filter.as_ref()?;
     let written = match chain {
         ChainKind::Input => written.input.as_ref(),
         ChainKind::Forward => written.forward.as_ref(),
@@ -569,7 +572,12 @@ fn patch_model(
                 .devices
                 .entry(i)
                 .or_insert_with(|| t.onprem.devices[i].clone());
+            // The model's device `i` is `d` lowered: a filter rule goes straight in.
+            let fast = filter_rules_patched(d, i, m, change, n);
             change_device(d, change, n);
+            if let Some(p) = fast {
+                return Ok(p);
+            }
             // The index holds the filter tables, the routes and where hosts send from.
             let reindex = match change {
                 Change::InsertFilterRule { .. } | Change::DeleteFilterRule { .. } => {
