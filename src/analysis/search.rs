@@ -447,11 +447,11 @@ pub fn describe(m: &Model, c: &Change) -> String {
 /// routing fault is fixed at the first device whose changed route lets the traffic
 /// reach the next cause, not at a later device the traffic should never have reached.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn search(
+pub(crate) fn search<'a>(
     topo: &input::Topology,
-    m: &Model,
-    idx: &Index,
-    prefixes: &check::Prefixes,
+    m: &'a Model,
+    idx: &'a Index,
+    prefixes: &'a check::Prefixes,
     f: &Finding,
     members: &[&Outcome],
     tried: &[(Change, Vec<Outcome>)],
@@ -481,75 +481,101 @@ pub(crate) fn search(
         }
     };
     let known = |c: &Change| tried.iter().find(|(x, _)| x == c).map(|(_, l)| l);
-    // The first step of each candidate: the applied model and what still fails.
-    // (In parallel: a routing fault has many candidates, each a re-analysis.)
-    use rayon::prelude::*;
-    let firsts: Vec<Option<(Applied, Vec<Outcome>)>> = seen
-        .par_iter()
-        .map(|c| {
-            let a = apply_plan(topo, m, idx, prefixes, std::slice::from_ref(c))?;
-            let left = match known(c) {
-                Some(l) => l.clone(),
-                None => failing(&a, members),
-            };
-            Some((a, left))
-        })
-        .collect();
-    // The first candidate (in order) that passes alone.
-    for (c, first) in seen.iter().zip(&firsts) {
-        if first.as_ref().is_some_and(|(_, left)| left.is_empty()) {
-            return Some(Found {
-                plan: vec![c.clone()],
-                verified: true,
-                fix: words(c),
-                own_first: false,
-                blame: blame(m, members, c),
-            });
-        }
-    }
-    // Chains: from each candidate in the same order (the deletion, the routes along
-    // the path, the own fix); the first that passes wins. A routing fault's chains are
-    // run together (in parallel: many candidates, each chain several re-analyses),
-    // others one after the other (the first usually passes).
     let was = check::cause_name(m, cause);
-    let starts: Vec<(bool, Start)> = seen
-        .iter()
-        .zip(firsts)
-        .take(MAX_CHAINS)
-        .filter_map(|(c, first)| {
-            let (a, left) = first?;
-            let own = f.change.as_ref() == Some(c);
-            // A first change (other than the own fix) that leaves the traffic stopping
-            // where it did is no start.
-            let moves = !check::stops(&a.model, &left).contains(&was);
-            (own || moves).then(|| {
-                let start = Start {
-                    change: c.clone(),
-                    words: words(c),
-                    done: (a, left),
-                };
-                (own, start)
-            })
+    // A candidate's chain, when it starts one: the own fix always; another first change
+    // only when the traffic no longer stops where it did.
+    let start = |c: &Change, a: Applied<'a>, left: Vec<Outcome>| -> Option<(bool, Start<'a>)> {
+        let own = f.change.as_ref() == Some(c);
+        let moves = !check::stops(&a.model, &left).contains(&was);
+        (own || moves).then(|| {
+            let start = Start {
+                change: c.clone(),
+                words: words(c),
+                done: (a, left),
+            };
+            (own, start)
         })
-        .collect();
+    };
     let run = |(own, start): (bool, Start)| {
         let c = start.change.clone();
         chain(topo, members, infra, start).map(|found| (own, c, found))
     };
-    let chains: Vec<(bool, Change, Found)> = if routing(cause) {
-        starts.into_par_iter().filter_map(run).collect()
-    } else {
-        let mut v = Vec::new();
-        for st in starts {
-            let Some(x) = run(st) else { continue };
-            let done = x.2.verified;
-            v.push(x);
-            if done {
-                break;
+    // Chains: from each candidate in the same order (the deletion, the routes along
+    // the path, the own fix); the first that passes wins.
+    let chains: Vec<(bool, Change, Found)> =
+        if !routing(cause) && seen.iter().all(|c| known(c).is_some_and(|l| !l.is_empty())) {
+            // Every candidate was verified already and none passes alone (the deletion and
+            // the own fix): their chains one after the other (the first usually passes),
+            // each first change applied only when its chain is tried.
+            let mut v = Vec::new();
+            for c in seen.iter().take(MAX_CHAINS) {
+                let Some(a) = apply_plan(topo, m, idx, prefixes, std::slice::from_ref(c)) else {
+                    continue;
+                };
+                let left = known(c).expect("every candidate is known").clone();
+                let Some(x) = start(c, a, left).and_then(run) else {
+                    continue;
+                };
+                let done = x.2.verified;
+                v.push(x);
+                if done {
+                    break;
+                }
             }
-        }
-        v
-    };
+            v
+        } else {
+            // The first step of each candidate: the applied model and what still fails.
+            // (In parallel: a routing fault has many candidates, each a re-analysis.)
+            use rayon::prelude::*;
+            let firsts: Vec<Option<(Applied, Vec<Outcome>)>> = seen
+                .par_iter()
+                .map(|c| {
+                    let a = apply_plan(topo, m, idx, prefixes, std::slice::from_ref(c))?;
+                    let left = match known(c) {
+                        Some(l) => l.clone(),
+                        None => failing(&a, members),
+                    };
+                    Some((a, left))
+                })
+                .collect();
+            // The first candidate (in order) that passes alone.
+            for (c, first) in seen.iter().zip(&firsts) {
+                if first.as_ref().is_some_and(|(_, left)| left.is_empty()) {
+                    return Some(Found {
+                        plan: vec![c.clone()],
+                        verified: true,
+                        fix: words(c),
+                        own_first: false,
+                        blame: blame(m, members, c),
+                    });
+                }
+            }
+            let starts: Vec<(bool, Start)> = seen
+                .iter()
+                .zip(firsts)
+                .take(MAX_CHAINS)
+                .filter_map(|(c, first)| {
+                    let (a, left) = first?;
+                    start(c, a, left)
+                })
+                .collect();
+            // A routing fault's chains are run together (in parallel: many candidates, each
+            // chain several re-analyses), others one after the other.
+            if routing(cause) {
+                starts.into_par_iter().filter_map(run).collect()
+            } else {
+                let mut v = Vec::new();
+                for st in starts {
+                    let Some(x) = run(st) else { continue };
+                    let done = x.2.verified;
+                    v.push(x);
+                    if done {
+                        break;
+                    }
+                }
+                v
+            }
+        };
     let mut own_start = None;
     for (own, c, found) in chains {
         if found.verified {
