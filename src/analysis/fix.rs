@@ -486,7 +486,7 @@ fn filter_rules_patched(
     }
     Some(PatchedModel {
         model: m.with_lowered_device(i, d),
-        reindex: Reindex::DeviceFilter(i),
+        reindex: Reindex::DeviceChain(i, chain),
         patched: Patched::Device(i),
     })
 }
@@ -580,8 +580,8 @@ fn patch_model(
             }
             // The index holds the filter tables, the routes and where hosts send from.
             let reindex = match change {
-                Change::InsertFilterRule { .. } | Change::DeleteFilterRule { .. } => {
-                    Reindex::DeviceFilter(i)
+                Change::InsertFilterRule { chain, .. } | Change::DeleteFilterRule { chain, .. } => {
+                    Reindex::DeviceChain(i, *chain)
                 }
                 Change::AddDeviceRoute { .. } => Reindex::DeviceRoutes(i),
                 Change::EnableForwarding { .. } => Reindex::Full,

@@ -551,11 +551,7 @@ impl<'a> Walker<'a> {
             return Ok(());
         }
         let candidates = pkt.protocol.concrete_index().map(|p| {
-            let k = match chain {
-                ChainKind::Input => 0,
-                ChainKind::Forward => 1,
-                ChainKind::Output => 2,
-            };
+            let k = crate::graph::index::chain_position(chain);
             let slot = in_iface.map_or(0, |f| f + 1);
             self.idx.chain_rules[d][k][p][slot].as_slice()
         });

@@ -15,8 +15,11 @@ use crate::net::addr::Protocol;
 use rayon::prelude::*;
 
 /// A device's filter rules per chain (input, forward, output), per concrete protocol, per
-/// incoming interface (see `Index::chain_rules`).
-pub type ChainRules = [[Vec<Vec<RuleSpan>>; 4]; 3];
+/// incoming interface (see `Index::chain_rules`); each chain's shared, so that a fix to
+/// one chain rebuilds only that chain's part.
+pub type ChainRules = [Arc<ProtocolRules>; 3];
+/// One chain's rules per concrete protocol, per incoming interface.
+pub type ProtocolRules = [Vec<Vec<RuleSpan>>; 4];
 /// A device's route choices and their prefix index.
 pub type DeviceRoutes = (Vec<RouteChoice>, PrefixIndex<usize>);
 
@@ -27,8 +30,8 @@ pub enum Reindex {
     Keep,
     /// The entries of one route table.
     Table(usize),
-    /// The filter rules of one device.
-    DeviceFilter(usize),
+    /// The filter rules of one chain of one device.
+    DeviceChain(usize, ChainKind),
     /// The routes of one device.
     DeviceRoutes(usize),
     /// Anything else: build it again.
@@ -386,25 +389,38 @@ fn table_index(m: &Model, t: usize, system: &[PrefixItem<VrRoute>]) -> PrefixInd
 
 /// A device's filter tables (see `Index::chain_rules`).
 fn chain_rules(d: &crate::model::Device) -> ChainRules {
-    [ChainKind::Input, ChainKind::Forward, ChainKind::Output].map(|k| {
-        let chain = d.filter.as_ref().and_then(|f| f.chain(k));
-        Protocol::CONCRETE.map(|p| {
-            let Some(c) = chain else { return Vec::new() };
-            (0..=d.interfaces.len())
-                .map(|slot| {
-                    let in_iface = slot.checked_sub(1);
-                    c.rules
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, r)| {
-                            crate::model::rules::rule_fits(r, p)
-                                && (r.in_interface.is_none() || r.in_interface == in_iface)
-                        })
-                        .map(|(i, r)| RuleSpan::of(i, r))
-                        .collect()
-                })
-                .collect()
-        })
+    [ChainKind::Input, ChainKind::Forward, ChainKind::Output]
+        .map(|k| Arc::new(protocol_rules(d, k)))
+}
+
+/// Where chain `k` is in [`ChainRules`].
+pub fn chain_position(k: ChainKind) -> usize {
+    match k {
+        ChainKind::Input => 0,
+        ChainKind::Forward => 1,
+        ChainKind::Output => 2,
+    }
+}
+
+/// Chain `k`'s filter tables of device `d`.
+fn protocol_rules(d: &crate::model::Device, k: ChainKind) -> ProtocolRules {
+    let chain = d.filter.as_ref().and_then(|f| f.chain(k));
+    Protocol::CONCRETE.map(|p| {
+        let Some(c) = chain else { return Vec::new() };
+        (0..=d.interfaces.len())
+            .map(|slot| {
+                let in_iface = slot.checked_sub(1);
+                c.rules
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| {
+                        crate::model::rules::rule_fits(r, p)
+                            && (r.in_interface.is_none() || r.in_interface == in_iface)
+                    })
+                    .map(|(i, r)| RuleSpan::of(i, r))
+                    .collect()
+            })
+            .collect()
     })
 }
 
@@ -426,9 +442,11 @@ impl Index {
                 idx.vrouter
                     .set(t, Arc::new(table_index(m2, t, &system_routes(m2))));
             }
-            Reindex::DeviceFilter(d) => idx
-                .chain_rules
-                .set(d, Arc::new(chain_rules(&m2.devices[d]))),
+            Reindex::DeviceChain(d, k) => {
+                let mut rules = (*idx.chain_rules[d]).clone();
+                rules[chain_position(k)] = Arc::new(protocol_rules(&m2.devices[d], k));
+                idx.chain_rules.set(d, Arc::new(rules));
+            }
             Reindex::DeviceRoutes(d) => idx
                 .dev_routes
                 .set(d, Arc::new(device_routes(&m2.devices[d]))),
