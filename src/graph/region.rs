@@ -743,10 +743,12 @@ impl<T: Copy> PrefixIndex<T> {
         // Outer prefixes come before the inner ones starting at the same address; among
         // equal prefixes only the first in tie order is kept.
         v.dedup_by_key(|e| (e.0, e.1));
-        let mut flat: Vec<(u32, Option<Answer<T>>)> = Vec::with_capacity(2 * v.len() + 1);
+        let mut starts: Vec<u32> = Vec::with_capacity(2 * v.len() + 1);
+        let mut answers: Vec<Option<Answer<T>>> = Vec::with_capacity(2 * v.len() + 1);
         let mut emit = |lo: u64, hi: u64, ans: Option<Answer<T>>| {
             if lo <= hi {
-                flat.push((lo as u32, ans));
+                starts.push(lo as u32);
+                answers.push(ans);
             }
         };
         // Prefixes are nested or disjoint: a stack of the open ones, innermost on top.
@@ -774,7 +776,6 @@ impl<T: Copy> PrefixIndex<T> {
             cur = u64::from(top.1) + 1;
         }
         emit(cur, u64::from(u32::MAX), None);
-        let (starts, answers) = flat.into_iter().unzip();
         PrefixIndex { starts, answers }
     }
 
