@@ -628,18 +628,20 @@ impl Named {
     /// without them) never matches, so its prefixes cannot tell addresses apart.
     fn by_protocol(&self) -> Tables {
         let iv = |n: &ipnet::Ipv4Net| (u32::from(n.network()), u32::from(n.broadcast()));
-        let common: Vec<(u32, u32)> = self.any.iter().map(iv).collect();
+        // The prefixes of every protocol sorted once, each protocol's rules' merged in.
+        let mut common: Vec<(u32, u32)> = self.any.iter().map(iv).collect();
+        common.sort_unstable();
+        common.dedup();
         Protocol::CONCRETE.map(|p| {
-            let mut out = common.clone();
-            out.extend(
-                self.ruled
-                    .iter()
-                    .filter(|(rp, ports, _)| rp.matches(p) && (p.has_ports() || !ports))
-                    .map(|(_, _, n)| iv(n)),
-            );
-            out.sort();
-            out.dedup();
-            out
+            let mut ruled: Vec<(u32, u32)> = self
+                .ruled
+                .iter()
+                .filter(|(rp, ports, _)| rp.matches(p) && (p.has_ports() || !ports))
+                .map(|(_, _, n)| iv(n))
+                .collect();
+            ruled.sort_unstable();
+            ruled.dedup();
+            union_sorted(&common, &ruled)
         })
     }
 }
