@@ -1421,7 +1421,7 @@ fn findings_from<'o>(
     idx: &Index,
     outcomes: &'o [Outcome],
     infra: &[u32],
-) -> Vec<(GroupKey, Finding, Vec<&'o Outcome>)> {
+) -> Vec<(Finding, Vec<&'o Outcome>)> {
     // Group by cause first (no text needed), then name each distinct cause once.
     use rayon::prelude::*;
     let mut keyed: Vec<(&Cause, FlowDirection, usize, usize)> = outcomes
@@ -1455,10 +1455,7 @@ fn findings_from<'o>(
         .collect();
     groups
         .into_par_iter()
-        .map(|(key, fs)| {
-            let (f, fs) = finding_of(m, idx, infra, key.reply, fs);
-            (key, f, fs)
-        })
+        .map(|(key, fs)| finding_of(m, idx, infra, key.reply, fs))
         .collect()
 }
 
@@ -1821,6 +1818,9 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         ..Timings::default()
     };
     let mut count = 0;
+    // In connection order, each connection's findings in the order they were grouped
+    // in: the sort below keeps that order among equals, which are always of one
+    // connection.
     for c in per {
         findings.extend(c.findings);
         summary.extend(c.summary);
@@ -1832,8 +1832,6 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         timings.outcomes += c.outcomes;
         timings.first_connection = timings.first_connection.or(c.groups);
     }
-    // Each connection's findings are in the order they were grouped in: the sort below
-    // keeps that order among equals, which are always of one connection.
     // The index and tables are large: dropped beside the rest.
     rayon::spawn(move || drop((idx, prefixes)));
     one_not_established_per_connection(m, &mut findings);
@@ -1905,20 +1903,20 @@ fn check_conn(
                 ci,
                 spaces,
                 made.iter()
-                    .filter(|(_, f, _)| f.is_error())
-                    .flat_map(|(_, _, o)| o.iter().copied()),
+                    .filter(|(f, _)| f.is_error())
+                    .flat_map(|(_, o)| o.iter().copied()),
             )
         },
         || {
             made.iter()
-                .map(|(_, f, o)| settle_fix(topo, m, idx, prefixes, infra, f, o))
+                .map(|(f, o)| settle_fix(topo, m, idx, prefixes, infra, f, o))
                 .collect::<Vec<Settled>>()
         },
     );
     let findings = made
         .into_iter()
         .zip(settled)
-        .map(|((_, mut f, _), s)| {
+        .map(|((mut f, _), s)| {
             apply_settled(m, &mut f, s);
             f
         })
@@ -1945,7 +1943,7 @@ fn apply_settled(m: &Model, f: &mut Finding, s: Settled) {
             f.change = Some(d);
             f.also.clear();
         }
-        Settled::Own(v) => f.verified = v,
+        Settled::Own => f.verified = Some(true),
         Settled::Searched(own, found) => {
             if own.is_some() {
                 f.verified = own;
@@ -1963,15 +1961,19 @@ enum Settled {
     Warning,
     /// Deleting the rule that decided the drop passes: that is the fix.
     Deleted(Change),
-    /// The own fix's verdict (None: the finding has none), and no search was needed.
-    Own(Option<bool>),
+    /// The own fix passes.
+    Own,
     /// Neither passed: the own fix's verdict and what the search found.
     Searched(Option<bool>, Option<crate::analysis::search::Found>),
 }
 
-/// Settle an error finding's fix: its deletion (see `search::deletion`) when it has
-/// one, then its own fix when the deletion does not pass, then the search when neither
-/// does (given what still fails after each, so it is not analysed again).
+/// Settle an error finding's fix (an error carries a verified fix; a warning's fix is
+/// a suggestion). Two single changes are candidates: removing the rule that decided
+/// the drop, when it concerns only the connection's traffic (see `search::deletion`;
+/// preferred: removing a wrong rule beats overriding it), then the finding's own fix
+/// when the deletion does not pass; where neither does, the path is searched for the
+/// smallest change that does, or the changes it takes (given what still fails after
+/// each, so it is not analysed again).
 #[allow(clippy::too_many_arguments)]
 fn settle_fix(
     topo: &input::Topology,
@@ -2015,7 +2017,7 @@ fn settle_fix(
         v.verified
     });
     if own == Some(true) {
-        return Settled::Own(own);
+        return Settled::Own;
     }
     let found = crate::analysis::search::search(topo, m, idx, prefixes, f, members, &tried, infra);
     Settled::Searched(own, found)
@@ -2440,7 +2442,7 @@ pub fn verification_by_sets_and_by_boxes(
     let idx = index.expect("reach builds the index when none is given");
     let infra = addresses(&infra);
     let mut out = Vec::new();
-    for (_, f, members) in findings_from(&m, &idx, &outcomes, &infra) {
+    for (f, members) in findings_from(&m, &idx, &outcomes, &infra) {
         let Some(change) = f.change.as_ref().filter(|_| f.is_error()) else {
             continue;
         };

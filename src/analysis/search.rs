@@ -507,22 +507,11 @@ pub(crate) fn search<'a>(
             // Every candidate was verified already and none passes alone (the deletion and
             // the own fix): their chains one after the other (the first usually passes),
             // each first change applied only when its chain is tried.
-            let mut v = Vec::new();
-            for c in seen.iter().take(MAX_CHAINS) {
-                let Some(a) = apply_plan(topo, m, idx, prefixes, std::slice::from_ref(c)) else {
-                    continue;
-                };
+            until_verified(seen.iter().take(MAX_CHAINS).map(|c| {
+                let a = apply_plan(topo, m, idx, prefixes, std::slice::from_ref(c))?;
                 let left = known(c).expect("every candidate is known").clone();
-                let Some(x) = start(c, a, left).and_then(run) else {
-                    continue;
-                };
-                let done = x.2.verified;
-                v.push(x);
-                if done {
-                    break;
-                }
-            }
-            v
+                start(c, a, left).and_then(run)
+            }))
         } else {
             // The first step of each candidate: the applied model and what still fails.
             // (In parallel: a routing fault has many candidates, each a re-analysis.)
@@ -564,16 +553,7 @@ pub(crate) fn search<'a>(
             if routing(cause) {
                 starts.into_par_iter().filter_map(run).collect()
             } else {
-                let mut v = Vec::new();
-                for st in starts {
-                    let Some(x) = run(st) else { continue };
-                    let done = x.2.verified;
-                    v.push(x);
-                    if done {
-                        break;
-                    }
-                }
-                v
+                until_verified(starts.into_iter().map(run))
             }
         };
     let mut own_start = None;
@@ -611,6 +591,21 @@ pub(crate) fn search<'a>(
         own_first: true,
         ..found
     })
+}
+
+/// The chains' results in order, up to the first that passes (the rest are not run).
+fn until_verified(
+    chains: impl Iterator<Item = Option<(bool, Change, Found)>>,
+) -> Vec<(bool, Change, Found)> {
+    let mut v = Vec::new();
+    for x in chains.flatten() {
+        let done = x.2.verified;
+        v.push(x);
+        if done {
+            break;
+        }
+    }
+    v
 }
 
 /// The most chains tried from different first changes.
