@@ -335,8 +335,9 @@ struct GroupPairs<'c> {
     dst: &'c Groups,
 }
 
-/// Every source group × destination group of two sides (see [`Groups::groups`]), explored as sets (see [`explore_sets`]). The failing outcomes are added
-/// to `out`; returns the packets traced.
+/// Every source group × destination group of two sides (see [`Groups::groups`]),
+/// explored as sets (see [`explore_sets`]). Only the failing outcomes are added to
+/// `out`; returns the packets traced.
 fn explore_groups(m: &Model, idx: &Index, cp: &GroupPairs, out: &mut Vec<Outcome>) -> usize {
     let mut count = 0;
     // The pairs of one source group start from the same source.
@@ -1116,9 +1117,8 @@ fn reach_conn(
                 src: sc,
                 dst: dc,
             };
-            let mut o = Vec::new();
-            count += explore_groups(m, idx, &cp, &mut o);
-            outcomes.extend(o.into_iter().filter(|x| x.cause.is_some()));
+            // Only failing outcomes are added (see `explore_sets`).
+            count += explore_groups(m, idx, &cp, &mut outcomes);
         }
     }
 
