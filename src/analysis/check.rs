@@ -464,18 +464,10 @@ fn explore_sets(
         // these sources, the other source ports of these atoms, the other destination
         // ports of these source ports.
         let start = work.len();
-        let rest = |bits: &crate::graph::region::Bits, of: &AtomSet| -> Option<AtomSet> {
-            let r: crate::graph::region::Bits =
-                bits.iter().zip(&of.bits).map(|(a, b)| a & !b).collect();
-            r.iter().any(|&w| w != 0).then(|| AtomSet {
-                atoms: of.atoms.clone(),
-                bits: r,
-            })
-        };
-        if let Some(s_rest) = rest(&s_bits, &s1) {
+        if let Some(s_rest) = s1.rest_of(&s_bits) {
             work.push((s_rest, with(&d1, &d_bits), p.clone()));
         }
-        if let Some(d_rest) = rest(&d_bits, &d1) {
+        if let Some(d_rest) = d1.rest_of(&d_bits) {
             work.push((s1.clone(), d_rest, p.clone()));
         }
         let sp_rest = p[0].minus(&p1[0]);

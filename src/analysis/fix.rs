@@ -163,11 +163,7 @@ pub fn opens(t: &input::Topology, m: &Model, change: &Change) -> bool {
             rule,
         } => known(&m.ids().devices, device, "device").is_ok_and(|i| {
             let f = t.onprem.devices[i].filter.as_ref();
-            let c = f.and_then(|f| match chain {
-                ChainKind::Input => f.input.as_ref(),
-                ChainKind::Forward => f.forward.as_ref(),
-                ChainKind::Output => f.output.as_ref(),
-            });
+            let c = f.and_then(|f| written_chain(f, *chain));
             c.is_some_and(|c| {
                 drop(
                     c.rules.iter().map(|r| r.id.as_deref()).collect(),
@@ -430,18 +426,9 @@ fn filter_rules_patched(
         Change::InsertFilterRule { chain, .. } | Change::DeleteFilterRule { chain, .. } => *chain,
         _ => return None,
     };
-    let written = written.filter.as_ref()?;
-    let written = match chain {
-        ChainKind::Input => written.input.as_ref(),
-        ChainKind::Forward => written.forward.as_ref(),
-        ChainKind::Output => written.output.as_ref(),
-    }?;
+    let written = written_chain(written.filter.as_ref()?, chain)?;
     let at = match change {
-        Change::InsertFilterRule { before, .. } => match before {
-            Some(b) => rule_position(written.rules.iter().map(|r| r.id.as_deref()), b)
-                .unwrap_or(written.rules.len()),
-            None => written.rules.len(),
-        },
+        Change::InsertFilterRule { before, .. } => insert_at(written, before.as_deref()),
         Change::DeleteFilterRule { rule, .. } => {
             rule_position(written.rules.iter().map(|r| r.id.as_deref()), rule)?
         }
@@ -464,21 +451,21 @@ fn filter_rules_patched(
             source_ports,
             ..
         } => {
-            // As `change_device` writes them, lowered as `model::lower` lowers a rule.
-            let rules =
-                pairs(sources, destinations).map(|(k, src, dst)| crate::model::FilterRule {
-                    id: new_id(n, k),
-                    action: Action::Accept,
-                    source: Some(src.network()),
-                    destination: Some(dst.network()),
-                    protocol: *protocol,
-                    source_ports: *source_ports,
-                    destination_ports: *destination_ports,
-                    in_interface: None,
-                    out_interface: None,
-                    origin: None,
-                });
-            lowered.rules.splice(at..at, rules.collect::<Vec<_>>());
+            // As `change_device` writes them (with ids, without interfaces), lowered.
+            let rules = inserted_rules(
+                sources,
+                destinations,
+                *protocol,
+                *source_ports,
+                *destination_ports,
+                n,
+            )
+            .into_iter()
+            .map(|r| {
+                let id = r.id.clone().expect("an inserted rule has an id");
+                crate::model::FilterRule::lowered(&r, id, None, None)
+            });
+            lowered.rules.splice(at..at, rules);
         }
         _ => {
             lowered.rules.remove(at);
@@ -637,6 +624,49 @@ fn rule_position<'a>(ids: impl Iterator<Item = Option<&'a str>>, rule: &str) -> 
     })
 }
 
+/// Chain `k` of a written filter.
+fn written_chain(f: &input::Filter, k: ChainKind) -> Option<&input::Chain> {
+    match k {
+        ChainKind::Input => f.input.as_ref(),
+        ChainKind::Forward => f.forward.as_ref(),
+        ChainKind::Output => f.output.as_ref(),
+    }
+}
+
+/// Where an [`Change::InsertFilterRule`] puts its rules in `chain`: before the rule it
+/// names, else (none named, or not found) at the end.
+fn insert_at(chain: &input::Chain, before: Option<&str>) -> usize {
+    before
+        .and_then(|b| rule_position(chain.rules.iter().map(|r| r.id.as_deref()), b))
+        .unwrap_or(chain.rules.len())
+}
+
+/// The accept rules an [`Change::InsertFilterRule`] writes (fix `n`): one per source ×
+/// destination, each with an id and no interface.
+fn inserted_rules(
+    sources: &[Cidr],
+    destinations: &[Cidr],
+    protocol: Protocol,
+    source_ports: Ports,
+    destination_ports: Ports,
+    n: usize,
+) -> Vec<input::FilterRule> {
+    pairs(sources, destinations)
+        .map(|(k, src, dst)| input::FilterRule {
+            origin: None,
+            id: Some(new_id(n, k)),
+            action: Action::Accept,
+            source: Some(src),
+            destination: Some(dst),
+            protocol,
+            source_ports,
+            destination_ports,
+            in_interface: None,
+            out_interface: None,
+        })
+        .collect()
+}
+
 /// Add the rules of an [`Change::AddSgRule`] to a security group, or remove the rule of
 /// a [`Change::DeleteSgRule`].
 fn change_sg(grp: &mut input::SecurityGroup, change: &Change, n: usize) {
@@ -707,24 +737,16 @@ fn change_device(d: &mut input::Device, change: &Change, n: usize) {
                 ChainKind::Output => &mut f.output,
             };
             let chain = chain.get_or_insert_with(input::Chain::default);
-            let at = match before {
-                Some(b) => rule_position(chain.rules.iter().map(|r| r.id.as_deref()), b)
-                    .unwrap_or(chain.rules.len()),
-                None => chain.rules.len(),
-            };
-            let rules = pairs(sources, destinations).map(|(k, src, dst)| input::FilterRule {
-                origin: None,
-                id: Some(new_id(n, k)),
-                action: Action::Accept,
-                source: Some(src),
-                destination: Some(dst),
-                protocol: *protocol,
-                source_ports: *source_ports,
-                destination_ports: *destination_ports,
-                in_interface: None,
-                out_interface: None,
-            });
-            chain.rules.splice(at..at, rules.collect::<Vec<_>>());
+            let at = insert_at(chain, before.as_deref());
+            let rules = inserted_rules(
+                sources,
+                destinations,
+                *protocol,
+                *source_ports,
+                *destination_ports,
+                n,
+            );
+            chain.rules.splice(at..at, rules);
         }
         Change::AddDeviceRoute {
             destinations, via, ..

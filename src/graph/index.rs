@@ -188,20 +188,13 @@ impl Index {
                             .collect()
                     },
                     || {
-                        rayon::join(
-                            || {
-                                (0..m.devices.len())
-                                    .into_par_iter()
-                                    .map(|d| Arc::new(chain_rules(&m.devices[d])))
-                                    .collect()
-                            },
-                            || {
-                                (0..m.devices.len())
-                                    .into_par_iter()
-                                    .map(|d| Arc::new(device_routes(&m.devices[d])))
-                                    .collect()
-                            },
-                        )
+                        (0..m.devices.len())
+                            .into_par_iter()
+                            .map(|d| {
+                                let dev = &m.devices[d];
+                                (Arc::new(chain_rules(dev)), Arc::new(device_routes(dev)))
+                            })
+                            .unzip()
                     },
                 )
             },

@@ -106,6 +106,11 @@ fn members(bits: &[u64]) -> impl Iterator<Item = usize> + '_ {
     })
 }
 
+/// The bits of `a` not in `b`.
+fn bits_minus(a: &[u64], b: &[u64]) -> Bits {
+    a.iter().zip(b).map(|(x, y)| x & !y).collect()
+}
+
 impl AtomSet {
     /// The atoms `members` (indices into `atoms`) of a side.
     pub fn of(
@@ -224,13 +229,18 @@ impl AtomSet {
     pub fn minus(&self, other: &AtomSet) -> AtomSet {
         AtomSet {
             atoms: self.atoms.clone(),
-            bits: self
-                .bits
-                .iter()
-                .zip(&other.bits)
-                .map(|(a, b)| a & !b)
-                .collect(),
+            bits: bits_minus(&self.bits, &other.bits),
         }
+    }
+
+    /// The atoms of `bits` (a set over this set's atom list, holding this set) that
+    /// this set lacks; None when there are none (nothing is built then).
+    pub fn rest_of(&self, bits: &Bits) -> Option<AtomSet> {
+        let rest = bits_minus(bits, &self.bits);
+        rest.iter().any(|&w| w != 0).then(|| AtomSet {
+            atoms: self.atoms.clone(),
+            bits: rest,
+        })
     }
 }
 

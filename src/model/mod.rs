@@ -392,6 +392,30 @@ pub struct FilterRule {
     pub origin: Option<Arc<str>>,
 }
 
+impl FilterRule {
+    /// Written rule `r` lowered, named `id`, its interfaces resolved to
+    /// `in_interface` and `out_interface` (positions on the device).
+    pub fn lowered(
+        r: &input::FilterRule,
+        id: String,
+        in_interface: Option<usize>,
+        out_interface: Option<usize>,
+    ) -> FilterRule {
+        FilterRule {
+            id,
+            action: r.action,
+            source: r.source.map(|s| s.network()),
+            destination: r.destination.map(|s| s.network()),
+            protocol: r.protocol,
+            source_ports: r.source_ports,
+            destination_ports: r.destination_ports,
+            in_interface,
+            out_interface,
+            origin: origin(&r.origin),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct NatRule {
     pub id: String,
@@ -1448,20 +1472,12 @@ fn lower_device(ctx: &Ctx, i: usize, d: &input::Device, conn_ids: &impl IdLookup
                 let mut rules = Vec::with_capacity(c.rules.len());
                 for (j, r) in c.rules.iter().enumerate() {
                     let rp = || format!("{}.filter.{name}.rules[{j}]", p());
-                    rules.push(FilterRule {
-                        id: r.id.clone().unwrap_or_else(rp),
-                        action: r.action,
-                        source: r.source.map(|s| s.network()),
-                        destination: r.destination.map(|s| s.network()),
-                        protocol: r.protocol,
-                        source_ports: r.source_ports,
-                        destination_ports: r.destination_ports,
-                        in_interface: iface(&r.in_interface, &|| format!("{}.in_interface", rp())),
-                        out_interface: iface(&r.out_interface, &|| {
-                            format!("{}.out_interface", rp())
-                        }),
-                        origin: origin(&r.origin),
-                    });
+                    rules.push(FilterRule::lowered(
+                        r,
+                        r.id.clone().unwrap_or_else(rp),
+                        iface(&r.in_interface, &|| format!("{}.in_interface", rp())),
+                        iface(&r.out_interface, &|| format!("{}.out_interface", rp())),
+                    ));
                 }
                 Some(Chain {
                     default: c.default,

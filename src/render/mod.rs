@@ -168,7 +168,8 @@ pub fn check_text(
     use rayon::prelude::*;
     let mut o = String::new();
     let _ = writeln!(o, "{}", st.bold(&format!("check {}", m.name)));
-    // Each connection's findings, summaries and notes, found once (not per connection).
+    // Each connection's findings, found once (not by a pass over all of them per
+    // connection).
     let mut by_conn: HashMap<Option<&str>, Vec<&Finding>> = HashMap::new();
     for f in &r.findings {
         by_conn.entry(f.connection.as_deref()).or_default().push(f);
@@ -207,76 +208,74 @@ fn connection_text(
     st: Style,
 ) -> String {
     let mut o = String::new();
-    {
-        if c.is_none() && fs.is_empty() {
-            return o;
-        }
-        let _ = writeln!(o);
-        match c {
-            Some(k) => {
-                let id = &k.id;
-                let _ = writeln!(
-                    o,
-                    "{}",
-                    st.bold(&format!(
-                        "connection {} ({} ⇄ {}, {})",
-                        id,
-                        crate::net::addr::join_cidrs(&k.local_subnets),
-                        crate::net::addr::join_cidrs(&k.remote_subnets),
-                        k.status.as_str()
-                    ))
+    if c.is_none() && fs.is_empty() {
+        return o;
+    }
+    let _ = writeln!(o);
+    match c {
+        Some(k) => {
+            let id = &k.id;
+            let _ = writeln!(
+                o,
+                "{}",
+                st.bold(&format!(
+                    "connection {} ({} ⇄ {}, {})",
+                    id,
+                    crate::net::addr::join_cidrs(&k.local_subnets),
+                    crate::net::addr::join_cidrs(&k.remote_subnets),
+                    k.status.as_str()
+                ))
+            );
+            for s in r.summary.iter().filter(|s| &s.connection == id) {
+                let line = format!(
+                    "{}: {} of {} subnet pairs work",
+                    s.direction.arrow(),
+                    s.pairs_working,
+                    s.pairs_total
                 );
-                for s in r.summary.iter().filter(|s| &s.connection == id) {
-                    let line = format!(
-                        "{}: {} of {} subnet pairs work",
-                        s.direction.arrow(),
-                        s.pairs_working,
-                        s.pairs_total
-                    );
-                    let line = if s.failing_pairs.is_empty() {
-                        st.good(&line)
-                    } else {
-                        format!("{}; failing: {}", st.bad(&line), s.failing_pairs.join(", "))
-                    };
-                    let _ = writeln!(o, "  {line}");
-                }
-                for n in r.notes.iter().filter(|n| &n.connection == id) {
-                    let _ = writeln!(o, "  note: {}", n.message);
-                }
+                let line = if s.failing_pairs.is_empty() {
+                    st.good(&line)
+                } else {
+                    format!("{}; failing: {}", st.bad(&line), s.failing_pairs.join(", "))
+                };
+                let _ = writeln!(o, "  {line}");
             }
-            None => {
-                let _ = writeln!(o, "{}", st.bold("not tied to one connection"));
+            for n in r.notes.iter().filter(|n| &n.connection == id) {
+                let _ = writeln!(o, "  note: {}", n.message);
             }
         }
-        type Pick = Box<dyn Fn(&Finding) -> bool>;
-        let groups: [(&str, Pick); 3] = [
-            (
-                "both directions",
-                Box::new(|f: &Finding| f.direction.is_none()),
-            ),
-            (
-                "VPC→IDC",
-                Box::new(|f: &Finding| {
-                    f.direction == Some(crate::findings::finding::FlowDirection::CloudToOnprem)
-                }),
-            ),
-            (
-                "IDC→VPC",
-                Box::new(|f: &Finding| {
-                    f.direction == Some(crate::findings::finding::FlowDirection::OnpremToCloud)
-                }),
-            ),
-        ];
-        for (label, pick) in groups.iter() {
-            let mut sel: Vec<&&Finding> = fs.iter().filter(|f| pick(f)).collect();
-            if sel.is_empty() {
-                continue;
-            }
-            sel.sort_by_key(|f| f.severity);
-            let _ = writeln!(o, "\n  {label}:");
-            for f in sel {
-                finding_text(&mut o, f, st, "    ");
-            }
+        None => {
+            let _ = writeln!(o, "{}", st.bold("not tied to one connection"));
+        }
+    }
+    type Pick = Box<dyn Fn(&Finding) -> bool>;
+    let groups: [(&str, Pick); 3] = [
+        (
+            "both directions",
+            Box::new(|f: &Finding| f.direction.is_none()),
+        ),
+        (
+            "VPC→IDC",
+            Box::new(|f: &Finding| {
+                f.direction == Some(crate::findings::finding::FlowDirection::CloudToOnprem)
+            }),
+        ),
+        (
+            "IDC→VPC",
+            Box::new(|f: &Finding| {
+                f.direction == Some(crate::findings::finding::FlowDirection::OnpremToCloud)
+            }),
+        ),
+    ];
+    for (label, pick) in groups.iter() {
+        let mut sel: Vec<&&Finding> = fs.iter().filter(|f| pick(f)).collect();
+        if sel.is_empty() {
+            continue;
+        }
+        sel.sort_by_key(|f| f.severity);
+        let _ = writeln!(o, "\n  {label}:");
+        for f in sel {
+            finding_text(&mut o, f, st, "    ");
         }
     }
     o
