@@ -251,6 +251,19 @@ fn validate(topology: &std::path::Path, format: Format) -> Result<ExitCode, Exit
     })
 }
 
+/// Write a report to standard output as it is rendered (buffered); a reader that went
+/// away (a closed pipe) ends the output quietly, as `head` expects.
+fn write_out(
+    f: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock<'static>>) -> std::io::Result<()>,
+) -> Result<(), ExitCode> {
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    match f(&mut w).and_then(|()| std::io::Write::flush(&mut w)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(usage(&format!("cannot write the report: {e}"))),
+    }
+}
+
 fn usage(msg: &str) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(2)
@@ -423,8 +436,10 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             }
             timing("checked");
             match format {
-                CheckFormat::Json => print!("{}", render::check_json(&report)),
-                CheckFormat::Text => print!("{}", render::check_text(&m, &report, style())),
+                CheckFormat::Json => write_out(|w| render::write_check_json(w, &report))?,
+                CheckFormat::Text => {
+                    write_out(|w| render::write_check_text(w, &m, &report, style()))?
+                }
                 CheckFormat::Sarif => {
                     print!("{}", render::sarif::sarif(&file, &text, &report.findings))
                 }

@@ -158,6 +158,10 @@ pub fn json<T: serde::Serialize>(v: &T) -> String {
     s
 }
 
+/// How many connections' blocks (or findings, in JSON) are rendered in parallel before
+/// they are written: the report is written as it is rendered, never held whole.
+const CHUNK: usize = 16;
+
 /// `check` as a person reads it: per connection a one-line summary per direction, then
 /// the findings grouped by direction, errors first.
 pub fn check_text(
@@ -165,9 +169,20 @@ pub fn check_text(
     r: &crate::analysis::check::CheckReport,
     st: Style,
 ) -> String {
+    let mut out = Vec::new();
+    write_check_text(&mut out, m, r, st).expect("writing to memory");
+    String::from_utf8(out).expect("the report is text")
+}
+
+/// [`check_text`], written to `w` a few connections at a time.
+pub fn write_check_text(
+    w: &mut impl std::io::Write,
+    m: &crate::model::Model,
+    r: &crate::analysis::check::CheckReport,
+    st: Style,
+) -> std::io::Result<()> {
     use rayon::prelude::*;
-    let mut o = String::new();
-    let _ = writeln!(o, "{}", st.bold(&format!("check {}", m.name)));
+    writeln!(w, "{}", st.bold(&format!("check {}", m.name)))?;
     // Each connection's findings, found once (not by a pass over all of them per
     // connection).
     let mut by_conn: HashMap<Option<&str>, Vec<&Finding>> = HashMap::new();
@@ -177,25 +192,28 @@ pub fn check_text(
     let mut conns: Vec<Option<&crate::model::Connection>> =
         m.connections.iter().map(Some).collect();
     conns.push(None);
-    // One block per connection, written in parallel, joined in the model's order.
-    let blocks: Vec<String> = conns
-        .par_iter()
-        .map(|&c| {
-            let fs = by_conn
-                .get(&c.map(|k| k.id.as_str()))
-                .map_or(&[][..], |v| v.as_slice());
-            connection_text(c, fs, r, st)
-        })
-        .collect();
-    blocks.iter().for_each(|b| o.push_str(b));
+    // One block per connection, written in parallel, in the model's order.
+    for chunk in conns.chunks(CHUNK) {
+        let blocks: Vec<String> = chunk
+            .par_iter()
+            .map(|&c| {
+                let fs = by_conn
+                    .get(&c.map(|k| k.id.as_str()))
+                    .map_or(&[][..], |v| v.as_slice());
+                connection_text(c, fs, r, st)
+            })
+            .collect();
+        for b in &blocks {
+            w.write_all(b.as_bytes())?;
+        }
+    }
     let errors = r.findings.iter().filter(|f| f.is_error()).count();
     let warnings = r.findings.len() - errors;
-    let _ = writeln!(
-        o,
+    writeln!(
+        w,
         "\n{} error(s), {} warning(s); {} representative packets traced",
         errors, warnings, r.classes_traced
-    );
-    o
+    )
 }
 
 /// One connection's block of [`check_text`] (`c`: None for the findings tied to no
@@ -285,27 +303,33 @@ fn connection_text(
 /// at every level, two-space indent), each finding serialised on its own in parallel
 /// and put in its place: an estate's thousands of findings are most of the work.
 pub fn check_json(r: &crate::analysis::check::CheckReport) -> String {
+    let mut out = Vec::new();
+    write_check_json(&mut out, r).expect("writing to memory");
+    String::from_utf8(out).expect("JSON is text")
+}
+
+/// [`check_json`], written to `w` a few findings at a time.
+pub fn write_check_json(
+    w: &mut impl std::io::Write,
+    r: &crate::analysis::check::CheckReport,
+) -> std::io::Result<()> {
     use rayon::prelude::*;
     // Each finding as an element of the top-level object's "findings" array: pretty at
     // depth 0, then indented by two levels (JSON strings hold no raw newline, so every
     // line break is the printer's).
-    let items: Vec<String> = r
-        .findings
-        .par_iter()
-        .map(|f| {
-            let v = serde_json::to_value(f).expect("output types serialise");
-            let s = serde_json::to_string_pretty(&v).expect("output types serialise");
-            let mut out = String::with_capacity(s.len() + s.len() / 8);
-            for (k, line) in s.lines().enumerate() {
-                if k > 0 {
-                    out.push('\n');
-                }
-                out.push_str("    ");
-                out.push_str(line);
+    let item = |f: &Finding| {
+        let v = serde_json::to_value(f).expect("output types serialise");
+        let s = serde_json::to_string_pretty(&v).expect("output types serialise");
+        let mut out = String::with_capacity(s.len() + s.len() / 8);
+        for (k, line) in s.lines().enumerate() {
+            if k > 0 {
+                out.push('\n');
             }
-            out
-        })
-        .collect();
+            out.push_str("    ");
+            out.push_str(line);
+        }
+        out
+    };
     // The rest, with an empty findings array whose place the findings then take.
     let rest = serde_json::json!({
         "findings": [],
@@ -316,15 +340,21 @@ pub fn check_json(r: &crate::analysis::check::CheckReport) -> String {
     let s = json(&rest);
     const EMPTY: &str = "\n  \"findings\": [],\n";
     let at = s.find(EMPTY).expect("the top-level findings key");
-    let mut out = String::with_capacity(s.len() + items.iter().map(|i| i.len() + 2).sum::<usize>());
-    out.push_str(&s[..at]);
-    if items.is_empty() {
-        out.push_str(EMPTY);
+    w.write_all(s[..at].as_bytes())?;
+    if r.findings.is_empty() {
+        w.write_all(EMPTY.as_bytes())?;
     } else {
-        out.push_str("\n  \"findings\": [\n");
-        out.push_str(&items.join(",\n"));
-        out.push_str("\n  ],\n");
+        w.write_all(b"\n  \"findings\": [\n")?;
+        for (k, chunk) in r.findings.chunks(CHUNK * 16).enumerate() {
+            let items: Vec<String> = chunk.par_iter().map(item).collect();
+            for (i, it) in items.iter().enumerate() {
+                if k > 0 || i > 0 {
+                    w.write_all(b",\n")?;
+                }
+                w.write_all(it.as_bytes())?;
+            }
+        }
+        w.write_all(b"\n  ],\n")?;
     }
-    out.push_str(&s[at + EMPTY.len()..]);
-    out
+    w.write_all(s[at + EMPTY.len()..].as_bytes())
 }
