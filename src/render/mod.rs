@@ -340,7 +340,7 @@ pub fn write_check_json(
     let s = json(&rest);
     const EMPTY: &str = "\n  \"findings\": [],\n";
     let at = s.find(EMPTY).expect("the top-level findings key");
-    w.write_all(s[..at].as_bytes())?;
+    w.write_all(&s.as_bytes()[..at])?;
     if r.findings.is_empty() {
         w.write_all(EMPTY.as_bytes())?;
     } else {
@@ -356,5 +356,5 @@ pub fn write_check_json(
         }
         w.write_all(b"\n  ],\n")?;
     }
-    w.write_all(s[at + EMPTY.len()..].as_bytes())
+    w.write_all(&s.as_bytes()[at + EMPTY.len()..])
 }
