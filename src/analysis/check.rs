@@ -14,6 +14,11 @@
 //! cause and merged back into exact CIDR lists.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use foldhash::fast::FixedState;
+
+/// A hash map for lookups only (never iterated): a fast hasher, seeded alike every run.
+type FastMap<K, V> = HashMap<K, V, FixedState>;
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
@@ -375,7 +380,7 @@ fn explore_sets(
     let mut work: Vec<(AtomSet, AtomSet, [PortSet; 2])> = vec![(src, dst, k.ports.clone())];
     let mut count = 0;
     // The atom lists of the outcomes, one per distinct set of each side.
-    let mut lists: [HashMap<crate::graph::region::Bits, Atoms>; 2] = Default::default();
+    let mut lists: [FastMap<crate::graph::region::Bits, Atoms>; 2] = Default::default();
     let mut list = |side: usize, set: &AtomSet| -> Atoms {
         lists[side]
             .entry(set.bits.clone())
@@ -1165,8 +1170,8 @@ fn summaries<'o>(
     let mut fails: BTreeMap<(usize, FlowDirection), BTreeSet<(usize, usize)>> = BTreeMap::new();
     // Outcomes of one atom set pair share their atom lists: each pair is looked at once,
     // and which subnets a list touches is worked out once per list.
-    let mut seen: std::collections::HashSet<(bool, usize, usize)> = Default::default();
-    let mut lists: std::collections::HashMap<(usize, bool), Vec<usize>> = Default::default();
+    let mut seen: std::collections::HashSet<(bool, usize, usize), FixedState> = Default::default();
+    let mut lists: FastMap<(usize, bool), Vec<usize>> = Default::default();
     let ptr = |a: &Atoms| a.as_ptr() as *const () as usize;
     let touched = |subnets: &[crate::net::addr::Cidr], side: &Atoms| -> Vec<usize> {
         subnets
@@ -2184,7 +2189,7 @@ pub(crate) fn refail(
     };
     // Members of one atom set pair share their atom lists: each side is cut once.
     let key = |a: &Atoms| a.as_ptr() as *const () as usize;
-    let mut cut: std::collections::HashMap<usize, Groups> = std::collections::HashMap::new();
+    let mut cut: FastMap<usize, Groups> = FastMap::default();
     // The members' packets mostly share their sources (the model is the same).
     let mut sender = Sender::default();
     let mut traced = Vec::new();

@@ -2,7 +2,9 @@
 //! routing table (VRouter, VPN gateway, on-prem devices), address owners, and SA
 //! selectors as intervals. Built in one pass; the tracer never scans a whole table.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use foldhash::fast::FixedState;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -66,8 +68,9 @@ pub struct Index {
     pub vswitch_hosts: Arc<Vec<Vec<u32>>>,
     /// Every address an instance or a device interface owns, sorted.
     pub owned: Arc<Vec<u32>>,
-    /// The owner of each address of `owned`.
-    pub owners: Arc<Vec<OwnerRef>>,
+    /// The owner of each address of `owned`, by address (the tracer asks who owns an
+    /// address at every endpoint: a hash lookup instead of a binary search).
+    pub owners: Arc<HashMap<u32, OwnerRef, FixedState>>,
     /// vSwitch CIDRs and device interface subnets (where unmodelled hosts live), each with
     /// where such a host's traffic enters: its vSwitch, or the first forwarding device on
     /// the subnet.
@@ -119,12 +122,9 @@ impl Index {
         (false, lo, hi)
     }
 
-    /// Who owns `addr` (one binary search over the sorted owned addresses).
+    /// Who owns `addr`.
     pub fn owner(&self, addr: Ipv4Addr) -> Option<OwnerRef> {
-        self.owned
-            .binary_search(&u32::from(addr))
-            .ok()
-            .map(|k| self.owners[k])
+        self.owners.get(&u32::from(addr)).copied()
     }
 
     /// The device interface on the subnet of interface `out` of device `d` that holds
@@ -276,7 +276,8 @@ impl Index {
             .collect();
         by_addr.sort_by_key(|&(a, _)| a);
         by_addr.dedup_by_key(|&mut (a, _)| a);
-        let (owned, owners): (Vec<u32>, Vec<OwnerRef>) = by_addr.into_iter().unzip();
+        let owned: Vec<u32> = by_addr.iter().map(|&(a, _)| a).collect();
+        let owners: HashMap<u32, OwnerRef, FixedState> = by_addr.into_iter().collect();
         let links = crate::graph::Links::build(m);
         let mut nets: Vec<(ipnet::Ipv4Net, EpNet)> = m
             .vswitches
