@@ -396,22 +396,33 @@ pub fn chain_position(k: ChainKind) -> usize {
     }
 }
 
-/// Chain `k`'s filter tables of device `d`.
+/// Chain `k`'s filter tables of device `d`. Each rule's span, protocols and incoming
+/// interface are worked out once, then sorted into the tables.
 fn protocol_rules(d: &crate::model::Device, k: ChainKind) -> ProtocolRules {
-    let chain = d.filter.as_ref().and_then(|f| f.chain(k));
-    Protocol::CONCRETE.map(|p| {
-        let Some(c) = chain else { return Vec::new() };
+    let Some(c) = d.filter.as_ref().and_then(|f| f.chain(k)) else {
+        return Default::default();
+    };
+    let rules: Vec<(u8, Option<usize>, RuleSpan)> = c
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let fits = Protocol::CONCRETE
+                .iter()
+                .enumerate()
+                .filter(|(_, &p)| crate::model::rules::rule_fits(r, p))
+                .fold(0u8, |m, (pi, _)| m | 1 << pi);
+            (fits, r.in_interface, RuleSpan::of(i, r))
+        })
+        .collect();
+    std::array::from_fn(|pi| {
         (0..=d.interfaces.len())
             .map(|slot| {
                 let in_iface = slot.checked_sub(1);
-                c.rules
+                rules
                     .iter()
-                    .enumerate()
-                    .filter(|(_, r)| {
-                        crate::model::rules::rule_fits(r, p)
-                            && (r.in_interface.is_none() || r.in_interface == in_iface)
-                    })
-                    .map(|(i, r)| RuleSpan::of(i, r))
+                    .filter(|(fits, f, _)| fits >> pi & 1 == 1 && (f.is_none() || *f == in_iface))
+                    .map(|x| x.2)
                     .collect()
             })
             .collect()
