@@ -1785,9 +1785,10 @@ pub fn apply_change(
     fix::apply(t, change, n)
 }
 
-/// `check` over a loaded model; `topo` is the same topology as written, used to apply
-/// and verify fixes.
-pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
+/// `check`'s reachability over a loaded model; `topo` is the same topology as written,
+/// used to apply and verify fixes. The findings come per connection, in the order they
+/// were grouped in: [`check_all`] sorts them once with the others.
+fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     use rayon::prelude::*;
     let t0 = std::time::Instant::now();
     let Setup {
@@ -1806,7 +1807,7 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         .map(|ci| check_conn(topo, m, &idx, &prefixes, &spaces, &infra, ci))
         .collect();
     let t_analysed = t0.elapsed();
-    let mut findings: Vec<Finding> = Vec::new();
+    let mut findings: Vec<Finding> = Vec::with_capacity(per.iter().map(|c| c.findings.len()).sum());
     let mut summary = Vec::new();
     let mut warnings = Vec::new();
     let mut timings = Timings {
@@ -1816,7 +1817,7 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     };
     let mut count = 0;
     // In connection order, each connection's findings in the order they were grouped
-    // in: the sort below keeps that order among equals, which are always of one
+    // in: `check_all`'s sort keeps that order among equals, which are always of one
     // connection.
     for c in per {
         findings.extend(c.findings);
@@ -1844,7 +1845,6 @@ pub fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         })
         .collect();
     findings.extend(warnings);
-    sort_findings(&mut findings);
     CheckReport {
         findings,
         notes,
@@ -2025,28 +2025,29 @@ fn settle_fix(
 /// endpoints of both.
 fn one_not_established_per_connection(m: &Model, findings: &mut Vec<Finding>) {
     use crate::findings::code::Code;
+    // In place: the first finding of each connection takes the others' endpoints, which
+    // then go (the rest stay where they are).
     let mut kept: BTreeMap<String, usize> = BTreeMap::new();
-    let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
-    for f in findings.drain(..) {
-        let Some(conn) = f
+    let mut gone = vec![false; findings.len()];
+    for i in 0..findings.len() {
+        let Some(conn) = findings[i]
             .connection
             .clone()
-            .filter(|_| f.code == Code::IpsecNotEstablished)
+            .filter(|_| findings[i].code == Code::IpsecNotEstablished)
         else {
-            out.push(f);
             continue;
         };
         match kept.get(&conn) {
-            Some(&i) => {
-                let k = &mut out[i];
-                for e in f.endpoints {
-                    if !k.endpoints.contains(&e) {
-                        k.endpoints.push(e);
+            Some(&k) => {
+                for e in std::mem::take(&mut findings[i].endpoints) {
+                    if !findings[k].endpoints.contains(&e) {
+                        findings[k].endpoints.push(e);
                     }
                 }
+                gone[i] = true;
             }
             None => {
-                let mut f = f;
+                let f = &mut findings[i];
                 if f.direction == Some(FlowDirection::OnpremToCloud) {
                     std::mem::swap(&mut f.source, &mut f.destination);
                 }
@@ -2060,12 +2061,15 @@ fn one_not_established_per_connection(m: &Model, findings: &mut Vec<Finding>) {
                 }
                 f.direction = None;
                 f.parts.clear();
-                kept.insert(conn, out.len());
-                out.push(f);
+                kept.insert(conn, i);
             }
         }
     }
-    *findings = out;
+    let mut k = 0;
+    findings.retain(|_| {
+        k += 1;
+        !gone[k - 1]
+    });
 }
 
 pub fn sort_findings(v: &mut [Finding]) {
@@ -2093,7 +2097,25 @@ pub fn sort_findings(v: &mut [Finding]) {
             f.destination.as_slice(),
         )
     }
-    v.sort_by(|a, b| key(a).cmp(&key(b)));
+    // Findings are large: sort their positions, then move each once, following the
+    // permutation's cycles.
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&a, &b| key(&v[a]).cmp(&key(&v[b])));
+    let mut placed = vec![false; v.len()];
+    for start in 0..v.len() {
+        // Along the cycle from `start`: position `k` takes the finding `order[k]` names
+        // (still at that position until its own turn: the swaps only move it along).
+        let mut k = start;
+        while !placed[k] {
+            placed[k] = true;
+            let from = order[k];
+            if from == start {
+                break;
+            }
+            v.swap(k, from);
+            k = from;
+        }
+    }
 }
 
 /// Whether a fix makes its finding's whole traffic pass (see [`verify`]).
