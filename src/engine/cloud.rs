@@ -125,6 +125,7 @@ impl<'a> Walker<'a> {
                 )
             }
             Some(VrRoute::System(v)) => {
+                let v = v as usize;
                 hop.push(|| Step {
                     kind: StepKind::Route,
                     action: StepAction::Forward,
@@ -162,6 +163,7 @@ impl<'a> Walker<'a> {
                 }
             }
             Some(VrRoute::Published { vgw, route }) => {
+                let (vgw, route) = (vgw as usize, route as usize);
                 let r = &m.vpn_gateways[vgw].destination_routes[route];
                 hop.push(|| Step {
                     kind: StepKind::Route,
@@ -172,6 +174,7 @@ impl<'a> Walker<'a> {
                 Next::Go(At::VpnGateway(vgw), pkt)
             }
             Some(VrRoute::Entry(e)) => {
+                let e = e as usize;
                 let entry = &m.route_tables[table].entries[e];
                 // Only a VPN gateway next hop goes on; a blackhole drops, an instance or
                 // another cloud resource takes the packet out of what is modelled.

@@ -345,7 +345,7 @@ fn system_routes(m: &Model) -> Vec<PrefixItem<VrRoute>> {
         .vswitches
         .iter()
         .enumerate()
-        .map(|(v, vs)| prefix_item(vs.cidr, v, VrRoute::System(v)))
+        .map(|(v, vs)| prefix_item(vs.cidr, v, VrRoute::System(v as u32)))
         .collect();
     system.sort_by_key(|e| (e.0, e.1, e.2));
     system
@@ -361,7 +361,7 @@ fn table_index(m: &Model, t: usize, system: &[PrefixItem<VrRoute>]) -> PrefixInd
         own.push(prefix_item(
             entry.destination,
             ranked + own.len(),
-            VrRoute::Entry(e),
+            VrRoute::Entry(e as u32),
         ));
     }
     if m.route_tables[t].system {
@@ -371,7 +371,10 @@ fn table_index(m: &Model, t: usize, system: &[PrefixItem<VrRoute>]) -> PrefixInd
                     own.push(prefix_item(
                         route.destination,
                         ranked + own.len(),
-                        VrRoute::Published { vgw: g, route: r },
+                        VrRoute::Published {
+                            vgw: g as u32,
+                            route: r as u32,
+                        },
                     ));
                 }
             }

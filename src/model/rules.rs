@@ -74,13 +74,15 @@ pub fn tunnel_endpoint(m: &Model, c: usize) -> Option<(usize, usize)> {
 
 /// What a VRouter lookup found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Positions are `u32`: every route table's index holds an answer per interval of the
+/// VPC's vSwitches and entries, so the answer is kept small.
 pub enum VrRoute {
     /// The system route of a vSwitch CIDR.
-    System(usize),
+    System(u32),
     /// An entry of the table.
-    Entry(usize),
+    Entry(u32),
     /// A VPN-gateway route published to the VPC (system table only).
-    Published { vgw: usize, route: usize },
+    Published { vgw: u32, route: u32 },
 }
 
 /// The outcome of an on-prem route lookup.
