@@ -450,7 +450,7 @@ impl<'a> Walker<'a> {
         if member(&mut self.nw, &idx.vpc_iv, F::Dst, v) {
             return false;
         }
-        for (local, remote) in &idx.conn_cfg {
+        for (local, remote) in idx.conn_cfg.iter() {
             if member(&mut self.nw, local, F::Dst, v) || member(&mut self.nw, remote, F::Dst, v) {
                 return false;
             }

@@ -76,11 +76,11 @@ pub struct Index {
     /// the subnet.
     pub endpoint_nets: Arc<PrefixIndex<EpNet>>,
     /// The VPC CIDRs as intervals.
-    pub vpc_iv: Vec<(u32, u32)>,
+    pub vpc_iv: Arc<Vec<(u32, u32)>>,
     /// Per connection: the configured (local, remote) subnets as intervals.
-    pub conn_cfg: Vec<SaIv>,
+    pub conn_cfg: Arc<Vec<SaIv>>,
     /// Per connection: the on-prem device and ipsec entry that terminate it.
-    pub tunnel_end: Vec<Option<(usize, usize)>>,
+    pub tunnel_end: Arc<Vec<Option<(usize, usize)>>>,
     /// Per device, per interface: the other devices' interfaces on its subnet as
     /// (address, device, interface), sorted by address. A flat copy of the graph's
     /// [`Links`](crate::graph::Links) for the tracer's hot path (see `link_holder`).
@@ -320,7 +320,7 @@ impl Index {
             .collect();
         Index {
             link_peers: Arc::new(link_peers),
-            tunnel_end,
+            tunnel_end: Arc::new(tunnel_end),
             vrouter: PerItem::new(Vec::new()),
             vpn_dest: Arc::new(vpn_dest),
             dev_routes: PerItem::new(Vec::new()),
@@ -333,8 +333,8 @@ impl Index {
             owned: Arc::new(owned),
             owners: Arc::new(owners),
             endpoint_nets: Arc::new(endpoint_nets),
-            vpc_iv,
-            conn_cfg,
+            vpc_iv: Arc::new(vpc_iv),
+            conn_cfg: Arc::new(conn_cfg),
         }
     }
 }
