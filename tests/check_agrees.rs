@@ -107,3 +107,70 @@ proptest! {
         })?;
     }
 }
+
+/// GRE takes ICMP's outcomes where no decision its packets met could tell the two apart
+/// (`graph::index::Alike`): the outcomes are the same, in the same order, as when GRE is
+/// traced too, and fewer packets are traced. The corpus has places that do tell them
+/// apart, where GRE must be traced: ICMP-only firewall rules (the estate), and a stateful
+/// firewall that drops session-less ICMP replies but lets GRE replies through as new flows
+/// (faq4_core_default_to_edge_fw).
+#[test]
+fn gre_taken_from_icmp_equals_gre_traced() {
+    let key = |o: &Outcome| {
+        (
+            o.conn,
+            o.dir,
+            o.region,
+            o.src.to_vec(),
+            o.dst.to_vec(),
+            o.cause.clone(),
+        )
+    };
+    let mut told_apart = Vec::new();
+    let mut saved = 0;
+    // FAQ 3's firewall with an ICMP-only accept before the drop: ICMP from the VPC
+    // passes, GRE does not.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+    let text = std::fs::read_to_string(dir.join("faq3_idc_iptables_drop.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let fw = v["onprem"]["devices"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|d| d["id"] == "bj-idc-vpn01")
+        .unwrap();
+    fw["filter"]["forward"]["rules"].as_array_mut().unwrap().insert(
+        1,
+        serde_json::json!({"id": "fwd-icmp", "action": "accept", "protocol": "icmp", "in_interface": "eth0"}),
+    );
+    let t: vpntrace::input::Topology = serde_json::from_value(v).unwrap();
+    let icmp_only = model::lower("faq3-icmp-only", &t).unwrap();
+    let mut all = corpus();
+    all.push(("faq3-icmp-only".into(), icmp_only, Vec::new()));
+    for (name, m, _) in all {
+        let (taken, traced) = check::failures_traced(&m, false);
+        let (each, traced_each) = check::failures_traced(&m, true);
+        assert_eq!(taken.len(), each.len(), "{name}: outcomes");
+        for (a, b) in taken.iter().zip(&each) {
+            assert_eq!((a.protocol, key(a)), (b.protocol, key(b)), "{name}");
+        }
+        assert!(traced <= traced_each, "{name}: {traced} > {traced_each}");
+        saved += traced_each - traced;
+        // Where GRE's outcomes are not ICMP's, the two were told apart.
+        let of = |p: Protocol| {
+            let mut v: Vec<_> = each.iter().filter(|o| o.protocol == p).map(key).collect();
+            v.sort_by(|x, y| format!("{x:?}").cmp(&format!("{y:?}")));
+            v
+        };
+        if of(Protocol::Icmp) != of(Protocol::Gre) {
+            told_apart.push(name);
+        }
+    }
+    assert!(saved > 0, "GRE never took ICMP's outcomes");
+    for must in ["faq4_core_default_to_edge_fw.json", "faq3-icmp-only"] {
+        assert!(
+            told_apart.iter().any(|n| n == must),
+            "{must}: ICMP and GRE alike"
+        );
+    }
+}

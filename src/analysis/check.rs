@@ -28,7 +28,7 @@ use crate::engine::cause::{Cause, Traffic};
 use crate::engine::trace::{self, Packet};
 use crate::findings::change::Change;
 use crate::findings::finding::{Finding, FlowDirection, Severity, TrafficPart};
-use crate::graph::index::Index;
+use crate::graph::index::{Alike, Index};
 use crate::graph::region::{AtomSet, Narrow, PortSet, Region, Sets};
 use crate::input;
 use crate::model::Model;
@@ -331,6 +331,8 @@ struct PairKind {
     dir: FlowDirection,
     protocol: Protocol,
     ports: [PortSet; 2],
+    /// Ask whether the decisions treat a second protocol alike (see [`Alike`]).
+    alike: Option<std::sync::Arc<Alike>>,
 }
 
 /// What one exploration works on: its kind, with the two sides' atoms and owner groups.
@@ -351,7 +353,7 @@ fn explore_groups(m: &Model, idx: &Index, cp: &GroupPairs, out: &mut Vec<Outcome
         for dg in &cp.dst.groups {
             let s = AtomSet::of(cp.src.atoms.clone(), sg.iter().copied());
             let d = AtomSet::of(cp.dst.atoms.clone(), dg.iter().copied());
-            count += explore_sets(m, idx, &cp.kind, s, d, &mut sender, out);
+            count += explore_sets(m, idx, &cp.kind, s, d, &mut sender, out).0;
         }
     }
     count
@@ -366,8 +368,9 @@ fn explore_groups(m: &Model, idx: &Index, cp: &GroupPairs, out: &mut Vec<Outcome
 /// × port sets; the rest is split into products and explored in turn. A cause naming the
 /// representative's own device (a host's) holds for that atom alone. The failing
 /// outcomes (one per source port interval × destination port interval of the product)
-/// are added to `out`; returns the packets traced. `sender` keeps the last source's
-/// endpoint (of this model and index).
+/// are added to `out`; returns the packets traced, and whether every traced packet's
+/// decisions treated the protocol `k.alike` asks about alike (false when none is asked).
+/// `sender` keeps the last source's endpoint (of this model and index).
 fn explore_sets(
     m: &Model,
     idx: &Index,
@@ -376,9 +379,10 @@ fn explore_sets(
     dst: AtomSet,
     sender: &mut Sender,
     out: &mut Vec<Outcome>,
-) -> usize {
+) -> (usize, bool) {
     let mut work: Vec<(AtomSet, AtomSet, [PortSet; 2])> = vec![(src, dst, k.ports.clone())];
     let mut count = 0;
+    let mut alike = k.alike.is_some();
     // The atom lists of the outcomes, one per distinct set of each side.
     let mut lists: [FastMap<crate::graph::region::Bits, Atoms>; 2] = Default::default();
     let mut list = |side: usize, set: &AtomSet| -> Atoms {
@@ -414,9 +418,11 @@ fn explore_sets(
             addr: [s, d],
             ports: p.clone(),
         };
-        let nw = Narrow::on_sets(b, pt, k.protocol.has_ports(), sets);
+        let mut nw = Narrow::on_sets(b, pt, k.protocol.has_ports(), sets);
+        nw.alike = k.alike.clone();
         let (t, nw) = trace::trace_narrowed(m, idx, from, pkt, String::new(), String::new(), nw);
         count += 1;
+        alike &= nw.alike.is_some();
         let reg = nw.region.expect("a region was given");
         let Sets {
             addr: [mut s1, mut d1],
@@ -439,6 +445,7 @@ fn explore_sets(
                 .collect();
             let (o, n) = explore_boxes(m, idx, k.protocol, boxes);
             count += n;
+            alike = false; // traced without asking
             out.extend(
                 o.into_iter()
                     .filter(|x| x.1.is_some())
@@ -502,7 +509,7 @@ fn explore_sets(
             });
         }
     }
-    count
+    (count, alike)
 }
 
 /// Every source port interval × destination port interval of two port sets.
@@ -939,7 +946,16 @@ fn groups_of(m: &Model, idx: &Index, ivs: &[(u32, u32)], prefixes: &Prefixes) ->
 /// ways). For tests and tools that compare `check` with `trace`.
 pub fn failures(m: &Model) -> Vec<Outcome> {
     let idx = Index::build(m);
-    reach(m, Some(&idx)).failing
+    reach(m, Some(&idx), true).failing
+}
+
+/// [`failures`] and the packets traced; with `each_protocol`, GRE is traced too (it never
+/// takes ICMP's outcomes, see [`Alike`]). For the tests that compare the two.
+#[doc(hidden)]
+pub fn failures_traced(m: &Model, each_protocol: bool) -> (Vec<Outcome>, usize) {
+    let idx = Index::build(m);
+    let r = reach(m, Some(&idx), !each_protocol);
+    (r.failing, r.traced)
 }
 
 /// The addresses `check` analyses for a connection: (local, remote) that exist.
@@ -984,13 +1000,21 @@ struct Setup {
     index: Option<Index>,
     /// The prefix tables the address atoms are cut by.
     prefixes: Prefixes,
+    /// Where ICMP and GRE may be decided differently: GRE takes ICMP's outcomes where no
+    /// packet traced met such a decision (see [`Alike`]). None: GRE is traced too.
+    alike: Option<std::sync::Arc<Alike>>,
 }
 
 /// The existing address space, the prefix tables and (unless given) the index, built
 /// side by side.
-fn setup(m: &Model, idx: Option<&Index>) -> Setup {
-    let ((cloud_space, idc_space, infra), (prefixes, built)) = rayon::join(
-        || existing_space(m),
+fn setup(m: &Model, idx: Option<&Index>, ask_alike: bool) -> Setup {
+    let (((cloud_space, idc_space, infra), alike), (prefixes, built)) = rayon::join(
+        || {
+            (
+                existing_space(m),
+                ask_alike.then(|| Alike::of(m, Protocol::Icmp, Protocol::Gre)),
+            )
+        },
         || {
             rayon::join(
                 || Prefixes {
@@ -1010,23 +1034,25 @@ fn setup(m: &Model, idx: Option<&Index>) -> Setup {
         infra,
         index: built,
         prefixes,
+        alike: alike.map(std::sync::Arc::new),
     }
 }
 
 /// Explore every connection; builds the index (beside the prefix tables) unless given.
-fn reach(m: &Model, idx: Option<&Index>) -> Reached {
+fn reach(m: &Model, idx: Option<&Index>, ask_alike: bool) -> Reached {
     use rayon::prelude::*;
     let Setup {
         spaces,
         infra,
         index: built,
         prefixes,
-    } = setup(m, idx);
+        alike,
+    } = setup(m, idx, ask_alike);
     let idx = idx.or(built.as_ref()).expect("given or built");
     // Connections are independent: explore them in parallel, collect in order.
     let per: Vec<ConnReached> = (0..m.connections.len())
         .into_par_iter()
-        .map(|ci| reach_conn(m, idx, ci, &spaces, &prefixes))
+        .map(|ci| reach_conn(m, idx, ci, (&spaces, &prefixes, alike.as_ref())))
         .collect();
     let mut out = Reached {
         failing: Vec::new(),
@@ -1055,13 +1081,35 @@ struct Spaces {
 
 /// One connection: every box, both directions, every protocol.
 #[allow(clippy::too_many_arguments)]
+/// `outcomes` (of one exploration) for protocol `p`, which the decisions treated alike:
+/// the same packets and causes, each atom list copied once (lists are not shared between
+/// protocols, as explorations do not share them).
+fn same_outcomes(outcomes: &[Outcome], p: Protocol) -> Vec<Outcome> {
+    let mut lists: FastMap<usize, Atoms> = FastMap::default();
+    let mut copy = |a: &Atoms| {
+        lists
+            .entry(a.as_ptr() as *const () as usize)
+            .or_insert_with(|| Atoms::from(&a[..]))
+            .clone()
+    };
+    outcomes
+        .iter()
+        .map(|o| Outcome {
+            protocol: p,
+            src: copy(&o.src),
+            dst: copy(&o.dst),
+            ..o.clone()
+        })
+        .collect()
+}
+
 fn reach_conn(
     m: &Model,
     idx: &Index,
     ci: usize,
-    spaces: &Spaces,
-    prefixes: &Prefixes,
+    setup: (&Spaces, &Prefixes, Option<&std::sync::Arc<Alike>>),
 ) -> ConnReached {
+    let (spaces, prefixes, alike) = setup;
     let c = &m.connections[ci];
     let mut outcomes = Vec::new();
     let mut warnings = Vec::new();
@@ -1095,6 +1143,9 @@ fn reach_conn(
             FlowDirection::CloudToOnprem => (&lc, &rc),
             FlowDirection::OnpremToCloud => (&rc, &lc),
         };
+        // Per group pair, for the protocol asked about alike: whether its decisions
+        // treated both alike, and its outcomes in `outcomes`.
+        let mut asked: Vec<(bool, std::ops::Range<usize>)> = Vec::new();
         for p in Protocol::CONCRETE {
             let ports = if p.has_ports() {
                 [
@@ -1104,18 +1155,40 @@ fn reach_conn(
             } else {
                 [PortSet::interval(0, 0), PortSet::interval(0, 0)]
             };
-            let cp = GroupPairs {
-                kind: PairKind {
-                    conn: ci,
-                    dir,
-                    protocol: p,
-                    ports,
-                },
-                src: sc,
-                dst: dc,
+            let kind = PairKind {
+                conn: ci,
+                dir,
+                protocol: p,
+                ports,
+                alike: alike.filter(|a| a.of == p).cloned(),
             };
-            // Only failing outcomes are added (see `explore_sets`).
-            count += explore_groups(m, idx, &cp, &mut outcomes);
+            // The pairs of one source group start from the same source. Only failing
+            // outcomes are added (see `explore_sets`).
+            let mut sender = Sender::default();
+            let mut pair = 0;
+            for sg in &sc.groups {
+                for dg in &dc.groups {
+                    let taken = (alike.is_some_and(|a| a.protocol == p))
+                        .then(|| asked.get(pair))
+                        .flatten()
+                        .filter(|a| a.0);
+                    pair += 1;
+                    if let Some((_, range)) = taken {
+                        // Decided alike: the other protocol's outcomes are this one's.
+                        let same = same_outcomes(&outcomes[range.clone()], p);
+                        outcomes.extend(same);
+                        continue;
+                    }
+                    let s = AtomSet::of(sc.atoms.clone(), sg.iter().copied());
+                    let d = AtomSet::of(dc.atoms.clone(), dg.iter().copied());
+                    let start = outcomes.len();
+                    let (n, both) = explore_sets(m, idx, &kind, s, d, &mut sender, &mut outcomes);
+                    count += n;
+                    if kind.alike.is_some() {
+                        asked.push((both, start..outcomes.len()));
+                    }
+                }
+            }
         }
     }
 
@@ -1796,7 +1869,8 @@ fn run(topo: &input::Topology, m: &Model) -> CheckReport {
         infra,
         index,
         prefixes,
-    } = setup(m, None);
+        alike,
+    } = setup(m, None, true);
     let idx = index.expect("setup builds the index when none is given");
     let infra = addresses(&infra);
     let t_setup = t0.elapsed();
@@ -1804,7 +1878,16 @@ fn run(topo: &input::Topology, m: &Model) -> CheckReport {
     // settled in one task, all in parallel; its outcomes are dropped when it is done.
     let per: Vec<ConnChecked> = (0..m.connections.len())
         .into_par_iter()
-        .map(|ci| check_conn(topo, m, &idx, &prefixes, &spaces, &infra, ci))
+        .map(|ci| {
+            check_conn(
+                topo,
+                m,
+                &idx,
+                (&spaces, &prefixes, alike.as_ref()),
+                &infra,
+                ci,
+            )
+        })
         .collect();
     let t_analysed = t0.elapsed();
     let mut findings: Vec<Finding> = Vec::with_capacity(per.iter().map(|c| c.findings.len()).sum());
@@ -1876,18 +1959,18 @@ fn check_conn(
     topo: &input::Topology,
     m: &Model,
     idx: &Index,
-    prefixes: &Prefixes,
-    spaces: &Spaces,
+    setup: (&Spaces, &Prefixes, Option<&std::sync::Arc<Alike>>),
     infra: &[u32],
     ci: usize,
 ) -> ConnChecked {
+    let (spaces, prefixes, _) = setup;
     let t0 = std::time::Instant::now();
     let ConnReached {
         failing,
         traced,
         warnings,
         groups,
-    } = reach_conn(m, idx, ci, spaces, prefixes);
+    } = reach_conn(m, idx, ci, setup);
     let t1 = std::time::Instant::now();
     let made = findings_from(m, idx, &failing, infra);
     let t2 = std::time::Instant::now();
@@ -2224,6 +2307,7 @@ pub(crate) fn refail(
             dir: o.dir,
             protocol: o.protocol,
             ports,
+            alike: None,
         };
         if p2.is_one_group(&o.src, pi) && p2.is_one_group(&o.dst, pi) {
             // No prefix the change adds cuts either side: the member's own atom sets.
@@ -2457,7 +2541,7 @@ pub fn verification_by_sets_and_by_boxes(
         index,
         prefixes,
         ..
-    } = reach(&m, None);
+    } = reach(&m, None, true);
     let idx = index.expect("reach builds the index when none is given");
     let infra = addresses(&infra);
     let mut out = Vec::new();

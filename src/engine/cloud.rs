@@ -50,6 +50,10 @@ impl<'a> Walker<'a> {
             });
             return Ok(());
         }
+        let groups = &m.instances[i].security_groups;
+        if (self.nw.alike.as_ref()).is_some_and(|a| !groups.iter().all(|&g| a.group(g, dir))) {
+            self.nw.alike = None;
+        }
         let v = sg_decide_in(m, self.idx, i, dir, pkt, &mut self.nw);
         let action = if v.accept {
             StepAction::Accept

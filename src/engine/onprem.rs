@@ -550,6 +550,19 @@ impl<'a> Walker<'a> {
             });
             return Ok(());
         }
+        if let Some(a) = &self.nw.alike {
+            // The addresses the packets span (a translated field: its value).
+            let range = |f: F, v: std::net::Ipv4Addr| {
+                let nw = &self.nw;
+                nw.dim(f)
+                    .and_then(|x| nw.span(x))
+                    .unwrap_or((u32::from(v), u32::from(v)))
+            };
+            let (src, dst) = (range(F::Src, pkt.src), range(F::Dst, pkt.dst));
+            if a.chain_tells_apart(d, chain, in_iface, src, dst) {
+                self.nw.alike = None;
+            }
+        }
         let candidates = pkt.protocol.concrete_index().map(|p| {
             let k = crate::graph::index::chain_position(chain);
             let slot = in_iface.map_or(0, |f| f + 1);

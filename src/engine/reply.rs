@@ -17,8 +17,10 @@ impl<'a> Walker<'a> {
     }
 
     /// A reply without a session is INVALID to connection tracking for TCP and ICMP;
-    /// a UDP reply is simply a new flow.
-    pub(super) fn reply_is_invalid(&self, pkt: Packet) -> bool {
+    /// a UDP (or GRE) reply is simply a new flow. Protocols are told apart here, so no
+    /// other protocol is treated alike any more (see `Narrow::alike`).
+    pub(super) fn reply_is_invalid(&mut self, pkt: Packet) -> bool {
+        self.nw.alike = None;
         matches!(pkt.protocol, Protocol::Tcp | Protocol::Icmp)
     }
 

@@ -343,6 +343,17 @@ impl<'a> Walker<'a> {
         hop: &mut Hop,
         notes: &mut Vec<Note>,
     ) -> Next {
+        if let Some(a) = &self.nw.alike {
+            // NAT at a device (its filter chains and security groups are asked where
+            // they decide).
+            let alike = match at {
+                At::Device { dev, .. } | At::DeviceSend(dev) => a.nat[dev],
+                _ => true,
+            };
+            if !alike {
+                self.nw.alike = None;
+            }
+        }
         match at {
             At::InstanceSend(i) => self.instance_send(i, pkt, hop),
             At::InstanceRecv(i) => match self.security_group(i, Direction::Ingress, pkt, hop) {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 pub use crate::model::PerItem;
 
 use crate::graph::region::{prefix_item, PrefixIndex, PrefixItem, SaIv};
+use crate::input::Direction;
 use crate::model::rules::{Endpoint, RouteChoice, RuleSpan, VrRoute};
 use crate::model::{ChainKind, Model, SaSelectors};
 use crate::net::addr::Protocol;
@@ -85,6 +86,103 @@ pub struct Index {
     /// (address, device, interface), sorted by address. A flat copy of the graph's
     /// [`Links`](crate::graph::Links) for the tracer's hot path (see `link_holder`).
     pub link_peers: Arc<LinkPeers>,
+}
+
+/// Where two protocols without ports (ICMP and GRE) may be decided differently: the
+/// filter rules that match one but not the other, NAT rules that do, a security group's
+/// rules of one direction that do. A packet of one whose decisions meet none of these
+/// (and no reply that connection tracking judges by protocol, see
+/// `Walker::reply_is_invalid`) takes exactly the decisions a packet of the other would
+/// (see [`Narrow::alike`](crate::graph::region::Narrow::alike)).
+#[derive(Debug)]
+pub struct Alike {
+    /// The traced packets' protocol ...
+    pub of: Protocol,
+    /// ... and the protocol compared with it.
+    pub protocol: Protocol,
+    /// Per device, per chain (input, forward, output): the rules that tell the two
+    /// apart, with their incoming interface.
+    pub rules: Vec<[Vec<ApartRule>; 3]>,
+    /// Per device: whether its NAT rules treat the two alike.
+    pub nat: Vec<bool>,
+    /// Per security group: whether its ingress and its egress rules do.
+    pub groups: Vec<[bool; 2]>,
+}
+
+/// A filter rule that tells two protocols apart: its incoming interface and span.
+pub type ApartRule = (Option<usize>, RuleSpan);
+
+impl Alike {
+    /// Where `m` may decide packets of `a` and `b` (both without ports) differently.
+    pub fn of(m: &Model, a: Protocol, b: Protocol) -> Alike {
+        assert!(!a.has_ports() && !b.has_ports(), "protocols without ports");
+        let same = |p: Protocol| p.matches(a) == p.matches(b);
+        let rules = m
+            .devices
+            .iter()
+            .map(|d| {
+                [ChainKind::Input, ChainKind::Forward, ChainKind::Output].map(|k| {
+                    let Some(c) = d.filter.as_ref().and_then(|f| f.chain(k)) else {
+                        return Vec::new();
+                    };
+                    c.rules
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| !same(r.protocol))
+                        .map(|(i, r)| (r.in_interface, RuleSpan::of(i, r)))
+                        .collect()
+                })
+            })
+            .collect();
+        let nat = m
+            .devices
+            .iter()
+            .map(|d| d.nat.iter().all(|r| same(r.protocol)))
+            .collect();
+        let groups = m
+            .security_groups
+            .iter()
+            .map(|g| {
+                [Direction::Ingress, Direction::Egress].map(|dir| {
+                    g.rules
+                        .iter()
+                        .all(|r| r.direction != dir || same(r.protocol))
+                })
+            })
+            .collect();
+        Alike {
+            of: a,
+            protocol: b,
+            rules,
+            nat,
+            groups,
+        }
+    }
+
+    /// Whether chain `k` of device `d`, for a packet from `in_iface` whose sources and
+    /// destinations span `src` and `dst`, has a rule that tells the two apart and could
+    /// match (a filter decision passes over the others, see `filter_decide_in`).
+    pub fn chain_tells_apart(
+        &self,
+        d: usize,
+        k: ChainKind,
+        in_iface: Option<usize>,
+        src: (u32, u32),
+        dst: (u32, u32),
+    ) -> bool {
+        self.rules[d][chain_position(k)].iter().any(|(f, r)| {
+            (f.is_none() || *f == in_iface)
+                && r.src.0 <= src.1
+                && src.0 <= r.src.1
+                && r.dst.0 <= dst.1
+                && dst.0 <= r.dst.1
+        })
+    }
+
+    /// Whether security group `g` decides packets of direction `dir` alike.
+    pub fn group(&self, g: usize, dir: Direction) -> bool {
+        self.groups[g][usize::from(dir == Direction::Egress)]
+    }
 }
 
 /// Per device, per interface: (address, device, interface) of the others on its subnet.

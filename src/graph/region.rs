@@ -349,6 +349,10 @@ pub struct Narrow {
     pub point: [u32; 4],
     /// The sets of addresses and ports, when exploring sets.
     pub sets: Option<Box<Sets>>,
+    /// A second protocol whose packets the decisions so far treat exactly as the traced
+    /// packet's, when one was asked about (see [`Alike`](crate::graph::index::Alike)); None
+    /// once a place may tell them apart.
+    pub alike: Option<std::sync::Arc<crate::graph::index::Alike>>,
 }
 
 impl Narrow {
@@ -358,6 +362,7 @@ impl Narrow {
             region: None,
             point: [0; 4],
             sets: None,
+            alike: None,
         }
     }
     /// Narrow `region` (its addresses: one atom of each set) and the sets.
@@ -388,6 +393,7 @@ impl Narrow {
             region: Some(region),
             point,
             sets: None,
+            alike: None,
         }
     }
     /// The field now holds a constant (translated by NAT).
