@@ -50,9 +50,18 @@ impl<'a> Walker<'a> {
             });
             return Ok(());
         }
-        let groups = &m.instances[i].security_groups;
-        if (self.nw.alike.as_ref()).is_some_and(|a| !groups.iter().all(|&g| a.group(g, dir))) {
-            self.nw.alike = None;
+        if let Some(a) = &self.nw.alike {
+            // The peers the packets span (a translated field: its value).
+            let (f, v) = match dir {
+                Direction::Ingress => (F::Src, pkt.src),
+                Direction::Egress => (F::Dst, pkt.dst),
+            };
+            let peer = (self.nw.dim(f).and_then(|x| self.nw.span(x)))
+                .unwrap_or((u32::from(v), u32::from(v)));
+            let groups = &m.instances[i].security_groups;
+            if groups.iter().any(|&g| a.group_tells_apart(g, dir, peer)) {
+                self.nw.alike = None;
+            }
         }
         let v = sg_decide_in(m, self.idx, i, dir, pkt, &mut self.nw);
         let action = if v.accept {

@@ -90,7 +90,7 @@ pub struct Index {
 
 /// Where two protocols without ports (ICMP and GRE) may be decided differently: the
 /// filter rules that match one but not the other, NAT rules that do, a security group's
-/// rules of one direction that do. A packet of one whose decisions meet none of these
+/// rules of one direction that do, each where its addresses could match. A packet of one whose decisions meet none of these
 /// (and no reply that connection tracking judges by protocol, see
 /// `Walker::reply_is_invalid`) takes exactly the decisions a packet of the other would
 /// (see [`Narrow::alike`](crate::graph::region::Narrow::alike)).
@@ -105,8 +105,9 @@ pub struct Alike {
     pub rules: Vec<[Vec<ApartRule>; 3]>,
     /// Per device: whether its NAT rules treat the two alike.
     pub nat: Vec<bool>,
-    /// Per security group: whether its ingress and its egress rules do.
-    pub groups: Vec<[bool; 2]>,
+    /// Per security group, for ingress and egress: the peers of the rules that tell the
+    /// two apart (None: a group or any peer, which may be anyone).
+    pub groups: Vec<[Vec<Option<(u32, u32)>>; 2]>,
 }
 
 /// A filter rule that tells two protocols apart: its incoming interface and span.
@@ -146,7 +147,15 @@ impl Alike {
                 [Direction::Ingress, Direction::Egress].map(|dir| {
                     g.rules
                         .iter()
-                        .all(|r| r.direction != dir || same(r.protocol))
+                        .filter(|r| r.direction == dir && !same(r.protocol))
+                        .map(|r| match r.peer {
+                            crate::model::SgPeer::Cidr(n) => {
+                                let n = n.trunc();
+                                Some((u32::from(n.network()), u32::from(n.broadcast())))
+                            }
+                            _ => None,
+                        })
+                        .collect()
                 })
             })
             .collect();
@@ -179,9 +188,13 @@ impl Alike {
         })
     }
 
-    /// Whether security group `g` decides packets of direction `dir` alike.
-    pub fn group(&self, g: usize, dir: Direction) -> bool {
+    /// Whether security group `g`, for packets of direction `dir` whose peers (sources
+    /// in, destinations out) span `peer`, has a rule that tells the two apart and could
+    /// match.
+    pub fn group_tells_apart(&self, g: usize, dir: Direction, peer: (u32, u32)) -> bool {
         self.groups[g][usize::from(dir == Direction::Egress)]
+            .iter()
+            .any(|p| p.is_none_or(|(lo, hi)| lo <= peer.1 && peer.0 <= hi))
     }
 }
 
