@@ -107,11 +107,15 @@ pub struct Alike {
     pub nat: Vec<bool>,
     /// Per security group, for ingress and egress: the peers of the rules that tell the
     /// two apart (None: a group or any peer, which may be anyone).
-    pub groups: Vec<[Vec<Option<(u32, u32)>>; 2]>,
+    pub groups: Vec<[Vec<ApartPeer>; 2]>,
 }
 
 /// A filter rule that tells two protocols apart: its incoming interface and span.
 pub type ApartRule = (Option<usize>, RuleSpan);
+
+/// A security-group rule that tells two protocols apart: its peer's addresses (None: a
+/// group or any peer).
+pub type ApartPeer = Option<(u32, u32)>;
 
 impl Alike {
     /// Where `m` may decide packets of `a` and `b` (both without ports) differently.
