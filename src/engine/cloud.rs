@@ -51,13 +51,11 @@ impl<'a> Walker<'a> {
             return Ok(());
         }
         if let Some(a) = &self.nw.alike {
-            // The peers the packets span (a translated field: its value).
-            let (f, v) = match dir {
-                Direction::Ingress => (F::Src, pkt.src),
-                Direction::Egress => (F::Dst, pkt.dst),
+            // The peers: the sources in, the destinations out.
+            let peer = match dir {
+                Direction::Ingress => self.nw.range(F::Src, u32::from(pkt.src)),
+                Direction::Egress => self.nw.range(F::Dst, u32::from(pkt.dst)),
             };
-            let peer = (self.nw.dim(f).and_then(|x| self.nw.span(x)))
-                .unwrap_or((u32::from(v), u32::from(v)));
             let groups = &m.instances[i].security_groups;
             if groups.iter().any(|&g| a.group_tells_apart(g, dir, peer)) {
                 self.nw.alike = None;

@@ -355,12 +355,7 @@ pub fn filter_decide_in(
         }
     };
     // The range each address field spans over the region (its value when constant).
-    let range = |f: F| {
-        nw.dim(f)
-            .and_then(|d| nw.span(d))
-            .unwrap_or((x[f as usize], x[f as usize]))
-    };
-    let (s, d) = (range(F::Src), range(F::Dst));
+    let (s, d) = (nw.range(F::Src, x[0]), nw.range(F::Dst, x[1]));
     // Accept rules passed over: they narrow only if the verdict is a drop.
     let mut accepts: smallvec::SmallVec<[Conds; 8]> = smallvec::SmallVec::new();
     let narrowing = nw.region.is_some();

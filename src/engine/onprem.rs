@@ -551,14 +551,8 @@ impl<'a> Walker<'a> {
             return Ok(());
         }
         if let Some(a) = &self.nw.alike {
-            // The addresses the packets span (a translated field: its value).
-            let range = |f: F, v: std::net::Ipv4Addr| {
-                let nw = &self.nw;
-                nw.dim(f)
-                    .and_then(|x| nw.span(x))
-                    .unwrap_or((u32::from(v), u32::from(v)))
-            };
-            let (src, dst) = (range(F::Src, pkt.src), range(F::Dst, pkt.dst));
+            let src = self.nw.range(F::Src, u32::from(pkt.src));
+            let dst = self.nw.range(F::Dst, u32::from(pkt.dst));
             if a.chain_tells_apart(d, chain, in_iface, src, dst) {
                 self.nw.alike = None;
             }

@@ -407,6 +407,11 @@ impl Narrow {
     pub fn dim(&self, f: F) -> Option<usize> {
         self.sym[f as usize]
     }
+    /// The values field `f` spans over the packets (`v`, the traced packet's value, when
+    /// the field holds a constant or nothing is narrowed).
+    pub fn range(&self, f: F, v: u32) -> (u32, u32) {
+        self.dim(f).and_then(|d| self.span(d)).unwrap_or((v, v))
+    }
     /// The packet fields are swapped (a reply).
     pub fn swap(&mut self) {
         self.sym.swap(0, 1);
