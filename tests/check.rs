@@ -97,6 +97,7 @@ fn written_fixes_leave_no_error_of_the_fixed_kinds() {
             );
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn ip_in(net: &str, k: u32) -> String {
@@ -211,6 +212,7 @@ fn every_bundled_round_trip_leaves_no_error() {
         }
     }
     assert!(left.is_empty(), "{}", left.join("\n"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The errors of a topology, as JSON.
@@ -273,6 +275,7 @@ fn core_router_route_is_the_finding_and_the_fix() {
         (d["id"].clone(), d["routes"].clone(), d["nat"].clone())
     };
     assert_eq!(fw(&fixed), fw(&orig));
+    let _ = std::fs::remove_file(&out);
 }
 
 /// Issue 12: a drop at priority 1 beats an accept at the same priority in another group
@@ -368,6 +371,7 @@ fn settings_fixes_are_written_and_hold() {
             f["code"]
         );
     }
+    let _ = std::fs::remove_file(&out);
 }
 
 /// Issue 12: a stateless ACL's reply rule names exactly the servers that answer (a rule
@@ -431,6 +435,7 @@ fn security_group_tie_with_a_wide_drop_is_fixed_by_narrowing_it() {
     ]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(errors(out.to_str().unwrap()).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `check --format json` writes each finding on its own (in parallel) and splices them
