@@ -7,12 +7,8 @@ use common::vpntrace;
 
 const GOOD: &str = "topologies/faq6_usg_nat.json";
 
-fn write_tmp(name: &str, content: &[u8]) -> String {
-    let dir = std::env::temp_dir().join(format!("vpntrace-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, content).unwrap();
-    p.display().to_string()
+fn write_tmp(name: &str, content: &[u8]) -> common::TmpFile {
+    common::TmpFile::new(&format!("cli-{name}"), content)
 }
 
 /// Apply a textual edit to a good topology, run `validate`, expect exit 2 and a message
@@ -31,7 +27,7 @@ fn bad(name: &str, from: &str, to: &str, needles: &[&str]) {
     assert_eq!(r.code, 2, "{name}: {}", r.stderr);
     assert!(r.stdout.is_empty(), "{name}: validate printed {}", r.stdout);
     assert!(
-        r.stderr.contains(&p),
+        r.stderr.contains(&*p),
         "{name}: message does not name the file: {}",
         r.stderr
     );
@@ -276,7 +272,7 @@ fn syntax_errors_name_line_and_column_and_odd_files_do_not_panic() {
         let r = vpntrace(&["validate", &p]);
         assert_eq!(r.code, 2, "{name}: {}", r.stderr);
         assert!(
-            r.stderr.contains(&p) && !r.stderr.contains("panicked"),
+            r.stderr.contains(&*p) && !r.stderr.contains("panicked"),
             "{name}: {}",
             r.stderr
         );

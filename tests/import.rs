@@ -71,6 +71,7 @@ fn every_documented_api_example_imports_with_located_warnings() {
         t["cloud"]["security_groups"][0]["rules"][3]["origin"],
         "DescribeSecurityGroupAttribute.json#/Permissions/Permission/3"
     );
+    let _ = std::fs::remove_dir_all(out.parent().unwrap());
 }
 
 /// Cloud from API responses, the gateway from its own command output (recorded from the
@@ -141,6 +142,7 @@ fn faq6_from_exports_names_the_masquerade_rule() {
     );
     assert!(text.contains("(verified)"), "{text}");
     assert!(!text.contains("faq6-example-psk"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `iptables-save` output with one `iptables -t TABLE -I CHAIN N ARGS…` command applied,
@@ -228,6 +230,7 @@ fn faq6_from_exports_check_snapshot_and_the_command_verified() {
         "the iptables command did not fix it:\n{fixed}\n{text}{err}"
     );
     assert!(text.contains("0 error(s)"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -271,6 +274,7 @@ fn import_into_its_own_output_is_stable() {
         std::fs::read_to_string(&first).unwrap(),
         std::fs::read_to_string(&second).unwrap()
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -297,6 +301,7 @@ fn bad_input_is_exit_2_with_its_location() {
     let (code, _, err) = vpntrace(&["import", "--linux", "gw", "-o", out.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(err.contains("expected ID=DIR"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -358,4 +363,5 @@ fn export_alibaba_script_with_a_stand_in_aliyun() {
         err.contains("2 instance(s), 1 VPN gateway(s), 1 connection(s); 0 warning(s)"),
         "{err}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -55,15 +55,12 @@ struct Out {
 }
 
 fn trace(args: &[&str]) -> Out {
-    let dir = std::env::temp_dir().join(format!("vpntrace-semantics-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     // One file per call: the tests run in parallel.
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let file = dir.join(format!("topology-{n}.json"));
-    std::fs::write(&file, serde_json::to_string_pretty(&topology()).unwrap()).unwrap();
-    let f = file.display().to_string();
-    let mut a = vec!["trace", f.as_str()];
+    let text = serde_json::to_string_pretty(&topology()).unwrap();
+    let f = common::TmpFile::new(&format!("semantics-topology-{n}.json"), text.as_bytes());
+    let mut a = vec!["trace", &*f];
     a.extend_from_slice(args);
     a.extend_from_slice(&["--format", "json"]);
     let r = common::vpntrace(&a);
@@ -316,12 +313,12 @@ fn check_routed_only(drop_rule: bool) -> (i32, Value) {
                 );
         }
     }
-    let dir = std::env::temp_dir().join(format!("vpntrace-semantics-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(format!("routed-only-{drop_rule}.json"));
-    std::fs::write(&file, serde_json::to_string_pretty(&t).unwrap()).unwrap();
-    let f = file.display().to_string();
-    let r = common::vpntrace(&["check", f.as_str(), "--format", "json"]);
+    let text = serde_json::to_string_pretty(&t).unwrap();
+    let f = common::TmpFile::new(
+        &format!("semantics-routed-only-{drop_rule}.json"),
+        text.as_bytes(),
+    );
+    let r = common::vpntrace(&["check", &f, "--format", "json"]);
     (
         r.code,
         serde_json::from_str(&r.stdout).unwrap_or(Value::Null),

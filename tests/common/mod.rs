@@ -51,3 +51,29 @@ pub fn snapshots() -> insta::Settings {
     s.set_prepend_module_to_snapshot(false);
     s
 }
+
+/// A test's input file under the temp dir (named for the test binary's process), removed
+/// when dropped; reads as its path.
+pub struct TmpFile(PathBuf, String);
+
+impl TmpFile {
+    pub fn new(name: &str, content: &[u8]) -> TmpFile {
+        let p = std::env::temp_dir().join(format!("vpntrace-{}-{name}", std::process::id()));
+        std::fs::write(&p, content).expect("write a temporary file");
+        let s = p.display().to_string();
+        TmpFile(p, s)
+    }
+}
+
+impl std::ops::Deref for TmpFile {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.1
+    }
+}
+
+impl Drop for TmpFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
