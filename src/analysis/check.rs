@@ -331,7 +331,8 @@ struct PairKind {
     dir: FlowDirection,
     protocol: Protocol,
     ports: [PortSet; 2],
-    /// Ask whether the decisions treat a second protocol alike (see [`Alike`]).
+    /// Ask whether the decisions treat a second protocol alike (see [`Alike`]; set by
+    /// [`explore_groups`] as its [`AlikeMode`] says).
     alike: Option<std::sync::Arc<Alike>>,
 }
 
@@ -342,18 +343,66 @@ struct GroupPairs<'c> {
     dst: &'c Groups,
 }
 
+/// Per group pair of an exploration that asked about a second protocol (see
+/// [`Alike`]): whether every packet's decisions treated it alike, and the pair's
+/// outcomes in the list the exploration added them to.
+type Asked = (bool, std::ops::Range<usize>);
+
+/// What an exploration of group pairs does about a second protocol (see [`Alike`]).
+enum AlikeMode<'a> {
+    /// Nothing.
+    No,
+    /// Ask about `Alike::protocol`, recording each pair's answer.
+    Ask(&'a std::sync::Arc<Alike>, &'a mut Vec<Asked>),
+    /// Take the outcomes of the pairs the asking protocol found alike (in `out`).
+    Take(&'a [Asked]),
+}
+
 /// Every source group × destination group of two sides (see [`Groups::groups`]),
-/// explored as sets (see [`explore_sets`]). Only the failing outcomes are added to
-/// `out`; returns the packets traced.
-fn explore_groups(m: &Model, idx: &Index, cp: &GroupPairs, out: &mut Vec<Outcome>) -> usize {
+/// explored as sets (see [`explore_sets`]), or taken from another protocol's pairs as
+/// `mode` says. Only the failing outcomes are added to `out`; returns the packets traced.
+fn explore_groups(
+    m: &Model,
+    idx: &Index,
+    cp: &GroupPairs,
+    mut mode: AlikeMode,
+    out: &mut Vec<Outcome>,
+) -> usize {
     let mut count = 0;
+    let asking;
+    let kind = match &mode {
+        AlikeMode::Ask(a, _) => {
+            asking = PairKind {
+                alike: Some(std::sync::Arc::clone(a)),
+                ..cp.kind.clone()
+            };
+            &asking
+        }
+        _ => &cp.kind,
+    };
     // The pairs of one source group start from the same source.
     let mut sender = Sender::default();
-    for sg in &cp.src.groups {
-        for dg in &cp.dst.groups {
-            let s = AtomSet::of(cp.src.atoms.clone(), sg.iter().copied());
-            let d = AtomSet::of(cp.dst.atoms.clone(), dg.iter().copied());
-            count += explore_sets(m, idx, &cp.kind, s, d, &mut sender, out).0;
+    let pairs = cp
+        .src
+        .groups
+        .iter()
+        .flat_map(|sg| cp.dst.groups.iter().map(move |dg| (sg, dg)));
+    for (k, (sg, dg)) in pairs.enumerate() {
+        if let AlikeMode::Take(asked) = &mode {
+            if let Some((true, range)) = asked.get(k) {
+                // Decided alike: the other protocol's outcomes are this one's.
+                let same = same_outcomes(&out[range.clone()], cp.kind.protocol);
+                out.extend(same);
+                continue;
+            }
+        }
+        let s = AtomSet::of(cp.src.atoms.clone(), sg.iter().copied());
+        let d = AtomSet::of(cp.dst.atoms.clone(), dg.iter().copied());
+        let start = out.len();
+        let (n, alike) = explore_sets(m, idx, kind, s, d, &mut sender, out);
+        count += n;
+        if let AlikeMode::Ask(_, asked) = &mut mode {
+            asked.push((alike, start..out.len()));
         }
     }
     count
@@ -1079,8 +1128,6 @@ struct Spaces {
     infra: Vec<(u32, u32)>,
 }
 
-/// One connection: every box, both directions, every protocol.
-#[allow(clippy::too_many_arguments)]
 /// `outcomes` (of one exploration) for protocol `p`, which the decisions treated alike:
 /// the same packets and causes, each atom list copied once (lists are not shared between
 /// protocols, as explorations do not share them).
@@ -1095,14 +1142,18 @@ fn same_outcomes(outcomes: &[Outcome], p: Protocol) -> Vec<Outcome> {
     outcomes
         .iter()
         .map(|o| Outcome {
+            conn: o.conn,
+            dir: o.dir,
             protocol: p,
+            region: o.region,
             src: copy(&o.src),
             dst: copy(&o.dst),
-            ..o.clone()
+            cause: o.cause.clone(),
         })
         .collect()
 }
 
+/// One connection: every box, both directions, every protocol.
 fn reach_conn(
     m: &Model,
     idx: &Index,
@@ -1143,9 +1194,8 @@ fn reach_conn(
             FlowDirection::CloudToOnprem => (&lc, &rc),
             FlowDirection::OnpremToCloud => (&rc, &lc),
         };
-        // Per group pair, for the protocol asked about alike: whether its decisions
-        // treated both alike, and its outcomes in `outcomes`.
-        let mut asked: Vec<(bool, std::ops::Range<usize>)> = Vec::new();
+        // Per group pair, for the protocol that asks about another (see `Alike`).
+        let mut asked: Vec<Asked> = Vec::new();
         for p in Protocol::CONCRETE {
             let ports = if p.has_ports() {
                 [
@@ -1160,35 +1210,20 @@ fn reach_conn(
                 dir,
                 protocol: p,
                 ports,
-                alike: alike.filter(|a| a.of == p).cloned(),
+                alike: None,
             };
-            // The pairs of one source group start from the same source. Only failing
-            // outcomes are added (see `explore_sets`).
-            let mut sender = Sender::default();
-            let mut pair = 0;
-            for sg in &sc.groups {
-                for dg in &dc.groups {
-                    let taken = (alike.is_some_and(|a| a.protocol == p))
-                        .then(|| asked.get(pair))
-                        .flatten()
-                        .filter(|a| a.0);
-                    pair += 1;
-                    if let Some((_, range)) = taken {
-                        // Decided alike: the other protocol's outcomes are this one's.
-                        let same = same_outcomes(&outcomes[range.clone()], p);
-                        outcomes.extend(same);
-                        continue;
-                    }
-                    let s = AtomSet::of(sc.atoms.clone(), sg.iter().copied());
-                    let d = AtomSet::of(dc.atoms.clone(), dg.iter().copied());
-                    let start = outcomes.len();
-                    let (n, both) = explore_sets(m, idx, &kind, s, d, &mut sender, &mut outcomes);
-                    count += n;
-                    if kind.alike.is_some() {
-                        asked.push((both, start..outcomes.len()));
-                    }
-                }
-            }
+            let cp = GroupPairs {
+                kind,
+                src: sc,
+                dst: dc,
+            };
+            let mode = match alike {
+                Some(a) if a.of == p => AlikeMode::Ask(a, &mut asked),
+                Some(a) if a.protocol == p => AlikeMode::Take(&asked),
+                _ => AlikeMode::No,
+            };
+            // Only failing outcomes are added (see `explore_sets`).
+            count += explore_groups(m, idx, &cp, mode, &mut outcomes);
         }
     }
 
@@ -2334,7 +2369,7 @@ pub(crate) fn refail(
                 src: &cut[&key(&o.src)],
                 dst: &cut[&key(&o.dst)],
             };
-            explore_groups(m2, idx2, &cp, &mut traced);
+            explore_groups(m2, idx2, &cp, AlikeMode::No, &mut traced);
         }
         out.extend(traced.drain(..).filter(|x| x.cause.is_some()));
     }
