@@ -1456,7 +1456,11 @@ fn instances_in(m: &Model, src: &AddrSet, dst: &AddrSet) -> (Vec<String>, Option
         .collect();
     v.dedup();
     crate::findings::finding::first_shown(&v, |i| {
-        format!("{} ({})", m.instances[i].id, m.instances[i].ip)
+        format!(
+            "{} ({})",
+            m.instances[i].id,
+            crate::net::addr::Cidr::host(m.instances[i].ip)
+        )
     })
 }
 fn endpoints_in(
@@ -1477,7 +1481,9 @@ fn endpoints_in(
         }
     }
     v.dedup();
-    crate::findings::finding::first_shown(&v, |(d, ip)| format!("{} ({})", m.devices[d].id, ip))
+    crate::findings::finding::first_shown(&v, |(d, ip)| {
+        format!("{} ({})", m.devices[d].id, crate::net::addr::Cidr::host(ip))
+    })
 }
 
 /// Cut each interval list at the others' bounds, giving disjoint atoms: the pieces

@@ -375,7 +375,9 @@ impl AddrSet {
 
 /// Sort and merge inclusive address intervals: overlapping or touching ones join.
 pub fn merge_intervals(mut v: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
-    v.sort_unstable();
+    // The stable sort finds the sorted runs a concatenation of sorted lists (the usual
+    // input: a finding's atom lists) is made of, and merges them.
+    v.sort();
     let mut out: Vec<(u32, u32)> = Vec::with_capacity(v.len());
     for (lo, hi) in v {
         match out.last_mut() {
