@@ -1456,11 +1456,7 @@ fn instances_in(m: &Model, src: &AddrSet, dst: &AddrSet) -> (Vec<String>, Option
         .collect();
     v.dedup();
     crate::findings::finding::first_shown(&v, |i| {
-        format!(
-            "{} ({})",
-            m.instances[i].id,
-            crate::net::addr::Cidr::host(m.instances[i].ip)
-        )
+        crate::net::addr::named_address(&m.instances[i].id, m.instances[i].ip)
     })
 }
 fn endpoints_in(
@@ -1482,7 +1478,7 @@ fn endpoints_in(
     }
     v.dedup();
     crate::findings::finding::first_shown(&v, |(d, ip)| {
-        format!("{} ({})", m.devices[d].id, crate::net::addr::Cidr::host(ip))
+        crate::net::addr::named_address(&m.devices[d].id, ip)
     })
 }
 

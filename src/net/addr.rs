@@ -71,14 +71,7 @@ impl fmt::Display for Cidr {
     /// `u8`s through `core::fmt`) was 3% of its time.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut buf = [0u8; 18]; // 255.255.255.255/32
-        let mut n = 0;
-        for (k, x) in self.0.addr().octets().into_iter().enumerate() {
-            if k > 0 {
-                buf[n] = b'.';
-                n += 1;
-            }
-            n += put_decimal(&mut buf[n..], x);
-        }
+        let mut n = put_octets(&mut buf, self.0.addr());
         if self.0.prefix_len() != 32 {
             buf[n] = b'/';
             n += 1;
@@ -86,6 +79,32 @@ impl fmt::Display for Cidr {
         }
         f.write_str(std::str::from_utf8(&buf[..n]).expect("digits, dots and a slash"))
     }
+}
+
+/// `name (10.0.0.5)`, as findings list instances and hosts (tens of thousands of them in
+/// a large `check`: built directly rather than through `format!`).
+pub fn named_address(name: &str, ip: Ipv4Addr) -> String {
+    let mut buf = [0u8; 15];
+    let n = put_octets(&mut buf, ip);
+    let mut out = String::with_capacity(name.len() + n + 3);
+    out.push_str(name);
+    out.push_str(" (");
+    out.push_str(std::str::from_utf8(&buf[..n]).expect("digits and dots"));
+    out.push(')');
+    out
+}
+
+/// The dotted decimal address at the start of `out`; its length.
+fn put_octets(out: &mut [u8], ip: Ipv4Addr) -> usize {
+    let mut n = 0;
+    for (k, x) in ip.octets().into_iter().enumerate() {
+        if k > 0 {
+            out[n] = b'.';
+            n += 1;
+        }
+        n += put_decimal(&mut out[n..], x);
+    }
+    n
 }
 
 /// The decimal digits of `x` at the start of `out`; how many there are.
@@ -493,6 +512,15 @@ mod tests {
             "10.0.0.0/8, 255.255.255.255"
         );
         assert_eq!(join_cidrs(&[]), "(none)");
+        for o in [
+            [0, 0, 0, 0],
+            [255, 255, 255, 255],
+            [10, 9, 100, 99],
+            [1, 20, 255, 0],
+        ] {
+            let ip = Ipv4Addr::from(o);
+            assert_eq!(named_address("i-bp1x", ip), format!("i-bp1x ({ip})"));
+        }
     }
 
     #[test]
