@@ -74,7 +74,7 @@ fn vpn_gateway_at<'a>(
 
 /// The position of the element with id `id` by the model's index of ids (the model
 /// keeps the topology's order; `what` names it in the error).
-fn known(ids: &BTreeMap<String, usize>, id: &str, what: &'static str) -> Result<usize, FixError> {
+fn known(ids: &crate::model::IdMap, id: &str, what: &'static str) -> Result<usize, FixError> {
     ids.get(id).copied().ok_or_else(|| FixError::Missing {
         what,
         id: id.to_string(),

@@ -68,15 +68,19 @@ impl std::fmt::Debug for IdIndex {
 /// positions too).
 #[derive(Debug, Default)]
 pub struct Ids {
-    pub security_groups: BTreeMap<String, usize>,
-    pub route_tables: BTreeMap<String, usize>,
-    pub devices: BTreeMap<String, usize>,
+    pub security_groups: IdMap,
+    pub route_tables: IdMap,
+    pub devices: IdMap,
     /// What a patched object's references resolve against (see [`Model::with_device`]
     /// and the others).
-    pub connections: BTreeMap<String, usize>,
-    pub vpn_gateways: BTreeMap<String, usize>,
-    pub instances: BTreeMap<String, usize>,
+    pub connections: IdMap,
+    pub vpn_gateways: IdMap,
+    pub instances: IdMap,
 }
+
+/// Positions by id, only looked up (hashed with a fixed seed: built once for tens of
+/// thousands of ids, by the first fix `check` verifies while the other threads wait).
+pub type IdMap = HashMap<String, usize, foldhash::fast::FixedState>;
 
 impl Model {
     /// Where each security group, route table and on-prem device is, by id (a patch
@@ -94,8 +98,8 @@ impl Model {
 }
 
 impl Ids {
-    fn of<'a>(ids: impl Iterator<Item = &'a String>) -> BTreeMap<String, usize> {
-        let mut map = BTreeMap::new();
+    fn of<'a>(ids: impl ExactSizeIterator<Item = &'a String>) -> IdMap {
+        let mut map = IdMap::with_capacity_and_hasher(ids.len(), Default::default());
         for (k, id) in ids.enumerate() {
             map.entry(id.clone()).or_insert(k);
         }
@@ -672,7 +676,7 @@ impl IdLookup for HashMap<&str, usize> {
     }
 }
 
-impl IdLookup for BTreeMap<String, usize> {
+impl IdLookup for IdMap {
     fn position(&self, id: &str) -> Option<usize> {
         self.get(id).copied()
     }
