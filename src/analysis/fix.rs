@@ -442,6 +442,10 @@ fn filter_rules_patched(
     if lowered.rules.len() != written.rules.len() {
         return None;
     }
+    let reindex = match change {
+        Change::DeleteFilterRule { .. } => Reindex::DeviceChainRuleDeleted(i, chain, at),
+        _ => Reindex::DeviceChain(i, chain),
+    };
     match change {
         Change::InsertFilterRule {
             sources,
@@ -473,7 +477,7 @@ fn filter_rules_patched(
     }
     Some(PatchedModel {
         model: m.with_lowered_device(i, d),
-        reindex: Reindex::DeviceChain(i, chain),
+        reindex,
         patched: Patched::Device(i),
     })
 }
