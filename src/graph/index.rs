@@ -624,15 +624,13 @@ impl Index {
                 idx.vrouter
                     .set(t, Arc::new(table_index(m2, t, &system_routes(m2))));
             }
-            Reindex::DeviceChain(d, k) => {
+            Reindex::DeviceChain(d, k) | Reindex::DeviceChainRuleDeleted(d, k, _) => {
                 let mut rules = (*idx.chain_rules[d]).clone();
-                rules[chain_position(k)] = Arc::new(protocol_rules(&m2.devices[d], k));
-                idx.chain_rules.set(d, Arc::new(rules));
-            }
-            Reindex::DeviceChainRuleDeleted(d, k, at) => {
-                let mut rules = (*idx.chain_rules[d]).clone();
-                let kept = without_rule(&rules[chain_position(k)], at);
-                rules[chain_position(k)] = Arc::new(kept);
+                let p = chain_position(k);
+                rules[p] = Arc::new(match what {
+                    Reindex::DeviceChainRuleDeleted(_, _, at) => without_rule(&rules[p], at),
+                    _ => protocol_rules(&m2.devices[d], k),
+                });
                 idx.chain_rules.set(d, Arc::new(rules));
             }
             Reindex::DeviceRoutes(d) => idx
