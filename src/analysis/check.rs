@@ -13,12 +13,7 @@
 //! and explored in turn. The result equals tracing every packet. Failures are grouped by
 //! cause and merged back into exact CIDR lists.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-use foldhash::fast::FixedState;
-
-/// A hash map for lookups only (never iterated): a fast hasher, seeded alike every run.
-type FastMap<K, V> = HashMap<K, V, FixedState>;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
@@ -31,7 +26,7 @@ use crate::findings::finding::{Finding, FlowDirection, Severity, TrafficPart};
 use crate::graph::index::{Alike, Index};
 use crate::graph::region::{AtomSet, Narrow, PortSet, Region, Sets};
 use crate::input;
-use crate::model::Model;
+use crate::model::{FastMap, Model};
 use crate::net::addr::{
     intersect_intervals, intervals_size, merge_intervals, AddrSet, Ports, Protocol,
 };
@@ -1278,7 +1273,8 @@ fn summaries<'o>(
     let mut fails: BTreeMap<(usize, FlowDirection), BTreeSet<(usize, usize)>> = BTreeMap::new();
     // Outcomes of one atom set pair share their atom lists: each pair is looked at once,
     // and which subnets a list touches is worked out once per list.
-    let mut seen: std::collections::HashSet<(bool, usize, usize), FixedState> = Default::default();
+    let mut seen: std::collections::HashSet<(bool, usize, usize), foldhash::fast::FixedState> =
+        Default::default();
     let mut lists: FastMap<(usize, bool), Vec<usize>> = Default::default();
     let ptr = |a: &Atoms| a.as_ptr() as *const () as usize;
     let touched = |subnets: &[crate::net::addr::Cidr], side: &Atoms| -> Vec<usize> {

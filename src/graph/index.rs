@@ -2,9 +2,7 @@
 //! routing table (VRouter, VPN gateway, on-prem devices), address owners, and SA
 //! selectors as intervals. Built in one pass; the tracer never scans a whole table.
 
-use std::collections::{BTreeMap, HashMap};
-
-use foldhash::fast::FixedState;
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -13,7 +11,7 @@ pub use crate::model::PerItem;
 use crate::graph::region::{prefix_item, PrefixIndex, PrefixItem, SaIv};
 use crate::input::Direction;
 use crate::model::rules::{Endpoint, RouteChoice, RuleSpan, VrRoute};
-use crate::model::{ChainKind, Model, SaSelectors};
+use crate::model::{ChainKind, FastMap, Model, SaSelectors};
 use crate::net::addr::Protocol;
 use rayon::prelude::*;
 
@@ -74,7 +72,7 @@ pub struct Index {
     pub owned: Arc<Vec<u32>>,
     /// The owner of each address of `owned`, by address (the tracer asks who owns an
     /// address at every endpoint: a hash lookup instead of a binary search).
-    pub owners: Arc<HashMap<u32, OwnerRef, FixedState>>,
+    pub owners: Arc<FastMap<u32, OwnerRef>>,
     /// vSwitch CIDRs and device interface subnets (where unmodelled hosts live), each with
     /// where such a host's traffic enters: its vSwitch, or the first forwarding device on
     /// the subnet.
@@ -93,10 +91,10 @@ pub struct Index {
 
 /// Where two protocols without ports (ICMP and GRE) may be decided differently: the
 /// filter rules that match one but not the other, NAT rules that do, a security group's
-/// rules of one direction that do, each where its addresses could match. A packet of one whose decisions meet none of these
-/// (and no reply that connection tracking judges by protocol, see
-/// `Walker::reply_is_invalid`) takes exactly the decisions a packet of the other would
-/// (see [`Narrow::alike`](crate::graph::region::Narrow::alike)).
+/// rules of one direction that do, each where its addresses could match. A packet of one
+/// whose decisions meet none of these (and no reply that connection tracking judges by
+/// protocol, see `Walker::reply_is_invalid`) takes exactly the decisions a packet of the
+/// other would (see [`Narrow::alike`](crate::graph::region::Narrow::alike)).
 #[derive(Debug)]
 pub struct Alike {
     /// The traced packets' protocol ...
@@ -395,7 +393,7 @@ impl Index {
         by_addr.sort_by_key(|&(a, _)| a);
         by_addr.dedup_by_key(|&mut (a, _)| a);
         let owned: Vec<u32> = by_addr.iter().map(|&(a, _)| a).collect();
-        let owners: HashMap<u32, OwnerRef, FixedState> = by_addr.into_iter().collect();
+        let owners: FastMap<u32, OwnerRef> = by_addr.into_iter().collect();
         let links = crate::graph::Links::build(m);
         let mut nets: Vec<(ipnet::Ipv4Net, EpNet)> = m
             .vswitches

@@ -78,9 +78,13 @@ pub struct Ids {
     pub instances: IdMap,
 }
 
-/// Positions by id, only looked up (hashed with a fixed seed: built once for tens of
-/// thousands of ids, by the first fix `check` verifies while the other threads wait).
-pub type IdMap = HashMap<String, usize, foldhash::fast::FixedState>;
+/// Positions by id, only looked up (built once for tens of thousands of ids, by the
+/// first fix `check` verifies while the other threads wait).
+pub type IdMap = FastMap<String, usize>;
+
+/// A hash map that is only looked up, never iterated: foldhash's fast hasher with a
+/// fixed seed (the same every run), in place of the default SipHash.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 impl Model {
     /// Where each security group, route table and on-prem device is, by id (a patch

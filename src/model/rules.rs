@@ -72,10 +72,9 @@ pub fn tunnel_endpoint(m: &Model, c: usize) -> Option<(usize, usize)> {
     first
 }
 
-/// What a VRouter lookup found.
+/// What a VRouter lookup found. Positions are `u32`: every route table's index holds an
+/// answer per interval of the VPC's vSwitches and entries, so the answer is kept small.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-/// Positions are `u32`: every route table's index holds an answer per interval of the
-/// VPC's vSwitches and entries, so the answer is kept small.
 pub enum VrRoute {
     /// The system route of a vSwitch CIDR.
     System(u32),
